@@ -1,0 +1,142 @@
+# glassnat — the one entry point.
+#   make            build glassnat and natdump into build/
+#   make deps       install missing Debian packages (apt-get)
+#   make test       deps + build + unit tests + replay/e2e tests (root)
+#   make SAN=1 test the same with AddressSanitizer + UBSan (build-san/)
+#   make demo       the demo (root)
+#   make bench      engine benchmarks
+#   make fuzz       build the libFuzzer targets and run each FUZZ_SECONDS
+#   make install    install binaries, man pages and example configs
+#   make clean
+
+CC ?= cc
+ifeq ($(CC),cc)
+CC := gcc
+endif
+PREFIX ?= /usr/local
+DESTDIR ?=
+FUZZ_SECONDS ?= 60
+
+WARN := -Wall -Wextra -Werror -Wshadow -Wvla -Wformat=2 -Wmissing-prototypes
+CPPFLAGS += -D_GNU_SOURCE -Inat -Itrace -Ilogging
+CFLAGS ?= -O2 -g
+CFLAGS += -std=c11 $(WARN) -fno-strict-aliasing
+LDLIBS := -lyaml -lpcap -lzstd -lpthread -lm
+
+ifeq ($(SAN),1)
+BUILD ?= build-san
+CFLAGS := -std=c11 $(WARN) -O1 -g -fno-omit-frame-pointer \
+	-fsanitize=address,undefined -fno-sanitize-recover=undefined
+LDFLAGS += -fsanitize=address,undefined
+else
+BUILD ?= build
+endif
+
+# The engine and everything the programs share go into one static library.
+LIB_SRC := $(filter-out nat/main.c nat/backend_windivert.c nat/backend_nfqueue.c, \
+	$(wildcard nat/*.c)) $(wildcard trace/*.c) $(wildcard logging/*.c)
+LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
+LIB := $(BUILD)/libglassnat.a
+
+NATDUMP_SRC := $(wildcard tools/natdump/*.c)
+NATDUMP_OBJ := $(NATDUMP_SRC:%.c=$(BUILD)/obj/%.o)
+
+UNIT_SRC := $(wildcard tests/unit/*.c)
+UNIT_OBJ := $(UNIT_SRC:%.c=$(BUILD)/obj/%.o)
+
+BENCH_SRC := $(wildcard tests/bench/*.c)
+FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=build-fuzz/%)
+
+PROGS := $(BUILD)/glassnat
+ifneq ($(NATDUMP_SRC),)
+PROGS += $(BUILD)/natdump
+endif
+
+.PHONY: all deps test unit e2e demo bench fuzz fuzz-build install clean \
+	format check-root
+all: $(PROGS)
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP -c $< -o $@
+
+$(LIB): $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/glassnat: $(BUILD)/obj/nat/main.o $(LIB)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/natdump: $(NATDUMP_OBJ) $(LIB)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/unit_tests: $(UNIT_OBJ) $(LIB)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcriterion
+
+$(BUILD)/bench_engine: $(BENCH_SRC) $(LIB)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -O3 $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+deps:
+	@scripts/deps.sh
+
+# Unit tests need no privileges; the replay and namespace tests run as root
+# (scripts/as-root.sh re-runs them through sudo for a normal user).
+unit: $(BUILD)/unit_tests
+	$(BUILD)/unit_tests --jobs 2
+
+e2e: all
+	@BUILD=$(BUILD) scripts/as-root.sh tests/e2e/run.sh
+
+test: deps
+	@$(MAKE) --no-print-directory all $(BUILD)/unit_tests
+	@$(MAKE) --no-print-directory unit
+	@$(MAKE) --no-print-directory e2e
+
+demo: deps
+	@$(MAKE) --no-print-directory all
+	@BUILD=$(BUILD) scripts/as-root.sh scripts/demo.sh
+
+bench: $(BUILD)/bench_engine
+	$(BUILD)/bench_engine
+
+# libFuzzer targets are built by clang with the sanitizers, apart from the
+# gcc objects, in build-fuzz/.
+FUZZ_CC ?= clang
+FUZZ_CFLAGS := -std=c11 -g -O1 $(WARN) -Wno-unused-command-line-argument \
+	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
+build-fuzz/%: tests/fuzz/%.c $(LIB_SRC) $(wildcard nat/*.h trace/*.h logging/*.h)
+	@mkdir -p build-fuzz
+	$(FUZZ_CC) $(CPPFLAGS) $(FUZZ_CFLAGS) -o $@ $< $(LIB_SRC) $(LDLIBS)
+
+fuzz-build: $(FUZZ_BIN)
+
+fuzz: deps fuzz-build
+	@set -e; for f in $(FUZZ_BIN); do \
+		name=$$(basename $$f); corpus=build-fuzz/corpus-$$name; \
+		mkdir -p $$corpus; \
+		seeds=tests/fuzz/seeds/$$name; [ -d $$seeds ] || seeds=; \
+		echo "== $$name: $(FUZZ_SECONDS) s"; \
+		$$f -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
+			-timeout=10 -rss_limit_mb=2048 $$corpus $$seeds; \
+	done
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/bin \
+		$(DESTDIR)$(PREFIX)/share/glassnat/configs
+	install -m 0755 $(BUILD)/glassnat $(DESTDIR)$(PREFIX)/sbin/glassnat
+	if [ -x $(BUILD)/natdump ]; then \
+		install -m 0755 $(BUILD)/natdump $(DESTDIR)$(PREFIX)/bin/natdump; fi
+	install -m 0644 configs/*.yaml $(DESTDIR)$(PREFIX)/share/glassnat/configs/
+	@set -e; for m in docs/man/*.[0-9]; do [ -f "$$m" ] || continue; \
+		s=$${m##*.}; install -d $(DESTDIR)$(PREFIX)/share/man/man$$s; \
+		install -m 0644 $$m $(DESTDIR)$(PREFIX)/share/man/man$$s/; done
+
+format:
+	clang-format -i nat/*.[ch] trace/*.[ch] logging/*.[ch] tools/natdump/*.[ch] \
+		tests/unit/*.c tests/fuzz/*.c tests/bench/*.c 2>/dev/null || true
+
+clean:
+	rm -rf build build-san build-fuzz
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

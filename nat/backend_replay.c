@@ -1,0 +1,392 @@
+/* The replay backend (see replay.h): capture file -> link-layer
+ * decapsulation -> nat_process() -> pcapng "post-nat". */
+#include "replay.h"
+
+#include <errno.h>
+#ifdef _WIN32
+#include <winsock2.h>
+#else
+#include <arpa/inet.h>
+#endif
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "capture.h"
+#include "pcapng_write.h"
+
+enum {
+	LT_NULL = 0,
+	LT_ETHERNET = 1,
+	LT_DLT_RAW12 = 12,
+	LT_DLT_RAW14 = 14,
+	LT_RAW = 101,
+	LT_LOOP = 108,
+	LT_SLL = 113,
+	LT_IPV4 = 228,
+	LT_IPV6 = 229,
+	LT_SLL2 = 276,
+};
+
+enum {
+	ETH_IPV4 = 0x0800,
+	ETH_IPV6 = 0x86DD,
+	ETH_VLAN = 0x8100,
+	ETH_QINQ = 0x88A8,
+	ETH_QINQ_OLD = 0x9100,
+	REPLAY_BUF = 65536, /* the largest IPv4 datagram, plus one */
+	MAX_VLAN_TAGS = 8,
+};
+
+enum l3 { L3_IPV4, L3_IPV6, L3_NOT_IP, L3_UNKNOWN_LINK };
+
+static uint16_t rd16be(const uint8_t *p)
+{
+	uint16_t v;
+	memcpy(&v, p, 2);
+	return ntohs(v);
+}
+
+static uint32_t rd32be(const uint8_t *p)
+{
+	uint32_t v;
+	memcpy(&v, p, 4);
+	return ntohl(v);
+}
+
+static enum l3 by_version(const uint8_t *p, size_t len)
+{
+	if (len < 1)
+		return L3_NOT_IP;
+	switch (p[0] >> 4) {
+	case 4:
+		return L3_IPV4;
+	case 6:
+		return L3_IPV6;
+	default:
+		return L3_NOT_IP;
+	}
+}
+
+static enum l3 by_ethertype(uint16_t et)
+{
+	if (et == ETH_IPV4)
+		return L3_IPV4;
+	if (et == ETH_IPV6)
+		return L3_IPV6;
+	return L3_NOT_IP;
+}
+
+/* BSD loopback: the address family in the capturing host's byte order
+ * (DLT_NULL) or network order (LOOP); AF_INET6 differs between systems. */
+static enum l3 by_family(const uint8_t *p)
+{
+	uint32_t be = rd32be(p), le = __builtin_bswap32(be);
+	if (be == 2 || le == 2)
+		return L3_IPV4;
+	for (int i = 0; i < 2; i++) {
+		uint32_t f = i ? le : be;
+		if (f == 10 || f == 24 || f == 28 || f == 30)
+			return L3_IPV6;
+	}
+	return L3_NOT_IP;
+}
+
+/* Finds the network-layer packet in a captured frame: sets *off to its
+ * first byte. Reads nothing past len. */
+static enum l3 decap(uint32_t linktype, const uint8_t *p, size_t len,
+		     size_t *off)
+{
+	*off = 0;
+	switch (linktype) {
+	case LT_RAW:
+	case LT_DLT_RAW12:
+	case LT_DLT_RAW14:
+		return by_version(p, len);
+	case LT_IPV4:
+		return L3_IPV4;
+	case LT_IPV6:
+		return L3_IPV6;
+	case LT_ETHERNET: {
+		size_t o = 12;
+		uint16_t et;
+		int tags = 0;
+		if (len < 14)
+			return L3_NOT_IP;
+		et = rd16be(p + o);
+		while (et == ETH_VLAN || et == ETH_QINQ || et == ETH_QINQ_OLD) {
+			o += 4;
+			if (++tags > MAX_VLAN_TAGS || len < o + 2)
+				return L3_NOT_IP;
+			et = rd16be(p + o);
+		}
+		*off = o + 2;
+		return by_ethertype(et);
+	}
+	case LT_SLL:
+		if (len < 16)
+			return L3_NOT_IP;
+		*off = 16;
+		return by_ethertype(rd16be(p + 14));
+	case LT_SLL2:
+		if (len < 20)
+			return L3_NOT_IP;
+		*off = 20;
+		return by_ethertype(rd16be(p));
+	case LT_NULL:
+	case LT_LOOP:
+		if (len < 4)
+			return L3_NOT_IP;
+		*off = 4;
+		return by_family(p);
+	default:
+		return L3_UNKNOWN_LINK;
+	}
+}
+
+static const char *dir_name(enum nat_dir d)
+{
+	switch (d) {
+	case NAT_DIR_OUT:
+		return "out";
+	case NAT_DIR_IN:
+		return "in";
+	default:
+		return "unknown";
+	}
+}
+
+/* "flow=ID dir=D verdict=V[ rule=NAME| rule=forward:NAME][ reason=R]" */
+static void format_comment(const struct nat_engine *e,
+			   const struct nat_result *nr, char *buf, size_t len)
+{
+	int n = snprintf(buf, len, "flow=%" PRIu64 " dir=%s verdict=%s",
+			 nr->flow_id, dir_name(nr->dir),
+			 nat_verdict_name(nr->verdict));
+	if (n < 0 || (size_t)n >= len)
+		return;
+	if (nr->rule != NAT_RULE_NONE) {
+		const char *name =
+			nr->forward ? nat_engine_forward_name(e, nr->rule)
+				    : nat_engine_rule_name(e, nr->rule);
+		int m = snprintf(buf + n, len - (size_t)n, " rule=%s%s",
+				 nr->forward ? "forward:" : "",
+				 name ? name : "?");
+		if (m < 0 || (size_t)m >= len - (size_t)n)
+			return;
+		n += m;
+	}
+	if (nr->verdict == NAT_V_PASS && nr->reason != NAT_R_NONE)
+		snprintf(buf + n, len - (size_t)n, " reason=%s",
+			 nat_reason_name(nr->reason));
+}
+
+static enum nat_dir capture_dir(const struct cap_packet *cp)
+{
+	if (cp->has & CAP_HAS_FLAGS) {
+		switch (cp->flags & CAP_DIR_MASK) {
+		case CAP_DIR_INBOUND:
+			return NAT_DIR_IN;
+		case CAP_DIR_OUTBOUND:
+			return NAT_DIR_OUT;
+		default:
+			break;
+		}
+	}
+	if (cp->if_name) {
+		if (strcmp(cp->if_name, "inside") == 0)
+			return NAT_DIR_OUT;
+		if (strcmp(cp->if_name, "outside") == 0)
+			return NAT_DIR_IN;
+	}
+	return NAT_DIR_UNKNOWN;
+}
+
+struct replay {
+	struct nat_engine *e;
+	const struct nat_replay_opts *o;
+	struct nat_replay_result *res;
+	struct pcapng_w *w;
+	int w_if;
+	uint64_t last_ts;
+	uint8_t buf[REPLAY_BUF];
+	char comment[512];
+};
+
+/* Processes one captured packet. Returns 0, or -1 when the output
+ * cannot be written (errbuf). */
+static int replay_packet(struct replay *rp, const struct cap_packet *cp,
+			 char *errbuf, size_t errlen)
+{
+	struct nat_meta meta;
+	struct nat_result nr;
+	size_t off, len, orig;
+	enum l3 l3 = decap(cp->linktype, cp->data, cp->caplen, &off);
+
+	if (cp->caplen < cp->len)
+		rp->res->truncated++;
+	if (l3 == L3_UNKNOWN_LINK || l3 == L3_NOT_IP) {
+		rp->res->skipped++;
+		if (l3 == L3_UNKNOWN_LINK)
+			rp->res->unknown_link++;
+		return 0;
+	}
+	len = cp->caplen - off;
+	if (len > sizeof rp->buf - 1)
+		len = sizeof rp->buf - 1; /* no IP datagram is longer */
+	/* the engine rewrites in place: never hand it the reader's buffer */
+	memcpy(rp->buf, cp->data + off, len);
+	orig = cp->len > off ? cp->len - off : len;
+	if (orig < len)
+		orig = len;
+
+	if (cp->has & CAP_HAS_TS)
+		rp->last_ts = cp->ts_ns;
+	memset(&meta, 0, sizeof meta);
+	meta.ts_ns = rp->last_ts; /* an SPB has no time: keep the last */
+	meta.in_if = cp->if_name;
+	meta.dir = capture_dir(cp);
+	if (l3 == L3_IPV6) {
+		rp->res->ipv6++;
+	} else if (meta.dir == NAT_DIR_UNKNOWN &&
+		   nat_engine_classify(rp->e, rp->buf, len) ==
+			   NAT_DIR_UNKNOWN) {
+		rp->res->unknown_dir++;
+	}
+	memset(&nr, 0, sizeof nr);
+	nat_process(rp->e, rp->buf, len, &meta, &nr);
+	if (nr.verdict == NAT_V_DROP || !rp->w)
+		return 0;
+
+	format_comment(rp->e, &nr, rp->comment, sizeof rp->comment);
+	if (pcapng_w_packet(rp->w, (uint32_t)rp->w_if, meta.ts_ns, rp->buf, len,
+			    orig,
+			    nr.dir == NAT_DIR_IN    ? PCAPNG_W_DIR_IN
+			    : nr.dir == NAT_DIR_OUT ? PCAPNG_W_DIR_OUT
+						    : PCAPNG_W_DIR_NONE,
+			    rp->comment, errbuf, errlen) < 0)
+		return -1;
+	rp->res->written++;
+	return 0;
+}
+
+/* Opens the output and writes the section and the "post-nat" interface. */
+static int open_output(struct replay *rp, FILE **outp, char *errbuf,
+		       size_t errlen)
+{
+	char msg[CAP_ERRBUF_SIZE];
+	*outp = fopen(rp->o->out_path, "wb");
+	if (!*outp) {
+		snprintf(errbuf, errlen, "%s: %s", rp->o->out_path,
+			 strerror(errno));
+		return -1;
+	}
+	rp->w = pcapng_w_open_file(*outp, msg, sizeof msg);
+	if (rp->w)
+		rp->w_if = pcapng_w_interface(rp->w, "post-nat", LT_RAW, msg,
+					      sizeof msg);
+	if (!rp->w || rp->w_if < 0) {
+		snprintf(errbuf, errlen, "%s: %s", rp->o->out_path, msg);
+		return -1;
+	}
+	return 0;
+}
+
+int nat_replay_run(struct nat_engine *e, const struct nat_replay_opts *o,
+		   struct nat_replay_result *res, char *errbuf, size_t errlen)
+{
+	struct replay *rp;
+	struct cap_source src;
+	struct cap_reader *r = NULL;
+	struct cap_packet cp;
+	FILE *in, *out = NULL;
+	char msg[CAP_ERRBUF_SIZE];
+	int rc = -1, n;
+
+	memset(res, 0, sizeof *res);
+	rp = calloc(1, sizeof *rp);
+	if (!rp) {
+		snprintf(errbuf, errlen, "out of memory");
+		return -1;
+	}
+	rp->e = e;
+	rp->o = o;
+	rp->res = res;
+
+	in = fopen(o->in_path, "rb");
+	if (!in) {
+		snprintf(errbuf, errlen, "%s: %s", o->in_path, strerror(errno));
+		goto done;
+	}
+	cap_source_file(&src, in);
+	r = cap_open(&src, msg, sizeof msg);
+	if (!r) {
+		snprintf(errbuf, errlen, "%s: %s", o->in_path, msg);
+		goto done;
+	}
+	if (o->out_path && open_output(rp, &out, errbuf, errlen) < 0)
+		goto done;
+
+	while ((n = cap_next(r, &cp, msg, sizeof msg)) == 1) {
+		res->records++;
+		if (replay_packet(rp, &cp, msg, sizeof msg) < 0) {
+			snprintf(errbuf, errlen, "%s: %s", o->out_path, msg);
+			goto done;
+		}
+	}
+	if (n < 0)
+		snprintf(errbuf, errlen, "%s: %s", o->in_path, msg);
+	else
+		rc = 0;
+done:
+	pcapng_w_close(rp->w);
+	if (out && fclose(out) != 0 && rc == 0) {
+		snprintf(errbuf, errlen, "%s: %s", o->out_path,
+			 strerror(errno));
+		rc = -1;
+	}
+	cap_close(r);
+	if (in)
+		fclose(in);
+	free(rp);
+	return rc;
+}
+
+void nat_replay_print_summary(FILE *out, const struct nat_replay_opts *o,
+			      const struct nat_replay_result *res,
+			      const struct nat_stats *st)
+{
+	bool any = false;
+	fprintf(out, "replay %s -> %s\n", o->in_path,
+		o->out_path ? o->out_path : "(no output)");
+	fprintf(out, "  %-28s %12" PRIu64 "\n", "records read", res->records);
+	fprintf(out, "  %-28s %12" PRIu64 "\n", "packets written",
+		res->written);
+	fprintf(out, "  %-28s %12" PRIu64 "\n", "skipped (not IP)",
+		res->skipped);
+	if (res->unknown_link)
+		fprintf(out, "  %-28s %12" PRIu64 "\n",
+			"  of which unknown link type", res->unknown_link);
+	fprintf(out, "  %-28s %12" PRIu64 "\n", "truncated in capture",
+		res->truncated);
+	fprintf(out, "  %-28s %12" PRIu64 "\n", "direction unknown",
+		res->unknown_dir);
+	fprintf(out, "  %-28s %12" PRIu64 "\n", "IPv6", res->ipv6);
+	fprintf(out, "  %-28s %12" PRIu64 "\n", "translated", st->natted);
+	fprintf(out, "  %-28s %12" PRIu64 "\n", "bypassed", st->bypassed);
+	fprintf(out, "  %-28s %12" PRIu64 "\n", "passed", st->passed);
+	fprintf(out, "  %-28s %12" PRIu64 "\n", "dropped", st->dropped);
+	for (int i = NAT_R_NONE + 1; i < NAT_R_MAX; i++) {
+		if (!st->by_reason[i])
+			continue;
+		if (!any)
+			fprintf(out, "  passed/dropped by reason:\n");
+		any = true;
+		fprintf(out, "    %-26s %12" PRIu64 "\n",
+			nat_reason_name((enum nat_reason)i), st->by_reason[i]);
+	}
+	fprintf(out, "  %-28s %12" PRIu64 "\n", "flows total", st->flows_total);
+	fprintf(out, "  %-28s %12" PRIu64 "\n", "flows active",
+		st->flows_active);
+	fprintf(out, "  %-28s %12" PRIu64 "\n", "hairpinned", st->hairpinned);
+}

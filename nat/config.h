@@ -1,0 +1,164 @@
+/* The glassnat configuration: loading (YAML, libyaml), validation and the
+ * compiled plan printed by `glassnat check`.
+ *
+ * Hyper-NAT's file (configs/hyper-nat.yaml) is a valid glassnat config.
+ * Every error names FILE:LINE:COLUMN and the field; see docs/config.md.
+ * Addresses and ports are stored in host byte order. */
+#ifndef GLASSNAT_CONFIG_H
+#define GLASSNAT_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#define NAT_NAME_MAX 64	 /* rule / forward names, bytes incl. NUL */
+#define NAT_DESC_MAX 160
+#define NAT_IFNAME_MAX 16 /* IFNAMSIZ */
+#define NAT_PATH_MAX 256
+#define NAT_BPF_MAX 512
+#define NAT_RULE_PORTS_MAX 16
+#define NAT_RULES_MAX 1024
+#define NAT_FORWARDS_MAX 4096
+
+enum nat_action {
+	NAT_ACT_NAT = 0,    /* SNAT to nat_ip */
+	NAT_ACT_BYPASS,	    /* forward unchanged */
+	NAT_ACT_DROP,	    /* drop, with reason rule_drop */
+	NAT_ACT_SNAT,	    /* SNAT to to_address */
+	NAT_ACT_MASQUERADE, /* SNAT to the out interface's address */
+};
+
+enum nat_filtering {
+	NAT_FILTER_ADDR_PORT = 0, /* address-and-port-dependent (default) */
+	NAT_FILTER_ADDR,	  /* address-dependent */
+	NAT_FILTER_EI,		  /* endpoint-independent */
+};
+
+/* What to do with packets the engine will not translate. */
+enum nat_policy { NAT_POLICY_DROP = 0, NAT_POLICY_PASS };
+
+enum nat_log_format { NAT_LOG_TEXT = 0, NAT_LOG_JSON };
+
+struct nat_cidr {
+	uint32_t addr; /* already masked */
+	uint8_t len;   /* 0..32; 0 matches everything */
+};
+
+struct nat_port_range {
+	uint16_t lo, hi; /* inclusive, lo <= hi */
+};
+
+struct nat_rule_cfg {
+	char name[NAT_NAME_MAX];
+	char description[NAT_DESC_MAX];
+	enum nat_action action;
+	uint8_t proto;		/* 0 any, 1 icmp, 6 tcp, 17 udp */
+	struct nat_cidr src;	/* `source`, default 0.0.0.0/0 */
+	struct nat_cidr dst;	/* `destination`, default 0.0.0.0/0 */
+	struct nat_port_range ports[NAT_RULE_PORTS_MAX]; /* destination ports */
+	unsigned n_ports;				 /* 0: any port */
+	uint32_t to_address; /* snat only */
+	char in_if[NAT_IFNAME_MAX];  /* "" = any */
+	char out_if[NAT_IFNAME_MAX]; /* "" = any */
+	unsigned line;		     /* where it was defined */
+};
+
+struct nat_forward_cfg {
+	char name[NAT_NAME_MAX];
+	uint8_t proto; /* 6 tcp or 17 udp */
+	uint16_t ext_port;
+	uint32_t int_ip;
+	uint16_t int_port; /* defaults to ext_port */
+	unsigned line;
+};
+
+struct nat_timeouts { /* seconds */
+	uint32_t tcp_established; /* default 7440 (2 h 4 min, RFC 5382) */
+	uint32_t tcp_transitory;  /* default 240 (SYN and one-FIN states) */
+	uint32_t tcp_time_wait;	  /* default 120 (both FINs seen) */
+	uint32_t tcp_closed;	  /* default 10 (after RST) */
+	uint32_t udp;		  /* default 120 (RFC 4787 REQ-5) */
+	uint32_t icmp;		  /* default 60 (RFC 5508 REQ-1) */
+};
+
+struct nat_limits {
+	uint32_t max_flows;	     /* default 65536 */
+	uint32_t max_flows_per_host; /* default 0 = no per-host limit */
+};
+
+struct nat_policies {
+	enum nat_policy fragments;	  /* non-first fragments; default drop */
+	enum nat_policy ipv6;		  /* default pass */
+	enum nat_policy other_protocols;  /* not TCP/UDP/ICMP; default drop */
+	enum nat_policy unmatched_inbound; /* no flow, forward or mapping;
+					    * default drop; pass = the host's */
+};
+
+struct nat_trace_cfg {
+	bool enabled;
+	char dir[NAT_PATH_MAX];
+	char filter[NAT_BPF_MAX];     /* libpcap syntax, "" = all */
+	uint64_t file_size;	      /* bytes before rotation, default 64 MiB */
+	uint32_t files;		      /* ring length, default 8 */
+	uint32_t max_packets_per_flow; /* 0 = no cap */
+	uint32_t queue;		      /* records, default 65536 */
+};
+
+struct nat_logging_cfg {
+	char events[NAT_PATH_MAX]; /* "" = none, "-" = stdout */
+	enum nat_log_format format;
+	bool verbose;	/* DEBUG lines in the text format */
+	uint32_t queue; /* records, default 65536 */
+};
+
+struct nat_config {
+	char path[NAT_PATH_MAX]; /* the file it came from */
+	uint32_t nat_ip;
+	struct nat_cidr internal; /* internal_network */
+	bool has_host_internal_ip;
+	uint32_t host_internal_ip;
+	struct nat_rule_cfg *rules; /* in file order; owned */
+	size_t n_rules;
+	struct nat_forward_cfg *forwards; /* owned */
+	size_t n_forwards;
+	enum nat_filtering filtering;
+	bool port_preservation;		  /* default true */
+	struct nat_port_range port_range; /* default 40000-60000 */
+	struct nat_timeouts timeouts;
+	struct nat_limits limits;
+	struct nat_policies policies;
+	struct nat_trace_cfg trace;
+	struct nat_logging_cfg logging;
+	char control_socket[108]; /* default /run/glassnat.sock */
+};
+
+/* Fills *cfg with every default (no rules, no forwards, nat_ip 0). */
+void nat_config_defaults(struct nat_config *cfg);
+
+/* Loads and validates path into *cfg (defaults first). On failure returns
+ * -1, writes "FILE:LINE:COLUMN: field: what is wrong" into errbuf and
+ * leaves *cfg freed (safe to call nat_config_free again). */
+int nat_config_load(const char *path, struct nat_config *cfg, char *errbuf,
+		    size_t errlen) __attribute__((warn_unused_result));
+
+/* Same from memory; `name` stands for the file in messages. */
+int nat_config_load_mem(const char *name, const char *text, size_t len,
+			struct nat_config *cfg, char *errbuf, size_t errlen)
+	__attribute__((warn_unused_result));
+
+/* Frees what nat_config_load allocated; cfg may be zeroed or defaulted. */
+void nat_config_free(struct nat_config *cfg);
+
+const char *nat_action_name(enum nat_action a);
+const char *nat_filtering_name(enum nat_filtering f);
+const char *nat_proto_name(uint8_t proto); /* "any", "tcp", "udp", "icmp" */
+
+/* Prints the compiled plan (addresses, rules in order, forwards, port
+ * range, filtering, timeouts, limits, policies, trace and logging) in the
+ * human form shown by `glassnat check`. `reserved_bytes` is the memory the
+ * engine reserves for this config (nat_engine_memory()). */
+void nat_config_print_plan(FILE *out, const struct nat_config *cfg,
+			   size_t reserved_bytes);
+
+#endif

@@ -1,0 +1,1096 @@
+/* The packet pipeline: see engine.h.
+ *
+ * Every packet is first *decided* — flow found or created, translation
+ * planned — and only then rewritten, so the trace hook sees the packet as
+ * it arrived together with the verdict, and a drop never leaves a packet
+ * half rewritten. Outbound packets to one of our own external addresses
+ * are hairpinned: translated as outbound, then the result as inbound. */
+#include "engine.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+
+#include "flow.h"
+#include "packet.h"
+#include "ports.h"
+#include "rules.h"
+
+#define NS_PER_S 1000000000ull
+#define NAT_ADDR_MAX 16
+
+enum { POOL_TCP, POOL_UDP, POOL_ICMP, POOL_N };
+
+struct nat_addr {
+	uint32_t ip;
+	char ifname[NAT_IFNAME_MAX]; /* "" for addresses from the config */
+	struct nat_port_pool pool[POOL_N];
+};
+
+struct nat_engine {
+	struct nat_config cfg; /* deep copy; rules/forwards owned */
+	struct nat_rules rules;
+	struct nat_flow_table ft;
+	struct nat_addr addr[NAT_ADDR_MAX];
+	unsigned n_addr;
+	uint8_t *rule_addr; /* snat rules: index into addr[] */
+	struct nat_hooks hooks;
+	struct nat_stats st;
+	bool started;
+	uint64_t base_ns;
+	uint64_t next_sec_ns;
+	uint32_t now_s;
+	uint64_t ts_ns; /* current packet's time, for expiry events */
+};
+
+/* The translation decided for one packet, applied after the pre hook. */
+struct plan {
+	bool src, dst, inner_src, inner_dst;
+	uint32_t src_ip, dst_ip, isrc_ip, idst_ip;
+	uint16_t src_port, dst_port, isrc_port, idst_port;
+};
+
+/* ---- names ---- */
+
+static const char *const reason_names[NAT_R_MAX] = {
+	[NAT_R_NONE] = "none",
+	[NAT_R_MALFORMED_IP] = "malformed_ip",
+	[NAT_R_MALFORMED_L4] = "malformed_l4",
+	[NAT_R_MALFORMED_ICMP_INNER] = "malformed_icmp_inner",
+	[NAT_R_IPV6] = "ipv6",
+	[NAT_R_FRAGMENT] = "fragment",
+	[NAT_R_OTHER_PROTOCOL] = "other_protocol",
+	[NAT_R_ICMP_UNSUPPORTED] = "icmp_unsupported",
+	[NAT_R_ICMP_NO_FLOW] = "icmp_no_flow",
+	[NAT_R_NO_MAPPING] = "no_mapping",
+	[NAT_R_FILTERED] = "filtered",
+	[NAT_R_RULE_DROP] = "rule_drop",
+	[NAT_R_PORT_EXHAUSTED] = "port_exhausted",
+	[NAT_R_TABLE_FULL] = "table_full",
+	[NAT_R_TCP_NO_FLOW] = "tcp_no_flow",
+	[NAT_R_NO_ADDRESS] = "no_address",
+	[NAT_R_NOT_INSIDE] = "not_inside",
+	[NAT_R_NOT_OURS] = "not_ours",
+	[NAT_R_TO_HOST] = "to_host",
+	[NAT_R_HOST_INTERNAL] = "host_internal",
+};
+
+const char *nat_reason_name(enum nat_reason r)
+{
+	return (unsigned)r < NAT_R_MAX ? reason_names[r] : "?";
+}
+
+const char *nat_verdict_name(enum nat_verdict v)
+{
+	static const char *const n[] = {"nat", "bypass", "pass", "drop"};
+	return (unsigned)v < 4 ? n[v] : "?";
+}
+
+const char *nat_tcp_state_name(enum nat_tcp_state s)
+{
+	static const char *const n[NAT_TCP_STATE_MAX] = {
+		"NONE",	       "NEW",	      "SYN_SENT",  "SYN_RECEIVED",
+		"ESTABLISHED", "FIN_WAIT",    "TIME_WAIT", "CLOSED"};
+	return (unsigned)s < NAT_TCP_STATE_MAX ? n[s] : "?";
+}
+
+const char *nat_flow_kind_name(enum nat_flow_kind k)
+{
+	static const char *const n[] = {"snat", "bypass", "forward",
+					"inbound"};
+	return (unsigned)k < 4 ? n[k] : "?";
+}
+
+const char *nat_close_reason_name(enum nat_close_reason r)
+{
+	static const char *const n[] = {"timeout", "evicted", "shutdown",
+					"flushed"};
+	return (unsigned)r < 4 ? n[r] : "?";
+}
+
+/* ---- small helpers ---- */
+
+static inline int pool_of(uint8_t proto)
+{
+	return proto == 6 ? POOL_TCP : proto == 17 ? POOL_UDP : POOL_ICMP;
+}
+
+static inline int ext_addr_idx(const struct nat_engine *e, uint32_t ip)
+{
+	for (unsigned i = 0; i < e->n_addr; i++)
+		if (e->addr[i].ip == ip)
+			return (int)i;
+	return -1;
+}
+
+static inline bool is_inside(const struct nat_engine *e, uint32_t ip)
+{
+	return nat_cidr_contains(&e->cfg.internal, ip);
+}
+
+static void flow_info(const struct nat_flow *f, struct nat_flow_info *fi)
+{
+	fi->id = f->id;
+	fi->proto = f->proto;
+	fi->kind = f->kind;
+	fi->tcp_state = f->tcp_state;
+	fi->rule = f->rule;
+	fi->in_ip = f->in_ip;
+	fi->map_ip = f->map_ip;
+	fi->rem_ip = f->rem_ip;
+	fi->in_port = f->in_port;
+	fi->map_port = f->map_port;
+	fi->rem_port = f->rem_port;
+	fi->first_ns = f->first_ns;
+	fi->last_ns = f->last_ns;
+	fi->pkts_out = f->pkts_out;
+	fi->pkts_in = f->pkts_in;
+	fi->bytes_out = f->bytes_out;
+	fi->bytes_in = f->bytes_in;
+}
+
+static void emit(struct nat_engine *e, struct nat_event *ev)
+{
+	if (e->hooks.event)
+		e->hooks.event(e->hooks.ctx, ev);
+}
+
+static void emit_flow(struct nat_engine *e, enum nat_event_type type,
+		      const struct nat_flow *f, uint8_t old_state,
+		      enum nat_close_reason why)
+{
+	if (!e->hooks.event)
+		return;
+	struct nat_event ev;
+	memset(&ev, 0, sizeof(ev));
+	ev.type = type;
+	ev.ts_ns = e->ts_ns;
+	flow_info(f, &ev.flow);
+	ev.old_state = old_state;
+	ev.close_reason = why;
+	emit(e, &ev);
+}
+
+/* ---- flow lifetime ---- */
+
+/* Everything a flow holds besides its record: the port reference. */
+static void release_flow(struct nat_engine *e, struct nat_flow *f)
+{
+	if (f->kind != NAT_FLOW_BYPASS)
+		nat_ports_unref(&e->addr[f->addr_idx].pool[pool_of(f->proto)],
+				f->map_port);
+	e->st.flows_active = e->ft.used - 1;
+}
+
+static void close_flow(struct nat_engine *e, uint32_t idx,
+		       enum nat_close_reason why)
+{
+	struct nat_flow *f = &e->ft.f[idx];
+	emit_flow(e, NAT_EV_FLOW_CLOSE, f, f->tcp_state, why);
+	release_flow(e, f);
+	nat_flow_remove(&e->ft, idx);
+}
+
+static void on_expired(void *ctx, uint32_t idx)
+{
+	struct nat_engine *e = ctx;
+	struct nat_flow *f = &e->ft.f[idx];
+	emit_flow(e, NAT_EV_FLOW_CLOSE, f, f->tcp_state, NAT_CLOSE_TIMEOUT);
+	release_flow(e, f);
+	e->st.flows_expired++;
+}
+
+static void expire_to(struct nat_engine *e, uint32_t now_s)
+{
+	uint32_t n = nat_flow_expire(&e->ft, now_s, on_expired, e);
+	e->st.flows_active = e->ft.used;
+	if (n && e->hooks.event) {
+		struct nat_event ev;
+		memset(&ev, 0, sizeof(ev));
+		ev.type = NAT_EV_EXPIRED_SWEEP;
+		ev.ts_ns = e->ts_ns;
+		ev.n_expired = n;
+		ev.n_remaining = e->ft.used;
+		emit(e, &ev);
+	}
+}
+
+/* Advances engine time to ts (never backwards) and fires due timers. The
+ * division happens once per second of traffic, not per packet. */
+static void clock_to(struct nat_engine *e, uint64_t ts)
+{
+	e->ts_ns = ts;
+	if (!e->started) {
+		e->started = true;
+		e->base_ns = ts - ts % NS_PER_S;
+		e->ft.base_ns = e->base_ns;
+		e->ft.wheel_s = 0;
+		e->now_s = 0;
+		e->next_sec_ns = e->base_ns + NS_PER_S;
+		return;
+	}
+	if (ts < e->next_sec_ns)
+		return;
+	e->now_s = (uint32_t)((ts - e->base_ns) / NS_PER_S);
+	e->next_sec_ns = e->base_ns + (uint64_t)(e->now_s + 1) * NS_PER_S;
+	expire_to(e, e->now_s);
+}
+
+/* ---- TCP state ---- */
+
+static void tcp_track(struct nat_engine *e, uint32_t idx, uint8_t fl,
+		      bool from_inside)
+{
+	struct nat_flow *f = &e->ft.f[idx];
+	uint8_t old = f->tcp_state, st = old;
+	bool from_init = from_inside == ((f->tflags & NAT_TF_OUT_INIT) != 0);
+
+	if (fl & NAT_TCP_RST) {
+		st = NAT_TCP_CLOSED;
+	} else if ((fl & (NAT_TCP_SYN | NAT_TCP_ACK)) == NAT_TCP_SYN) {
+		if (from_init &&
+		    (st == NAT_TCP_NONE || st == NAT_TCP_NEW ||
+		     st == NAT_TCP_TIME_WAIT || st == NAT_TCP_CLOSED)) {
+			st = NAT_TCP_SYN_SENT;
+			f->tflags &= (uint8_t)~(NAT_TF_FIN_IN | NAT_TF_FIN_OUT);
+		}
+	} else if (fl & NAT_TCP_SYN) {
+		if (!from_init && st == NAT_TCP_SYN_SENT)
+			st = NAT_TCP_SYN_RECEIVED;
+	} else if (st == NAT_TCP_SYN_RECEIVED && from_init &&
+		   (fl & NAT_TCP_ACK)) {
+		st = NAT_TCP_ESTABLISHED;
+	} else if (st == NAT_TCP_NEW && !from_init) {
+		st = NAT_TCP_ESTABLISHED;
+	}
+	if ((fl & NAT_TCP_FIN) && st != NAT_TCP_CLOSED) {
+		f->tflags |= from_inside ? NAT_TF_FIN_OUT : NAT_TF_FIN_IN;
+		bool both = (f->tflags & (NAT_TF_FIN_OUT | NAT_TF_FIN_IN)) ==
+			    (NAT_TF_FIN_OUT | NAT_TF_FIN_IN);
+		st = both ? NAT_TCP_TIME_WAIT : NAT_TCP_FIN_WAIT;
+	}
+	if (st == old)
+		return;
+	f->tcp_state = st;
+	nat_flow_rearm(&e->ft, idx, e->now_s);
+	emit_flow(e, NAT_EV_FLOW_STATE, f, old, NAT_CLOSE_TIMEOUT);
+}
+
+/* Accounts one packet of a flow. ICMP errors count but do not refresh the
+ * flow's timer (RFC 5508 REQ-2: only the flow's own traffic keeps it). */
+static void account(struct nat_engine *e, uint32_t idx,
+		    const struct nat_pkt *p, bool from_inside, bool refresh)
+{
+	struct nat_flow *f = &e->ft.f[idx];
+	if (from_inside) {
+		f->pkts_out++;
+		f->bytes_out += p->ip_total;
+	} else {
+		f->pkts_in++;
+		f->bytes_in += p->ip_total;
+		f->tflags |= NAT_TF_SEEN_IN;
+	}
+	if (!refresh)
+		return;
+	nat_flow_touch(&e->ft, idx, e->ts_ns, e->now_s);
+	if (f->proto == 6 && !(p->flags & NAT_PKT_FRAG_LATER))
+		tcp_track(e, idx, p->tcp_flags, from_inside);
+}
+
+/* ---- flow creation ---- */
+
+static struct nat_flow *new_flow(struct nat_engine *e, uint32_t *idx_out,
+				 uint8_t proto, uint8_t kind)
+{
+	uint32_t idx = nat_flow_alloc(&e->ft);
+	struct nat_flow *f = &e->ft.f[idx];
+	f->proto = proto;
+	f->kind = kind;
+	f->first_ns = f->last_ns = e->ts_ns;
+	f->rule = NAT_RULE_NONE;
+	*idx_out = idx;
+	return f;
+}
+
+static void open_flow(struct nat_engine *e, uint32_t idx)
+{
+	struct nat_flow *f = &e->ft.f[idx];
+	if (f->kind != NAT_FLOW_BYPASS)
+		nat_ports_ref(&e->addr[f->addr_idx].pool[pool_of(f->proto)],
+			      f->map_port, f->in_ip, f->in_port);
+	f->lru_s = (uint16_t)e->now_s;
+	nat_flow_insert(&e->ft, idx, e->now_s);
+	e->st.flows_total++;
+	e->st.flows_active = e->ft.used;
+	emit_flow(e, NAT_EV_FLOW_OPEN, f, NAT_TCP_NONE, NAT_CLOSE_TIMEOUT);
+}
+
+static void emit_limit(struct nat_engine *e, enum nat_event_type type,
+		       const struct nat_pkt *p, enum nat_reason r)
+{
+	if (type == NAT_EV_TABLE_FULL)
+		e->st.table_full_events++;
+	else
+		e->st.port_exhausted_events++;
+	if (!e->hooks.event)
+		return;
+	struct nat_event ev;
+	memset(&ev, 0, sizeof(ev));
+	ev.type = type;
+	ev.ts_ns = e->ts_ns;
+	ev.reason = r;
+	ev.flow.proto = p->proto;
+	ev.flow.in_ip = p->src;
+	ev.flow.in_port = p->sport;
+	ev.flow.rem_ip = p->dst;
+	ev.flow.rem_port = p->dport;
+	emit(e, &ev);
+}
+
+/* Makes room for one more flow of inside host ip: evicts its least
+ * recently used flow when it is at max_flows_per_host. */
+static void host_make_room(struct nat_engine *e, uint32_t ip)
+{
+	uint32_t lim = e->ft.per_host_limit;
+	if (!lim || nat_flow_host_count(&e->ft, ip) < lim)
+		return;
+	uint32_t victim = nat_flow_host_lru(&e->ft, ip);
+	if (victim == NAT_FLOW_NIL)
+		return;
+	e->st.flows_evicted++;
+	close_flow(e, victim, NAT_CLOSE_EVICTED);
+}
+
+/* The external port an inside endpoint already has on address a (EIM,
+ * RFC 4787 REQ-1), or false. */
+static bool existing_mapping(const struct nat_engine *e, uint8_t proto,
+			     uint32_t ip, uint16_t port, uint8_t a,
+			     uint16_t *out)
+{
+	for (uint32_t i = nat_flow_ep_first(&e->ft, proto, ip, port);
+	     i != NAT_FLOW_NIL; i = nat_flow_ep_next(&e->ft, i)) {
+		const struct nat_flow *f = &e->ft.f[i];
+		if (f->kind != NAT_FLOW_BYPASS && f->addr_idx == a) {
+			*out = f->map_port;
+			return true;
+		}
+	}
+	return false;
+}
+
+/* ---- the outbound and inbound decisions ---- */
+
+struct ctx {
+	struct nat_engine *e;
+	struct nat_pkt *p;
+	const struct nat_meta *m;
+	struct nat_result *res;
+	struct plan pl;
+};
+
+static enum nat_verdict verdict(struct ctx *c, enum nat_verdict v,
+				enum nat_reason r)
+{
+	c->res->verdict = v;
+	c->res->reason = r;
+	return v;
+}
+
+static enum nat_verdict policy(struct ctx *c, enum nat_policy pol,
+			       enum nat_reason r)
+{
+	return verdict(c, pol == NAT_POLICY_PASS ? NAT_V_PASS : NAT_V_DROP, r);
+}
+
+static void set_flow(struct ctx *c, uint32_t idx)
+{
+	const struct nat_flow *f = &c->e->ft.f[idx];
+	c->res->flow_id = f->id;
+	c->res->forward = f->kind == NAT_FLOW_FORWARD;
+	c->res->rule = f->rule;
+}
+
+/* The inbound half, on a tuple that may already carry an outbound
+ * translation (hairpin): src/sport is the remote, dst/dport ours. */
+static enum nat_verdict inbound(struct ctx *c, uint32_t src, uint16_t sport,
+				uint32_t dst, uint16_t dport, bool hairpin)
+{
+	struct nat_engine *e = c->e;
+	const struct nat_pkt *p = c->p;
+	uint8_t proto = p->proto;
+
+	uint32_t idx = nat_flow_find_out(&e->ft, proto, dst, dport, src, sport);
+	if (idx == NAT_FLOW_NIL) {
+		int a = ext_addr_idx(e, dst);
+		if (a < 0)
+			return verdict(c, NAT_V_PASS, NAT_R_NOT_OURS);
+		if (proto == 1) {
+			if (p->icmp_type == 8 && !hairpin)
+				return verdict(c, NAT_V_PASS, NAT_R_TO_HOST);
+			return policy(c, e->cfg.policies.unmatched_inbound,
+				      p->icmp_type == 0 ? NAT_R_NO_MAPPING
+							: NAT_R_TO_HOST);
+		}
+		bool syn = proto != 6 || (p->tcp_flags & (NAT_TCP_SYN |
+							  NAT_TCP_ACK |
+							  NAT_TCP_RST)) ==
+						 NAT_TCP_SYN;
+		uint16_t fwd = a == 0 ? nat_rules_forward(&e->rules, proto,
+							  dport)
+				      : NAT_FWD_NONE;
+		uint32_t own_ip = 0;
+		uint16_t own_port = 0;
+		uint16_t rule = NAT_RULE_NONE;
+		uint8_t kind;
+		struct nat_port_pool *pool = &e->addr[a].pool[pool_of(proto)];
+		if (fwd != NAT_FWD_NONE) {
+			if (!syn)
+				return verdict(c, NAT_V_DROP, NAT_R_NO_MAPPING);
+			own_ip = e->rules.fwd[fwd].int_ip;
+			own_port = e->rules.fwd[fwd].int_port;
+			rule = fwd;
+			kind = NAT_FLOW_FORWARD;
+		} else if (nat_ports_owner(pool, dport, &own_ip, &own_port)) {
+			bool ok = false;
+			uint32_t j = nat_flow_ep_first(&e->ft, proto, own_ip,
+						       own_port);
+			for (; j != NAT_FLOW_NIL; j = nat_flow_ep_next(&e->ft, j)) {
+				const struct nat_flow *g = &e->ft.f[j];
+				if (g->addr_idx != a || g->kind == NAT_FLOW_BYPASS)
+					continue;
+				rule = g->rule;
+				if (e->cfg.filtering == NAT_FILTER_EI ||
+				    (e->cfg.filtering == NAT_FILTER_ADDR &&
+				     g->rem_ip == src)) {
+					ok = true;
+					break;
+				}
+			}
+			if (!ok || !syn)
+				return verdict(c, NAT_V_DROP, NAT_R_FILTERED);
+			kind = NAT_FLOW_INBOUND;
+		} else {
+			return policy(c, e->cfg.policies.unmatched_inbound,
+				      e->cfg.policies.unmatched_inbound ==
+						      NAT_POLICY_PASS
+					      ? NAT_R_TO_HOST
+					      : NAT_R_NO_MAPPING);
+		}
+		if (e->ft.free_head == NAT_FLOW_NIL) {
+			emit_limit(e, NAT_EV_TABLE_FULL, p, NAT_R_TABLE_FULL);
+			return verdict(c, NAT_V_DROP, NAT_R_TABLE_FULL);
+		}
+		host_make_room(e, own_ip);
+		struct nat_flow *f = new_flow(e, &idx, proto, kind);
+		f->in_ip = own_ip;
+		f->in_port = own_port;
+		f->map_ip = dst;
+		f->map_port = dport;
+		f->rem_ip = src;
+		f->rem_port = sport;
+		f->addr_idx = (uint8_t)a;
+		f->rule = rule;
+		if (proto == 6)
+			f->tcp_state = NAT_TCP_NONE;
+		open_flow(e, idx);
+	}
+	struct nat_flow *f = &e->ft.f[idx];
+	if (!hairpin)
+		set_flow(c, idx);
+	else
+		c->res->hairpin = true;
+	account(e, idx, p, false, true);
+	if (f->kind == NAT_FLOW_BYPASS)
+		return verdict(c, NAT_V_BYPASS, NAT_R_NONE);
+	c->pl.dst = true;
+	c->pl.dst_ip = f->in_ip;
+	c->pl.dst_port = f->in_port;
+	return verdict(c, NAT_V_NAT, NAT_R_NONE);
+}
+
+/* Chooses the external address for a new translated flow, or -1. */
+static int snat_addr(struct ctx *c, uint16_t rule, enum nat_action act)
+{
+	struct nat_engine *e = c->e;
+	if (act == NAT_ACT_SNAT)
+		return e->rule_addr[rule];
+	if (act == NAT_ACT_MASQUERADE && c->m->out_if) {
+		for (unsigned i = 0; i < e->n_addr; i++)
+			if (strcmp(e->addr[i].ifname, c->m->out_if) == 0)
+				return (int)i;
+		return -1;
+	}
+	return 0;
+}
+
+static enum nat_verdict outbound_new(struct ctx *c, uint32_t *idx_out)
+{
+	struct nat_engine *e = c->e;
+	const struct nat_pkt *p = c->p;
+	uint8_t proto = p->proto;
+
+	if (proto == 6 && (p->tcp_flags & NAT_TCP_RST))
+		return verdict(c, NAT_V_DROP, NAT_R_TCP_NO_FLOW);
+
+	uint16_t rule = nat_rules_match(&e->rules, proto, p->src, p->dst,
+					p->dport, c->m->in_if, c->m->out_if);
+	c->res->rule = rule;
+	enum nat_action act =
+		rule == NAT_RULE_NONE ? NAT_ACT_NAT : e->cfg.rules[rule].action;
+	if (act == NAT_ACT_DROP)
+		return verdict(c, NAT_V_DROP, NAT_R_RULE_DROP);
+
+	/* Hairpin (RFC 4787 REQ-9): to one of our external addresses on a
+	 * forwarded or mapped port. The source is always translated, so the
+	 * far side answers through the NAT. */
+	int a = ext_addr_idx(e, p->dst);
+	if (a >= 0) {
+		uint32_t oip;
+		uint16_t oport;
+		bool hairpin =
+			proto != 1 &&
+			((a == 0 && nat_rules_forward(&e->rules, proto,
+						      p->dport) != NAT_FWD_NONE) ||
+			 nat_ports_owner(&e->addr[a].pool[pool_of(proto)],
+					 p->dport, &oip, &oport));
+		/* Anything else addressed to our own address is for the host
+		 * itself, which receives it on its inside interface. */
+		if (!hairpin)
+			return verdict(c, NAT_V_PASS, NAT_R_TO_HOST);
+		act = NAT_ACT_NAT;
+	}
+	if ((p->flags & NAT_PKT_ICMP_QUERY) && p->icmp_type != 8 &&
+	    act != NAT_ACT_BYPASS)
+		return verdict(c, NAT_V_DROP, NAT_R_ICMP_UNSUPPORTED);
+
+	if (e->ft.free_head == NAT_FLOW_NIL) {
+		emit_limit(e, NAT_EV_TABLE_FULL, p, NAT_R_TABLE_FULL);
+		if (act == NAT_ACT_BYPASS)
+			return verdict(c, NAT_V_BYPASS, NAT_R_NONE);
+		return verdict(c, NAT_V_DROP, NAT_R_TABLE_FULL);
+	}
+	if (act == NAT_ACT_BYPASS) {
+		host_make_room(e, p->src);
+		struct nat_flow *f = new_flow(e, idx_out, proto,
+					      NAT_FLOW_BYPASS);
+		f->in_ip = f->map_ip = p->src;
+		f->in_port = f->map_port = p->sport;
+		f->rem_ip = p->dst;
+		f->rem_port = p->dport;
+		f->rule = rule;
+		f->tflags = NAT_TF_OUT_INIT;
+		f->tcp_state = proto == 6 ? NAT_TCP_NEW : NAT_TCP_NONE;
+		open_flow(e, *idx_out);
+		return NAT_V_BYPASS;
+	}
+
+	if (a < 0)
+		a = snat_addr(c, rule, act);
+	if (a < 0)
+		return verdict(c, NAT_V_DROP, NAT_R_NO_ADDRESS);
+	uint16_t port;
+	if (!existing_mapping(e, proto, p->src, p->sport, (uint8_t)a, &port) &&
+	    !nat_ports_pick(&e->addr[a].pool[pool_of(proto)], p->sport,
+			    e->cfg.port_preservation, &port)) {
+		emit_limit(e, NAT_EV_PORT_EXHAUSTED, p, NAT_R_PORT_EXHAUSTED);
+		return verdict(c, NAT_V_DROP, NAT_R_PORT_EXHAUSTED);
+	}
+	host_make_room(e, p->src);
+	struct nat_flow *f = new_flow(e, idx_out, proto, NAT_FLOW_SNAT);
+	f->in_ip = p->src;
+	f->in_port = p->sport;
+	f->map_ip = e->addr[a].ip;
+	f->map_port = port;
+	f->rem_ip = p->dst;
+	f->rem_port = p->dport;
+	f->addr_idx = (uint8_t)a;
+	f->rule = rule;
+	f->tflags = NAT_TF_OUT_INIT;
+	f->tcp_state = proto == 6 ? NAT_TCP_NEW : NAT_TCP_NONE;
+	open_flow(e, *idx_out);
+	return NAT_V_NAT;
+}
+
+static enum nat_verdict icmp_error_out(struct ctx *c)
+{
+	struct nat_engine *e = c->e;
+	const struct nat_inner *in = &c->p->inner;
+	uint32_t idx = nat_flow_find_in(&e->ft, in->proto, in->dst, in->dport,
+					in->src, in->sport);
+	if (idx == NAT_FLOW_NIL)
+		return verdict(c, NAT_V_DROP, NAT_R_ICMP_NO_FLOW);
+	const struct nat_flow *f = &e->ft.f[idx];
+	set_flow(c, idx);
+	account(e, idx, c->p, true, false);
+	if (f->kind == NAT_FLOW_BYPASS)
+		return verdict(c, NAT_V_BYPASS, NAT_R_NONE);
+	c->pl.src = true;
+	c->pl.src_ip = f->map_ip;
+	c->pl.inner_dst = true;
+	c->pl.idst_ip = f->map_ip;
+	c->pl.idst_port = f->map_port;
+	return verdict(c, NAT_V_NAT, NAT_R_NONE);
+}
+
+static enum nat_verdict icmp_error_in(struct ctx *c)
+{
+	struct nat_engine *e = c->e;
+	const struct nat_pkt *p = c->p;
+	const struct nat_inner *in = &p->inner;
+	uint32_t idx = nat_flow_find_out(&e->ft, in->proto, in->src, in->sport,
+					 in->dst, in->dport);
+	if (idx == NAT_FLOW_NIL || e->ft.f[idx].map_ip != p->dst) {
+		if (ext_addr_idx(e, p->dst) < 0)
+			return verdict(c, NAT_V_PASS, NAT_R_NOT_OURS);
+		return policy(c, e->cfg.policies.unmatched_inbound,
+			      e->cfg.policies.unmatched_inbound ==
+					      NAT_POLICY_PASS
+				      ? NAT_R_TO_HOST
+				      : NAT_R_ICMP_NO_FLOW);
+	}
+	const struct nat_flow *f = &e->ft.f[idx];
+	set_flow(c, idx);
+	account(e, idx, p, false, false);
+	if (f->kind == NAT_FLOW_BYPASS)
+		return verdict(c, NAT_V_BYPASS, NAT_R_NONE);
+	c->pl.dst = true;
+	c->pl.dst_ip = f->in_ip;
+	c->pl.inner_src = true;
+	c->pl.isrc_ip = f->in_ip;
+	c->pl.isrc_port = f->in_port;
+	return verdict(c, NAT_V_NAT, NAT_R_NONE);
+}
+
+static enum nat_verdict outbound(struct ctx *c)
+{
+	struct nat_engine *e = c->e;
+	const struct nat_pkt *p = c->p;
+
+	if (!is_inside(e, p->src))
+		return verdict(c, NAT_V_PASS, NAT_R_NOT_INSIDE);
+	if (e->cfg.has_host_internal_ip && p->src == e->cfg.host_internal_ip)
+		return verdict(c, NAT_V_PASS, NAT_R_HOST_INTERNAL);
+	if (p->flags & NAT_PKT_ICMP_ERROR)
+		return icmp_error_out(c);
+	if (p->proto == 1 && !(p->flags & NAT_PKT_ICMP_QUERY)) {
+		uint16_t rule = nat_rules_match(&e->rules, 1, p->src, p->dst, 0,
+						c->m->in_if, c->m->out_if);
+		c->res->rule = rule;
+		if (rule != NAT_RULE_NONE &&
+		    e->cfg.rules[rule].action == NAT_ACT_BYPASS)
+			return verdict(c, NAT_V_BYPASS, NAT_R_NONE);
+		if (rule != NAT_RULE_NONE &&
+		    e->cfg.rules[rule].action == NAT_ACT_DROP)
+			return verdict(c, NAT_V_DROP, NAT_R_RULE_DROP);
+		return verdict(c, NAT_V_DROP, NAT_R_ICMP_UNSUPPORTED);
+	}
+
+	uint32_t idx = nat_flow_find_in(&e->ft, p->proto, p->src, p->sport,
+					p->dst, p->dport);
+	if (idx == NAT_FLOW_NIL) {
+		enum nat_verdict v = outbound_new(c, &idx);
+		if (idx == NAT_FLOW_NIL || v == NAT_V_DROP)
+			return v;
+	}
+	const struct nat_flow *f = &e->ft.f[idx];
+	set_flow(c, idx);
+	account(e, idx, p, true, true);
+	if (f->kind == NAT_FLOW_BYPASS)
+		return verdict(c, NAT_V_BYPASS, NAT_R_NONE);
+	c->pl.src = true;
+	c->pl.src_ip = f->map_ip;
+	c->pl.src_port = f->map_port;
+	if (p->proto != 1 && ext_addr_idx(e, p->dst) >= 0) {
+		uint32_t mip = f->map_ip;
+		uint16_t mport = f->map_port;
+		enum nat_verdict v = inbound(c, mip, mport, p->dst, p->dport,
+					     true);
+		if (v != NAT_V_NAT) {
+			c->pl.src = false;
+			if (v != NAT_V_DROP)
+				return verdict(c, NAT_V_DROP,
+					       NAT_R_NO_MAPPING);
+			return v;
+		}
+		e->st.hairpinned++;
+	}
+	return verdict(c, NAT_V_NAT, NAT_R_NONE);
+}
+
+static void apply(struct nat_pkt *p, const struct plan *pl)
+{
+	if (pl->inner_src)
+		nat_pkt_set_inner_src(p, pl->isrc_ip, pl->isrc_port);
+	if (pl->inner_dst)
+		nat_pkt_set_inner_dst(p, pl->idst_ip, pl->idst_port);
+	if (pl->src)
+		nat_pkt_set_src(p, pl->src_ip,
+				(p->flags & NAT_PKT_ICMP_ERROR) ? 0
+								: pl->src_port);
+	if (pl->dst)
+		nat_pkt_set_dst(p, pl->dst_ip,
+				(p->flags & NAT_PKT_ICMP_ERROR) ? 0
+								: pl->dst_port);
+}
+
+static void count(struct nat_engine *e, const struct nat_result *r)
+{
+	switch (r->verdict) {
+	case NAT_V_NAT:
+		e->st.natted++;
+		break;
+	case NAT_V_BYPASS:
+		e->st.bypassed++;
+		break;
+	case NAT_V_PASS:
+		e->st.passed++;
+		break;
+	case NAT_V_DROP:
+		e->st.dropped++;
+		break;
+	}
+	if (r->reason != NAT_R_NONE)
+		e->st.by_reason[r->reason]++;
+}
+
+static void emit_drop(struct nat_engine *e, const struct nat_pkt *p,
+		      const struct nat_result *r, bool parsed)
+{
+	if (!e->hooks.event)
+		return;
+	struct nat_event ev;
+	memset(&ev, 0, sizeof(ev));
+	ev.type = NAT_EV_PKT_DROP;
+	ev.ts_ns = e->ts_ns;
+	ev.reason = r->reason;
+	ev.flow.id = r->flow_id;
+	ev.flow.rule = r->rule;
+	if (parsed) {
+		ev.flow.proto = p->proto;
+		if (r->dir == NAT_DIR_IN) {
+			ev.flow.rem_ip = p->src;
+			ev.flow.rem_port = p->sport;
+			ev.flow.map_ip = p->dst;
+			ev.flow.map_port = p->dport;
+		} else {
+			ev.flow.in_ip = p->src;
+			ev.flow.in_port = p->sport;
+			ev.flow.rem_ip = p->dst;
+			ev.flow.rem_port = p->dport;
+		}
+	}
+	emit(e, &ev);
+}
+
+enum nat_verdict nat_process(struct nat_engine *e, uint8_t *pkt, size_t len,
+			     const struct nat_meta *m, struct nat_result *res)
+{
+	struct ctx c;
+	c.e = e;
+	c.m = m;
+	c.res = res;
+	memset(&c.pl, 0, sizeof(c.pl));
+	res->verdict = NAT_V_DROP;
+	res->reason = NAT_R_NONE;
+	res->dir = m->dir;
+	res->flow_id = 0;
+	res->rule = NAT_RULE_NONE;
+	res->hairpin = false;
+	res->forward = false;
+
+	e->st.packets++;
+	e->st.bytes += len;
+	clock_to(e, m->ts_ns);
+
+	struct nat_pkt p;
+	c.p = &p;
+	bool parsed = false;
+	switch (nat_pkt_parse(&p, pkt, len)) {
+	case NAT_PARSE_OK:
+		parsed = true;
+		if (res->dir == NAT_DIR_UNKNOWN)
+			res->dir = is_inside(e, p.src) ? NAT_DIR_OUT
+				   : ext_addr_idx(e, p.dst) >= 0 ? NAT_DIR_IN
+							       : NAT_DIR_UNKNOWN;
+		if (p.flags & NAT_PKT_FRAG_LATER)
+			policy(&c, e->cfg.policies.fragments, NAT_R_FRAGMENT);
+		else if (p.proto != 6 && p.proto != 17 && p.proto != 1)
+			policy(&c, e->cfg.policies.other_protocols,
+			       NAT_R_OTHER_PROTOCOL);
+		else if (res->dir == NAT_DIR_OUT)
+			outbound(&c);
+		else if (res->dir == NAT_DIR_IN)
+			(p.flags & NAT_PKT_ICMP_ERROR)
+				? icmp_error_in(&c)
+				: inbound(&c, p.src, p.sport, p.dst, p.dport,
+					  false);
+		else
+			verdict(&c, NAT_V_PASS, NAT_R_NOT_OURS);
+		break;
+	case NAT_PARSE_IPV6:
+		policy(&c, e->cfg.policies.ipv6, NAT_R_IPV6);
+		break;
+	case NAT_PARSE_BAD_IP:
+		verdict(&c, NAT_V_DROP, NAT_R_MALFORMED_IP);
+		break;
+	case NAT_PARSE_BAD_L4:
+		verdict(&c, NAT_V_DROP, NAT_R_MALFORMED_L4);
+		break;
+	case NAT_PARSE_BAD_INNER:
+		verdict(&c, NAT_V_DROP, NAT_R_MALFORMED_ICMP_INNER);
+		break;
+	}
+
+	count(e, res);
+	if (e->hooks.packet)
+		e->hooks.packet(e->hooks.ctx, 0, pkt, len, m, res);
+	if (res->verdict == NAT_V_DROP) {
+		emit_drop(e, &p, res, parsed);
+		return NAT_V_DROP;
+	}
+	if (res->verdict == NAT_V_NAT)
+		apply(&p, &c.pl);
+	if (e->hooks.packet)
+		e->hooks.packet(e->hooks.ctx, 1, pkt, len, m, res);
+	return res->verdict;
+}
+
+/* ---- lifetime and queries ---- */
+
+static int add_addr(struct nat_engine *e, uint32_t ip, const char *ifname,
+		    char *errbuf, size_t errlen)
+{
+	if (e->n_addr == NAT_ADDR_MAX) {
+		snprintf(errbuf, errlen,
+			 "too many external addresses (at most %d)",
+			 NAT_ADDR_MAX);
+		return -1;
+	}
+	struct nat_addr *a = &e->addr[e->n_addr];
+	memset(a, 0, sizeof(*a));
+	a->ip = ip;
+	snprintf(a->ifname, sizeof(a->ifname), "%s", ifname ? ifname : "");
+	for (int k = 0; k < POOL_N; k++) {
+		if (nat_ports_init(&a->pool[k], e->cfg.port_range.lo,
+				   e->cfg.port_range.hi) < 0) {
+			for (int j = 0; j < k; j++)
+				nat_ports_destroy(&a->pool[j]);
+			snprintf(errbuf, errlen, "out of memory for port pools");
+			return -1;
+		}
+	}
+	return (int)e->n_addr++;
+}
+
+/* Distinct external addresses the config names: nat_ip, then each snat
+ * to_address in rule order. */
+static unsigned config_addrs(const struct nat_config *cfg,
+			     uint32_t out[NAT_ADDR_MAX])
+{
+	unsigned n = 0;
+	out[n++] = cfg->nat_ip;
+	for (size_t i = 0; i < cfg->n_rules; i++) {
+		if (cfg->rules[i].action != NAT_ACT_SNAT)
+			continue;
+		bool seen = false;
+		for (unsigned j = 0; j < n; j++)
+			seen |= out[j] == cfg->rules[i].to_address;
+		if (!seen && n < NAT_ADDR_MAX)
+			out[n++] = cfg->rules[i].to_address;
+	}
+	return n;
+}
+
+size_t nat_engine_flow_bytes(void)
+{
+	return sizeof(struct nat_flow) + 3 * sizeof(uint32_t) +
+	       sizeof(struct nat_link);
+}
+
+size_t nat_engine_memory(const struct nat_config *cfg)
+{
+	uint32_t addrs[NAT_ADDR_MAX];
+	unsigned n = config_addrs(cfg, addrs);
+	return sizeof(struct nat_engine) +
+	       nat_flow_table_memory(cfg->limits.max_flows,
+				     cfg->limits.max_flows_per_host) +
+	       (size_t)n * POOL_N * nat_ports_memory() +
+	       2 * 65536 * sizeof(uint16_t) + cfg->n_rules;
+}
+
+struct nat_engine *nat_engine_create(const struct nat_config *cfg,
+				     char *errbuf, size_t errlen)
+{
+	struct nat_engine *e = calloc(1, sizeof(*e));
+	if (!e) {
+		snprintf(errbuf, errlen, "out of memory");
+		return NULL;
+	}
+	e->cfg = *cfg;
+	e->cfg.rules = NULL;
+	e->cfg.forwards = NULL;
+	e->cfg.n_rules = e->cfg.n_forwards = 0;
+	if (cfg->n_rules) {
+		e->cfg.rules = malloc(cfg->n_rules * sizeof(*cfg->rules));
+		e->rule_addr = calloc(cfg->n_rules, 1);
+		if (!e->cfg.rules || !e->rule_addr)
+			goto nomem;
+		memcpy(e->cfg.rules, cfg->rules,
+		       cfg->n_rules * sizeof(*cfg->rules));
+		e->cfg.n_rules = cfg->n_rules;
+	}
+	if (cfg->n_forwards) {
+		e->cfg.forwards =
+			malloc(cfg->n_forwards * sizeof(*cfg->forwards));
+		if (!e->cfg.forwards)
+			goto nomem;
+		memcpy(e->cfg.forwards, cfg->forwards,
+		       cfg->n_forwards * sizeof(*cfg->forwards));
+		e->cfg.n_forwards = cfg->n_forwards;
+	}
+	if (cfg->limits.max_flows == 0) {
+		snprintf(errbuf, errlen, "limits.max_flows must be at least 1");
+		goto fail;
+	}
+	if (nat_rules_init(&e->rules, &e->cfg) < 0)
+		goto nomem;
+	uint64_t seed = 0x243f6a8885a308d3ull;
+	if (getrandom(&seed, sizeof(seed), GRND_NONBLOCK) != sizeof(seed))
+		seed ^= (uint64_t)(uintptr_t)e;
+	if (nat_flow_table_init(&e->ft, cfg->limits.max_flows,
+				cfg->limits.max_flows_per_host, &cfg->timeouts,
+				seed) < 0)
+		goto nomem;
+
+	uint32_t addrs[NAT_ADDR_MAX];
+	unsigned n = config_addrs(cfg, addrs);
+	for (unsigned i = 0; i < n; i++)
+		if (add_addr(e, addrs[i], NULL, errbuf, errlen) < 0)
+			goto fail;
+	for (size_t i = 0; i < e->cfg.n_rules; i++)
+		if (e->cfg.rules[i].action == NAT_ACT_SNAT)
+			e->rule_addr[i] = (uint8_t)ext_addr_idx(
+				e, e->cfg.rules[i].to_address);
+	for (size_t i = 0; i < e->cfg.n_forwards; i++) {
+		const struct nat_forward_cfg *f = &e->cfg.forwards[i];
+		nat_ports_reserve(&e->addr[0].pool[pool_of(f->proto)],
+				  f->ext_port);
+	}
+	return e;
+nomem:
+	snprintf(errbuf, errlen, "out of memory reserving %zu bytes",
+		 nat_engine_memory(cfg));
+fail:
+	nat_engine_destroy(e);
+	return NULL;
+}
+
+void nat_engine_destroy(struct nat_engine *e)
+{
+	if (!e)
+		return;
+	for (unsigned i = 0; i < e->n_addr; i++)
+		for (int k = 0; k < POOL_N; k++)
+			nat_ports_destroy(&e->addr[i].pool[k]);
+	nat_flow_table_destroy(&e->ft);
+	nat_rules_destroy(&e->rules);
+	free(e->cfg.rules);
+	free(e->cfg.forwards);
+	free(e->rule_addr);
+	free(e);
+}
+
+void nat_engine_set_hooks(struct nat_engine *e, const struct nat_hooks *h)
+{
+	if (h)
+		e->hooks = *h;
+	else
+		memset(&e->hooks, 0, sizeof(e->hooks));
+}
+
+int nat_engine_set_if_addr(struct nat_engine *e, const char *ifname,
+			   uint32_t addr, char *errbuf, size_t errlen)
+{
+	for (unsigned i = 0; i < e->n_addr; i++) {
+		if (strcmp(e->addr[i].ifname, ifname) == 0 &&
+		    e->addr[i].ip == addr)
+			return 0;
+	}
+	/* An address already in use (nat_ip itself, say) shares its pools:
+	 * two pools for one address would hand out one port twice. */
+	int a = ext_addr_idx(e, addr);
+	if (a >= 0 && e->addr[a].ifname[0] == '\0') {
+		snprintf(e->addr[a].ifname, sizeof(e->addr[a].ifname), "%s",
+			 ifname);
+		return 0;
+	}
+	return add_addr(e, addr, ifname, errbuf, errlen) < 0 ? -1 : 0;
+}
+
+enum nat_dir nat_engine_classify(const struct nat_engine *e,
+				 const uint8_t *pkt, size_t len)
+{
+	if (len < 20 || (pkt[0] >> 4) != 4)
+		return NAT_DIR_UNKNOWN;
+	uint32_t src, dst;
+	memcpy(&src, pkt + 12, 4);
+	memcpy(&dst, pkt + 16, 4);
+	src = __builtin_bswap32(src);
+	dst = __builtin_bswap32(dst);
+	if (is_inside(e, src))
+		return NAT_DIR_OUT;
+	if (ext_addr_idx(e, dst) >= 0)
+		return NAT_DIR_IN;
+	return NAT_DIR_UNKNOWN;
+}
+
+void nat_engine_tick(struct nat_engine *e, uint64_t ts_ns)
+{
+	if (!e->started || ts_ns < e->ts_ns)
+		return;
+	clock_to(e, ts_ns);
+}
+
+void nat_engine_flush(struct nat_engine *e, uint64_t ts_ns)
+{
+	if (ts_ns > e->ts_ns)
+		e->ts_ns = ts_ns;
+	for (uint32_t i = 0; i < e->ft.cap; i++)
+		if (e->ft.f[i].id != 0)
+			close_flow(e, i, NAT_CLOSE_SHUTDOWN);
+	e->st.flows_active = 0;
+}
+
+const struct nat_stats *nat_engine_stats(const struct nat_engine *e)
+{
+	return &e->st;
+}
+
+void nat_engine_foreach_flow(const struct nat_engine *e,
+			     void (*fn)(void *ctx,
+					const struct nat_flow_info *fi),
+			     void *ctx)
+{
+	struct nat_flow_info fi;
+	for (uint32_t i = 0; i < e->ft.cap; i++) {
+		if (e->ft.f[i].id == 0)
+			continue;
+		flow_info(&e->ft.f[i], &fi);
+		fn(ctx, &fi);
+	}
+}
+
+const char *nat_engine_rule_name(const struct nat_engine *e, uint16_t rule)
+{
+	if (rule == NAT_RULE_NONE || rule >= e->cfg.n_rules)
+		return NULL;
+	return e->cfg.rules[rule].name;
+}
+
+const char *nat_engine_forward_name(const struct nat_engine *e, uint16_t idx)
+{
+	if (idx >= e->cfg.n_forwards)
+		return NULL;
+	return e->cfg.forwards[idx].name;
+}

@@ -1,0 +1,227 @@
+/* nat_process(): the one packet pipeline.
+ *
+ * parse -> flow lookup -> [miss: rules / forwards / filtering -> allocate
+ * port -> new flow] -> rewrite + checksums -> TCP state, counters -> hooks.
+ *
+ * The engine does no I/O and reads no clock: every call carries the
+ * packet's timestamp, so replays and tests are deterministic. One thread
+ * owns an engine; nothing here locks. All memory is reserved by
+ * nat_engine_create(); nat_process() allocates nothing. */
+#ifndef GLASSNAT_ENGINE_H
+#define GLASSNAT_ENGINE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config.h"
+
+enum nat_dir {
+	NAT_DIR_UNKNOWN = 0, /* let nat_engine_classify() decide */
+	NAT_DIR_OUT = 1,     /* arrived from the inside network */
+	NAT_DIR_IN = 2,	     /* arrived from the outside */
+};
+
+enum nat_verdict {
+	NAT_V_NAT = 0, /* accept, packet modified */
+	NAT_V_BYPASS,  /* accept unchanged: a rule said bypass */
+	NAT_V_PASS,    /* accept unchanged: not the NAT's business (reason) */
+	NAT_V_DROP,    /* drop (reason) */
+};
+
+/* Why a packet was dropped or passed untranslated. Each has a counter and
+ * a name (nat_reason_name), stable for events, traces and docs. */
+enum nat_reason {
+	NAT_R_NONE = 0,
+	NAT_R_MALFORMED_IP,	 /* bad IPv4 header */
+	NAT_R_MALFORMED_L4,	 /* truncated TCP/UDP/ICMP header */
+	NAT_R_MALFORMED_ICMP_INNER, /* ICMP error with unusable inner header */
+	NAT_R_IPV6,		 /* IPv6: passed or dropped by policy */
+	NAT_R_FRAGMENT,		 /* non-first fragment: policy */
+	NAT_R_OTHER_PROTOCOL,	 /* not TCP/UDP/ICMP: policy */
+	NAT_R_ICMP_UNSUPPORTED,	 /* ICMP type glassnat does not translate */
+	NAT_R_ICMP_NO_FLOW,	 /* ICMP error about no known flow */
+	NAT_R_NO_MAPPING,	 /* inbound, no flow, forward or mapping */
+	NAT_R_FILTERED,		 /* mapping exists, filtering refused it */
+	NAT_R_RULE_DROP,	 /* a rule with action drop */
+	NAT_R_PORT_EXHAUSTED,	 /* no free external port / id */
+	NAT_R_TABLE_FULL,	 /* limits.max_flows reached */
+	NAT_R_TCP_NO_FLOW,	 /* outbound TCP RST for no known flow */
+	NAT_R_NO_ADDRESS,	 /* masquerade with no address for the out if */
+	NAT_R_NOT_INSIDE,	 /* outbound source outside internal_network */
+	NAT_R_NOT_OURS,		 /* inbound to an address that is not ours */
+	NAT_R_TO_HOST,		 /* inbound for the host itself */
+	NAT_R_HOST_INTERNAL,	 /* from host_internal_ip: never translated */
+	NAT_R_MAX
+};
+
+enum nat_tcp_state {
+	NAT_TCP_NONE = 0, /* not TCP */
+	NAT_TCP_NEW,	  /* first packet was not a SYN (picked up midstream) */
+	NAT_TCP_SYN_SENT,
+	NAT_TCP_SYN_RECEIVED,
+	NAT_TCP_ESTABLISHED,
+	NAT_TCP_FIN_WAIT,  /* one side sent FIN */
+	NAT_TCP_TIME_WAIT, /* both sides sent FIN */
+	NAT_TCP_CLOSED,	   /* RST seen */
+	NAT_TCP_STATE_MAX
+};
+
+enum nat_flow_kind {
+	NAT_FLOW_SNAT = 0, /* opened from inside, source translated */
+	NAT_FLOW_BYPASS,   /* opened from inside, untranslated (rule bypass) */
+	NAT_FLOW_FORWARD,  /* opened from outside through a port forward */
+	NAT_FLOW_INBOUND,  /* opened from outside through a mapping (EIF/ADF) */
+};
+
+enum nat_close_reason {
+	NAT_CLOSE_TIMEOUT = 0,
+	NAT_CLOSE_EVICTED, /* LRU at max_flows_per_host */
+	NAT_CLOSE_SHUTDOWN,
+	NAT_CLOSE_FLUSHED, /* removed by control (forward removed, etc.) */
+};
+
+/* A copy of one flow's identity and counters, for events and listings.
+ * inside = the inside host; mapped = its external address; remote = the
+ * outside peer. For bypass flows mapped == inside. */
+struct nat_flow_info {
+	uint64_t id;
+	uint8_t proto;
+	uint8_t kind;	   /* enum nat_flow_kind */
+	uint8_t tcp_state; /* enum nat_tcp_state */
+	uint16_t rule;	   /* rule index, NAT_RULE_NONE, or forward index */
+	uint32_t in_ip, map_ip, rem_ip;
+	uint16_t in_port, map_port, rem_port;
+	uint64_t first_ns, last_ns;
+	uint64_t pkts_out, pkts_in, bytes_out, bytes_in;
+};
+
+#define NAT_RULE_NONE 0xffffu
+
+enum nat_event_type {
+	NAT_EV_FLOW_OPEN = 0,
+	NAT_EV_FLOW_STATE,  /* TCP state change: old_state -> flow.tcp_state */
+	NAT_EV_FLOW_CLOSE,  /* close_reason set */
+	NAT_EV_PKT_DROP,    /* reason set; flow.id 0 when no flow */
+	NAT_EV_PORT_EXHAUSTED,
+	NAT_EV_TABLE_FULL,
+	NAT_EV_EXPIRED_SWEEP, /* n_expired flows removed, n_remaining left */
+	NAT_EV_MAX
+};
+
+struct nat_event {
+	enum nat_event_type type;
+	uint64_t ts_ns;
+	struct nat_flow_info flow; /* for PKT_DROP: the packet's tuple */
+	enum nat_reason reason;
+	enum nat_close_reason close_reason;
+	uint8_t old_state;
+	uint32_t n_expired, n_remaining;
+};
+
+/* Per-packet facts supplied by the backend. */
+struct nat_meta {
+	enum nat_dir dir;
+	uint64_t ts_ns;	    /* packet time, ns since the Unix epoch */
+	const char *in_if;  /* NULL when unknown */
+	const char *out_if; /* NULL when unknown */
+};
+
+/* What happened to one packet. */
+struct nat_result {
+	enum nat_verdict verdict;
+	enum nat_reason reason; /* NAT_R_NONE when translated/bypassed */
+	enum nat_dir dir;	/* the direction used (after classify) */
+	uint64_t flow_id;	/* 0 when no flow */
+	uint16_t rule;		/* rule index or NAT_RULE_NONE */
+	bool hairpin;		/* translated as out and then as in */
+	bool forward;		/* the flow came from a port forward */
+};
+
+/* Observers. Called on the engine's thread, synchronously; they must copy
+ * what they need and return quickly (logging/ and trace/ queue it). */
+struct nat_hooks {
+	void *ctx;
+	void (*event)(void *ctx, const struct nat_event *ev);
+	/* Called before rewriting (pre) and after (post) with the packet
+	 * bytes; for a drop, only pre is called, with the result filled. */
+	void (*packet)(void *ctx, int stage /* 0 pre, 1 post */,
+		       const uint8_t *pkt, size_t len,
+		       const struct nat_meta *meta,
+		       const struct nat_result *res);
+};
+
+struct nat_stats {
+	uint64_t packets;
+	uint64_t bytes;
+	uint64_t natted, bypassed, passed, dropped;
+	uint64_t by_reason[NAT_R_MAX];
+	uint64_t flows_active, flows_total;
+	uint64_t flows_expired, flows_evicted;
+	uint64_t hairpinned;
+	uint64_t port_exhausted_events, table_full_events;
+};
+
+struct nat_engine;
+
+/* Creates an engine for cfg (copied; cfg may be freed after). Reserves the
+ * flow table, indexes and port pools. Returns NULL and a message in
+ * errbuf on failure (bad config combination, out of memory). */
+struct nat_engine *nat_engine_create(const struct nat_config *cfg,
+				     char *errbuf, size_t errlen)
+	__attribute__((warn_unused_result));
+void nat_engine_destroy(struct nat_engine *e);
+
+/* Bytes nat_engine_create() reserves for cfg (also shown by `check`). */
+size_t nat_engine_memory(const struct nat_config *cfg);
+/* Bytes reserved per flow slot (flow record plus its index share). */
+size_t nat_engine_flow_bytes(void);
+
+void nat_engine_set_hooks(struct nat_engine *e, const struct nat_hooks *h);
+
+/* Sets the address masquerade rules use for interface ifname (live
+ * backends). Without one, masquerade uses nat_ip. Returns -1 when the
+ * address table is full (errbuf). */
+int nat_engine_set_if_addr(struct nat_engine *e, const char *ifname,
+			   uint32_t addr, char *errbuf, size_t errlen);
+
+/* Decides the direction of a packet from its addresses: source inside
+ * internal_network is OUT; destination an external address of ours is IN;
+ * otherwise UNKNOWN. */
+enum nat_dir nat_engine_classify(const struct nat_engine *e,
+				 const uint8_t *pkt, size_t len);
+
+/* Processes one packet in place (length never changes). Returns the
+ * verdict (also in *res, which must not be NULL). */
+enum nat_verdict nat_process(struct nat_engine *e, uint8_t *pkt, size_t len,
+			     const struct nat_meta *meta,
+			     struct nat_result *res);
+
+/* Expires idle flows up to ts_ns. nat_process() does this on its own as
+ * time passes; backends call it when idle. */
+void nat_engine_tick(struct nat_engine *e, uint64_t ts_ns);
+
+/* Closes every flow (events with NAT_CLOSE_SHUTDOWN). */
+void nat_engine_flush(struct nat_engine *e, uint64_t ts_ns);
+
+const struct nat_stats *nat_engine_stats(const struct nat_engine *e);
+
+/* Calls fn for every live flow, in no particular order. fn must not call
+ * back into the engine. */
+void nat_engine_foreach_flow(const struct nat_engine *e,
+			     void (*fn)(void *ctx,
+					const struct nat_flow_info *fi),
+			     void *ctx);
+
+/* Names for rule indexes in results/events ("(forward) NAME" for forward
+ * flows is the caller's business: see nat_engine_forward_name). */
+const char *nat_engine_rule_name(const struct nat_engine *e, uint16_t rule);
+const char *nat_engine_forward_name(const struct nat_engine *e, uint16_t idx);
+
+const char *nat_reason_name(enum nat_reason r);
+const char *nat_verdict_name(enum nat_verdict v);
+const char *nat_tcp_state_name(enum nat_tcp_state s);
+const char *nat_flow_kind_name(enum nat_flow_kind k);
+const char *nat_close_reason_name(enum nat_close_reason r);
+
+#endif

@@ -1,0 +1,155 @@
+/* The flow table: fixed-capacity flow records with three hash indexes and
+ * the timers that expire them.
+ *
+ * One struct nat_flow serves both directions. It is found from the inside
+ * by (proto, inside ip:port, remote ip:port), from the outside by (proto,
+ * mapped ip:port, remote ip:port), and all flows of one inside endpoint by
+ * (proto, inside ip:port), which is how endpoint-independent mapping and
+ * filtering find an existing mapping. Indexes are chained through 32-bit
+ * record indexes; every array is allocated once by nat_flow_table_init().
+ *
+ * Expiry uses a timing wheel of one-second slots: a packet only stores its
+ * timestamp, and a slot that fires re-arms the flows whose traffic moved
+ * their deadline. The per-inside-host LRU (for max_flows_per_host) is kept
+ * to one-second granularity: a flow moves to the tail of its host's list
+ * at most once per second. Single-threaded: the engine thread owns it. */
+#ifndef GLASSNAT_FLOW_H
+#define GLASSNAT_FLOW_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "engine.h"
+
+#define NAT_FLOW_NIL UINT32_MAX
+#define NAT_WHEEL_SLOTS 8192u /* seconds; longer deadlines re-arm */
+
+/* tflags */
+enum {
+	NAT_TF_FIN_OUT = 1u << 0, /* FIN seen from the inside */
+	NAT_TF_FIN_IN = 1u << 1,  /* FIN seen from the outside */
+	NAT_TF_OUT_INIT = 1u << 2, /* the inside side opened the flow */
+	NAT_TF_SEEN_IN = 1u << 3,  /* a packet came from the outside */
+};
+
+struct nat_flow {
+	uint64_t id;
+	uint64_t first_ns, last_ns;
+	uint64_t bytes_out, bytes_in;
+	uint32_t pkts_out, pkts_in;
+	uint32_t in_ip, map_ip, rem_ip;
+	uint16_t in_port, map_port, rem_port;
+	uint16_t rule; /* rule index, forward index (FORWARD) or NONE */
+	uint8_t proto;
+	uint8_t kind;	   /* enum nat_flow_kind */
+	uint8_t tcp_state; /* enum nat_tcp_state */
+	uint8_t tflags;	   /* NAT_TF_* */
+	uint8_t addr_idx;  /* which external address (port pool) */
+	uint8_t unused;
+	uint16_t lru_s; /* low bits of the second it last moved in the LRU */
+	uint32_t next_in, next_out, next_ep; /* hash chains */
+};
+
+struct nat_link {
+	uint32_t prev, next;
+};
+
+struct nat_host {
+	uint32_t ip;
+	uint32_t count; /* live flows of this inside host */
+	uint32_t next;	/* hash chain, or free list */
+};
+
+struct nat_flow_table {
+	struct nat_flow *f;
+	uint32_t cap, used;
+	uint32_t free_head; /* through next_in */
+	uint32_t mask;	    /* hash buckets - 1 */
+	uint32_t *h_in, *h_out, *h_ep;
+	uint64_t seed;
+	uint64_t next_id;
+
+	/* Timing wheel: tw[0..cap) are flows, tw[cap + s] the sentinel of
+	 * slot s; circular doubly linked lists. */
+	struct nat_link *tw;
+	uint64_t base_ns;  /* engine second 0 */
+	uint32_t wheel_s;  /* last second processed */
+	struct nat_timeouts to;
+
+	/* Per-host LRU; NULL when max_flows_per_host is 0. hl[0..cap) are
+	 * flows, hl[cap + h] the sentinel of host h. */
+	uint32_t per_host_limit;
+	struct nat_host *hosts;
+	uint32_t *h_host;
+	uint32_t host_cap, host_free, host_mask;
+	struct nat_link *hl;
+};
+
+/* Reserves everything for cap flows. per_host_limit 0 disables the
+ * per-host index. Returns -1 when memory is short. */
+int nat_flow_table_init(struct nat_flow_table *t, uint32_t cap,
+			uint32_t per_host_limit, const struct nat_timeouts *to,
+			uint64_t seed) __attribute__((warn_unused_result));
+void nat_flow_table_destroy(struct nat_flow_table *t);
+
+/* Bytes nat_flow_table_init() reserves. */
+size_t nat_flow_table_memory(uint32_t cap, uint32_t per_host_limit);
+
+uint32_t nat_flow_find_in(const struct nat_flow_table *t, uint8_t proto,
+			  uint32_t in_ip, uint16_t in_port, uint32_t rem_ip,
+			  uint16_t rem_port);
+uint32_t nat_flow_find_out(const struct nat_flow_table *t, uint8_t proto,
+			   uint32_t map_ip, uint16_t map_port, uint32_t rem_ip,
+			   uint16_t rem_port);
+
+/* First / next flow of inside endpoint (proto, ip, port); NIL at the end. */
+uint32_t nat_flow_ep_first(const struct nat_flow_table *t, uint8_t proto,
+			   uint32_t ip, uint16_t port);
+uint32_t nat_flow_ep_next(const struct nat_flow_table *t, uint32_t idx);
+
+/* Takes a free record, zeroed but for its id (next_id++). NIL when the
+ * table is full. Fill the tuple, then nat_flow_insert(). */
+uint32_t nat_flow_alloc(struct nat_flow_table *t);
+/* Links a filled record into the indexes, the wheel and its host. */
+void nat_flow_insert(struct nat_flow_table *t, uint32_t idx, uint32_t now_s);
+/* Unlinks and frees a record. */
+void nat_flow_remove(struct nat_flow_table *t, uint32_t idx);
+
+/* The idle timeout (seconds) that applies to a flow in its state. */
+uint32_t nat_flow_timeout(const struct nat_flow_table *t,
+			  const struct nat_flow *f);
+
+/* Re-arms the timer after a state change that may shorten the timeout. */
+void nat_flow_rearm(struct nat_flow_table *t, uint32_t idx, uint32_t now_s);
+
+/* Records activity: the host LRU position moves at most once a second. */
+static inline void nat_flow_touch(struct nat_flow_table *t, uint32_t idx,
+				  uint64_t ts_ns, uint32_t now_s);
+
+/* Live flows of inside host ip, and its least recently used flow (NIL if
+ * none or the per-host index is off). */
+uint32_t nat_flow_host_count(const struct nat_flow_table *t, uint32_t ip);
+uint32_t nat_flow_host_lru(const struct nat_flow_table *t, uint32_t ip);
+
+/* Processes wheel slots up to now_s; calls expired(ctx, idx) for each flow
+ * whose deadline passed, before removing it. Returns flows expired. */
+uint32_t nat_flow_expire(struct nat_flow_table *t, uint32_t now_s,
+			 void (*expired)(void *ctx, uint32_t idx), void *ctx);
+
+/* ---- inline ---- */
+void nat_flow_host_move_tail(struct nat_flow_table *t, uint32_t idx);
+
+static inline void nat_flow_touch(struct nat_flow_table *t, uint32_t idx,
+				  uint64_t ts_ns, uint32_t now_s)
+{
+	struct nat_flow *f = &t->f[idx];
+	f->last_ns = ts_ns;
+	if (t->hl && f->lru_s != (uint16_t)now_s) {
+		f->lru_s = (uint16_t)now_s;
+		nat_flow_host_move_tail(t, idx);
+	}
+}
+
+#endif

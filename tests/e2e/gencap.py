@@ -1,0 +1,272 @@
+#!/usr/bin/env python3
+"""Writes a deterministic pcapng capture for glassnat's replay tests.
+
+The capture is what a NAT gateway configured with configs/hyper-nat.yaml
+(nat_ip 192.168.45.57, inside 172.17.240.0/24) would see: packets from the
+inside hosts before translation, and packets from the outside addressed the
+way they arrive (to nat_ip, or to the inside host for bypassed flows).
+
+Format: pcapng, one section, LINKTYPE_RAW (101), two interfaces "inside"
+(id 0) and "outside" (id 1), nanosecond timestamps. Every Enhanced Packet
+Block carries the direction flag glassnat reads (outbound = 2 for packets
+from inside hosts, inbound = 1 for packets arriving from the outside) and
+a comment describing the packet. All IP, TCP, UDP and ICMP checksums are
+correct.
+
+Python 3 standard library only.
+"""
+
+import argparse
+import struct
+import sys
+
+LINKTYPE_RAW = 101
+IN_IF, OUT_IF = 0, 1          # interface ids
+FLAG_INBOUND, FLAG_OUTBOUND = 1, 2
+BASE_NS = 1_700_000_000 * 10**9  # fixed start time: 2023-11-14T22:13:20Z
+STEP_NS = 1_000_000              # 1 ms between packets
+
+NAT_IP = "192.168.45.57"
+HOST21, HOST22, HOST23 = "172.17.240.21", "172.17.240.22", "172.17.240.23"
+WEB, DNS, STRANGER = "198.51.100.10", "203.0.113.7", "203.0.113.99"
+HOSTNET_SRV = "192.168.45.100"   # on the host network: rule 2, bypass
+
+TCP_FIN, TCP_SYN, TCP_RST, TCP_PSH, TCP_ACK = 0x01, 0x02, 0x04, 0x08, 0x10
+
+
+def ip4(s):
+    return bytes(int(x) for x in s.split("."))
+
+
+def csum(data):
+    """RFC 1071 Internet checksum, complemented, as stored in headers."""
+    if len(data) % 2:
+        data += b"\0"
+    total = sum(struct.unpack("!%dH" % (len(data) // 2), data))
+    while total >> 16:
+        total = (total & 0xFFFF) + (total >> 16)
+    return (~total) & 0xFFFF
+
+
+class IpIds:
+    """Deterministic IP identification numbers, one counter per source."""
+
+    def __init__(self):
+        self.next = {}
+
+    def __call__(self, src):
+        n = self.next.get(src, 0x1000 + ip4(src)[3] * 0x100)
+        self.next[src] = n + 1
+        return n & 0xFFFF
+
+
+IP_IDS = IpIds()
+
+
+def ipv4(src, dst, proto, payload, ttl=64, df=True):
+    total = 20 + len(payload)
+    hdr = struct.pack("!BBHHHBBH4s4s", 0x45, 0, total, IP_IDS(src),
+                      0x4000 if df else 0, ttl, proto, 0, ip4(src), ip4(dst))
+    hdr = hdr[:10] + struct.pack("!H", csum(hdr)) + hdr[12:]
+    return hdr + payload
+
+
+def pseudo(src, dst, proto, length):
+    return ip4(src) + ip4(dst) + struct.pack("!BBH", 0, proto, length)
+
+
+def tcp(src, sport, dst, dport, seq, ack, flags, data=b"", mss=None):
+    opts = struct.pack("!BBH", 2, 4, mss) if mss else b""
+    off = (20 + len(opts)) // 4
+    hdr = struct.pack("!HHIIBBHHH", sport, dport, seq, ack, off << 4, flags,
+                      64240, 0, 0) + opts
+    seg = hdr + data
+    c = csum(pseudo(src, dst, 6, len(seg)) + seg)
+    seg = seg[:16] + struct.pack("!H", c) + seg[18:]
+    return ipv4(src, dst, 6, seg)
+
+
+def udp(src, sport, dst, dport, data):
+    length = 8 + len(data)
+    dgram = struct.pack("!HHHH", sport, dport, length, 0) + data
+    c = csum(pseudo(src, dst, 17, length) + dgram) or 0xFFFF
+    dgram = dgram[:6] + struct.pack("!H", c) + dgram[8:]
+    return ipv4(src, dst, 17, dgram, df=False)
+
+
+def icmp(src, dst, typ, code, rest, data):
+    msg = struct.pack("!BBH", typ, code, 0) + rest + data
+    msg = msg[:2] + struct.pack("!H", csum(msg)) + msg[4:]
+    return ipv4(src, dst, 1, msg, df=False)
+
+
+def echo(src, dst, typ, ident, seq):
+    data = bytes((seq + i) & 0xFF for i in range(32))  # ping-like payload
+    return icmp(src, dst, typ, 0, struct.pack("!HH", ident, seq), data)
+
+
+def dns_query(qid, name):
+    q = b"".join(bytes([len(p)]) + p.encode() for p in name.split("."))
+    return struct.pack("!HHHHHH", qid, 0x0100, 1, 0, 0, 0) + q + b"\0" + \
+        struct.pack("!HH", 1, 1)
+
+
+def dns_answer(qid, name, addr):
+    query = dns_query(qid, name)
+    hdr = struct.pack("!HHHHHH", qid, 0x8180, 1, 1, 0, 0)
+    answer = struct.pack("!HHHIH4s", 0xC00C, 1, 1, 300, 4, ip4(addr))
+    return hdr + query[12:] + answer
+
+
+def scenario_basic():
+    """Yields (outbound?, comment, packet) in capture order."""
+    out, inn = True, False
+
+    # 1. TCP through the NAT: .21:51000 <-> 198.51.100.10:443, port kept.
+    c_isn, s_isn = 0x1000_0000, 0x2000_0000
+    req = b"GET / HTTP/1.1\r\nHost: www.example.test\r\n\r\n"
+    resp = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello"
+    c, s = c_isn + 1, s_isn + 1
+    yield out, "tcp syn", tcp(HOST21, 51000, WEB, 443, c_isn, 0, TCP_SYN,
+                              mss=1460)
+    yield inn, "tcp syn-ack", tcp(WEB, 443, NAT_IP, 51000, s_isn, c,
+                                  TCP_SYN | TCP_ACK, mss=1460)
+    yield out, "tcp ack", tcp(HOST21, 51000, WEB, 443, c, s, TCP_ACK)
+    yield out, "tcp request", tcp(HOST21, 51000, WEB, 443, c, s,
+                                  TCP_PSH | TCP_ACK, req)
+    c += len(req)
+    yield inn, "tcp response", tcp(WEB, 443, NAT_IP, 51000, s, c,
+                                   TCP_PSH | TCP_ACK, resp)
+    s += len(resp)
+    yield out, "tcp ack of response", tcp(HOST21, 51000, WEB, 443, c, s,
+                                          TCP_ACK)
+    yield out, "tcp fin from inside", tcp(HOST21, 51000, WEB, 443, c, s,
+                                          TCP_FIN | TCP_ACK)
+    c += 1
+    yield inn, "tcp fin from outside", tcp(WEB, 443, NAT_IP, 51000, s, c,
+                                           TCP_FIN | TCP_ACK)
+    s += 1
+    yield out, "tcp last ack", tcp(HOST21, 51000, WEB, 443, c, s, TCP_ACK)
+
+    # 2. Bypass: .21:51001 -> 192.168.45.100:22 keeps its inside source;
+    # the reply comes back to the inside host itself.
+    c, s = 0x3000_0000, 0x4000_0000
+    banner = b"SSH-2.0-OpenSSH_9.2p1 Debian-2\r\n"
+    yield out, "bypass tcp syn", tcp(HOST21, 51001, HOSTNET_SRV, 22, c, 0,
+                                     TCP_SYN, mss=1460)
+    yield inn, "bypass tcp syn-ack", tcp(HOSTNET_SRV, 22, HOST21, 51001, s,
+                                         c + 1, TCP_SYN | TCP_ACK, mss=1460)
+    yield out, "bypass tcp ack", tcp(HOST21, 51001, HOSTNET_SRV, 22, c + 1,
+                                     s + 1, TCP_ACK)
+    yield inn, "bypass tcp banner", tcp(HOSTNET_SRV, 22, HOST21, 51001,
+                                        s + 1, c + 1, TCP_PSH | TCP_ACK,
+                                        banner)
+
+    # 3. UDP DNS-like exchange: .22:53000 <-> 203.0.113.7:53.
+    yield out, "udp dns query", udp(HOST22, 53000, DNS, 53,
+                                    dns_query(0xBEEF, "www.example.test"))
+    yield inn, "udp dns answer", udp(DNS, 53, NAT_IP, 53000,
+                                     dns_answer(0xBEEF, "www.example.test",
+                                                WEB))
+
+    # 4. ICMP echo: .23 id 0x1234, three pings.
+    for seq in (1, 2, 3):
+        yield out, "icmp echo request %d" % seq, echo(HOST23, WEB, 8,
+                                                      0x1234, seq)
+        yield inn, "icmp echo reply %d" % seq, echo(WEB, NAT_IP, 0,
+                                                    0x1234, seq)
+
+    # 5. A second query on the UDP flow, refused with an ICMP port
+    # unreachable that embeds the datagram as it left the NAT.
+    q2 = udp(HOST22, 53000, DNS, 53, dns_query(0xCAFE, "mail.example.test"))
+    yield out, "udp dns query 2", q2
+    natted = udp(NAT_IP, 53000, DNS, 53, dns_query(0xCAFE,
+                                                   "mail.example.test"))
+    yield inn, "icmp port unreachable about udp 53000", icmp(
+        DNS, NAT_IP, 3, 3, b"\0\0\0\0", natted)
+
+    # 6. Unsolicited: no flow, no forward -> dropped (no_mapping).
+    yield inn, "unsolicited tcp syn", tcp(STRANGER, 33333, NAT_IP, 40123,
+                                          0x5000_0000, 0, TCP_SYN, mss=1460)
+
+
+SCENARIOS = {"basic": scenario_basic}
+
+
+def pad4(b):
+    return b + b"\0" * (-len(b) % 4)
+
+
+def option(code, value):
+    return struct.pack("<HH", code, len(value)) + pad4(value)
+
+
+def block(btype, body):
+    length = 12 + len(body)
+    return struct.pack("<II", btype, length) + body + struct.pack("<I", length)
+
+
+def shb():
+    body = struct.pack("<IHHq", 0x1A2B3C4D, 1, 0, -1)
+    body += option(4, b"glassnat tests/e2e/gencap.py") + option(0, b"")
+    return block(0x0A0D0D0A, body)
+
+
+def idb(name):
+    body = struct.pack("<HHI", LINKTYPE_RAW, 0, 0)
+    body += option(2, name.encode())            # if_name
+    body += option(9, bytes([9]))               # if_tsresol: ns
+    body += option(0, b"")
+    return block(1, body)
+
+
+def epb(ifid, ts_ns, pkt, flags, comment):
+    body = struct.pack("<IIIII", ifid, ts_ns >> 32, ts_ns & 0xFFFFFFFF,
+                       len(pkt), len(pkt)) + pad4(pkt)
+    body += option(1, comment.encode())          # opt_comment
+    body += option(2, struct.pack("<I", flags))  # epb_flags
+    body += option(0, b"")
+    return block(6, body)
+
+
+def build(scenario):
+    out = [shb(), idb("inside"), idb("outside")]
+    lines = []
+    for n, (outbound, comment, pkt) in enumerate(SCENARIOS[scenario](), 1):
+        ts = BASE_NS + n * STEP_NS
+        if outbound:
+            out.append(epb(IN_IF, ts, pkt, FLAG_OUTBOUND, comment))
+        else:
+            out.append(epb(OUT_IF, ts, pkt, FLAG_INBOUND, comment))
+        lines.append("%3d %-3s %s" % (n, "out" if outbound else "in",
+                                      comment))
+    return b"".join(out), lines
+
+
+def main():
+    ap = argparse.ArgumentParser(
+        description="Write a deterministic pcapng capture for glassnat's "
+                    "replay tests (raw IPv4, interfaces inside/outside, "
+                    "EPB direction flags).",
+        epilog="example: tests/e2e/gencap.py --out /tmp/in.pcapng")
+    ap.add_argument("--out", "-o", required=True,
+                    help="the pcapng file to write")
+    ap.add_argument("--scenario", default="basic", choices=sorted(SCENARIOS),
+                    help="which traffic to generate (default: basic)")
+    ap.add_argument("--list", action="store_true",
+                    help="also print one line per packet on stdout")
+    args = ap.parse_args()
+    data, lines = build(args.scenario)
+    try:
+        with open(args.out, "wb") as f:
+            f.write(data)
+    except OSError as e:
+        print("gencap.py: %s: %s" % (args.out, e.strerror), file=sys.stderr)
+        return 1
+    if args.list:
+        print("\n".join(lines))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

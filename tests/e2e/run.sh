@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Runs every tests/e2e/*_test.sh, shows their output, and sums the
+# "N passed, M failed" line each one ends with. Exit status 1 when any
+# check failed or a script did not end with its summary line.
+#
+#   BUILD=build tests/e2e/run.sh
+set -uo pipefail
+cd "$(dirname "$0")/../.." || exit 1
+export BUILD=${BUILD:-build}
+
+total_pass=0
+total_fail=0
+log=$(mktemp "${TMPDIR:-/tmp}/glassnat-e2e.XXXXXX")
+trap 'rm -f "$log"' EXIT
+
+for t in tests/e2e/*_test.sh; do
+	[ -e "$t" ] || continue
+	echo "== $t"
+	bash "$t" 2>&1 | tee "$log"
+	rc=${PIPESTATUS[0]}
+	last=$(tail -n 1 "$log")
+	if [[ $last =~ ^([0-9]+)\ passed,\ ([0-9]+)\ failed$ ]]; then
+		total_pass=$((total_pass + BASH_REMATCH[1]))
+		total_fail=$((total_fail + BASH_REMATCH[2]))
+		if [ "$rc" -ne 0 ] && [ "${BASH_REMATCH[2]}" -eq 0 ]; then
+			echo "not ok - $t exited $rc with no failed check"
+			total_fail=$((total_fail + 1))
+		fi
+	else
+		echo "not ok - $t ended without its summary line (exit $rc)"
+		total_fail=$((total_fail + 1))
+	fi
+done
+
+echo "$total_pass passed, $total_fail failed"
+[ "$total_fail" -eq 0 ]

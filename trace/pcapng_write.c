@@ -1,0 +1,219 @@
+/* pcapng writer (see pcapng_write.h). Every block is laid out in w->buf
+ * through put*(), which cannot run past the buffer: its size covers the
+ * largest block this writer can produce (a clipped packet plus a clipped
+ * comment and the flags). */
+#include "pcapng_write.h"
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum {
+	BT_SHB = 0x0A0D0D0Au,
+	BT_IDB = 0x00000001u,
+	BT_EPB = 0x00000006u,
+	OPT_ENDOFOPT = 0,
+	OPT_COMMENT = 1,
+	SHB_USERAPPL = 4,
+	IF_NAME = 2,
+	IF_TSRESOL = 9,
+	EPB_FLAGS = 2,
+	/* EPB: 28 fixed + flags 8 + comment 4 + padded + end 4 + trailer */
+	BUF_SIZE = 28 + PCAPNG_W_MAX_PACKET + 8 + 4 + PCAPNG_W_MAX_COMMENT + 4 +
+		   4 + 4 + 64,
+};
+
+struct pcapng_w {
+	pcapng_w_sink_fn sink;
+	void *ctx;
+	uint32_t n_ifs;
+	uint64_t bytes;
+	size_t len; /* bytes laid out in buf */
+	uint8_t buf[BUF_SIZE];
+};
+
+int pcapng_w_file_sink(void *ctx, const void *buf, size_t len, char *errbuf,
+		       size_t errlen)
+{
+	FILE *f = ctx;
+	if (fwrite(buf, 1, len, f) != len) {
+		snprintf(errbuf, errlen, "write error: %s", strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+static void put(struct pcapng_w *w, const void *p, size_t n)
+{
+	memcpy(w->buf + w->len, p, n);
+	w->len += n;
+}
+
+static void put16(struct pcapng_w *w, uint16_t v)
+{
+	put(w, &v, sizeof v);
+}
+
+static void put32(struct pcapng_w *w, uint32_t v)
+{
+	put(w, &v, sizeof v);
+}
+
+static void put64(struct pcapng_w *w, uint64_t v)
+{
+	put(w, &v, sizeof v);
+}
+
+static void pad4(struct pcapng_w *w)
+{
+	static const uint8_t zero[4];
+	put(w, zero, (4 - (w->len & 3)) & 3);
+}
+
+static void put_opt(struct pcapng_w *w, uint16_t code, const void *v,
+		    size_t len)
+{
+	put16(w, code);
+	put16(w, (uint16_t)len);
+	put(w, v, len);
+	pad4(w);
+}
+
+/* Clips a string to max bytes without splitting a UTF-8 sequence
+ * (option strings are UTF-8). */
+static size_t clip_utf8(const char *s, size_t max)
+{
+	size_t n = strlen(s);
+	if (n <= max)
+		return n;
+	n = max;
+	while (n > 0 && ((uint8_t)s[n] & 0xC0) == 0x80)
+		n--;
+	return n;
+}
+
+static void begin(struct pcapng_w *w, uint32_t type)
+{
+	w->len = 0;
+	put32(w, type);
+	put32(w, 0); /* total length, set by finish() */
+}
+
+/* Ends the options, sets both lengths and hands the block to the sink. */
+static int finish(struct pcapng_w *w, bool has_opts, char *errbuf,
+		  size_t errlen)
+{
+	uint32_t total;
+	if (has_opts) {
+		put16(w, OPT_ENDOFOPT);
+		put16(w, 0);
+	}
+	total = (uint32_t)w->len + 4;
+	memcpy(w->buf + 4, &total, 4);
+	put32(w, total);
+	if (w->sink(w->ctx, w->buf, w->len, errbuf, errlen) < 0)
+		return -1;
+	w->bytes += w->len;
+	return 0;
+}
+
+struct pcapng_w *pcapng_w_open(pcapng_w_sink_fn sink, void *ctx, char *errbuf,
+			       size_t errlen)
+{
+	static const char appl[] = "glassnat";
+	struct pcapng_w *w = malloc(sizeof *w);
+	if (!w) {
+		snprintf(errbuf, errlen, "out of memory");
+		return NULL;
+	}
+	w->sink = sink;
+	w->ctx = ctx;
+	w->n_ifs = 0;
+	w->bytes = 0;
+	begin(w, BT_SHB);
+	put32(w, 0x1A2B3C4Du);
+	put16(w, 1); /* version 1.0 */
+	put16(w, 0);
+	put64(w, UINT64_MAX); /* section length not known */
+	put_opt(w, SHB_USERAPPL, appl, sizeof appl - 1);
+	if (finish(w, true, errbuf, errlen) < 0) {
+		free(w);
+		return NULL;
+	}
+	return w;
+}
+
+struct pcapng_w *pcapng_w_open_file(FILE *f, char *errbuf, size_t errlen)
+{
+	return pcapng_w_open(pcapng_w_file_sink, f, errbuf, errlen);
+}
+
+int pcapng_w_interface(struct pcapng_w *w, const char *name, uint16_t linktype,
+		       char *errbuf, size_t errlen)
+{
+	uint8_t tsresol = 9;
+	if (w->n_ifs == INT32_MAX) {
+		snprintf(errbuf, errlen, "too many interfaces");
+		return -1;
+	}
+	begin(w, BT_IDB);
+	put16(w, linktype);
+	put16(w, 0);
+	put32(w, 0); /* snaplen: no limit */
+	if (name) {
+		put_opt(w, IF_NAME, name, clip_utf8(name, PCAPNG_W_MAX_NAME));
+	}
+	put_opt(w, IF_TSRESOL, &tsresol, 1);
+	if (finish(w, true, errbuf, errlen) < 0)
+		return -1;
+	return (int)w->n_ifs++;
+}
+
+int pcapng_w_packet(struct pcapng_w *w, uint32_t if_id, uint64_t ts_ns,
+		    const uint8_t *data, size_t caplen, size_t orig_len,
+		    uint32_t dir_flags, const char *comment, char *errbuf,
+		    size_t errlen)
+{
+	bool has_opts = false;
+	if (if_id >= w->n_ifs) {
+		snprintf(errbuf, errlen, "packet for interface %u, %u written",
+			 if_id, w->n_ifs);
+		return -1;
+	}
+	if (caplen > PCAPNG_W_MAX_PACKET)
+		caplen = PCAPNG_W_MAX_PACKET;
+	if (orig_len < caplen)
+		orig_len = caplen;
+	if (orig_len > UINT32_MAX)
+		orig_len = UINT32_MAX;
+	begin(w, BT_EPB);
+	put32(w, if_id);
+	put32(w, (uint32_t)(ts_ns >> 32));
+	put32(w, (uint32_t)ts_ns);
+	put32(w, (uint32_t)caplen);
+	put32(w, (uint32_t)orig_len);
+	if (caplen)
+		put(w, data, caplen);
+	pad4(w);
+	if (dir_flags) {
+		put_opt(w, EPB_FLAGS, &dir_flags, 4);
+		has_opts = true;
+	}
+	if (comment) {
+		put_opt(w, OPT_COMMENT, comment,
+			clip_utf8(comment, PCAPNG_W_MAX_COMMENT));
+		has_opts = true;
+	}
+	return finish(w, has_opts, errbuf, errlen);
+}
+
+uint64_t pcapng_w_bytes(const struct pcapng_w *w)
+{
+	return w->bytes;
+}
+
+void pcapng_w_close(struct pcapng_w *w)
+{
+	free(w);
+}

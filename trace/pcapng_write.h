@@ -1,0 +1,70 @@
+/* pcapng writer: one Section Header Block, Interface Description Blocks
+ * and Enhanced Packet Blocks, in the host's byte order.
+ *
+ * Each block is built whole in a buffer reserved by pcapng_w_open() and
+ * handed to the sink in one call, so a sink that frames its output (a zstd
+ * ring closing a frame every second) never sees half a block. Writing a
+ * packet allocates nothing. Interfaces are written with if_tsresol 9
+ * (nanoseconds) and snaplen 0; packets longer than PCAPNG_W_MAX_PACKET are
+ * clipped (the original length is kept in the block). */
+#ifndef GLASSNAT_PCAPNG_WRITE_H
+#define GLASSNAT_PCAPNG_WRITE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+enum {
+	PCAPNG_W_MAX_PACKET = 262144, /* bytes kept of one packet */
+	PCAPNG_W_MAX_COMMENT = 1024,  /* bytes kept of a comment */
+	PCAPNG_W_MAX_NAME = 256,      /* bytes kept of an interface name */
+};
+
+/* EPB direction flags (epb_flags bits 0-1). */
+enum {
+	PCAPNG_W_DIR_NONE = 0,
+	PCAPNG_W_DIR_IN = 1,  /* inbound */
+	PCAPNG_W_DIR_OUT = 2, /* outbound */
+};
+
+/* Takes one whole block. Returns 0, or -1 with a message in errbuf. */
+typedef int (*pcapng_w_sink_fn)(void *ctx, const void *buf, size_t len,
+				char *errbuf, size_t errlen);
+
+/* A sink writing to a FILE * (ctx); errors name errno. */
+int pcapng_w_file_sink(void *ctx, const void *buf, size_t len, char *errbuf,
+		       size_t errlen);
+
+struct pcapng_w;
+
+/* Reserves the block buffer and writes the SHB (shb_userappl "glassnat").
+ * Returns NULL with a message in errbuf on failure. */
+struct pcapng_w *pcapng_w_open(pcapng_w_sink_fn sink, void *ctx, char *errbuf,
+			       size_t errlen)
+	__attribute__((warn_unused_result));
+
+/* The same writing to f (not closed by pcapng_w_close). */
+struct pcapng_w *pcapng_w_open_file(FILE *f, char *errbuf, size_t errlen)
+	__attribute__((warn_unused_result));
+
+/* Writes an IDB; interfaces are numbered from 0 in the order written.
+ * Returns the interface id, or -1 (errbuf). */
+int pcapng_w_interface(struct pcapng_w *w, const char *name, uint16_t linktype,
+		       char *errbuf, size_t errlen)
+	__attribute__((warn_unused_result));
+
+/* Writes one EPB on interface if_id: timestamp in ns since the epoch,
+ * caplen bytes of data (orig_len on the wire), epb_flags when dir_flags
+ * is not 0, opt_comment when comment is not NULL. Returns 0 or -1. */
+int pcapng_w_packet(struct pcapng_w *w, uint32_t if_id, uint64_t ts_ns,
+		    const uint8_t *data, size_t caplen, size_t orig_len,
+		    uint32_t dir_flags, const char *comment, char *errbuf,
+		    size_t errlen) __attribute__((warn_unused_result));
+
+/* Bytes handed to the sink so far. */
+uint64_t pcapng_w_bytes(const struct pcapng_w *w);
+
+/* Frees the writer (the sink is not flushed or closed). */
+void pcapng_w_close(struct pcapng_w *w);
+
+#endif
