@@ -1,0 +1,317 @@
+/* Engine benchmark: packets per second on one core for established flows
+ * (64- and 1500-byte packets, both directions), new flows per second, at
+ * 1k and 1M flows, and memory per flow. Medians of several rounds; no
+ * assertion on speed (the machines are shared and noisy): it reports.
+ *
+ * Every packet is restored from a per-flow header template before it is
+ * processed (the engine rewrites in place); only the headers are copied,
+ * as only they are read — the payload stays in the buffer, as it would in
+ * a NIC ring. Flows are visited in a random order so the 1M case pays the
+ * cache misses a real gateway pays. */
+#include <inttypes.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+
+#include "config.h"
+#include "engine.h"
+
+#define HDR 40 /* IPv4 + TCP headers copied per packet */
+#define ROUNDS 5
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static uint64_t rng = 88172645463325252ull;
+static uint64_t rnd(void)
+{
+	rng ^= rng << 13;
+	rng ^= rng >> 7;
+	rng ^= rng << 17;
+	return rng;
+}
+
+static void put16(uint8_t *p, uint16_t v)
+{
+	p[0] = (uint8_t)(v >> 8);
+	p[1] = (uint8_t)v;
+}
+
+static void put32(uint8_t *p, uint32_t v)
+{
+	put16(p, (uint16_t)(v >> 16));
+	put16(p + 2, (uint16_t)v);
+}
+
+static uint16_t csum(uint32_t s, const uint8_t *d, size_t n)
+{
+	for (size_t i = 0; i + 1 < n; i += 2)
+		s += (uint32_t)(d[i] << 8 | d[i + 1]);
+	if (n & 1)
+		s += (uint32_t)d[n - 1] << 8;
+	while (s >> 16)
+		s = (s & 0xffff) + (s >> 16);
+	return (uint16_t)~s;
+}
+
+/* A TCP packet of total length `len` (headers + zero payload). The TCP
+ * checksum covers the zero payload, so it is valid for any length. */
+static void tcp_pkt(uint8_t *b, size_t len, uint32_t src, uint16_t sport,
+		    uint32_t dst, uint16_t dport, uint8_t flags)
+{
+	memset(b, 0, HDR);
+	b[0] = 0x45;
+	put16(b + 2, (uint16_t)len);
+	b[8] = 64;
+	b[9] = 6;
+	put32(b + 12, src);
+	put32(b + 16, dst);
+	put16(b + 10, csum(0, b, 20));
+	uint8_t *t = b + 20;
+	put16(t, sport);
+	put16(t + 2, dport);
+	put32(t + 4, 1);
+	put32(t + 8, 1);
+	t[12] = 5 << 4;
+	t[13] = flags;
+	put16(t + 14, 65535);
+	uint32_t s = 0;
+	for (int i = 12; i < 20; i += 2)
+		s += (uint32_t)(b[i] << 8 | b[i + 1]);
+	s += 6 + (uint32_t)(len - 20);
+	put16(t + 16, csum(s, t, 20)); /* payload is zeros */
+}
+
+struct flows {
+	uint32_t n;
+	uint8_t *out_tpl; /* n * HDR */
+	uint8_t *in_tpl;
+	uint32_t *order; /* visiting order, random */
+};
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return (x > y) - (x < y);
+}
+
+static double median(double *v, int n)
+{
+	qsort(v, (size_t)n, sizeof(*v), cmp_double);
+	return v[n / 2];
+}
+
+static struct nat_config make_cfg(uint32_t max_flows)
+{
+	static struct nat_rule_cfg rule;
+	struct nat_config c;
+	nat_config_defaults(&c);
+	c.nat_ip = 0xcb007101u; /* 203.0.113.1 */
+	c.internal.addr = 0xac100000u; /* 172.16.0.0/12 */
+	c.internal.len = 12;
+	memset(&rule, 0, sizeof(rule));
+	snprintf(rule.name, sizeof(rule.name), "internet");
+	rule.action = NAT_ACT_NAT;
+	c.rules = &rule;
+	c.n_rules = 1;
+	c.port_range.lo = 1024;
+	c.port_range.hi = 65535;
+	c.limits.max_flows = max_flows;
+	return c;
+}
+
+/* Flow i: inside endpoint i / REMOTES, remote i % REMOTES, so endpoints
+ * share external ports the way EIM makes them. */
+#define REMOTES 64
+static uint32_t in_ip(uint32_t i) { return 0xac100000u + (i / REMOTES) / 16 + 1; }
+static uint16_t in_port(uint32_t i) { return (uint16_t)(10000 + (i / REMOTES) % 16); }
+static uint32_t rem_ip(uint32_t i) { return 0xc6336400u + i % REMOTES; }
+
+static uint64_t ts; /* engine time: 1 µs per packet, no expiry */
+
+static void open_flows(struct nat_engine *e, struct flows *f, uint32_t from,
+		       uint32_t to, size_t len)
+{
+	uint8_t b[HDR];
+	struct nat_result r;
+	for (uint32_t i = from; i < to; i++) {
+		struct nat_meta m = {.dir = NAT_DIR_OUT, .ts_ns = ts += 1000};
+		tcp_pkt(b, len, in_ip(i), in_port(i), rem_ip(i), 443,
+			0x02 /* SYN */);
+		nat_process(e, b, len, &m, &r);
+		if (r.verdict != NAT_V_NAT) {
+			fprintf(stderr, "bench: flow %u not opened: %s\n", i,
+				nat_reason_name(r.reason));
+			exit(1);
+		}
+		uint16_t mapped = (uint16_t)(b[20] << 8 | b[21]);
+		if (f) {
+			tcp_pkt(f->out_tpl + (size_t)i * HDR, len, in_ip(i),
+				in_port(i), rem_ip(i), 443, 0x10);
+			tcp_pkt(f->in_tpl + (size_t)i * HDR, len, rem_ip(i),
+				443, 0xcb007101u, mapped, 0x10);
+		}
+		uint8_t sa[HDR];
+		m.dir = NAT_DIR_IN;
+		tcp_pkt(sa, len, rem_ip(i), 443, 0xcb007101u, mapped, 0x12);
+		nat_process(e, sa, len, &m, &r);
+		m.dir = NAT_DIR_OUT;
+		tcp_pkt(b, len, in_ip(i), in_port(i), rem_ip(i), 443, 0x10);
+		nat_process(e, b, len, &m, &r);
+	}
+}
+
+/* Established-flow throughput: alternating out and in packets. */
+static double run_established(struct nat_engine *e, const struct flows *f,
+			      size_t len, uint64_t packets)
+{
+	static uint8_t buf[2048];
+	struct nat_meta m = {0};
+	struct nat_result r;
+	uint64_t bad = 0;
+	uint64_t t0 = now_ns();
+	for (uint64_t k = 0; k < packets; k++) {
+		uint32_t i = f->order[k % f->n];
+		bool in = k & 1;
+		memcpy(buf, (in ? f->in_tpl : f->out_tpl) + (size_t)i * HDR,
+		       HDR);
+		m.dir = in ? NAT_DIR_IN : NAT_DIR_OUT;
+		m.ts_ns = ts;
+		bad += nat_process(e, buf, len, &m, &r) != NAT_V_NAT;
+	}
+	uint64_t t1 = now_ns();
+	ts += 1000;
+	if (bad) {
+		fprintf(stderr, "bench: %" PRIu64 " packets not translated\n",
+			bad);
+		exit(1);
+	}
+	return (double)packets / ((double)(t1 - t0) / 1e9);
+}
+
+static long rss_kib(void)
+{
+	struct rusage ru;
+	getrusage(RUSAGE_SELF, &ru);
+	return ru.ru_maxrss;
+}
+
+static void bench_size(uint32_t n)
+{
+	struct nat_config cfg = make_cfg(n);
+	char err[256];
+	long rss0 = rss_kib();
+	struct nat_engine *e = nat_engine_create(&cfg, err, sizeof(err));
+	if (!e) {
+		fprintf(stderr, "bench: %s\n", err);
+		exit(1);
+	}
+	struct flows f = {.n = n};
+	f.out_tpl = malloc((size_t)n * HDR);
+	f.in_tpl = malloc((size_t)n * HDR);
+	f.order = malloc((size_t)n * sizeof(uint32_t));
+	if (!f.out_tpl || !f.in_tpl || !f.order) {
+		fprintf(stderr, "bench: out of memory\n");
+		exit(1);
+	}
+	for (uint32_t i = 0; i < n; i++)
+		f.order[i] = i;
+	for (uint32_t i = n - 1; i > 0; i--) {
+		uint32_t j = (uint32_t)(rnd() % (i + 1));
+		uint32_t t = f.order[i];
+		f.order[i] = f.order[j];
+		f.order[j] = t;
+	}
+	open_flows(e, &f, 0, n, 64);
+	long rss1 = rss_kib();
+
+	uint64_t packets = n < 1000000 ? 20000000 : 8000000;
+	const size_t sizes[2] = {64, 1500};
+	for (int s = 0; s < 2; s++) {
+		/* Templates carry the length; rebuild for this size. */
+		for (uint32_t i = 0; i < n; i++) {
+			put16(f.out_tpl + (size_t)i * HDR + 2,
+			      (uint16_t)sizes[s]);
+			put16(f.in_tpl + (size_t)i * HDR + 2,
+			      (uint16_t)sizes[s]);
+		}
+		for (uint32_t i = 0; i < n; i++) {
+			uint8_t *o = f.out_tpl + (size_t)i * HDR;
+			uint8_t *in = f.in_tpl + (size_t)i * HDR;
+			uint16_t mp = (uint16_t)(in[22] << 8 | in[23]);
+			tcp_pkt(o, sizes[s], in_ip(i), in_port(i), rem_ip(i),
+				443, 0x10);
+			tcp_pkt(in, sizes[s], rem_ip(i), 443, 0xcb007101u, mp,
+				0x10);
+		}
+		double v[ROUNDS];
+		for (int k = 0; k < ROUNDS; k++)
+			v[k] = run_established(e, &f, sizes[s], packets);
+		printf("established  %8u flows  %4zu-byte  %8.2f Mpps  "
+		       "(median of %d, %" PRIu64 " packets each)\n",
+		       n, sizes[s], median(v, ROUNDS) / 1e6, ROUNDS, packets);
+	}
+	nat_engine_destroy(e);
+
+	/* New flows per second with the table already holding n flows. */
+	double v[ROUNDS];
+	for (int k = 0; k < ROUNDS; k++) {
+		struct nat_config c2 = make_cfg(2 * n);
+		struct nat_engine *e2 = nat_engine_create(&c2, err,
+							  sizeof(err));
+		if (!e2) {
+			fprintf(stderr, "bench: %s\n", err);
+			exit(1);
+		}
+		open_flows(e2, NULL, 0, n, 64);
+		uint64_t t0 = now_ns();
+		open_flows(e2, NULL, n, 2 * n, 64);
+		uint64_t t1 = now_ns();
+		/* open_flows sends three packets per flow; count flows. */
+		v[k] = (double)n / ((double)(t1 - t0) / 1e9);
+		nat_engine_destroy(e2);
+	}
+	printf("new flows    %8u -> %u flows      %8.2f M flows/s "
+	       "(3-packet TCP handshake each, median of %d)\n",
+	       n, 2 * n, median(v, ROUNDS) / 1e6, ROUNDS);
+	printf("memory       %8u flows  %zu bytes/flow reserved "
+	       "(record + indexes), %.1f bytes/flow total with port pools, "
+	       "RSS +%ld KiB\n",
+	       n, nat_engine_flow_bytes(),
+	       (double)nat_engine_memory(&cfg) / n, rss1 - rss0);
+	free(f.out_tpl);
+	free(f.in_tpl);
+	free(f.order);
+}
+
+int main(int argc, char **argv)
+{
+	if (argc > 1 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))) {
+		printf("usage: bench_engine [FLOWS...]\n"
+		       "Engine benchmark on one core (default: 1000 and "
+		       "1048576 flows).\n");
+		return 0;
+	}
+	cpu_set_t set;
+	CPU_ZERO(&set);
+	CPU_SET(0, &set);
+	if (sched_setaffinity(0, sizeof(set), &set) != 0)
+		perror("bench: sched_setaffinity (continuing unpinned)");
+	printf("glassnat engine benchmark: one core, no hooks, TCP "
+	       "established flows, alternating out/in\n");
+	if (argc > 1) {
+		for (int i = 1; i < argc; i++)
+			bench_size((uint32_t)strtoul(argv[i], NULL, 10));
+	} else {
+		bench_size(1000);
+		bench_size(1u << 20);
+	}
+	return 0;
+}
