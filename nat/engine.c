@@ -856,6 +856,57 @@ enum nat_verdict nat_process(struct nat_engine *e, uint8_t *pkt, size_t len,
 	return res->verdict;
 }
 
+/* The lookup key of a TCP/UDP packet read straight from its bytes, for
+ * prefetching only: anything unusual is left to nat_process(). */
+static const uint32_t *batch_bucket(const struct nat_engine *e,
+				    const uint8_t *b, size_t len,
+				    enum nat_dir dir)
+{
+	if (len < 24 || (b[0] >> 4) != 4 || (b[6] & 0x1f) || b[7])
+		return NULL;
+	size_t ihl = (size_t)(b[0] & 15) * 4;
+	uint8_t proto = b[9];
+	if ((proto != 6 && proto != 17) || len < ihl + 4)
+		return NULL;
+	uint32_t src = (uint32_t)b[12] << 24 | (uint32_t)b[13] << 16 |
+		       (uint32_t)b[14] << 8 | b[15];
+	uint32_t dst = (uint32_t)b[16] << 24 | (uint32_t)b[17] << 16 |
+		       (uint32_t)b[18] << 8 | b[19];
+	uint16_t sport = (uint16_t)(b[ihl] << 8 | b[ihl + 1]);
+	uint16_t dport = (uint16_t)(b[ihl + 2] << 8 | b[ihl + 3]);
+	if (dir == NAT_DIR_OUT)
+		return nat_flow_bucket_in(&e->ft, proto, src, sport, dst,
+					  dport);
+	if (dir == NAT_DIR_IN)
+		return nat_flow_bucket_out(&e->ft, proto, dst, dport, src,
+					   sport);
+	return NULL;
+}
+
+#define BATCH_STRIDE 16
+
+void nat_process_batch(struct nat_engine *e, uint8_t *const *pkts,
+		       const size_t *lens, const struct nat_meta *metas,
+		       struct nat_result *res, size_t n)
+{
+	const uint32_t *bucket[BATCH_STRIDE];
+	for (size_t at = 0; at < n; at += BATCH_STRIDE) {
+		size_t k = n - at < BATCH_STRIDE ? n - at : BATCH_STRIDE;
+		for (size_t i = 0; i < k; i++) {
+			bucket[i] = batch_bucket(e, pkts[at + i], lens[at + i],
+						 metas[at + i].dir);
+			if (bucket[i])
+				__builtin_prefetch(bucket[i], 0);
+		}
+		for (size_t i = 0; i < k; i++)
+			if (bucket[i])
+				nat_flow_prefetch_rec(&e->ft, *bucket[i]);
+		for (size_t i = 0; i < k; i++)
+			nat_process(e, pkts[at + i], lens[at + i],
+				    &metas[at + i], &res[at + i]);
+	}
+}
+
 /* ---- lifetime and queries ---- */
 
 static int add_addr(struct nat_engine *e, uint32_t ip, const char *ifname,

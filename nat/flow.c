@@ -16,22 +16,7 @@ static uint32_t pow2_at_least(uint32_t n)
 	return p;
 }
 
-/* A 64-bit mix of the key (splitmix64 finaliser over both halves) keyed
- * with the table's seed, so bucket positions cannot be predicted from
- * outside. */
-static inline uint32_t hash5(uint64_t seed, uint8_t proto, uint32_t a,
-			     uint16_t ap, uint32_t b, uint16_t bp)
-{
-	uint64_t x = (((uint64_t)a << 32) | b) ^ seed;
-	uint64_t y = ((uint64_t)ap << 32) | ((uint64_t)bp << 16) | proto;
-	x ^= y * 0x9e3779b97f4a7c15ull;
-	x ^= x >> 30;
-	x *= 0xbf58476d1ce4e5b9ull;
-	x ^= x >> 27;
-	x *= 0x94d049bb133111ebull;
-	x ^= x >> 31;
-	return (uint32_t)x;
-}
+#define hash5 nat_flow_hash5
 
 static inline uint32_t hash_in(const struct nat_flow_table *t,
 			       const struct nat_flow *f)
@@ -43,7 +28,7 @@ static inline uint32_t hash_in(const struct nat_flow_table *t,
 static inline uint32_t hash_out(const struct nat_flow_table *t,
 				const struct nat_flow *f)
 {
-	return hash5(t->seed ^ 0x5bd1e995u, f->proto, f->map_ip, f->map_port,
+	return hash5(t->seed ^ NAT_FLOW_SEED_OUT, f->proto, f->map_ip, f->map_port,
 		     f->rem_ip, f->rem_port) & t->mask;
 }
 
@@ -179,7 +164,7 @@ uint32_t nat_flow_find_out(const struct nat_flow_table *t, uint8_t proto,
 			   uint32_t map_ip, uint16_t map_port, uint32_t rem_ip,
 			   uint16_t rem_port)
 {
-	uint32_t h = hash5(t->seed ^ 0x5bd1e995u, proto, map_ip, map_port,
+	uint32_t h = hash5(t->seed ^ NAT_FLOW_SEED_OUT, proto, map_ip, map_port,
 			   rem_ip, rem_port) & t->mask;
 	for (uint32_t i = t->h_out[h]; i != NAT_FLOW_NIL;
 	     i = t->f[i].next_out) {

@@ -35,21 +35,25 @@ enum {
 };
 
 struct nat_flow {
-	uint64_t id;
-	uint64_t first_ns, last_ns;
-	uint64_t bytes_out, bytes_in;
-	uint32_t pkts_out, pkts_in;
+	/* Looked at by every lookup: the keys and the chains, first. */
 	uint32_t in_ip, map_ip, rem_ip;
 	uint16_t in_port, map_port, rem_port;
-	uint16_t rule; /* rule index, forward index (FORWARD) or NONE */
 	uint8_t proto;
 	uint8_t kind;	   /* enum nat_flow_kind */
+	uint32_t next_in, next_out, next_ep; /* hash chains */
 	uint8_t tcp_state; /* enum nat_tcp_state */
 	uint8_t tflags;	   /* NAT_TF_* */
 	uint8_t addr_idx;  /* which external address (port pool) */
 	uint8_t unused;
+	uint16_t rule;	/* rule index, forward index (FORWARD) or NONE */
 	uint16_t lru_s; /* low bits of the second it last moved in the LRU */
-	uint32_t next_in, next_out, next_ep; /* hash chains */
+	/* Written by every packet. */
+	uint64_t last_ns;
+	uint32_t pkts_out, pkts_in;
+	uint64_t bytes_out, bytes_in;
+	/* Read by events and listings. */
+	uint64_t id;
+	uint64_t first_ns;
 };
 
 struct nat_link {
@@ -139,6 +143,56 @@ uint32_t nat_flow_expire(struct nat_flow_table *t, uint32_t now_s,
 			 void (*expired)(void *ctx, uint32_t idx), void *ctx);
 
 /* ---- inline ---- */
+
+/* A 64-bit mix of the key (splitmix64 finaliser over both halves) keyed
+ * with the table's seed, so bucket positions cannot be predicted from
+ * outside. */
+static inline uint32_t nat_flow_hash5(uint64_t seed, uint8_t proto,
+				      uint32_t a, uint16_t ap, uint32_t b,
+				      uint16_t bp)
+{
+	uint64_t x = (((uint64_t)a << 32) | b) ^ seed;
+	uint64_t y = ((uint64_t)ap << 32) | ((uint64_t)bp << 16) | proto;
+	x ^= y * 0x9e3779b97f4a7c15ull;
+	x ^= x >> 30;
+	x *= 0xbf58476d1ce4e5b9ull;
+	x ^= x >> 27;
+	x *= 0x94d049bb133111ebull;
+	x ^= x >> 31;
+	return (uint32_t)x;
+}
+
+#define NAT_FLOW_SEED_OUT 0x5bd1e995u
+
+/* Batch prefetching: the bucket of a key, then (once it has arrived) the
+ * first record of its chain. Hints only: never change results. */
+static inline const uint32_t *nat_flow_bucket_in(const struct nat_flow_table *t,
+						 uint8_t proto, uint32_t a,
+						 uint16_t ap, uint32_t b,
+						 uint16_t bp)
+{
+	return &t->h_in[nat_flow_hash5(t->seed, proto, a, ap, b, bp) &
+			t->mask];
+}
+
+static inline const uint32_t *
+nat_flow_bucket_out(const struct nat_flow_table *t, uint8_t proto, uint32_t a,
+		    uint16_t ap, uint32_t b, uint16_t bp)
+{
+	return &t->h_out[nat_flow_hash5(t->seed ^ NAT_FLOW_SEED_OUT, proto, a,
+					ap, b, bp) &
+			 t->mask];
+}
+
+static inline void nat_flow_prefetch_rec(const struct nat_flow_table *t,
+					 uint32_t idx)
+{
+	if (idx != NAT_FLOW_NIL) {
+		const char *r = (const char *)&t->f[idx];
+		__builtin_prefetch(r, 1);
+		__builtin_prefetch(r + sizeof(struct nat_flow) - 1, 1);
+	}
+}
 void nat_flow_host_move_tail(struct nat_flow_table *t, uint32_t idx);
 
 static inline void nat_flow_touch(struct nat_flow_table *t, uint32_t idx,

@@ -94,7 +94,13 @@ struct flows {
 	uint8_t *out_tpl; /* n * HDR */
 	uint8_t *in_tpl;
 	uint32_t *order; /* visiting order, random */
+	uint8_t *ring;	 /* RING packets' headers in arrival order */
 };
+
+/* Packets arrive in a ring, as from a NIC or a queue: the headers the
+ * engine reads are laid out in arrival order (out, in, out, ...) for flows
+ * taken in random order. */
+#define RING (1u << 21)
 
 static int cmp_double(const void *a, const void *b)
 {
@@ -168,23 +174,34 @@ static void open_flows(struct nat_engine *e, struct flows *f, uint32_t from,
 	}
 }
 
-/* Established-flow throughput: alternating out and in packets. */
+/* Established-flow throughput: alternating out and in packets, handed
+ * to the engine in batches of BATCH as a queue backend receives them. */
+#define BATCH 32
 static double run_established(struct nat_engine *e, const struct flows *f,
 			      size_t len, uint64_t packets)
 {
-	static uint8_t buf[2048];
-	struct nat_meta m = {0};
-	struct nat_result r;
+	static uint8_t buf[BATCH][2048];
+	uint8_t *pk[BATCH];
+	size_t lens[BATCH];
+	struct nat_meta m[BATCH];
+	struct nat_result r[BATCH];
 	uint64_t bad = 0;
+	for (int i = 0; i < BATCH; i++) {
+		pk[i] = buf[i];
+		lens[i] = len;
+		m[i] = (struct nat_meta){.dir = (i & 1) ? NAT_DIR_IN
+							: NAT_DIR_OUT,
+					 .ts_ns = ts};
+	}
 	uint64_t t0 = now_ns();
-	for (uint64_t k = 0; k < packets; k++) {
-		uint32_t i = f->order[k % f->n];
-		bool in = k & 1;
-		memcpy(buf, (in ? f->in_tpl : f->out_tpl) + (size_t)i * HDR,
-		       HDR);
-		m.dir = in ? NAT_DIR_IN : NAT_DIR_OUT;
-		m.ts_ns = ts;
-		bad += nat_process(e, buf, len, &m, &r) != NAT_V_NAT;
+	for (uint64_t k = 0; k < packets; k += BATCH) {
+		for (int i = 0; i < BATCH; i++)
+			memcpy(buf[i],
+			       f->ring + (size_t)((k + (uint64_t)i) % RING) * HDR,
+			       HDR);
+		nat_process_batch(e, pk, lens, m, r, BATCH);
+		for (int i = 0; i < BATCH; i++)
+			bad += r[i].verdict != NAT_V_NAT;
 	}
 	uint64_t t1 = now_ns();
 	ts += 1000;
@@ -217,7 +234,8 @@ static void bench_size(uint32_t n)
 	f.out_tpl = malloc((size_t)n * HDR);
 	f.in_tpl = malloc((size_t)n * HDR);
 	f.order = malloc((size_t)n * sizeof(uint32_t));
-	if (!f.out_tpl || !f.in_tpl || !f.order) {
+	f.ring = malloc((size_t)RING * HDR);
+	if (!f.out_tpl || !f.in_tpl || !f.order || !f.ring) {
 		fprintf(stderr, "bench: out of memory\n");
 		exit(1);
 	}
@@ -250,6 +268,12 @@ static void bench_size(uint32_t n)
 				443, 0x10);
 			tcp_pkt(in, sizes[s], rem_ip(i), 443, 0xcb007101u, mp,
 				0x10);
+		}
+		for (uint32_t k = 0; k < RING; k++) {
+			uint32_t i = f.order[(k / 2) % n];
+			memcpy(f.ring + (size_t)k * HDR,
+			       ((k & 1) ? f.in_tpl : f.out_tpl) + (size_t)i * HDR,
+			       HDR);
 		}
 		double v[ROUNDS];
 		for (int k = 0; k < ROUNDS; k++)
@@ -289,6 +313,7 @@ static void bench_size(uint32_t n)
 	free(f.out_tpl);
 	free(f.in_tpl);
 	free(f.order);
+	free(f.ring);
 }
 
 int main(int argc, char **argv)

@@ -13,7 +13,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static struct nat_config cfg;
 	char err[256];
-	int rc = nat_config_load_mem("fuzz.yaml", (const char *)data, size, &cfg, err, sizeof err);
+	int rc = nat_config_load_mem("fuzz.yaml", (const char *)data, size,
+				     &cfg, err, sizeof err);
 
 	if (rc == 0) {
 		FILE *null = fopen("/dev/null", "w");
@@ -24,7 +25,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		nat_config_free(&cfg);
 	} else {
 		/* The message is one NUL-terminated line. */
-		if (memchr(err, '\0', sizeof err) == NULL || strchr(err, '\n') != NULL)
+		if (memchr(err, '\0', sizeof err) == NULL ||
+		    strchr(err, '\n') != NULL)
 			__builtin_trap();
 		if (cfg.rules || cfg.forwards)
 			__builtin_trap();

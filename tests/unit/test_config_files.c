@@ -9,7 +9,7 @@
 
 #include "config.h"
 
-#define BAD_DIR "tests/data/bad"
+#define BAD_DIR	 "tests/data/bad"
 #define GOOD_DIR "tests/data/good"
 
 static struct nat_config cfg;
@@ -61,7 +61,8 @@ static size_t list_yaml(const char *dir, char ***names)
 	size_t n = 0, cap = 0;
 
 	*names = NULL;
-	cr_assert_not_null(d, "cannot open %s (run from the repository root)", dir);
+	cr_assert_not_null(d, "cannot open %s (run from the repository root)",
+			   dir);
 	while ((e = readdir(d)) != NULL) {
 		if (!has_suffix(e->d_name, ".yaml"))
 			continue;
@@ -84,17 +85,22 @@ Test(config_files, every_bad_file_fails_with_its_expected_message)
 	size_t n = list_yaml(BAD_DIR, &names);
 	char path[512], exp_path[512], want[1024];
 
-	cr_assert_geq(n, 20, "expected at least 20 broken configs in %s, found %zu", BAD_DIR, n);
+	cr_assert_geq(n, 20,
+		      "expected at least 20 broken configs in %s, found %zu",
+		      BAD_DIR, n);
 	for (size_t i = 0; i < n; i++) {
 		int rc;
 
 		snprintf(path, sizeof path, "%s/%s", BAD_DIR, names[i]);
 		snprintf(exp_path, sizeof exp_path, "%s/%.*s.expected", BAD_DIR,
 			 (int)(strlen(names[i]) - 5), names[i]);
-		cr_expect(read_line(exp_path, want, sizeof want), "%s has no %s", path, exp_path);
+		cr_expect(read_line(exp_path, want, sizeof want),
+			  "%s has no %s", path, exp_path);
 		rc = nat_config_load(path, &cfg, err, sizeof err);
 		cr_expect_eq(rc, -1, "%s loaded but should have failed", path);
-		cr_expect_null(cfg.rules, "%s: rules left allocated after a failure", path);
+		cr_expect_null(cfg.rules,
+			       "%s: rules left allocated after a failure",
+			       path);
 		cr_expect_str_eq(err, want, "%s: message differs", path);
 		nat_config_free(&cfg);
 		free(names[i]);
@@ -117,7 +123,8 @@ Test(config_files, every_expected_file_has_its_yaml)
 		snprintf(path, sizeof path, "%s/%.*s.yaml", BAD_DIR,
 			 (int)(strlen(e->d_name) - 9), e->d_name);
 		f = fopen(path, "r");
-		cr_expect_not_null(f, "%s/%s has no %s", BAD_DIR, e->d_name, path);
+		cr_expect_not_null(f, "%s/%s has no %s", BAD_DIR, e->d_name,
+				   path);
 		if (f)
 			fclose(f);
 	}
@@ -126,7 +133,8 @@ Test(config_files, every_expected_file_has_its_yaml)
 
 Test(config_files, hyper_nat_config_loads_unchanged)
 {
-	int rc = nat_config_load("configs/hyper-nat.yaml", &cfg, err, sizeof err);
+	int rc = nat_config_load("configs/hyper-nat.yaml", &cfg, err,
+				 sizeof err);
 
 	cr_assert_eq(rc, 0, "%s", err);
 	cr_assert_str_eq(cfg.path, "configs/hyper-nat.yaml");
@@ -177,7 +185,8 @@ Test(config_files, lab_config_has_its_two_forwards)
 
 Test(config_files, full_example_loads_with_the_documented_defaults)
 {
-	int rc = nat_config_load("configs/full-example.yaml", &cfg, err, sizeof err);
+	int rc = nat_config_load("configs/full-example.yaml", &cfg, err,
+				 sizeof err);
 	struct nat_config def;
 
 	cr_assert_eq(rc, 0, "%s", err);
@@ -185,9 +194,11 @@ Test(config_files, full_example_loads_with_the_documented_defaults)
 	cr_assert_eq(cfg.n_rules, 5);
 	cr_assert_eq(cfg.n_forwards, 3);
 	/* Every section repeats its default, so the values must equal them. */
-	cr_assert_eq(memcmp(&cfg.timeouts, &def.timeouts, sizeof def.timeouts), 0);
+	cr_assert_eq(memcmp(&cfg.timeouts, &def.timeouts, sizeof def.timeouts),
+		     0);
 	cr_assert_eq(memcmp(&cfg.limits, &def.limits, sizeof def.limits), 0);
-	cr_assert_eq(memcmp(&cfg.policies, &def.policies, sizeof def.policies), 0);
+	cr_assert_eq(memcmp(&cfg.policies, &def.policies, sizeof def.policies),
+		     0);
 	cr_assert_eq(cfg.port_range.lo, def.port_range.lo);
 	cr_assert_eq(cfg.port_range.hi, def.port_range.hi);
 	cr_assert_eq(cfg.filtering, def.filtering);
@@ -245,7 +256,8 @@ Test(config_files, full_good_config_sets_every_key)
 	cr_assert_not(cfg.port_preservation);
 	cr_assert_eq(cfg.port_range.lo, 20000);
 	cr_assert_eq(cfg.port_range.hi, 29999);
-	cr_assert_eq(cfg.timeouts.tcp_established, 86400 + 2 * 3600 + 3 * 60 + 4);
+	cr_assert_eq(cfg.timeouts.tcp_established,
+		     86400 + 2 * 3600 + 3 * 60 + 4);
 	cr_assert_eq(cfg.timeouts.tcp_transitory, 300);
 	cr_assert_eq(cfg.timeouts.tcp_time_wait, 60);
 	cr_assert_eq(cfg.timeouts.tcp_closed, 5);
@@ -280,7 +292,8 @@ Test(config_files, every_good_file_and_shipped_config_loads)
 	cr_assert_geq(n, 1);
 	for (size_t i = 0; i < n; i++) {
 		snprintf(path, sizeof path, "%s/%s", GOOD_DIR, names[i]);
-		cr_expect_eq(nat_config_load(path, &cfg, err, sizeof err), 0, "%s: %s", path, err);
+		cr_expect_eq(nat_config_load(path, &cfg, err, sizeof err), 0,
+			     "%s: %s", path, err);
 		nat_config_free(&cfg);
 		free(names[i]);
 	}
@@ -289,7 +302,8 @@ Test(config_files, every_good_file_and_shipped_config_loads)
 	cr_assert_geq(n, 3);
 	for (size_t i = 0; i < n; i++) {
 		snprintf(path, sizeof path, "configs/%s", names[i]);
-		cr_expect_eq(nat_config_load(path, &cfg, err, sizeof err), 0, "%s: %s", path, err);
+		cr_expect_eq(nat_config_load(path, &cfg, err, sizeof err), 0,
+			     "%s: %s", path, err);
 		nat_config_free(&cfg);
 		free(names[i]);
 	}
