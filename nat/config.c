@@ -1033,6 +1033,24 @@ static size_t seq_len(const yaml_node_t *n)
 			n->data.sequence.items.start);
 }
 
+/* External addresses the engine reserves port pools for: nat_ip and each
+ * distinct snat to_address. */
+static unsigned count_ext_addrs(const struct nat_config *cfg)
+{
+	unsigned n = 1;
+	for (size_t i = 0; i < cfg->n_rules; i++) {
+		const struct nat_rule_cfg *r = &cfg->rules[i];
+		if (r->action != NAT_ACT_SNAT || r->to_address == cfg->nat_ip)
+			continue;
+		bool seen = false;
+		for (size_t j = 0; j < i && !seen; j++)
+			seen = cfg->rules[j].action == NAT_ACT_SNAT &&
+			       cfg->rules[j].to_address == r->to_address;
+		n += !seen;
+	}
+	return n;
+}
+
 static int read_rules(struct loader *l, const yaml_node_t *n)
 {
 	struct nat_config *cfg = l->cfg;
@@ -1059,6 +1077,16 @@ static int read_rules(struct loader *l, const yaml_node_t *n)
 		cfg->n_rules = i + 1;
 		if (read_rule(l, e, i, &cfg->rules[i]) < 0)
 			return -1;
+		if (cfg->rules[i].action == NAT_ACT_SNAT &&
+		    count_ext_addrs(cfg) > NAT_EXT_ADDR_MAX) {
+			char field[64];
+			snprintf(field, sizeof field, "rules[%zu].to_address",
+				 i + 1);
+			return fail(l, e, field,
+				    "too many distinct snat addresses (at most "
+				    "%d with nat_ip)",
+				    NAT_EXT_ADDR_MAX);
+		}
 	}
 	return 0;
 }

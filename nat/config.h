@@ -20,6 +20,7 @@
 #define NAT_RULE_PORTS_MAX 16
 #define NAT_RULES_MAX 1024
 #define NAT_FORWARDS_MAX 4096
+#define NAT_EXT_ADDR_MAX 16 /* nat_ip + distinct snat to_address (+ masquerade) */
 
 enum nat_action {
 	NAT_ACT_NAT = 0,    /* SNAT to nat_ip */

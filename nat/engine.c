@@ -18,7 +18,7 @@
 #include "rules.h"
 
 #define NS_PER_S 1000000000ull
-#define NAT_ADDR_MAX 16
+#define NAT_ADDR_MAX NAT_EXT_ADDR_MAX
 
 enum { POOL_TCP, POOL_UDP, POOL_ICMP, POOL_N };
 
