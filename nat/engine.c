@@ -407,6 +407,7 @@ static void set_flow(struct ctx *c, uint32_t idx)
 {
 	const struct nat_flow *f = &c->e->ft.f[idx];
 	c->res->flow_id = f->id;
+	c->res->flow_trace = &c->e->ft.f[idx].trace;
 	c->res->forward = f->kind == NAT_FLOW_FORWARD;
 	c->res->rule = f->rule;
 }
@@ -798,6 +799,7 @@ enum nat_verdict nat_process(struct nat_engine *e, uint8_t *pkt, size_t len,
 	res->rule = NAT_RULE_NONE;
 	res->hairpin = false;
 	res->forward = false;
+	res->flow_trace = NULL;
 
 	e->st.packets++;
 	e->st.bytes += len;

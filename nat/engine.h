@@ -136,6 +136,11 @@ struct nat_result {
 	uint16_t rule;		/* rule index or NAT_RULE_NONE */
 	bool hairpin;		/* translated as out and then as in */
 	bool forward;		/* the flow came from a port forward */
+	/* The flow's observer word (zero when the flow opens), or NULL when
+	 * there is no flow. Valid only inside the packet hook; the trace
+	 * selector keeps its sticky per-flow decision and packet count
+	 * there. */
+	uint32_t *flow_trace;
 };
 
 /* Observers. Called on the engine's thread, synchronously; they must copy

@@ -54,6 +54,7 @@ struct nat_flow {
 	/* Read by events and listings. */
 	uint64_t id;
 	uint64_t first_ns;
+	uint32_t trace; /* owned by the trace observer: see nat_result */
 };
 
 struct nat_link {
