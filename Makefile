@@ -21,7 +21,7 @@ WARN := -Wall -Wextra -Werror -Wshadow -Wvla -Wformat=2 -Wmissing-prototypes
 CPPFLAGS += -D_GNU_SOURCE -Inat -Itrace -Ilogging
 CFLAGS ?= -O2 -g
 CFLAGS += -std=c11 $(WARN) -fno-strict-aliasing
-LDLIBS := -lyaml -lpcap -lzstd -lpthread -lm
+LDLIBS := -lyaml -lpcap -lzstd -ljansson -lpthread -lm
 
 ifeq ($(SAN),1)
 BUILD ?= build-san
