@@ -21,7 +21,7 @@ WARN := -Wall -Wextra -Werror -Wshadow -Wvla -Wformat=2 -Wmissing-prototypes
 CPPFLAGS += -D_GNU_SOURCE -Inat -Itrace -Ilogging
 CFLAGS ?= -O2 -g
 CFLAGS += -std=c11 $(WARN) -fno-strict-aliasing
-LDLIBS := -lyaml -lpcap -lzstd -ljansson -lpthread -lm
+LDLIBS := -lyaml -lpcap -lzstd -ljansson -lpthread -lm -lnetfilter_queue -lmnl
 
 ifeq ($(SAN),1)
 BUILD ?= build-san
@@ -65,7 +65,7 @@ $(LIB): $(LIB_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
 
-$(BUILD)/glassnat: $(BUILD)/obj/nat/main.o $(LIB)
+$(BUILD)/glassnat: $(BUILD)/obj/nat/main.o $(BUILD)/obj/nat/backend_nfqueue.o $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/natdump: $(NATDUMP_OBJ) $(LIB)
@@ -97,8 +97,10 @@ demo: deps
 	@$(MAKE) --no-print-directory all
 	@BUILD=$(BUILD) scripts/as-root.sh scripts/demo.sh
 
-bench: $(BUILD)/bench_engine
+# Engine figures, then natdump against tshark on a 1 GB ring set.
+bench: $(BUILD)/bench_engine all
 	$(BUILD)/bench_engine
+	@BUILD=$(BUILD) tests/bench/natdump_bench.sh
 
 # libFuzzer targets are built by clang with the sanitizers, apart from the
 # gcc objects, in build-fuzz/.

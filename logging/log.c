@@ -524,6 +524,15 @@ struct log_writer *log_open(const struct log_opts *o, char *errbuf,
 	return w;
 }
 
+void log_sync(struct log_writer *w)
+{
+	if (!w || w->stopped || !w->has_thread)
+		return;
+	uint64_t h = atomic_load_explicit(&w->head, memory_order_relaxed);
+	while (atomic_load_explicit(&w->tail, memory_order_acquire) != h)
+		sleep_ns(1000000L);
+}
+
 void log_stop(struct log_writer *w)
 {
 	if (!w || w->stopped)

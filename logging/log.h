@@ -85,6 +85,12 @@ void log_final_stats(struct log_writer *w, uint64_t ts_ns,
  * there. No effect on stdout or without output. */
 void log_reopen(struct log_writer *w);
 
+/* Producer thread: waits (sleeping a millisecond at a time) until the
+ * writer has taken every record queued so far, so the ring is empty.
+ * For offline work (replay), where waiting is right and a loss is not;
+ * never on a live packet path. No-op without a writer thread. */
+void log_sync(struct log_writer *w);
+
 /* Drains what is queued, writes a final log.loss if losses are not yet
  * reported, stops the writer and closes the file; the counters stay
  * readable. Records pushed afterwards are counted as lost (and never

@@ -255,6 +255,8 @@ static int replay_packet(struct replay *rp, const struct cap_packet *cp,
 	}
 	memset(&nr, 0, sizeof nr);
 	nat_process(rp->e, rp->buf, len, &meta, &nr);
+	if (rp->o->after_packet)
+		rp->o->after_packet(rp->o->ctx, meta.ts_ns);
 	if (nr.verdict == NAT_V_DROP || !rp->w)
 		return 0;
 

@@ -1120,6 +1120,11 @@ const struct nat_stats *nat_engine_stats(const struct nat_engine *e)
 	return &e->st;
 }
 
+uint64_t nat_engine_now(const struct nat_engine *e)
+{
+	return e->ts_ns;
+}
+
 void nat_engine_foreach_flow(const struct nat_engine *e,
 			     void (*fn)(void *ctx,
 					const struct nat_flow_info *fi),

@@ -219,6 +219,9 @@ void nat_engine_flush(struct nat_engine *e, uint64_t ts_ns);
 
 const struct nat_stats *nat_engine_stats(const struct nat_engine *e);
 
+/* The engine's time: the latest packet or tick timestamp seen (ns). */
+uint64_t nat_engine_now(const struct nat_engine *e);
+
 /* Calls fn for every live flow, in no particular order. fn must not call
  * back into the engine. */
 void nat_engine_foreach_flow(const struct nat_engine *e,

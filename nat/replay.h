@@ -26,6 +26,10 @@
 struct nat_replay_opts {
 	const char *in_path;
 	const char *out_path; /* NULL: translate only, write nothing */
+	/* Called after every packet with its time (observers: trace.loss,
+	 * keeping the offline writers from overflowing). May be NULL. */
+	void (*after_packet)(void *ctx, uint64_t ts_ns);
+	void *ctx;
 };
 
 struct nat_replay_result {

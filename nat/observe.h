@@ -1,0 +1,69 @@
+/* Observers: the events log and the trace rings, attached to an engine.
+ *
+ * One place opens both from the config and the command line, joins their
+ * hooks into the engine's single nat_hooks, turns trace-queue losses into
+ * trace.loss events (polled on the engine thread, at most once a second),
+ * and shuts them down in the right order: engine flows closed (flow.close
+ * events), final statistics, trace drained, log drained. Used by `run`
+ * and `replay` alike, so both tell the same story. */
+#ifndef GLASSNAT_OBSERVE_H
+#define GLASSNAT_OBSERVE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "engine.h"
+#include "log.h"
+#include "tracer.h"
+
+struct nat_obs_opts {
+	const char *events;	  /* overrides logging.events; NULL: config */
+	const char *trace_dir;	  /* overrides trace.dir (and enables) */
+	const char *trace_filter; /* overrides trace.filter */
+	int format;		  /* -1: config, else enum nat_log_format */
+	bool verbose;
+	/* Tests: make the writers slow (µs per record). */
+	unsigned test_trace_delay_us, test_log_delay_us;
+};
+
+struct nat_observers {
+	struct nat_engine *e;
+	struct log_writer *log;
+	struct tracer *trace;
+	struct log_engine_ctx lctx;
+	struct trace_engine_ctx tctx;
+	uint64_t trace_lost_reported;
+	uint64_t next_poll_ns;
+};
+
+/* Opens what cfg and o ask for and sets e's hooks. Returns -1 with a
+ * message in errbuf (unwritable events file, bad BPF, trace dir). */
+int nat_obs_open(struct nat_observers *ob, struct nat_engine *e,
+		 const struct nat_config *cfg, const struct nat_obs_opts *o,
+		 char *errbuf, size_t errlen)
+	__attribute__((warn_unused_result));
+
+/* Engine thread, as often as convenient: emits trace.loss when the trace
+ * queue lost records since the last report (at most once a second). */
+void nat_obs_poll(struct nat_observers *ob, uint64_t ts_ns);
+
+/* Offline callers (replay): waits until both writers have taken what is
+ * queued, so an offline run loses nothing. Never on a live path. */
+void nat_obs_sync(struct nat_observers *ob);
+
+/* What the observers did, for summaries; filled by nat_obs_close. */
+struct nat_obs_counts {
+	bool traced, logged;
+	uint64_t trace_selected, trace_written, trace_lost, trace_failed;
+	uint64_t log_written, log_lost, log_suppressed;
+};
+
+/* Closes every flow (flow.close events, reason shutdown), reports the
+ * remaining trace losses, logs the final statistics, drains and closes
+ * the trace and the log, and clears the engine's hooks. ts_ns: the time
+ * to stamp (0: the engine's time). counts may be NULL. */
+void nat_obs_close(struct nat_observers *ob, uint64_t ts_ns,
+		   struct nat_obs_counts *counts);
+
+#endif

@@ -1,0 +1,96 @@
+#!/usr/bin/env bash
+# Issue 4 end to end, offline: `glassnat replay --trace DIR --events FILE`
+# on the generated capture, then the contracts of DESIGN.md "Observability
+# contracts" are checked on what it wrote:
+#  - every traced pair carries the id of its flow's flow.open/flow.close
+#    events, and jq 'select(.flow==N)' gives that flow's story;
+#  - tshark reads the .pcapng.zst ring as it is: both interfaces, the
+#    direction flags, every comment; zstd -t passes on every ring file;
+#  - a BPF trace filter selects whole flows on either side of the pair.
+#
+#   BUILD=build tests/e2e/observe_test.sh
+set -uo pipefail
+cd "$(dirname "$0")/../.." || exit 1
+. tests/e2e/lib.sh
+
+BUILD=${BUILD:-build}
+GLASSNAT=$BUILD/glassnat
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/glassnat-observe.XXXXXX")
+trap 'rm -rf "$TMP"' EXIT
+
+python3 tests/e2e/gencap.py --out "$TMP/in.pcapng" >/dev/null
+if "$GLASSNAT" replay -c configs/hyper-nat.yaml "$TMP/in.pcapng" \
+	-o "$TMP/out.pcapng" --trace "$TMP/tr" --events "$TMP/ev.json" \
+	>"$TMP/summary" 2>&1; then
+	ok "replay with --trace and --events exits 0"
+else
+	not_ok "replay with --trace and --events exits 0" "$(cat "$TMP/summary")"
+	finish
+fi
+EV=$TMP/ev.json
+rings=("$TMP"/tr/glassnat-*.pcapng.zst)
+
+# Every line is a JSON object with ts and ev.
+bad=$(jq -c 'select((.ts|type) != "string" or (.ev|type) != "string")' "$EV" 2>&1 | wc -l)
+check "every event line is JSON with ts and ev" 0 "$bad"
+check "ts is RFC 3339 UTC with microseconds" 0 \
+	"$(jq -r '.ts' "$EV" | grep -cvE '^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{6}Z$')"
+
+# The ring files.
+for f in "${rings[@]}"; do
+	if zstd -tq "$f"; then ok "zstd -t $(basename "$f")"; else not_ok "zstd -t $(basename "$f")"; fi
+done
+tshark -r "${rings[0]}" -T fields -e frame.interface_name \
+	-e frame.packet_flags_direction -e frame.comment >"$TMP/ring.tsv" 2>"$TMP/tshark.err"
+check "tshark reads the .pcapng.zst ring without a decompression step" 0 "$?"
+check "the ring has both interfaces" "post-nat pre-nat" \
+	"$(cut -f1 "$TMP/ring.tsv" | sort -u | tr '\n' ' ' | sed 's/ $//')"
+written=$(sed -n 's/^  trace  *\([0-9]*\) packets.*/\1/p' "$TMP/summary")
+check "every traced packet is in the ring with a comment" "$written" \
+	"$(grep -c 'flow=' "$TMP/ring.tsv")"
+check "direction flags: outbound on dir=out" 0 \
+	"$(awk -F'\t' '/dir=out/ && $2 != "0x00000002"' "$TMP/ring.tsv" | wc -l)"
+check "direction flags: inbound on dir=in" 0 \
+	"$(awk -F'\t' '/dir=in/ && $2 != "0x00000001"' "$TMP/ring.tsv" | wc -l)"
+check "a dropped packet appears once, pre-nat, with its reason" \
+	"pre-nat	flow=0 stage=pre dir=in verdict=drop reason=no_mapping" \
+	"$(awk -F'\t' '/verdict=drop/ {print $1 "\t" $3}' "$TMP/ring.tsv")"
+
+# Pairs and flow ids.
+pairs_ok=$(awk -F'\t' '
+	$3 ~ /stage=pre/ && $3 !~ /verdict=drop/ { split($3, a, " "); want = a[1]; next }
+	$3 ~ /stage=post/ { split($3, a, " "); if (a[1] != want) bad++ }
+	END { print bad + 0 }' "$TMP/ring.tsv")
+check "every post-nat packet follows its pre-nat twin with the same flow id" 0 "$pairs_ok"
+ids=$(grep -o 'flow=[1-9][0-9]*' "$TMP/ring.tsv" | cut -d= -f2 | sort -un)
+for id in $ids; do
+	opens=$(jq -c "select(.flow==$id and .ev==\"flow.open\")" "$EV" | wc -l)
+	closes=$(jq -c "select(.flow==$id and (.ev==\"flow.close\" or .ev==\"flow.evicted\"))" "$EV" | wc -l)
+	check "traced flow $id has one flow.open and one flow.close" "1 1" "$opens $closes"
+	other=$(jq -c "select(.flow==$id) | select(.flow != $id)" "$EV" | wc -l)
+	check "jq 'select(.flow==$id)' returns only flow $id" 0 "$other"
+done
+check "the TCP flow's story: open, states, close" \
+	"flow.open flow.state flow.state flow.state flow.state flow.state flow.close" \
+	"$(jq -r 'select(.flow==1) | .ev' "$EV" | tr '\n' ' ' | sed 's/ $//')"
+check "the unsolicited SYN is a pkt.drop event with its reason" \
+	'{"ev":"pkt.drop","reason":"no_mapping","remote":"203.0.113.99"}' \
+	"$(jq -c 'select(.ev=="pkt.drop") | {ev, reason, remote: .remote.ip}' "$EV")"
+check "the final statistics close the log" stats "$(tail -n 1 "$EV" | jq -r .ev)"
+
+# Trace selection: a BPF on the outside address matches only the post
+# side of outbound packets, yet whole pairs of the selected flows are kept.
+"$GLASSNAT" replay -c configs/hyper-nat.yaml "$TMP/in.pcapng" -o "$TMP/out2.pcapng" \
+	--trace "$TMP/tr2" --trace-filter 'udp and host 192.168.45.57' -q
+tshark -r "$TMP"/tr2/*.pcapng.zst -T fields -e frame.comment >"$TMP/ring2.txt" 2>/dev/null
+udp_flow=$(jq -r 'select(.ev=="flow.open" and .proto=="udp") | .flow' "$EV")
+check "a filter on the post-NAT address selects exactly the UDP flow" \
+	"flow=$udp_flow" "$(grep -o 'flow=[0-9]*' "$TMP/ring2.txt" | sort -u | tr '\n' ' ' | sed 's/ $//')"
+check "the UDP flow's pre-nat side is traced too" 1 \
+	"$(grep -c 'stage=pre dir=out' "$TMP/ring2.txt" | awk '{print ($1 > 0)}')"
+"$GLASSNAT" replay -c configs/hyper-nat.yaml "$TMP/in.pcapng" -o "$TMP/out3.pcapng" \
+	--trace "$TMP/tr3" --trace-filter 'not a filter' -q 2>"$TMP/err3"
+check "a bad trace filter exits 2" 2 "$?"
+check "a bad trace filter names the expression" 1 "$(grep -c "not a filter" "$TMP/err3")"
+
+finish

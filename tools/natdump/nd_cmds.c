@@ -1,0 +1,957 @@
+/* natdump show, flows, drops, stats and export. Each walks the merged
+ * input once through the pairer; only `flows` and `drops` keep state that
+ * grows (one record per flow or per reason and rule). */
+#include "nd.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "pcapng_write.h"
+
+/* Shared set-up: input, pairer, filter. */
+struct run {
+	struct nd_input *in;
+	struct nd_pairer *pr;
+	struct nd_filter *flt;
+	struct nd_out out;
+};
+
+static int run_open(struct run *r, const struct nd_opts *o)
+{
+	bool ok;
+	memset(r, 0, sizeof *r);
+	r->flt = nd_filter_new(o->filter, &ok);
+	if (!ok)
+		return -1;
+	r->in = nd_input_open(o->files, o->nfiles);
+	if (!r->in) {
+		nd_filter_free(r->flt);
+		return -1;
+	}
+	r->pr = nd_pairer_new(r->in);
+	if (!r->pr) {
+		nd_input_close(r->in);
+		nd_filter_free(r->flt);
+		return -1;
+	}
+	nd_out_init(&r->out, stdout);
+	return 0;
+}
+
+static int run_close(struct run *r)
+{
+	int rc = nd_input_damaged(r->in) ? 1 : 0;
+	if (nd_out_finish(&r->out) < 0) {
+		fprintf(stderr, "natdump: writing the output failed\n");
+		rc = 1;
+	}
+	nd_pairer_free(r->pr);
+	nd_input_close(r->in);
+	nd_filter_free(r->flt);
+	return rc;
+}
+
+static const char *dir_name(uint8_t d)
+{
+	return d == ND_DIR_OUT ? "out" : d == ND_DIR_IN ? "in" : "-";
+}
+
+static void put_tuple(struct nd_out *out, const struct nd_hdr *h)
+{
+	if (!h->ip) {
+		nd_puts(out, "non-ip");
+		return;
+	}
+	if (h->ports) {
+		nd_ipport(out, h->src, h->sport);
+		nd_puts(out, " > ");
+		nd_ipport(out, h->dst, h->dport);
+	} else {
+		nd_ip(out, h->src);
+		nd_puts(out, " > ");
+		nd_ip(out, h->dst);
+	}
+}
+
+static void json_tuple(struct nd_out *out, const char *key,
+		       const struct nd_hdr *h)
+{
+	nd_puts(out, ",\"");
+	nd_puts(out, key);
+	nd_puts(out, "\":{\"src\":\"");
+	nd_ip(out, h->src);
+	nd_puts(out, "\",\"dst\":\"");
+	nd_ip(out, h->dst);
+	nd_putc(out, '"');
+	if (h->ports) {
+		nd_puts(out, ",\"sport\":");
+		nd_u64(out, h->sport);
+		nd_puts(out, ",\"dport\":");
+		nd_u64(out, h->dport);
+	}
+	nd_putc(out, '}');
+}
+
+/* One line for a unit (show, follow). */
+static void show_unit(struct nd_out *out, const struct nd_unit *u, bool json,
+		      bool tcp_detail, const char *file)
+{
+	struct nd_hdr pre, post;
+	const struct nd_note *n = u->note;
+	const struct nd_hdr *any;
+	char pb[8];
+
+	memset(&pre, 0, sizeof pre);
+	memset(&post, 0, sizeof post);
+	if (u->pre)
+		nd_hdr_parse(&pre, u->pre->data, u->pre->caplen,
+			     u->pre->linktype);
+	if (u->post)
+		nd_hdr_parse(&post, u->post->data, u->post->caplen,
+			     u->post->linktype);
+	any = u->pre ? &pre : &post;
+
+	if (json) {
+		nd_puts(out, "{\"ts\":\"");
+		nd_time(out, u->ts_ns);
+		nd_puts(out, "\",\"ts_ns\":");
+		nd_u64(out, u->ts_ns);
+		if (n->glassnat) {
+			nd_puts(out, ",\"flow\":");
+			nd_u64(out, n->flow);
+			nd_puts(out, ",\"dir\":\"");
+			nd_puts(out, dir_name(n->dir));
+			nd_putc(out, '"');
+		}
+		if (any->ip) {
+			nd_puts(out, ",\"proto\":\"");
+			nd_puts(out, nd_proto_name(any->proto, pb));
+			nd_putc(out, '"');
+		}
+		if (u->pre && pre.ip)
+			json_tuple(out, "pre", &pre);
+		if (u->post && post.ip)
+			json_tuple(out, n->glassnat ? "post" : "packet", &post);
+		if (n->glassnat) {
+			nd_puts(out, ",\"verdict\":");
+			nd_json_str(out, n->verdict);
+			if (n->rule[0]) {
+				nd_puts(out, ",\"rule\":");
+				nd_json_str(out, n->rule);
+			}
+			if (n->reason[0]) {
+				nd_puts(out, ",\"reason\":");
+				nd_json_str(out, n->reason);
+			}
+			if (n->has_map) {
+				nd_puts(out, ",\"map\":\"");
+				nd_ipport(out, n->map_ip, n->map_port);
+				nd_putc(out, '"');
+			}
+			if (n->hairpin)
+				nd_puts(out, ",\"hairpin\":true");
+		}
+		if (tcp_detail && any->ip && any->proto == 6 && any->ports) {
+			nd_puts(out, ",\"tcp_flags\":\"");
+			nd_tcp_flags(out, any->tcp_flags);
+			nd_puts(out, "\",\"seq\":");
+			nd_u64(out, any->seq);
+			nd_puts(out, ",\"ack\":");
+			nd_u64(out, any->ack);
+			nd_puts(out, ",\"payload\":");
+			nd_u64(out, any->payload);
+		}
+		nd_puts(out, ",\"len\":");
+		nd_u64(out, u->pre ? u->pre->len : u->post->len);
+		if (file) {
+			nd_puts(out, ",\"file\":");
+			nd_json_str(out, file);
+		}
+		nd_puts(out, "}\n");
+		return;
+	}
+
+	nd_time(out, u->ts_ns);
+	nd_putc(out, ' ');
+	if (!n->glassnat) {
+		nd_puts(out, "- - ");
+		if (any->ip) {
+			nd_puts(out, nd_proto_name(any->proto, pb));
+			nd_putc(out, ' ');
+		}
+		put_tuple(out, any);
+		if (u->post->if_name) {
+			nd_puts(out, " if=");
+			nd_puts(out, u->post->if_name);
+		}
+		nd_putc(out, '\n');
+		return;
+	}
+	nd_u64(out, n->flow);
+	nd_putc(out, ' ');
+	nd_puts(out, dir_name(n->dir));
+	nd_putc(out, ' ');
+	if (any->ip) {
+		nd_puts(out, nd_proto_name(any->proto, pb));
+		nd_putc(out, ' ');
+	}
+	if (u->pre)
+		put_tuple(out, &pre);
+	else
+		nd_putc(out, '-');
+	nd_puts(out, " \xe2\x86\x92 "); /* → */
+	if (u->post)
+		put_tuple(out, &post);
+	else
+		nd_putc(out, '-');
+	if (tcp_detail && any->ip && any->proto == 6 && any->ports) {
+		nd_putc(out, ' ');
+		nd_tcp_flags(out, any->tcp_flags);
+		nd_puts(out, " seq=");
+		nd_u64(out, any->seq);
+		nd_puts(out, " ack=");
+		nd_u64(out, any->ack);
+		nd_puts(out, " len=");
+		nd_u64(out, any->payload);
+	}
+	nd_putc(out, ' ');
+	nd_puts(out, n->verdict[0] ? n->verdict : "-");
+	if (n->rule[0]) {
+		nd_puts(out, " rule=");
+		nd_puts(out, n->rule);
+	}
+	if (n->reason[0]) {
+		nd_puts(out, " reason=");
+		nd_puts(out, n->reason);
+	}
+	if (n->hairpin)
+		nd_puts(out, " hairpin");
+	nd_putc(out, '\n');
+}
+
+int nd_cmd_show(const struct nd_opts *o)
+{
+	struct run r;
+	struct nd_unit u;
+	uint64_t shown = 0;
+	if (run_open(&r, o) < 0)
+		return 1;
+	while (nd_pairer_next(r.pr, &u) == 1) {
+		if (!nd_unit_selected(o, r.flt, &u))
+			continue;
+		show_unit(&r.out, &u, o->json, false, NULL);
+		if (o->count && ++shown >= o->count)
+			break;
+	}
+	return run_close(&r);
+}
+
+/* ---- interned names: rules and reasons are few ---- */
+
+enum { MAX_NAMES = 4096 };
+
+struct names {
+	char *s[MAX_NAMES];
+	unsigned n;
+};
+
+/* Index of s (0 is ""), or 0 when the table is full. */
+static unsigned intern(struct names *t, const char *s)
+{
+	if (!s[0])
+		return 0;
+	for (unsigned i = 1; i < t->n; i++)
+		if (strcmp(t->s[i], s) == 0)
+			return i;
+	if (t->n == 0)
+		t->s[t->n++] = strdup("");
+	if (t->n == MAX_NAMES)
+		return 0;
+	t->s[t->n] = strdup(s);
+	return t->s[t->n] ? t->n++ : 0;
+}
+
+static const char *name_of(const struct names *t, unsigned i)
+{
+	return i && i < t->n ? t->s[i] : "";
+}
+
+static void names_free(struct names *t)
+{
+	for (unsigned i = 0; i < t->n; i++)
+		free(t->s[i]);
+}
+
+/* ---- flows ---- */
+
+enum {
+	T_SYN = 1,
+	T_SYNACK = 2,
+	T_FIN_OUT = 4,
+	T_FIN_IN = 8,
+	T_RST = 16,
+	T_ACK = 32,
+};
+
+struct flow {
+	uint64_t id;
+	bool used, has_in, has_map, has_rem;
+	uint8_t proto, tcp;
+	uint32_t in_ip, map_ip, rem_ip;
+	uint16_t in_port, map_port, rem_port;
+	unsigned rule, reason;
+	uint64_t first, last, order;
+	uint64_t pkts_out, pkts_in, bytes_out, bytes_in, drops;
+};
+
+struct flow_tab {
+	struct flow *f;
+	size_t cap, n;
+};
+
+static uint64_t mix(uint64_t x)
+{
+	x ^= x >> 33;
+	x *= 0xff51afd7ed558ccdULL;
+	x ^= x >> 33;
+	return x;
+}
+
+static struct flow *flow_get(struct flow_tab *t, uint64_t id)
+{
+	size_t i;
+	if (t->n * 2 >= t->cap) {
+		size_t nc = t->cap ? t->cap * 2 : 1024;
+		struct flow *nf = calloc(nc, sizeof *nf);
+		if (!nf)
+			return NULL;
+		for (size_t k = 0; k < t->cap; k++) {
+			if (!t->f[k].used)
+				continue;
+			i = mix(t->f[k].id) & (nc - 1);
+			while (nf[i].used)
+				i = (i + 1) & (nc - 1);
+			nf[i] = t->f[k];
+		}
+		free(t->f);
+		t->f = nf;
+		t->cap = nc;
+	}
+	i = mix(id) & (t->cap - 1);
+	while (t->f[i].used && t->f[i].id != id)
+		i = (i + 1) & (t->cap - 1);
+	if (!t->f[i].used) {
+		memset(&t->f[i], 0, sizeof t->f[i]);
+		t->f[i].used = true;
+		t->f[i].id = id;
+		t->f[i].order = t->n++;
+	}
+	return &t->f[i];
+}
+
+static void flow_account(struct flow *f, const struct nd_unit *u,
+			 struct names *rules, struct names *reasons)
+{
+	struct nd_hdr pre, post;
+	const struct nd_note *n = u->note;
+	const struct nd_pkt *p = u->pre ? u->pre : u->post;
+	bool out = n->dir != ND_DIR_IN;
+
+	memset(&pre, 0, sizeof pre);
+	memset(&post, 0, sizeof post);
+	if (u->pre)
+		nd_hdr_parse(&pre, u->pre->data, u->pre->caplen,
+			     u->pre->linktype);
+	if (u->post)
+		nd_hdr_parse(&post, u->post->data, u->post->caplen,
+			     u->post->linktype);
+	if (!f->first || u->ts_ns < f->first)
+		f->first = u->ts_ns;
+	if (u->ts_ns > f->last)
+		f->last = u->ts_ns;
+	if (!f->proto && (pre.ip || post.ip))
+		f->proto = pre.ip ? pre.proto : post.proto;
+	if (out) {
+		f->pkts_out++;
+		f->bytes_out += p->len;
+	} else {
+		f->pkts_in++;
+		f->bytes_in += p->len;
+	}
+	if (!f->rule && n->rule[0])
+		f->rule = intern(rules, n->rule);
+	if (strcmp(n->verdict, "drop") == 0) {
+		f->drops++;
+		f->reason = intern(reasons, n->reason);
+	}
+	if (out) {
+		if (pre.ip && !f->has_in) {
+			f->in_ip = pre.src, f->in_port = pre.sport, f->has_in = true;
+		}
+		if ((pre.ip || post.ip) && !f->has_rem) {
+			const struct nd_hdr *h = pre.ip ? &pre : &post;
+			f->rem_ip = h->dst, f->rem_port = h->dport;
+			f->has_rem = true;
+		}
+		if (post.ip && !f->has_map) {
+			f->map_ip = post.src, f->map_port = post.sport;
+			f->has_map = true;
+		}
+	} else {
+		if (pre.ip && !f->has_map) {
+			f->map_ip = pre.dst, f->map_port = pre.dport;
+			f->has_map = true;
+		}
+		if ((pre.ip || post.ip) && !f->has_rem) {
+			const struct nd_hdr *h = pre.ip ? &pre : &post;
+			f->rem_ip = h->src, f->rem_port = h->sport;
+			f->has_rem = true;
+		}
+		if (post.ip && !f->has_in) {
+			f->in_ip = post.dst, f->in_port = post.dport;
+			f->has_in = true;
+		}
+	}
+	if (n->has_map && !f->has_map) {
+		f->map_ip = n->map_ip, f->map_port = n->map_port;
+		f->has_map = true;
+	}
+	if ((pre.ip ? pre.proto : post.proto) == 6) {
+		uint8_t fl = pre.ip ? pre.tcp_flags : post.tcp_flags;
+		if ((fl & 0x12) == 0x02)
+			f->tcp |= T_SYN;
+		if ((fl & 0x12) == 0x12)
+			f->tcp |= T_SYNACK;
+		if ((fl & 0x10) && (f->tcp & T_SYNACK))
+			f->tcp |= T_ACK;
+		if (fl & 0x01)
+			f->tcp |= out ? T_FIN_OUT : T_FIN_IN;
+		if (fl & 0x04)
+			f->tcp |= T_RST;
+	}
+}
+
+static const char *flow_end(const struct flow *f)
+{
+	if (f->proto != 6)
+		return "open";
+	if (f->tcp & T_RST)
+		return "closed";
+	if ((f->tcp & (T_FIN_OUT | T_FIN_IN)) == (T_FIN_OUT | T_FIN_IN))
+		return "time_wait";
+	if (f->tcp & (T_FIN_OUT | T_FIN_IN))
+		return "fin_wait";
+	if (f->tcp & T_ACK)
+		return "established";
+	if (f->tcp & T_SYNACK)
+		return "syn_received";
+	if (f->tcp & T_SYN)
+		return "syn_sent";
+	return "new";
+}
+
+static int cmp_order(const void *a, const void *b)
+{
+	const struct flow *x = *(struct flow *const *)a;
+	const struct flow *y = *(struct flow *const *)b;
+	return x->order < y->order ? -1 : x->order > y->order;
+}
+
+static void put_ep(struct nd_out *out, bool has, uint32_t ip, uint16_t port,
+		   bool ports)
+{
+	if (!has)
+		nd_putc(out, '?');
+	else if (ports)
+		nd_ipport(out, ip, port);
+	else
+		nd_ip(out, ip);
+}
+
+static void json_ep(struct nd_out *out, const char *key, bool has, uint32_t ip,
+		    uint16_t port)
+{
+	if (!has)
+		return;
+	nd_puts(out, ",\"");
+	nd_puts(out, key);
+	nd_puts(out, "\":{\"ip\":\"");
+	nd_ip(out, ip);
+	nd_puts(out, "\",\"port\":");
+	nd_u64(out, port);
+	nd_putc(out, '}');
+}
+
+int nd_cmd_flows(const struct nd_opts *o)
+{
+	struct run r;
+	struct nd_unit u;
+	struct flow_tab t = {0};
+	struct names rules = {0}, reasons = {0};
+	struct flow **list = NULL;
+	uint64_t shown = 0;
+	int rc;
+	char pb[8];
+
+	if (run_open(&r, o) < 0)
+		return 1;
+	while (nd_pairer_next(r.pr, &u) == 1) {
+		struct flow *f;
+		if (!u.note->glassnat || u.note->flow == 0 ||
+		    !nd_unit_selected(o, r.flt, &u))
+			continue;
+		f = flow_get(&t, u.note->flow);
+		if (!f) {
+			fprintf(stderr, "natdump: out of memory for flows\n");
+			break;
+		}
+		flow_account(f, &u, &rules, &reasons);
+	}
+	list = malloc((t.n ? t.n : 1) * sizeof *list);
+	if (list) {
+		size_t k = 0;
+		for (size_t i = 0; i < t.cap; i++)
+			if (t.f[i].used)
+				list[k++] = &t.f[i];
+		qsort(list, k, sizeof *list, cmp_order);
+	}
+	for (size_t i = 0; list && i < t.n; i++) {
+		const struct flow *f = list[i];
+		bool ports = f->proto == 6 || f->proto == 17 || f->proto == 1;
+		const char *rule = name_of(&rules, f->rule);
+		const char *reason = name_of(&reasons, f->reason);
+		if (o->count && shown++ >= o->count)
+			break;
+		if (o->json) {
+			nd_puts(&r.out, "{\"flow\":");
+			nd_u64(&r.out, f->id);
+			nd_puts(&r.out, ",\"proto\":\"");
+			nd_puts(&r.out, nd_proto_name(f->proto, pb));
+			nd_putc(&r.out, '"');
+			json_ep(&r.out, "inside", f->has_in, f->in_ip, f->in_port);
+			json_ep(&r.out, "mapped", f->has_map, f->map_ip,
+				f->map_port);
+			json_ep(&r.out, "remote", f->has_rem, f->rem_ip,
+				f->rem_port);
+			if (rule[0]) {
+				nd_puts(&r.out, ",\"rule\":");
+				nd_json_str(&r.out, rule);
+			}
+			nd_puts(&r.out, ",\"first\":\"");
+			nd_time(&r.out, f->first);
+			nd_puts(&r.out, "\",\"last\":\"");
+			nd_time(&r.out, f->last);
+			nd_puts(&r.out, "\",\"pkts_out\":");
+			nd_u64(&r.out, f->pkts_out);
+			nd_puts(&r.out, ",\"bytes_out\":");
+			nd_u64(&r.out, f->bytes_out);
+			nd_puts(&r.out, ",\"pkts_in\":");
+			nd_u64(&r.out, f->pkts_in);
+			nd_puts(&r.out, ",\"bytes_in\":");
+			nd_u64(&r.out, f->bytes_in);
+			nd_puts(&r.out, ",\"end\":\"");
+			nd_puts(&r.out, flow_end(f));
+			nd_putc(&r.out, '"');
+			if (f->drops) {
+				nd_puts(&r.out, ",\"drops\":");
+				nd_u64(&r.out, f->drops);
+				nd_puts(&r.out, ",\"drop_reason\":");
+				nd_json_str(&r.out, reason);
+			}
+			nd_puts(&r.out, "}\n");
+			continue;
+		}
+		nd_u64(&r.out, f->id);
+		nd_putc(&r.out, ' ');
+		nd_puts(&r.out, nd_proto_name(f->proto, pb));
+		nd_putc(&r.out, ' ');
+		put_ep(&r.out, f->has_in, f->in_ip, f->in_port, ports);
+		nd_puts(&r.out, " \xe2\x86\x94 ");
+		put_ep(&r.out, f->has_map, f->map_ip, f->map_port, ports);
+		nd_puts(&r.out, " \xe2\x86\x94 ");
+		put_ep(&r.out, f->has_rem, f->rem_ip, f->rem_port, ports);
+		nd_puts(&r.out, " rule=");
+		nd_puts(&r.out, rule[0] ? rule : "-");
+		nd_puts(&r.out, " first=");
+		nd_time(&r.out, f->first);
+		nd_puts(&r.out, " last=");
+		nd_time(&r.out, f->last);
+		nd_puts(&r.out, " out=");
+		nd_u64(&r.out, f->pkts_out);
+		nd_putc(&r.out, '/');
+		nd_u64(&r.out, f->bytes_out);
+		nd_puts(&r.out, "B in=");
+		nd_u64(&r.out, f->pkts_in);
+		nd_putc(&r.out, '/');
+		nd_u64(&r.out, f->bytes_in);
+		nd_puts(&r.out, "B end=");
+		if (f->drops && f->drops == f->pkts_in + f->pkts_out) {
+			nd_puts(&r.out, "dropped:");
+			nd_puts(&r.out, reason);
+		} else {
+			nd_puts(&r.out, flow_end(f));
+			if (f->drops) {
+				nd_puts(&r.out, " drops=");
+				nd_u64(&r.out, f->drops);
+				nd_putc(&r.out, ':');
+				nd_puts(&r.out, reason);
+			}
+		}
+		nd_putc(&r.out, '\n');
+	}
+	free(list);
+	free(t.f);
+	names_free(&rules);
+	names_free(&reasons);
+	rc = run_close(&r);
+	return rc;
+}
+
+/* ---- drops ---- */
+
+struct drop_group {
+	unsigned reason, rule;
+	uint64_t count, ex_flow, ex_ts;
+	struct nd_hdr ex;
+};
+
+int nd_cmd_drops(const struct nd_opts *o)
+{
+	struct run r;
+	struct nd_unit u;
+	struct names rules = {0}, reasons = {0};
+	struct drop_group *g = NULL;
+	size_t ng = 0, gcap = 0;
+	uint64_t total = 0;
+	char pb[8];
+
+	if (run_open(&r, o) < 0)
+		return 1;
+	while (nd_pairer_next(r.pr, &u) == 1) {
+		unsigned re, ru;
+		size_t i;
+		if (!u.note->glassnat || strcmp(u.note->verdict, "drop") != 0 ||
+		    !nd_unit_selected(o, r.flt, &u))
+			continue;
+		re = intern(&reasons, u.note->reason[0] ? u.note->reason : "?");
+		ru = intern(&rules, u.note->rule);
+		total++;
+		for (i = 0; i < ng; i++)
+			if (g[i].reason == re && g[i].rule == ru)
+				break;
+		if (i == ng) {
+			const struct nd_pkt *p = u.pre ? u.pre : u.post;
+			if (ng == gcap) {
+				size_t nc = gcap ? gcap * 2 : 16;
+				struct drop_group *n = realloc(g, nc * sizeof *n);
+				if (!n)
+					continue;
+				g = n;
+				gcap = nc;
+			}
+			memset(&g[ng], 0, sizeof g[ng]);
+			g[ng].reason = re;
+			g[ng].rule = ru;
+			g[ng].ex_flow = u.note->flow;
+			g[ng].ex_ts = u.ts_ns;
+			nd_hdr_parse(&g[ng].ex, p->data, p->caplen, p->linktype);
+			ng++;
+		}
+		g[i].count++;
+	}
+	for (size_t i = 0; i < ng; i++) {
+		const char *reason = name_of(&reasons, g[i].reason);
+		const char *rule = name_of(&rules, g[i].rule);
+		const struct nd_reason_doc *d = nd_reason_doc(reason);
+		if (o->json) {
+			nd_puts(&r.out, "{\"reason\":");
+			nd_json_str(&r.out, reason);
+			if (rule[0]) {
+				nd_puts(&r.out, ",\"rule\":");
+				nd_json_str(&r.out, rule);
+			}
+			nd_puts(&r.out, ",\"count\":");
+			nd_u64(&r.out, g[i].count);
+			nd_puts(&r.out, ",\"example_flow\":");
+			nd_u64(&r.out, g[i].ex_flow);
+			nd_puts(&r.out, ",\"example_ts\":\"");
+			nd_time(&r.out, g[i].ex_ts);
+			nd_putc(&r.out, '"');
+			if (g[i].ex.ip)
+				json_tuple(&r.out, "example", &g[i].ex);
+			if (d) {
+				nd_puts(&r.out, ",\"means\":");
+				nd_json_str(&r.out, d->meaning);
+				nd_puts(&r.out, ",\"check\":");
+				nd_json_str(&r.out, d->check);
+			}
+			nd_puts(&r.out, "}\n");
+			continue;
+		}
+		nd_puts(&r.out, reason);
+		nd_puts(&r.out, " rule=");
+		nd_puts(&r.out, rule[0] ? rule : "-");
+		nd_putc(&r.out, ' ');
+		nd_u64(&r.out, g[i].count);
+		nd_puts(&r.out, g[i].count == 1 ? " packet\n" : " packets\n");
+		nd_puts(&r.out, "  example: flow ");
+		nd_u64(&r.out, g[i].ex_flow);
+		nd_putc(&r.out, ' ');
+		if (g[i].ex.ip) {
+			nd_puts(&r.out, nd_proto_name(g[i].ex.proto, pb));
+			nd_putc(&r.out, ' ');
+		}
+		put_tuple(&r.out, &g[i].ex);
+		nd_puts(&r.out, " at ");
+		nd_time(&r.out, g[i].ex_ts);
+		nd_putc(&r.out, '\n');
+		if (d) {
+			nd_puts(&r.out, "  means: ");
+			nd_puts(&r.out, d->meaning);
+			nd_puts(&r.out, "\n  check: ");
+			nd_puts(&r.out, d->check);
+			nd_putc(&r.out, '\n');
+		}
+	}
+	if (!o->json && ng == 0)
+		nd_puts(&r.out, "no drops\n");
+	free(g);
+	names_free(&rules);
+	names_free(&reasons);
+	(void)total;
+	return run_close(&r);
+}
+
+/* ---- stats ---- */
+
+struct counter {
+	unsigned name;
+	uint64_t n;
+};
+
+static void count_name(struct counter *c, size_t *n, size_t cap,
+		       unsigned name)
+{
+	for (size_t i = 0; i < *n; i++)
+		if (c[i].name == name) {
+			c[i].n++;
+			return;
+		}
+	if (*n < cap) {
+		c[*n].name = name;
+		c[(*n)++].n = 1;
+	}
+}
+
+int nd_cmd_stats(const struct nd_opts *o)
+{
+	struct run r;
+	struct nd_unit u;
+	struct names names = {0};
+	struct counter verdicts[64], reasons[256];
+	size_t nv = 0, nr = 0;
+	uint64_t packets = 0, pairs = 0, pre_only = 0, post_only = 0, plain = 0;
+	uint64_t first = UINT64_MAX, last = 0, losses = 0, bytes = 0;
+	struct flow_tab t = {0};
+
+	if (run_open(&r, o) < 0)
+		return 1;
+	while (nd_pairer_next(r.pr, &u) == 1) {
+		if (!nd_unit_selected(o, r.flt, &u))
+			continue;
+		packets += (u.pre != NULL) + (u.post != NULL);
+		if (u.pre) {
+			bytes += u.pre->len;
+			losses += u.pre->dropcount;
+		}
+		if (u.post) {
+			bytes += u.post->len;
+			losses += u.post->dropcount;
+		}
+		if (u.ts_ns < first)
+			first = u.ts_ns;
+		if (u.ts_ns > last)
+			last = u.ts_ns;
+		if (!u.note->glassnat) {
+			plain++;
+			continue;
+		}
+		if (u.pre && u.post)
+			pairs++;
+		else if (u.pre)
+			pre_only++;
+		else
+			post_only++;
+		if (u.note->flow && !flow_get(&t, u.note->flow))
+			break;
+		count_name(verdicts, &nv, 64,
+			   intern(&names, u.note->verdict[0] ? u.note->verdict
+							     : "?"));
+		if (u.note->reason[0])
+			count_name(reasons, &nr, 256,
+				   intern(&names, u.note->reason));
+	}
+	nd_puts(&r.out, "files        ");
+	nd_u64(&r.out, nd_input_files(r.in));
+	if (nd_input_damaged(r.in)) {
+		nd_puts(&r.out, " (");
+		nd_u64(&r.out, nd_input_damaged(r.in));
+		nd_puts(&r.out, " damaged)");
+	}
+	nd_puts(&r.out, "\ntime span    ");
+	if (first <= last) {
+		uint64_t span = last - first;
+		char frac[16];
+		nd_time(&r.out, first);
+		nd_puts(&r.out, " .. ");
+		nd_time(&r.out, last);
+		nd_puts(&r.out, " (");
+		nd_u64(&r.out, span / 1000000000u);
+		snprintf(frac, sizeof frac, ".%03u s)",
+			 (unsigned)(span % 1000000000u / 1000000u));
+		nd_puts(&r.out, frac);
+	} else {
+		nd_putc(&r.out, '-');
+	}
+	nd_puts(&r.out, "\npackets      ");
+	nd_u64(&r.out, packets);
+	nd_puts(&r.out, " (");
+	nd_u64(&r.out, bytes);
+	nd_puts(&r.out, " bytes)\npairs        ");
+	nd_u64(&r.out, pairs);
+	nd_puts(&r.out, "\npre only     ");
+	nd_u64(&r.out, pre_only);
+	nd_puts(&r.out, "\npost only    ");
+	nd_u64(&r.out, post_only);
+	nd_puts(&r.out, "\nplain        ");
+	nd_u64(&r.out, plain);
+	nd_puts(&r.out, "\nflows        ");
+	nd_u64(&r.out, t.n);
+	nd_puts(&r.out, "\ntrace losses ");
+	nd_u64(&r.out, losses);
+	nd_putc(&r.out, '\n');
+	for (size_t i = 0; i < nv; i++) {
+		nd_puts(&r.out, "verdict ");
+		nd_puts(&r.out, name_of(&names, verdicts[i].name));
+		nd_putc(&r.out, ' ');
+		nd_u64(&r.out, verdicts[i].n);
+		nd_putc(&r.out, '\n');
+	}
+	for (size_t i = 0; i < nr; i++) {
+		nd_puts(&r.out, "reason ");
+		nd_puts(&r.out, name_of(&names, reasons[i].name));
+		nd_putc(&r.out, ' ');
+		nd_u64(&r.out, reasons[i].n);
+		nd_putc(&r.out, '\n');
+	}
+	free(t.f);
+	names_free(&names);
+	return run_close(&r);
+}
+
+/* ---- export ---- */
+
+enum { MAX_OUT_IFS = 256 };
+
+struct exp_ifs {
+	struct {
+		char name[CAP_MAX_STR];
+		uint32_t linktype;
+	} ifs[MAX_OUT_IFS];
+	unsigned n;
+};
+
+/* The output interface for a packet: interfaces with the same name and
+ * link type are merged, so a ring set keeps pre-nat and post-nat. */
+static int exp_iface(struct pcapng_w *w, struct exp_ifs *t,
+		     const struct nd_pkt *p, char *err, size_t errlen)
+{
+	char name[CAP_MAX_STR];
+	int id;
+	if (p->if_name)
+		snprintf(name, sizeof name, "%s", p->if_name);
+	else
+		snprintf(name, sizeof name, "if%u", (unsigned)p->ifindex);
+	for (unsigned i = 0; i < t->n; i++)
+		if (t->ifs[i].linktype == p->linktype &&
+		    strcmp(t->ifs[i].name, name) == 0)
+			return (int)i;
+	if (t->n == MAX_OUT_IFS) {
+		snprintf(err, errlen, "more than %u interfaces",
+			 (unsigned)MAX_OUT_IFS);
+		return -1;
+	}
+	id = pcapng_w_interface(w, name, (uint16_t)p->linktype, err, errlen);
+	if (id < 0)
+		return -1;
+	snprintf(t->ifs[t->n].name, sizeof t->ifs[t->n].name, "%s", name);
+	t->ifs[t->n].linktype = p->linktype;
+	t->n++;
+	return id;
+}
+
+static int exp_packet(struct pcapng_w *w, struct exp_ifs *t,
+		      const struct nd_pkt *p, char *err, size_t errlen)
+{
+	int id = exp_iface(w, t, p, err, errlen);
+	uint32_t dir = (p->has & CAP_HAS_FLAGS) ? (p->flags & CAP_DIR_MASK) : 0;
+	if (id < 0)
+		return -1;
+	return pcapng_w_packet(w, (uint32_t)id, p->ts_ns, p->data, p->caplen,
+			       p->len, dir, p->comment, err, errlen);
+}
+
+int nd_cmd_export(const struct nd_opts *o)
+{
+	struct run r;
+	struct nd_unit u;
+	struct exp_ifs *t = calloc(1, sizeof *t);
+	struct pcapng_w *w = NULL;
+	FILE *f;
+	char err[256];
+	int rc;
+	uint64_t shown = 0;
+	bool failed = false;
+
+	if (!t)
+		return 1;
+	if (run_open(&r, o) < 0) {
+		free(t);
+		return 1;
+	}
+	f = fopen(o->out, "wb");
+	if (!f) {
+		fprintf(stderr, "natdump: %s: %m\n", o->out);
+		free(t);
+		run_close(&r);
+		return 1;
+	}
+	w = pcapng_w_open_file(f, err, sizeof err);
+	if (!w)
+		failed = true;
+	while (!failed && nd_pairer_next(r.pr, &u) == 1) {
+		if (!nd_unit_selected(o, r.flt, &u))
+			continue;
+		if ((u.pre && exp_packet(w, t, u.pre, err, sizeof err) < 0) ||
+		    (u.post && exp_packet(w, t, u.post, err, sizeof err) < 0))
+			failed = true;
+		if (o->count && ++shown >= o->count)
+			break;
+	}
+	pcapng_w_close(w);
+	if (fclose(f) != 0 && !failed) {
+		snprintf(err, sizeof err, "%m");
+		failed = true;
+	}
+	if (failed)
+		fprintf(stderr, "natdump: %s: %s\n", o->out, err);
+	free(t);
+	rc = run_close(&r);
+	return failed ? 1 : rc;
+}
+
+void nd_show_unit(struct nd_out *out, const struct nd_unit *u, bool json,
+		  bool tcp_detail)
+{
+	show_unit(out, u, json, tcp_detail, NULL);
+}

@@ -1,0 +1,344 @@
+/* zstd-compressed pcapng ring files (see ring.h).
+ *
+ * The pcapng writer hands whole blocks to ring_sink(), which streams them
+ * through the one ZSTD_CCtx (ZSTD_e_continue) into the current file;
+ * trace_ring_end_frame() flushes with ZSTD_e_end, which is what makes the
+ * bytes on disk decodable up to that point. */
+#include "ring.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include <zstd.h>
+
+#include "config.h"
+#include "pcapng_write.h"
+
+enum {
+	LINKTYPE_RAW = 101,
+	NAME_MAX_LEN = NAT_PATH_MAX + 64,
+	SEQ_MOD = 1000000,
+	OPEN_TRIES = 100, /* names taken by an earlier run in the same second */
+};
+
+#define RETRY_NS 1000000000ull /* between attempts to open a file */
+
+struct trace_ring {
+	char dir[NAT_PATH_MAX];
+	uint64_t file_size;
+	uint32_t files;
+
+	ZSTD_CCtx *cctx;
+	uint8_t *out; /* ZSTD_CStreamOutSize() bytes */
+	size_t out_size;
+
+	int fd; /* -1: no file open */
+	struct pcapng_w *w;
+	uint64_t file_bytes;
+	bool pending; /* data fed to the frame not yet ended */
+	char path[NAME_MAX_LEN];
+
+	/* Files this ring created and has not removed, oldest first
+	 * (circular: first, n). */
+	char (*names)[NAME_MAX_LEN];
+	uint32_t first, n;
+	uint32_t seq;
+	uint64_t retry_at;  /* CLOCK_MONOTONIC ns */
+	char last_err[160]; /* why the last open failed */
+
+	struct trace_ring_stats st;
+};
+
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static int write_all(struct trace_ring *r, const uint8_t *p, size_t n,
+		     char *errbuf, size_t errlen)
+{
+	while (n) {
+		ssize_t k = write(r->fd, p, n);
+		if (k < 0) {
+			if (errno == EINTR)
+				continue;
+			snprintf(errbuf, errlen, "%s: write: %s", r->path,
+				 strerror(errno));
+			return -1;
+		}
+		p += k;
+		n -= (size_t)k;
+		r->file_bytes += (uint64_t)k;
+		r->st.bytes += (uint64_t)k;
+	}
+	return 0;
+}
+
+/* Feeds len bytes to the frame (mode ZSTD_e_continue) or ends it
+ * (ZSTD_e_end), writing whatever zstd produces. */
+static int compress(struct trace_ring *r, const void *buf, size_t len,
+		    ZSTD_EndDirective mode, char *errbuf, size_t errlen)
+{
+	ZSTD_inBuffer in = { buf, len, 0 };
+	for (;;) {
+		ZSTD_outBuffer out = { r->out, r->out_size, 0 };
+		size_t left = ZSTD_compressStream2(r->cctx, &out, &in, mode);
+		if (ZSTD_isError(left)) {
+			snprintf(errbuf, errlen, "%s: zstd: %s", r->path,
+				 ZSTD_getErrorName(left));
+			return -1;
+		}
+		if (out.pos &&
+		    write_all(r, r->out, out.pos, errbuf, errlen) < 0)
+			return -1;
+		if (mode == ZSTD_e_end ? left == 0 : in.pos == in.size)
+			return 0;
+	}
+}
+
+static int ring_sink(void *ctx, const void *buf, size_t len, char *errbuf,
+		     size_t errlen)
+{
+	struct trace_ring *r = ctx;
+	if (r->fd < 0) {
+		snprintf(errbuf, errlen, "no trace file open");
+		return -1;
+	}
+	r->pending = true;
+	return compress(r, buf, len, ZSTD_e_continue, errbuf, errlen);
+}
+
+/* Closes the current file as it is (after a failed write: its complete
+ * frames stay readable, so it stays in the ring). */
+static void drop_file(struct trace_ring *r)
+{
+	if (r->w)
+		pcapng_w_close(r->w);
+	r->w = NULL;
+	if (r->fd >= 0)
+		close(r->fd);
+	r->fd = -1;
+	r->pending = false;
+	r->path[0] = '\0';
+}
+
+static void forget_newest(struct trace_ring *r)
+{
+	if (r->n)
+		r->n--;
+}
+
+static int open_file(struct trace_ring *r, char *errbuf, size_t errlen)
+{
+	if (r->n == r->files) {
+		const char *old = r->names[r->first];
+		if (unlink(old) < 0 && errno != ENOENT) {
+			snprintf(errbuf, errlen, "%s: remove: %s", old,
+				 strerror(errno));
+			return -1;
+		}
+		r->st.files_removed++;
+		r->first = (r->first + 1) % r->files;
+		r->n--;
+	}
+	char stamp[32];
+	struct tm tm;
+	time_t now = time(NULL);
+	gmtime_r(&now, &tm);
+	strftime(stamp, sizeof stamp, "%Y%m%dT%H%M%SZ", &tm);
+	int fd = -1;
+	for (int i = 0; i < OPEN_TRIES && fd < 0; i++) {
+		r->seq = (r->seq + 1) % SEQ_MOD;
+		snprintf(r->path, sizeof r->path,
+			 "%s/glassnat-%s-%06u.pcapng.zst", r->dir, stamp,
+			 r->seq);
+		fd = open(r->path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
+			  0640);
+		if (fd < 0 && errno != EEXIST)
+			break;
+	}
+	if (fd < 0) {
+		snprintf(errbuf, errlen, "%s: create: %s", r->path,
+			 strerror(errno));
+		r->path[0] = '\0';
+		return -1;
+	}
+	r->fd = fd;
+	r->file_bytes = 0;
+	r->pending = false;
+	snprintf(r->names[(r->first + r->n) % r->files], NAME_MAX_LEN, "%s",
+		 r->path);
+	r->n++;
+	r->st.files_opened++;
+
+	size_t z = ZSTD_CCtx_reset(r->cctx, ZSTD_reset_session_only);
+	if (ZSTD_isError(z)) {
+		snprintf(errbuf, errlen, "zstd reset: %s",
+			 ZSTD_getErrorName(z));
+		goto fail;
+	}
+	r->w = pcapng_w_open(ring_sink, r, errbuf, errlen);
+	if (!r->w)
+		goto fail;
+	if (pcapng_w_interface(r->w, "pre-nat", LINKTYPE_RAW, errbuf, errlen) !=
+		    TRACE_RING_IF_PRE ||
+	    pcapng_w_interface(r->w, "post-nat", LINKTYPE_RAW, errbuf,
+			       errlen) != TRACE_RING_IF_POST)
+		goto fail;
+	return 0;
+fail:
+	/* Headers not written whole: the file is useless. */
+	unlink(r->path);
+	forget_newest(r);
+	drop_file(r);
+	return -1;
+}
+
+static int io_failed(struct trace_ring *r)
+{
+	r->st.errors++;
+	drop_file(r);
+	r->retry_at = mono_ns() + RETRY_NS;
+	return -1;
+}
+
+struct trace_ring *trace_ring_open(const char *dir, uint64_t file_size,
+				   uint32_t files, char *errbuf, size_t errlen)
+{
+	if (!dir || !*dir || strlen(dir) >= NAT_PATH_MAX) {
+		snprintf(errbuf, errlen, "trace dir: empty or too long");
+		return NULL;
+	}
+	if (files == 0 || file_size == 0) {
+		snprintf(errbuf, errlen,
+			 "trace: files (%u) and file_size (%llu) must be > 0",
+			 files, (unsigned long long)file_size);
+		return NULL;
+	}
+	if (mkdir(dir, 0750) < 0 && errno != EEXIST) {
+		snprintf(errbuf, errlen, "%s: mkdir: %s", dir, strerror(errno));
+		return NULL;
+	}
+	struct trace_ring *r = calloc(1, sizeof *r);
+	if (!r) {
+		snprintf(errbuf, errlen, "out of memory");
+		return NULL;
+	}
+	snprintf(r->dir, sizeof r->dir, "%s", dir);
+	r->file_size = file_size;
+	r->files = files;
+	r->fd = -1;
+	r->out_size = ZSTD_CStreamOutSize();
+	r->out = malloc(r->out_size);
+	r->names = calloc(files, sizeof *r->names);
+	r->cctx = ZSTD_createCCtx();
+	if (!r->out || !r->names || !r->cctx) {
+		snprintf(errbuf, errlen, "out of memory");
+		goto fail;
+	}
+	size_t z = ZSTD_CCtx_setParameter(r->cctx, ZSTD_c_compressionLevel,
+					  TRACE_RING_LEVEL);
+	if (!ZSTD_isError(z))
+		z = ZSTD_CCtx_setParameter(r->cctx, ZSTD_c_checksumFlag, 1);
+	if (ZSTD_isError(z)) {
+		snprintf(errbuf, errlen, "zstd: %s", ZSTD_getErrorName(z));
+		goto fail;
+	}
+	if (open_file(r, errbuf, errlen) < 0)
+		goto fail;
+	return r;
+fail:
+	ZSTD_freeCCtx(r->cctx);
+	free(r->names);
+	free(r->out);
+	free(r);
+	return NULL;
+}
+
+int trace_ring_end_frame(struct trace_ring *r, char *errbuf, size_t errlen)
+{
+	if (r->fd < 0 || !r->pending)
+		return 0;
+	if (compress(r, NULL, 0, ZSTD_e_end, errbuf, errlen) < 0)
+		return io_failed(r);
+	r->pending = false;
+	r->st.frames++;
+	return 0;
+}
+
+int trace_ring_packet(struct trace_ring *r, uint32_t if_id, uint64_t ts_ns,
+		      const uint8_t *data, size_t caplen, size_t orig_len,
+		      uint32_t dir_flags, const char *comment, char *errbuf,
+		      size_t errlen)
+{
+	if (r->fd < 0) {
+		if (mono_ns() < r->retry_at) {
+			snprintf(errbuf, errlen,
+				 "no trace file open (retrying every second); "
+				 "last: %s",
+				 r->last_err);
+			r->st.errors++;
+			return -1;
+		}
+		if (open_file(r, errbuf, errlen) < 0) {
+			snprintf(r->last_err, sizeof r->last_err, "%s", errbuf);
+			return io_failed(r);
+		}
+	}
+	if (pcapng_w_packet(r->w, if_id, ts_ns, data, caplen, orig_len,
+			    dir_flags, comment, errbuf, errlen) < 0)
+		return io_failed(r);
+	r->st.packets++;
+	return 0;
+}
+
+int trace_ring_rotate_due(struct trace_ring *r, char *errbuf, size_t errlen)
+{
+	if (r->fd < 0 || r->file_bytes < r->file_size)
+		return 0;
+	/* The next packet opens the next file. */
+	if (trace_ring_end_frame(r, errbuf, errlen) < 0)
+		return -1;
+	drop_file(r);
+	return 0;
+}
+
+bool trace_ring_pending(const struct trace_ring *r)
+{
+	return r->fd >= 0 && r->pending;
+}
+
+const char *trace_ring_path(const struct trace_ring *r)
+{
+	return r->path;
+}
+
+uint64_t trace_ring_file_bytes(const struct trace_ring *r)
+{
+	return r->fd >= 0 ? r->file_bytes : 0;
+}
+
+void trace_ring_stats(const struct trace_ring *r, struct trace_ring_stats *st)
+{
+	*st = r->st;
+}
+
+int trace_ring_close(struct trace_ring *r, char *errbuf, size_t errlen)
+{
+	if (!r)
+		return 0;
+	int rc = trace_ring_end_frame(r, errbuf, errlen);
+	drop_file(r);
+	ZSTD_freeCCtx(r->cctx);
+	free(r->names);
+	free(r->out);
+	free(r);
+	return rc;
+}
