@@ -97,10 +97,13 @@ demo: deps
 	@$(MAKE) --no-print-directory all
 	@BUILD=$(BUILD) scripts/as-root.sh scripts/demo.sh
 
-# Engine figures, then natdump against tshark on a 1 GB ring set.
+# Engine figures, natdump against tshark on a 1 GB ring set, then the
+# live path: glassnat against the kernel's own nftables masquerade in one
+# namespace topology (root).
 bench: $(BUILD)/bench_engine all
 	$(BUILD)/bench_engine
 	@BUILD=$(BUILD) tests/bench/natdump_bench.sh
+	@BUILD=$(BUILD) scripts/as-root.sh tests/bench/live_bench.sh
 
 # libFuzzer targets are built by clang with the sanitizers, apart from the
 # gcc objects, in build-fuzz/.

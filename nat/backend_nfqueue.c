@@ -532,6 +532,27 @@ static void startup_warnings(const struct nat_config *cfg,
 	}
 }
 
+/* Whether addr is configured on an interface of this namespace. A
+ * gateway whose nat_ip is not local would queue nothing useful: the
+ * replies never reach it. Checked before anything is installed. */
+static bool addr_is_local(uint32_t addr)
+{
+	struct ifaddrs *ifa, *p;
+	bool found = false;
+
+	if (getifaddrs(&ifa) != 0)
+		return true; /* cannot tell: do not refuse */
+	for (p = ifa; p && !found; p = p->ifa_next) {
+		if (!p->ifa_addr || p->ifa_addr->sa_family != AF_INET)
+			continue;
+		struct sockaddr_in sin;
+		memcpy(&sin, p->ifa_addr, sizeof(sin));
+		found = ntohl(sin.sin_addr.s_addr) == addr;
+	}
+	freeifaddrs(ifa);
+	return found;
+}
+
 /* ---- the queue socket ----------------------------------------------------- */
 
 struct live {
@@ -582,10 +603,11 @@ static int nfq_config(struct live *L, struct nlmsghdr *nlh, const char *what,
 		if (rc == MNL_CB_ERROR) {
 			seterr(errbuf, errlen, "queue %u: %s: %s%s", L->queue,
 			       what, strerror(errno),
-			       errno == EBUSY ? " (another program, maybe "
-						"another glassnat, holds this "
-						"queue)"
-					      : "");
+			       errno == EBUSY || errno == EPERM
+				       ? " (another program, maybe another "
+					 "glassnat, holds this queue; or not "
+					 "root)"
+				       : "");
 			return -1;
 		}
 		if (rc == MNL_CB_STOP)
@@ -984,6 +1006,15 @@ int nat_nfqueue_run(struct nat_engine *e, const struct nat_config *cfg,
 	L->o = o;
 	L->st = st;
 	L->queue = o->queue_num;
+	if (!addr_is_local(cfg->nat_ip)) {
+		char ip[16];
+		seterr(errbuf, errlen,
+		       "nat_ip %s is not an address of this host (no interface "
+		       "has it): nothing installed; add it to the outside "
+		       "interface (ip addr add %s/PREFIX dev IF) or fix nat_ip",
+		       nat_ip_str(cfg->nat_ip, ip), ip);
+		goto out;
+	}
 	L->rx = malloc((size_t)BATCH * RXBUF);
 	if (!L->rx) {
 		seterr(errbuf, errlen, "out of memory (%d receive buffers)",

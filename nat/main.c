@@ -103,13 +103,14 @@ static const char help_run[] =
 	"                           -config FILE is accepted)\n"
 	"      --trace DIR          write before/after pcapng ring files into DIR\n"
 	"                           (overrides trace.dir, turns tracing on)\n"
-	"                           (not wired in this build yet)\n"
 	"      --trace-filter BPF   trace only flows matching BPF (libpcap\n"
 	"                           syntax, checked at start)\n"
-	"      --events FILE|-      write JSON/text events to FILE, - = stdout\n"
-	"                           (not wired in this build yet)\n"
+	"      --events FILE|-      write the flows' events to FILE (JSON lines\n"
+	"                           unless --log-format text; reopened on\n"
+	"                           SIGHUP for logrotate) or - (stdout, text\n"
+	"                           unless --log-format json)\n"
 	"      --log-format text|json\n"
-	"                           the events' format (default text)\n"
+	"                           the events' format\n"
 	"  -v, --verbose            DEBUG lines in the text log (Hyper-NAT:\n"
 	"                           -verbose)\n"
 	"  -h, --help               this text\n"
@@ -384,23 +385,32 @@ static void run_log(const char *level, const char *comp, const char *fmt,
 	fputc('\n', stderr);
 }
 
+static uint64_t wall_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
 struct run_ctx {
 	struct nat_engine *e;
+	struct nat_observers ob;
 };
 
 /* nat_live_opts.on_tick: every ~100 ms on the engine thread. */
 static void run_tick(void *ctx, uint64_t now_ns)
 {
-	(void)ctx;
-	(void)now_ns;
-	/* TODO(lead): trace.loss / log.loss reporting and periodic stats. */
+	struct run_ctx *rc = ctx;
+	nat_obs_poll(&rc->ob, now_ns);
 	if (run_reload) {
 		run_reload = 0;
-		/* TODO(lead): reload the config (rules, forwards) here; the
-		 * chains then need re-installing when forwards change. */
-		run_log("WARN", "MAIN",
-			"SIGHUP: reloading the config is not supported yet; "
-			"restart glassnat to apply changes");
+		/* SIGHUP: logrotate moved the events file away. */
+		if (rc->ob.log)
+			log_reopen(rc->ob.log);
+		run_log("INFO", "MAIN",
+			"SIGHUP: events file reopened; reloading the config "
+			"is not supported yet: restart glassnat to apply "
+			"config changes");
 	}
 }
 
@@ -581,24 +591,33 @@ static int cmd_run(int argc, char **argv)
 			"to ports outside it are not queued)",
 			cfg.port_range.lo, cfg.port_range.hi);
 	}
-	/* TODO(lead): events: open logging/ with cfg.logging (log_open) and
-	 * trace rings with cfg.trace, then nat_engine_set_hooks(e, ...) below,
-	 * before nat_nfqueue_run; close them after it. Until then: */
-	if (cfg.logging.events[0] && strcmp(cfg.logging.events, "-") != 0)
-		run_log("WARN", "MAIN",
-			"--events/logging.events is not wired in this build "
-			"yet; no events are written");
-	if (cfg.trace.enabled)
-		run_log("WARN", "MAIN",
-			"--trace/trace.enabled is not wired in this build yet; "
-			"no trace is written");
-
 	struct nat_engine *e = nat_engine_create(&cfg, err, sizeof(err));
 	if (!e) {
 		run_log("ERROR", "MAIN", "%s", err);
 		goto out;
 	}
 	struct run_ctx ctx = { .e = e };
+	/* Events to a file are JSON lines (for jq and log pipelines) unless
+	 * --log-format says otherwise; to stdout they follow the config. */
+	struct nat_obs_opts oo = {
+		.format = format ? (int)cfg.logging.format
+			  : (cfg.logging.events[0] &&
+			     strcmp(cfg.logging.events, "-") != 0)
+				  ? NAT_LOG_JSON
+				  : -1,
+		.verbose = cfg.logging.verbose,
+	};
+	if (nat_obs_open(&ctx.ob, e, &cfg, &oo, err, sizeof(err)) < 0) {
+		run_log("ERROR", "MAIN", "%s", err);
+		nat_engine_destroy(e);
+		goto out;
+	}
+	if (ctx.ob.log)
+		log_config_load(ctx.ob.log, wall_ns(), &cfg, NULL);
+	if (ctx.ob.trace)
+		run_log("INFO", "MAIN", "Tracing to %s%s%s", cfg.trace.dir,
+			cfg.trace.filter[0] ? ", filter: " : "",
+			cfg.trace.filter);
 	struct nat_live_opts o = {
 		.stop = &run_stop,
 		.reload = &run_reload,
@@ -622,12 +641,25 @@ static int cmd_run(int argc, char **argv)
 	}
 	const struct nat_stats *s = nat_engine_stats(e);
 	uint64_t active = s->flows_active;
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	nat_engine_flush(e, (uint64_t)ts.tv_sec * 1000000000u +
-				    (uint64_t)ts.tv_nsec);
+	struct nat_obs_counts oc;
+	nat_obs_close(&ctx.ob, wall_ns(), &oc);
 	run_log("INFO", "ENGINE", "Stopped");
 	run_final_stats(s, active, &ls);
+	if (oc.traced)
+		run_log(oc.trace_lost || oc.trace_failed ? "WARN" : "INFO",
+			"TRACE",
+			"  Trace: %llu packets written, %llu lost (queue full), "
+			"%llu lost (write errors)",
+			(unsigned long long)oc.trace_written,
+			(unsigned long long)oc.trace_lost,
+			(unsigned long long)oc.trace_failed);
+	if (oc.logged)
+		run_log(oc.log_lost ? "WARN" : "INFO", "LOG",
+			"  Events: %llu written, %llu lost, %llu drop events "
+			"rate-limited",
+			(unsigned long long)oc.log_written,
+			(unsigned long long)oc.log_lost,
+			(unsigned long long)oc.log_suppressed);
 	run_log("INFO", "MAIN", "glassnat stopped");
 	nat_engine_destroy(e);
 out:
@@ -652,13 +684,6 @@ static void replay_after_packet(void *ctx, uint64_t ts_ns)
 	nat_obs_poll(&ro->ob, ts_ns);
 	if (++ro->n % REPLAY_SYNC == 0)
 		nat_obs_sync(&ro->ob);
-}
-
-static uint64_t wall_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
 static void print_obs_counts(FILE *out, const struct nat_obs_counts *c,
