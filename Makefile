@@ -77,6 +77,14 @@ $(BUILD)/unit_tests: $(UNIT_OBJ) $(LIB)
 $(BUILD)/bench_engine: $(BENCH_SRC) $(LIB)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -O3 $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
+# Test helpers the e2e scripts and benches run (built like the rest, so
+# SAN=1 gets sanitized helpers too).
+E2E_TOOLS := $(BUILD)/natdump_gen $(BUILD)/trace_gen
+$(BUILD)/natdump_gen: tests/e2e/natdump_gen.c $(LIB)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+$(BUILD)/trace_gen: tests/e2e/trace_gen.c $(LIB)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
 deps:
 	@scripts/deps.sh
 
@@ -85,7 +93,7 @@ deps:
 unit: $(BUILD)/unit_tests
 	$(BUILD)/unit_tests --jobs 2
 
-e2e: all
+e2e: all $(E2E_TOOLS)
 	@BUILD=$(BUILD) scripts/as-root.sh tests/e2e/run.sh
 
 test: deps
@@ -100,7 +108,7 @@ demo: deps
 # Engine figures, natdump against tshark on a 1 GB ring set, then the
 # live path: glassnat against the kernel's own nftables masquerade in one
 # namespace topology (root).
-bench: $(BUILD)/bench_engine all
+bench: $(BUILD)/bench_engine all $(E2E_TOOLS)
 	$(BUILD)/bench_engine
 	@BUILD=$(BUILD) tests/bench/natdump_bench.sh
 	@BUILD=$(BUILD) scripts/as-root.sh tests/bench/live_bench.sh

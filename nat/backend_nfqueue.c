@@ -118,6 +118,11 @@ static int run_prog(char *const argv[], const char *input, char *out,
 		char path[PATH_MAX];
 		int devnull = open("/dev/null", O_WRONLY);
 
+		/* Its own process group: a Ctrl+C from the terminal, or a
+		 * signal sent to glassnat's group (timeout(1) does that),
+		 * must not kill iptables halfway through removing the
+		 * chains, which would leave them failing closed. */
+		setpgid(0, 0);
 		dup2(in_pipe[0], 0);
 		dup2(err_pipe[1], 2);
 		if (devnull >= 0)
@@ -166,6 +171,10 @@ static int run_prog(char *const argv[], const char *input, char *out,
 	while (waitpid(pid, &status, 0) < 0) {
 		if (errno != EINTR)
 			return -1;
+	}
+	if (WIFSIGNALED(status)) {
+		errno = EINTR; /* killed by a signal: reported as such */
+		return -1;
 	}
 	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }

@@ -14,8 +14,8 @@ ND=$BUILD/natdump
 T=$(mktemp -d "${TMPDIR:-/tmp}/natdump-bench.XXXXXX")
 trap 'rm -rf "$T"' EXIT
 
-${CC:-cc} -std=c11 -O2 -D_GNU_SOURCE -Itrace -Inat tests/e2e/natdump_gen.c \
-	"$BUILD/libglassnat.a" -o "$T/gen"
+[ -x "$BUILD/natdump_gen" ] || make --no-print-directory BUILD="$BUILD" \
+	"$BUILD/natdump_gen" >/dev/null
 mkdir "$T/ring"
 # one pair = 2 EPBs of ~180 bytes: 64 MB is ~180000 pairs
 per=180000
@@ -24,7 +24,7 @@ t0=1700000000000000000
 total_unc=0
 for i in $(seq 1 "$files"); do
 	f=$(printf '%s/ring/glassnat-20231114T221320Z-%04d.pcapng.zst' "$T" "$i")
-	"$T/gen" bench $(( (i - 1) * per / 8 + 1 )) "$per" $(( t0 + (i - 1) * per * 1000 )) |
+	"$BUILD/natdump_gen" bench $(( (i - 1) * per / 8 + 1 )) "$per" $(( t0 + (i - 1) * per * 1000 )) |
 		tee >(wc -c >"$T/unc.$i") | zstd -q -1 -o "$f"
 done
 sleep 0.2

@@ -20,9 +20,10 @@ check() { # name, command...
 }
 has() { grep -qF -- "$2" "$1"; }
 
-${CC:-cc} -std=c11 -O2 -D_GNU_SOURCE -Itrace -Inat tests/e2e/natdump_gen.c \
-	"$BUILD/libglassnat.a" -o "$T/gen" || { echo "0 passed, 1 failed"; exit 1; }
-"$T/gen" scenario >"$T/sc.pcapng"
+# The generator is built by the Makefile (make e2e), with the build's flags.
+[ -x "$BUILD/natdump_gen" ] || make --no-print-directory BUILD="$BUILD" \
+	"$BUILD/natdump_gen" >/dev/null || { echo "0 passed, 1 failed"; exit 1; }
+"$BUILD/natdump_gen" scenario >"$T/sc.pcapng"
 zstd -q "$T/sc.pcapng" -o "$T/sc.pcapng.zst"
 
 # show: one line per pair, tuples before and after, verdicts, rules
@@ -84,9 +85,9 @@ check "stats: reasons" has "$T/stats" "reason no_mapping 2"
 
 # a directory of rings: several files merged in time order
 mkdir "$T/ring"
-"$T/gen" bench 100 400 1700000000000000000 | zstd -q -o "$T/ring/glassnat-20231114T221320Z-1.pcapng.zst"
-"$T/gen" bench 200 400 1700000000000400000 | zstd -q -o "$T/ring/glassnat-20231114T221320Z-2.pcapng.zst"
-"$T/gen" bench 300 400 1700000000000800000 >"$T/part3.pcapng"
+"$BUILD/natdump_gen" bench 100 400 1700000000000000000 | zstd -q -o "$T/ring/glassnat-20231114T221320Z-1.pcapng.zst"
+"$BUILD/natdump_gen" bench 200 400 1700000000000400000 | zstd -q -o "$T/ring/glassnat-20231114T221320Z-2.pcapng.zst"
+"$BUILD/natdump_gen" bench 300 400 1700000000000800000 >"$T/part3.pcapng"
 # two frames in one file, cut at a block boundary, and a skippable frame
 # between them: one stream, as a ring file written frame by frame
 cut=$(( $(stat -c %s "$T/part3.pcapng") / 2 ))
@@ -105,7 +106,7 @@ check "files given out of order are merged" has "$T/st2" "files        2"
 
 # damage: a zstd frame cut in the middle (a frame of many 128 KB blocks;
 # zstd decodes a frame block by block, so the blocks before the cut come out)
-"$T/gen" bench 1 20000 1700000000000000000 | zstd -q -c >"$T/big.pcapng.zst"
+"$BUILD/natdump_gen" bench 1 20000 1700000000000000000 | zstd -q -c >"$T/big.pcapng.zst"
 sz=$(stat -c %s "$T/big.pcapng.zst")
 head -c $((sz / 2)) "$T/big.pcapng.zst" >"$T/cut.pcapng.zst"
 "$ND" show "$T/cut.pcapng.zst" >"$T/cutshow" 2>"$T/cuterr"
