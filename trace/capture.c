@@ -19,6 +19,7 @@ enum {
 	BT_PB = 0x00000002u, /* obsolete Packet Block */
 	BT_IDB = 0x00000001u,
 	BT_SPB = 0x00000003u,
+	BT_ISB = 0x00000005u,
 	BT_EPB = 0x00000006u,
 	BT_SHB = 0x0A0D0D0Au, /* the same in both byte orders */
 };
@@ -61,6 +62,7 @@ struct cap_iface {
 	int64_t tsoffset; /* seconds */
 	bool has_name;
 	char name[CAP_MAX_STR];
+	uint64_t ifdrop; /* latest isb_ifdrop (a running count) */
 };
 
 struct cap_reader {
@@ -80,6 +82,7 @@ struct cap_reader {
 	uint32_t n_ifs, ifs_cap;
 	uint32_t section;
 	bool pcap_ns;
+	uint64_t ifdrop_done; /* isb_ifdrop of the sections already left */
 
 	char comment[CAP_MAX_STR];
 };
@@ -555,8 +558,39 @@ static int ng_shb(struct cap_reader *r, uint64_t off, struct cur *c)
 	if (major != 1)
 		return fail(r, off, "unsupported pcapng version %u.%u", major,
 			    minor);
+	for (uint32_t i = 0; i < r->n_ifs; i++)
+		r->ifdrop_done += r->ifs[i].ifdrop;
 	r->n_ifs = 0;
 	return ng_options(r, off, c, K_SHB, NULL, NULL);
+}
+
+/* Interface Statistics Block: only isb_ifdrop is kept (the packets the
+ * capture lost for lack of resources; glassnat's trace rings put their
+ * losses there). The block is informational: one that names no known
+ * interface or whose options do not parse is skipped, like an unknown
+ * block, rather than failing the file. */
+static void ng_isb(struct cap_reader *r, struct cur *c)
+{
+	uint32_t id, hi, lo;
+	if (!get32(r, c, &id) || !get32(r, c, &hi) || !get32(r, c, &lo) ||
+	    id >= r->n_ifs)
+		return;
+	for (;;) {
+		uint16_t code, len;
+		if (!get16(r, c, &code) || !get16(r, c, &len) || code == 0)
+			return;
+		const uint8_t *v = take(c, len);
+		if (!v || !take(c, (4 - (len & 3)) & 3))
+			return;
+		if (code == 5 && len == 8) { /* isb_ifdrop */
+			uint64_t a = dec32(r, v), b = dec32(r, v + 4);
+			/* A 64-bit value in the section's byte order. */
+			r->ifs[id].ifdrop = r->swap != (__BYTE_ORDER__ ==
+							__ORDER_BIG_ENDIAN__)
+						    ? (a << 32 | b)
+						    : (b << 32 | a);
+		}
+	}
 }
 
 static int ng_idb(struct cap_reader *r, uint64_t off, struct cur *c)
@@ -705,8 +739,11 @@ static int ng_next(struct cap_reader *r, struct cap_packet *pkt)
 			return ng_epb_pb(r, off, &body, true, pkt);
 		case BT_SPB:
 			return ng_spb(r, off, &body, pkt);
+		case BT_ISB:
+			ng_isb(r, &body);
+			break;
 		default:
-			break; /* NRB, ISB, DSB, custom, unknown: skipped */
+			break; /* NRB, DSB, custom, unknown: skipped */
 		}
 	}
 }
@@ -886,6 +923,14 @@ enum cap_format cap_format(const struct cap_reader *r)
 uint32_t cap_iface_count(const struct cap_reader *r)
 {
 	return r->n_ifs;
+}
+
+uint64_t cap_ifdrop(const struct cap_reader *r)
+{
+	uint64_t n = r->ifdrop_done;
+	for (uint32_t i = 0; i < r->n_ifs; i++)
+		n += r->ifs[i].ifdrop;
+	return n;
 }
 
 void cap_close(struct cap_reader *r)

@@ -107,6 +107,10 @@ enum cap_format cap_format(const struct cap_reader *r);
 /* Interfaces defined in the current section (pcap: 1). */
 uint32_t cap_iface_count(const struct cap_reader *r);
 
+/* Packets the capture says it lost (isb_ifdrop of every interface of
+ * every section read so far, the latest value of each). */
+uint64_t cap_ifdrop(const struct cap_reader *r);
+
 void cap_close(struct cap_reader *r);
 
 #endif

@@ -208,6 +208,25 @@ int pcapng_w_packet(struct pcapng_w *w, uint32_t if_id, uint64_t ts_ns,
 	return finish(w, has_opts, errbuf, errlen);
 }
 
+int pcapng_w_isb(struct pcapng_w *w, uint32_t if_id, uint64_t ts_ns,
+		 uint64_t ifdrop, char *errbuf, size_t errlen)
+{
+	enum { BT_ISB = 5, ISB_ENDTIME = 3, ISB_IFDROP = 5 };
+	if (if_id >= w->n_ifs) {
+		snprintf(errbuf, errlen, "statistics for interface %u, %u written",
+			 if_id, w->n_ifs);
+		return -1;
+	}
+	begin(w, BT_ISB);
+	put32(w, if_id);
+	put32(w, (uint32_t)(ts_ns >> 32));
+	put32(w, (uint32_t)ts_ns);
+	uint32_t end[2] = {(uint32_t)(ts_ns >> 32), (uint32_t)ts_ns};
+	put_opt(w, ISB_ENDTIME, end, 8);
+	put_opt(w, ISB_IFDROP, &ifdrop, 8);
+	return finish(w, true, errbuf, errlen);
+}
+
 uint64_t pcapng_w_bytes(const struct pcapng_w *w)
 {
 	return w->bytes;

@@ -65,6 +65,14 @@ int pcapng_w_packet(struct pcapng_w *w, uint32_t if_id, uint64_t ts_ns,
 uint64_t pcapng_w_bytes(const struct pcapng_w *w);
 
 /* Frees the writer (the sink is not flushed or closed). */
+/* Writes an Interface Statistics Block for interface if_id at ts_ns
+ * (which is also its isb_endtime) with isb_ifdrop = ifdrop: the packets
+ * the capture lost "for lack of resources" (Wireshark shows it in the
+ * capture file properties; natdump stats reports it). */
+int pcapng_w_isb(struct pcapng_w *w, uint32_t if_id, uint64_t ts_ns,
+		 uint64_t ifdrop, char *errbuf, size_t errlen)
+	__attribute__((warn_unused_result));
+
 void pcapng_w_close(struct pcapng_w *w);
 
 #endif

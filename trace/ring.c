@@ -52,6 +52,12 @@ struct trace_ring {
 	char last_err[160]; /* why the last open failed */
 
 	struct trace_ring_stats st;
+
+	/* Records the tracer lost (its running total) and the total when the
+	 * current file was opened: each file ends with an Interface
+	 * Statistics Block whose isb_ifdrop is the difference. */
+	uint64_t lost_now, lost_at_open;
+	uint64_t last_ts;
 };
 
 static uint64_t mono_ns(void)
@@ -192,6 +198,7 @@ static int open_file(struct trace_ring *r, char *errbuf, size_t errlen)
 	    pcapng_w_interface(r->w, "post-nat", LINKTYPE_RAW, errbuf,
 			       errlen) != TRACE_RING_IF_POST)
 		goto fail;
+	r->lost_at_open = r->lost_now;
 	return 0;
 fail:
 	/* Headers not written whole: the file is useless. */
@@ -296,6 +303,23 @@ int trace_ring_packet(struct trace_ring *r, uint32_t if_id, uint64_t ts_ns,
 			    dir_flags, comment, errbuf, errlen) < 0)
 		return io_failed(r);
 	r->st.packets++;
+	r->last_ts = ts_ns;
+	return 0;
+}
+
+void trace_ring_note_lost(struct trace_ring *r, uint64_t total)
+{
+	r->lost_now = total;
+}
+
+/* The file's last block: what was lost while it was the current file. */
+static int write_stats(struct trace_ring *r, char *errbuf, size_t errlen)
+{
+	if (r->fd < 0 || !r->w)
+		return 0;
+	if (pcapng_w_isb(r->w, TRACE_RING_IF_PRE, r->last_ts,
+			 r->lost_now - r->lost_at_open, errbuf, errlen) < 0)
+		return io_failed(r);
 	return 0;
 }
 
@@ -304,7 +328,8 @@ int trace_ring_rotate_due(struct trace_ring *r, char *errbuf, size_t errlen)
 	if (r->fd < 0 || r->file_bytes < r->file_size)
 		return 0;
 	/* The next packet opens the next file. */
-	if (trace_ring_end_frame(r, errbuf, errlen) < 0)
+	if (write_stats(r, errbuf, errlen) < 0 ||
+	    trace_ring_end_frame(r, errbuf, errlen) < 0)
 		return -1;
 	drop_file(r);
 	return 0;
@@ -334,7 +359,9 @@ int trace_ring_close(struct trace_ring *r, char *errbuf, size_t errlen)
 {
 	if (!r)
 		return 0;
-	int rc = trace_ring_end_frame(r, errbuf, errlen);
+	int rc = write_stats(r, errbuf, errlen);
+	if (trace_ring_end_frame(r, errbuf, errlen) < 0)
+		rc = -1;
 	drop_file(r);
 	ZSTD_freeCCtx(r->cctx);
 	free(r->names);

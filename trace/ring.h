@@ -62,6 +62,11 @@ int trace_ring_packet(struct trace_ring *r, uint32_t if_id, uint64_t ts_ns,
  * Returns 0 or -1 (errbuf, counted). */
 int trace_ring_rotate_due(struct trace_ring *r, char *errbuf, size_t errlen);
 
+/* The tracer's running total of records it could not write (queue full,
+ * I/O errors). Each file ends with an Interface Statistics Block (on
+ * pre-nat) whose isb_ifdrop is what was lost while it was current. */
+void trace_ring_note_lost(struct trace_ring *r, uint64_t total);
+
 /* True when data was written since the current frame began. */
 bool trace_ring_pending(const struct trace_ring *r);
 

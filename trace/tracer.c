@@ -59,6 +59,9 @@ static void bump(counter_t *c, uint64_t n)
 			      memory_order_relaxed);
 }
 
+struct tracer;
+static void note_lost(struct tracer *t);
+
 struct tracer {
 	/* engine thread */
 	struct trace_sel *sel;
@@ -377,6 +380,7 @@ static void write_rec(struct tracer *t, const struct rec *h)
 	}
 	if (!was_pending && trace_ring_pending(t->ring))
 		t->frame_start = mono_ns();
+	note_lost(t);
 	if (trace_ring_rotate_due(t->ring, err, sizeof err) < 0)
 		io_error(t, err, 0);
 }
@@ -538,6 +542,7 @@ void trace_close(struct tracer *t)
 		return;
 	atomic_store_explicit(&t->stop, true, memory_order_release);
 	pthread_join(t->thread, NULL);
+	note_lost(t);
 	if (trace_ring_close(t->ring, err, sizeof err) < 0)
 		io_error(t, err, 0);
 	free_tracer(t);
@@ -569,6 +574,17 @@ bool trace_enabled(const struct tracer *t)
 uint64_t trace_selected(const struct tracer *t)
 {
 	return atomic_load_explicit(&t->selected, memory_order_relaxed);
+}
+
+/* Writer thread: tells the ring what has been lost so far, for the
+ * statistics block that ends each file. */
+static void note_lost(struct tracer *t)
+{
+	trace_ring_note_lost(t->ring,
+			     atomic_load_explicit(&t->lost,
+						  memory_order_relaxed) +
+				     atomic_load_explicit(&t->failed,
+							  memory_order_relaxed));
 }
 
 uint64_t trace_lost(const struct tracer *t)

@@ -92,6 +92,9 @@ int nd_input_next(struct nd_input *in, struct nd_pkt *p);
 unsigned nd_input_files(const struct nd_input *in);
 const char *nd_input_path(const struct nd_input *in, unsigned file);
 unsigned nd_input_damaged(const struct nd_input *in);
+/* Records the captures say they lost (pcapng isb_ifdrop: glassnat's trace
+ * rings end each file with one), over every file read so far. */
+uint64_t nd_input_ifdrop(const struct nd_input *in);
 /* Largest number of files open at once. */
 unsigned nd_input_max_open(const struct nd_input *in);
 void nd_input_close(struct nd_input *in);

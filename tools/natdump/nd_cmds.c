@@ -828,7 +828,7 @@ int nd_cmd_stats(const struct nd_opts *o)
 	nd_puts(&r.out, "\nflows        ");
 	nd_u64(&r.out, t.n);
 	nd_puts(&r.out, "\ntrace losses ");
-	nd_u64(&r.out, losses);
+	nd_u64(&r.out, losses + nd_input_ifdrop(r.in));
 	nd_putc(&r.out, '\n');
 	for (size_t i = 0; i < nv; i++) {
 		nd_puts(&r.out, "verdict ");

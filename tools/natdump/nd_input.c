@@ -38,6 +38,7 @@ struct nd_input {
 	unsigned *heap, heap_n;
 	int popped; /* file whose packet was handed out last, or -1 */
 	unsigned damaged, open_now, max_open;
+	uint64_t ifdrop; /* isb_ifdrop of the files already closed */
 };
 
 static bool cap_name(const char *name)
@@ -129,6 +130,8 @@ static void file_close(struct nd_input *in, struct nd_file *fl)
 {
 	if (fl->opened && in)
 		in->open_now--;
+	if (fl->r && in)
+		in->ifdrop += cap_ifdrop(fl->r);
 	cap_close(fl->r);
 	cap_zstd_free(fl->z);
 	if (fl->f)
@@ -363,6 +366,15 @@ unsigned nd_input_files(const struct nd_input *in)
 const char *nd_input_path(const struct nd_input *in, unsigned file)
 {
 	return file < in->n ? in->files[file].path : "?";
+}
+
+uint64_t nd_input_ifdrop(const struct nd_input *in)
+{
+	uint64_t n = in->ifdrop;
+	for (unsigned i = 0; i < in->n; i++)
+		if (in->files[i].r)
+			n += cap_ifdrop(in->files[i].r);
+	return n;
 }
 
 unsigned nd_input_damaged(const struct nd_input *in)
