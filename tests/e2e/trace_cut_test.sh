@@ -39,7 +39,12 @@ bounds=("${out[@]:1}")
 check "generator wrote $FRAMES frames" [ "${#bounds[@]}" -eq $FRAMES -a -f "$file" ]
 [ -f "$file" ] || finish
 size=$(stat -c %s "$file")
-check "file ends at the last frame boundary" [ "$size" -eq "${bounds[-1]}" ]
+# After the last packet frame, closing adds one small frame: the Interface
+# Statistics Block with the losses (docs/trace-format.md).
+check "file ends with the statistics frame after the last packet frame" \
+	[ "$size" -gt "${bounds[-1]}" -a $((size - bounds[-1])) -lt 200 ]
+check "the statistics frame holds an ISB (block type 5) for pre-nat" \
+	bash -c "tail -c $((size - bounds[-1])) '$file' | zstd -dcq | head -c 4 | od -An -tx4 | grep -q ' 00000005'"
 check "whole file passes zstd -t" zstd -q -t "$file"
 zstd -q -dc "$file" >"$tmp/full.pcapng"
 n=$(tshark -r "$file" 2>/dev/null | wc -l)
