@@ -7,6 +7,8 @@
 #   make bench      engine benchmarks
 #   make fuzz       build the libFuzzer targets and run each FUZZ_SECONDS
 #   make install    install binaries, man pages and example configs
+#   make windows    glassnat.exe, natdump.exe (mingw-w64) into build-win/
+#   make windows-test  the Windows build under wine against the Linux one
 #   make clean
 
 CC ?= cc
@@ -100,6 +102,9 @@ test: deps
 	@$(MAKE) --no-print-directory all $(BUILD)/unit_tests
 	@$(MAKE) --no-print-directory unit
 	@$(MAKE) --no-print-directory e2e
+	@if command -v wine >/dev/null && command -v $(W_CC) >/dev/null; then \
+		$(MAKE) --no-print-directory windows-test; \
+	else echo "windows-test skipped: no wine or mingw-w64 (make deps)"; fi
 
 demo: deps
 	@$(MAKE) --no-print-directory all
@@ -150,6 +155,8 @@ format:
 		tests/unit/*.c tests/fuzz/*.c tests/bench/*.c 2>/dev/null || true
 
 clean:
-	rm -rf build build-san build-fuzz
+	rm -rf build build-san build-fuzz build-win
+
+include mk/windows.mk
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -153,7 +153,21 @@ void log_engine_event(void *ctx, const struct nat_event *ev)
 	r.u.eng.ev = *ev;
 	r.u.eng.suppressed = 0;
 	r.u.eng.has_rule = false;
+	r.u.eng.fwd_runtime = false;
 	r.u.eng.rule[0] = '\0';
+	r.u.eng.ev.fwd = NULL; /* valid during the hook only */
+	if ((ev->type == NAT_EV_FORWARD_ADD ||
+	     ev->type == NAT_EV_FORWARD_REMOVE) &&
+	    ev->fwd) {
+		struct nat_flow_info *fi = &r.u.eng.ev.flow;
+		fi->proto = ev->fwd->proto;
+		fi->map_port = ev->fwd->ext_port;
+		fi->in_ip = ev->fwd->int_ip;
+		fi->in_port = ev->fwd->int_port;
+		r.u.eng.fwd_runtime = ev->fwd->runtime;
+		copy_name(r.u.eng.rule, sizeof(r.u.eng.rule), ev->fwd->name);
+		r.u.eng.has_rule = true;
+	}
 
 	if (ev->type == NAT_EV_PKT_DROP && (unsigned)ev->reason < NAT_R_MAX) {
 		unsigned k = (unsigned)ev->reason;
@@ -454,7 +468,11 @@ static void free_writer(struct log_writer *w)
 	free(w->out);
 	free(w->line);
 	free(w->rec);
+#ifdef _WIN32
+	nat_plat_aligned_free(w); /* aligned_alloc is _aligned_malloc there */
+#else
 	free(w);
+#endif
 }
 
 struct log_writer *log_open(const struct log_opts *o, char *errbuf,

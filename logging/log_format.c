@@ -201,6 +201,10 @@ static const char *ev_name(const struct log_rec *r)
 			return "table.full";
 		case NAT_EV_EXPIRED_SWEEP:
 			return "flows.expired";
+		case NAT_EV_FORWARD_ADD:
+			return "forward.add";
+		case NAT_EV_FORWARD_REMOVE:
+			return "forward.remove";
 		default:
 			return "engine.unknown";
 		}
@@ -235,6 +239,8 @@ enum log_level log_rec_level(const struct log_rec *r)
 				       ? LOG_INFO
 				       : LOG_DEBUG;
 		case NAT_EV_EXPIRED_SWEEP:
+		case NAT_EV_FORWARD_ADD:
+		case NAT_EV_FORWARD_REMOVE:
 			return LOG_INFO;
 		default:
 			return LOG_WARN;
@@ -304,6 +310,17 @@ static void j_engine(struct sb *b, const struct log_rec *r)
 	if (ev->type == NAT_EV_EXPIRED_SWEEP) {
 		j_u64(b, "expired", ev->n_expired);
 		j_u64(b, "remaining", ev->n_remaining);
+		return;
+	}
+	if (ev->type == NAT_EV_FORWARD_ADD ||
+	    ev->type == NAT_EV_FORWARD_REMOVE) {
+		j_str(b, "name", r->u.eng.rule);
+		j_proto(b, f->proto);
+		j_u64(b, "external_port", f->map_port);
+		j_ep(b, "internal", f->in_ip, f->in_port);
+		j_str(b, "origin", r->u.eng.fwd_runtime ? "runtime" : "config");
+		if (ev->type == NAT_EV_FORWARD_REMOVE)
+			j_u64(b, "closed", ev->n_closed);
 		return;
 	}
 	j_u64(b, "flow", f->id);
@@ -648,6 +665,20 @@ static void t_engine(struct sb *b, const struct log_rec *r, enum log_level l)
 		t_prefix(b, r, l, "TABLE");
 		sb_printf(b, "Cleaned %u expired entries, %u remaining",
 			  ev->n_expired, ev->n_remaining);
+		return;
+	case NAT_EV_FORWARD_ADD:
+	case NAT_EV_FORWARD_REMOVE:
+		t_prefix(b, r, l, "FORWARD");
+		sb_puts(b, ev->type == NAT_EV_FORWARD_ADD ? "Port forward added: "
+							  : "Port forward removed: ");
+		sb_text_str(b, r->u.eng.rule);
+		sb_putc(b, ' ');
+		t_proto(b, f->proto);
+		sb_printf(b, " %u → ", f->map_port);
+		t_ep(b, 6, f->in_ip, f->in_port);
+		sb_puts(b, r->u.eng.fwd_runtime ? " (run time)" : " (config)");
+		if (ev->type == NAT_EV_FORWARD_REMOVE)
+			sb_printf(b, ", %u flows closed", ev->n_closed);
 		return;
 	default:
 		t_prefix(b, r, l, "ENGINE");

@@ -37,6 +37,10 @@ struct log_rec {
 		struct {
 			struct nat_event ev;
 			uint64_t suppressed; /* pkt.drop: held back before */
+			/* forward.add / forward.remove: the forward's fields
+			 * are in ev.flow (proto, map_port = external port,
+			 * in_ip:in_port = internal), its name in rule. */
+			bool fwd_runtime;
 			bool has_rule;
 			char rule[NAT_NAME_MAX];
 		} eng;

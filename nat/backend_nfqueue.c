@@ -411,9 +411,11 @@ static void gen_all_inbound(struct sbuf *b, const struct nat_config *cfg,
 	}
 }
 
-/* The iptables-restore input for the three chains. */
+/* The iptables-restore input for the three chains; with `jumps` also the
+ * jumps to them from the built-in chains (at install time only: a chain
+ * declared again is flushed and refilled, its jump stays). */
 static char *gen_rules(const struct nat_config *cfg, const struct plan *pl,
-		       uint32_t queue)
+		       uint32_t queue, bool jumps)
 {
 	struct sbuf b = { 0 };
 	char target[64], net[16];
@@ -427,7 +429,9 @@ static char *gen_rules(const struct nat_config *cfg, const struct plan *pl,
 		  "-j CT --notrack\n",
 		  CHAIN_RAW, net, cfg->internal.len);
 	gen_all_inbound(&b, cfg, pl, CHAIN_RAW, "CT --notrack");
-	sb_printf(&b, "-I PREROUTING 1 -j %s\nCOMMIT\n", CHAIN_RAW);
+	if (jumps)
+		sb_printf(&b, "-I PREROUTING 1 -j %s\n", CHAIN_RAW);
+	sb_printf(&b, "COMMIT\n");
 
 	sb_printf(&b, "*mangle\n:%s - [0:0]\n:%s - [0:0]\n", CHAIN_IN,
 		  CHAIN_OUT);
@@ -441,8 +445,11 @@ static char *gen_rules(const struct nat_config *cfg, const struct plan *pl,
 	}
 	sb_printf(&b, "-A %s -s %s/%u -j %s\n", CHAIN_OUT, net,
 		  cfg->internal.len, target);
-	sb_printf(&b, "-I PREROUTING 1 -j %s\n", CHAIN_IN);
-	sb_printf(&b, "-I POSTROUTING 1 -j %s\nCOMMIT\n", CHAIN_OUT);
+	if (jumps) {
+		sb_printf(&b, "-I PREROUTING 1 -j %s\n", CHAIN_IN);
+		sb_printf(&b, "-I POSTROUTING 1 -j %s\n", CHAIN_OUT);
+	}
+	sb_printf(&b, "COMMIT\n");
 	if (b.oom) {
 		free(b.p);
 		return NULL;
@@ -583,6 +590,41 @@ struct live {
 	uint64_t last_ts;
 	bool warned_addr_full;
 };
+
+/* The run in progress, for nat_nfqueue_set_forwards (one per process). */
+static struct live *g_live;
+
+int nat_nfqueue_set_forwards(const struct nat_config *cfg,
+			     const struct nat_forward_cfg *fw, size_t n,
+			     char *errbuf, size_t errlen)
+{
+	struct live *L = g_live;
+	if (!L) {
+		seterr(errbuf, errlen, "the live gateway is not running");
+		return -1;
+	}
+	struct nat_config c = *cfg;
+	c.forwards = (struct nat_forward_cfg *)fw;
+	c.n_forwards = n;
+	struct plan pl;
+	plan_build(&pl, &c);
+	pl.u32_ok = L->plan.u32_ok;
+	char *rules = gen_rules(&c, &pl, L->queue, false);
+	if (!rules) {
+		seterr(errbuf, errlen, "out of memory (rules)");
+		return -1;
+	}
+	int rc = restore(rules, errbuf, errlen);
+	if (rc == 0) {
+		L->plan = pl;
+		if (L->o->verbose && L->o->log) {
+			fprintf(L->o->log, "rules now:\n%s", rules);
+			fflush(L->o->log);
+		}
+	}
+	free(rules);
+	return rc;
+}
 
 /* Sends one config message and waits for its acknowledgement, so errors
  * (EBUSY: the queue is bound by someone else; EPERM) are reported. */
@@ -1047,7 +1089,7 @@ int nat_nfqueue_run(struct nat_engine *e, const struct nat_config *cfg,
 	plan_build(&L->plan, cfg);
 	L->plan.u32_ok = probe_u32();
 	startup_warnings(cfg, &L->plan, o->log);
-	rules = gen_rules(cfg, &L->plan, L->queue);
+	rules = gen_rules(cfg, &L->plan, L->queue, true);
 	if (!rules) {
 		seterr(errbuf, errlen, "out of memory (rules)");
 		goto out;
@@ -1071,8 +1113,12 @@ int nat_nfqueue_run(struct nat_engine *e, const struct nat_config *cfg,
 		fflush(o->log);
 	}
 	refresh_addrs(L);
+	g_live = L;
+	if (o->on_start && o->on_start(o->ctx, errbuf, errlen) != 0)
+		goto out;
 	rc = loop(L, errbuf, errlen);
 out:
+	g_live = NULL;
 	if (L->nl)
 		read_queue_counters(L);
 	if (chains) {

@@ -1414,13 +1414,14 @@ enum {
 	K_TRACE,
 	K_LOGGING,
 	K_CONTROL_SOCKET,
+	K_STATE_FILE,
 	K_NKEYS
 };
 static const char *const top_keys[K_NKEYS] = {
 	"nat_ip",	"internal_network", "host_internal_ip",	 "rules",
 	"port_forward", "filtering",	    "port_preservation", "port_range",
 	"timeouts",	"limits",	    "policies",		 "trace",
-	"logging",	"control_socket",
+	"logging",	"control_socket",   "state_file",
 };
 
 static int read_root(struct loader *l, const yaml_node_t *root)
@@ -1498,6 +1499,10 @@ static int read_root(struct loader *l, const yaml_node_t *root)
 	if (v[K_CONTROL_SOCKET] &&
 	    get_str(l, v[K_CONTROL_SOCKET], "control_socket",
 		    cfg->control_socket, sizeof cfg->control_socket, 0) < 0)
+		return -1;
+	if (v[K_STATE_FILE] &&
+	    get_str(l, v[K_STATE_FILE], "state_file", cfg->state_file,
+		    sizeof cfg->state_file, STR_EMPTY_OK) < 0)
 		return -1;
 	return 0;
 }
@@ -1708,6 +1713,8 @@ void nat_config_defaults(struct nat_config *cfg)
 	cfg->logging.queue = 65536;
 	snprintf(cfg->control_socket, sizeof cfg->control_socket, "%s",
 		 "/run/glassnat.sock");
+	snprintf(cfg->state_file, sizeof cfg->state_file, "%s",
+		 "/var/lib/glassnat/forwards.json");
 }
 
 void nat_config_free(struct nat_config *cfg)
@@ -1948,6 +1955,8 @@ void nat_config_print_plan(FILE *out, const struct nat_config *cfg,
 	fprintf(out, "  queue              %" PRIu32 " records\n",
 		cfg->logging.queue);
 	fprintf(out, "control_socket       %s\n", cfg->control_socket);
+	fprintf(out, "state_file           %s\n",
+		cfg->state_file[0] ? cfg->state_file : "(none)");
 	fprintf(out,
 		"memory reserved: %zu bytes (%.1f MiB) for %" PRIu32 " flows\n",
 		reserved_bytes, (double)reserved_bytes / (1024.0 * 1024.0),

@@ -71,7 +71,8 @@ struct nat_forward_cfg {
 	uint16_t ext_port;
 	uint32_t int_ip;
 	uint16_t int_port; /* defaults to ext_port */
-	unsigned line;
+	unsigned line;	   /* 0 for forwards added at run time */
+	bool runtime;	   /* added over the control socket (state_file) */
 };
 
 struct nat_timeouts { /* seconds */
@@ -132,6 +133,9 @@ struct nat_config {
 	struct nat_trace_cfg trace;
 	struct nat_logging_cfg logging;
 	char control_socket[108]; /* default /run/glassnat.sock */
+	/* Forwards added at run time, kept across restarts; "" = not kept.
+	 * Default /var/lib/glassnat/forwards.json. */
+	char state_file[NAT_PATH_MAX];
 };
 
 /* Fills *cfg with every default (no rules, no forwards, nat_ip 0). */

@@ -7,6 +7,8 @@
  * are hairpinned: translated as outbound, then the result as inbound. */
 #include "engine.h"
 
+#include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,7 +44,18 @@ struct nat_engine {
 	uint64_t next_sec_ns;
 	uint32_t now_s;
 	uint64_t ts_ns; /* current packet's time, for expiry events */
+	/* Forward slots: cfg.forwards has NAT_FORWARDS_MAX entries,
+	 * cfg.n_forwards is the high-water mark; rules.fwd_idx and a forward
+	 * flow's `rule` hold slot numbers. A slot is retired when a reload
+	 * drops its forward while flows still use it (they keep its name). */
+	uint8_t *fwd_state;  /* enum fwd_state per slot */
+	uint32_t *fwd_flows; /* live flows per slot */
+	/* cfg.rules[0..n_rules) match; [n_rules..n_rule_names) are names of
+	 * rules a reload dropped that live flows still carry. */
+	size_t n_rule_names;
 };
+
+enum fwd_state { FWD_FREE = 0, FWD_ACTIVE, FWD_RETIRED };
 
 /* The translation decided for one packet, applied after the pre hook. */
 struct plan {
@@ -177,6 +190,10 @@ static void emit_flow(struct nat_engine *e, enum nat_event_type type,
 /* Everything a flow holds besides its record: the port reference. */
 static void release_flow(struct nat_engine *e, struct nat_flow *f)
 {
+	if (f->kind == NAT_FLOW_FORWARD && f->rule < NAT_FORWARDS_MAX &&
+	    e->fwd_flows[f->rule] > 0 && --e->fwd_flows[f->rule] == 0 &&
+	    e->fwd_state[f->rule] == FWD_RETIRED)
+		e->fwd_state[f->rule] = FWD_FREE;
 	if (f->kind != NAT_FLOW_BYPASS)
 		nat_ports_unref(&e->addr[f->addr_idx].pool[pool_of(f->proto)],
 				f->map_port);
@@ -316,6 +333,8 @@ static struct nat_flow *new_flow(struct nat_engine *e, uint32_t *idx_out,
 static void open_flow(struct nat_engine *e, uint32_t idx)
 {
 	struct nat_flow *f = &e->ft.f[idx];
+	if (f->kind == NAT_FLOW_FORWARD)
+		e->fwd_flows[f->rule]++;
 	if (f->kind != NAT_FLOW_BYPASS)
 		nat_ports_ref(&e->addr[f->addr_idx].pool[pool_of(f->proto)],
 			      f->map_port, f->in_ip, f->in_port);
@@ -969,7 +988,9 @@ size_t nat_engine_memory(const struct nat_config *cfg)
 	       nat_flow_table_memory(cfg->limits.max_flows,
 				     cfg->limits.max_flows_per_host) +
 	       (size_t)n * POOL_N * nat_ports_memory() +
-	       2 * 65536 * sizeof(uint16_t) + cfg->n_rules;
+	       2 * 65536 * sizeof(uint16_t) + cfg->n_rules +
+	       (size_t)NAT_FORWARDS_MAX *
+		       (sizeof(struct nat_forward_cfg) + 1 + sizeof(uint32_t));
 }
 
 struct nat_engine *nat_engine_create(const struct nat_config *cfg,
@@ -993,14 +1014,22 @@ struct nat_engine *nat_engine_create(const struct nat_config *cfg,
 		       cfg->n_rules * sizeof(*cfg->rules));
 		e->cfg.n_rules = cfg->n_rules;
 	}
+	e->n_rule_names = e->cfg.n_rules;
+	e->cfg.forwards = calloc(NAT_FORWARDS_MAX, sizeof(*cfg->forwards));
+	e->fwd_state = calloc(NAT_FORWARDS_MAX, 1);
+	e->fwd_flows = calloc(NAT_FORWARDS_MAX, sizeof(*e->fwd_flows));
+	if (!e->cfg.forwards || !e->fwd_state || !e->fwd_flows)
+		goto nomem;
+	if (cfg->n_forwards > NAT_FORWARDS_MAX) {
+		snprintf(errbuf, errlen, "too many forwards (at most %d)",
+			 NAT_FORWARDS_MAX);
+		goto fail;
+	}
 	if (cfg->n_forwards) {
-		e->cfg.forwards =
-			malloc(cfg->n_forwards * sizeof(*cfg->forwards));
-		if (!e->cfg.forwards)
-			goto nomem;
 		memcpy(e->cfg.forwards, cfg->forwards,
 		       cfg->n_forwards * sizeof(*cfg->forwards));
 		e->cfg.n_forwards = cfg->n_forwards;
+		memset(e->fwd_state, FWD_ACTIVE, cfg->n_forwards);
 	}
 	if (cfg->limits.max_flows == 0) {
 		snprintf(errbuf, errlen, "limits.max_flows must be at least 1");
@@ -1050,6 +1079,8 @@ void nat_engine_destroy(struct nat_engine *e)
 	nat_rules_destroy(&e->rules);
 	free(e->cfg.rules);
 	free(e->cfg.forwards);
+	free(e->fwd_state);
+	free(e->fwd_flows);
 	free(e->rule_addr);
 	free(e);
 }
@@ -1141,14 +1172,607 @@ void nat_engine_foreach_flow(const struct nat_engine *e,
 
 const char *nat_engine_rule_name(const struct nat_engine *e, uint16_t rule)
 {
-	if (rule == NAT_RULE_NONE || rule >= e->cfg.n_rules)
+	if (rule == NAT_RULE_NONE || rule >= e->n_rule_names)
 		return NULL;
 	return e->cfg.rules[rule].name;
 }
 
 const char *nat_engine_forward_name(const struct nat_engine *e, uint16_t idx)
 {
-	if (idx >= e->cfg.n_forwards)
+	if (idx >= e->cfg.n_forwards || e->fwd_state[idx] == FWD_FREE)
 		return NULL;
 	return e->cfg.forwards[idx].name;
+}
+
+const struct nat_config *nat_engine_config(const struct nat_engine *e)
+{
+	return &e->cfg;
+}
+
+/* ---- port forwards at run time ---- */
+
+static uint16_t *fwd_index(struct nat_engine *e, uint8_t proto)
+{
+	return e->rules.fwd_idx[proto == 6 ? 0 : 1];
+}
+
+static void emit_forward(struct nat_engine *e, enum nat_event_type type,
+			 const struct nat_forward_cfg *f, uint32_t closed)
+{
+	if (!e->hooks.event)
+		return;
+	struct nat_event ev;
+	memset(&ev, 0, sizeof(ev));
+	ev.type = type;
+	ev.ts_ns = e->ts_ns;
+	ev.fwd = f;
+	ev.n_closed = closed;
+	ev.flow.proto = f->proto;
+	emit(e, &ev);
+}
+
+/* "(config line 31)" or "(added at run time)". */
+static const char *fwd_origin(const struct nat_forward_cfg *f, char *buf,
+			      size_t len)
+{
+	if (f->runtime)
+		snprintf(buf, len, "added at run time");
+	else
+		snprintf(buf, len, "config line %u", f->line);
+	return buf;
+}
+
+/* Flows using external port `port` that are not forward flows: a live
+ * mapping holds the port. */
+static bool port_held_by_mapping(const struct nat_engine *e, uint8_t proto,
+				 uint16_t port, uint32_t *owner_ip,
+				 uint16_t *owner_port)
+{
+	const struct nat_port_pool *pool = &e->addr[0].pool[pool_of(proto)];
+	uint64_t fwd_refs = 0;
+	for (size_t i = 0; i < e->cfg.n_forwards; i++)
+		if (e->fwd_state[i] != FWD_FREE &&
+		    e->cfg.forwards[i].proto == proto &&
+		    e->cfg.forwards[i].ext_port == port)
+			fwd_refs += e->fwd_flows[i];
+	if (pool->e[port].refs <= fwd_refs)
+		return false;
+	return nat_ports_owner(pool, port, owner_ip, owner_port);
+}
+
+/* Checks a new forward: its fields, the active forwards (name and
+ * proto/port must be unique) and the live mappings. */
+static int fwd_check(const struct nat_engine *e, const struct nat_forward_cfg *f,
+		     char *errbuf, size_t errlen)
+{
+	char ip[16], net[16], where[40];
+	if (f->name[0] == '\0') {
+		snprintf(errbuf, errlen, "a forward needs a name");
+		return -1;
+	}
+	if ((f->proto != 6 && f->proto != 17) || f->ext_port == 0 ||
+	    f->int_port == 0) {
+		snprintf(errbuf, errlen,
+			 "forward \"%s\": protocol must be tcp or udp and "
+			 "ports 1-65535",
+			 f->name);
+		return -1;
+	}
+	if (!is_inside(e, f->int_ip) || f->int_ip == e->cfg.internal.addr) {
+		snprintf(errbuf, errlen,
+			 "forward \"%s\": internal_ip %s is not a host of "
+			 "internal_network %s/%u",
+			 f->name, nat_ip_str(f->int_ip, ip),
+			 nat_ip_str(e->cfg.internal.addr, net),
+			 e->cfg.internal.len);
+		return -1;
+	}
+	for (size_t i = 0; i < e->cfg.n_forwards; i++) {
+		const struct nat_forward_cfg *g = &e->cfg.forwards[i];
+		if (e->fwd_state[i] != FWD_ACTIVE)
+			continue;
+		if (strcmp(g->name, f->name) == 0 ||
+		    (g->proto == f->proto && g->ext_port == f->ext_port)) {
+			snprintf(errbuf, errlen,
+				 "forward \"%s\" %s/%u clashes with forward "
+				 "\"%s\" %s/%u (%s): %s",
+				 f->name, nat_proto_name(f->proto), f->ext_port,
+				 g->name, nat_proto_name(g->proto), g->ext_port,
+				 fwd_origin(g, where, sizeof(where)),
+				 strcmp(g->name, f->name) == 0
+					 ? "same name"
+					 : "same protocol and port");
+			return -1;
+		}
+	}
+	uint32_t oip;
+	uint16_t oport;
+	if (port_held_by_mapping(e, f->proto, f->ext_port, &oip, &oport)) {
+		snprintf(errbuf, errlen,
+			 "forward \"%s\": %s/%u is in use by a live mapping of "
+			 "%s:%u; choose another port or retry when it expires",
+			 f->name, nat_proto_name(f->proto), f->ext_port,
+			 nat_ip_str(oip, ip), oport);
+		return -1;
+	}
+	return 0;
+}
+
+/* Puts f into a free slot and starts forwarding to it. Checked before. */
+static int fwd_insert(struct nat_engine *e, const struct nat_forward_cfg *f,
+		      char *errbuf, size_t errlen)
+{
+	size_t slot = 0;
+	while (slot < NAT_FORWARDS_MAX && e->fwd_state[slot] != FWD_FREE)
+		slot++;
+	if (slot == NAT_FORWARDS_MAX) {
+		snprintf(errbuf, errlen,
+			 "forward \"%s\": too many forwards (at most %d, "
+			 "counting retired ones that still carry flows)",
+			 f->name, NAT_FORWARDS_MAX);
+		return -1;
+	}
+	e->cfg.forwards[slot] = *f;
+	e->fwd_state[slot] = FWD_ACTIVE;
+	e->fwd_flows[slot] = 0;
+	if (slot >= e->cfg.n_forwards)
+		e->cfg.n_forwards = slot + 1;
+	e->rules.n_fwd = (uint16_t)e->cfg.n_forwards;
+	fwd_index(e, f->proto)[f->ext_port] = (uint16_t)slot;
+	nat_ports_reserve(&e->addr[0].pool[pool_of(f->proto)], f->ext_port);
+	emit_forward(e, NAT_EV_FORWARD_ADD, f, 0);
+	return 0;
+}
+
+/* Stops new connections to slot's forward; its flows stay (retired) or
+ * are closed first (flush). */
+static uint32_t fwd_withdraw(struct nat_engine *e, size_t slot, bool flush)
+{
+	struct nat_forward_cfg f = e->cfg.forwards[slot];
+	uint32_t closed = 0;
+	if (flush) {
+		for (uint32_t i = 0; i < e->ft.cap && e->fwd_flows[slot]; i++) {
+			const struct nat_flow *fl = &e->ft.f[i];
+			if (fl->id != 0 && fl->kind == NAT_FLOW_FORWARD &&
+			    fl->rule == slot) {
+				close_flow(e, i, NAT_CLOSE_FLUSHED);
+				closed++;
+			}
+		}
+	}
+	fwd_index(e, f.proto)[f.ext_port] = NAT_FWD_NONE;
+	nat_ports_unreserve(&e->addr[0].pool[pool_of(f.proto)], f.ext_port);
+	emit_forward(e, NAT_EV_FORWARD_REMOVE, &f, closed);
+	if (e->fwd_flows[slot] == 0) {
+		e->fwd_state[slot] = FWD_FREE;
+		memset(&e->cfg.forwards[slot], 0, sizeof(e->cfg.forwards[slot]));
+	} else {
+		e->fwd_state[slot] = FWD_RETIRED;
+	}
+	return closed;
+}
+
+int nat_engine_forward_add(struct nat_engine *e,
+			   const struct nat_forward_cfg *f, char *errbuf,
+			   size_t errlen)
+{
+	if (fwd_check(e, f, errbuf, errlen) < 0)
+		return -1;
+	return fwd_insert(e, f, errbuf, errlen);
+}
+
+int nat_engine_forward_remove(struct nat_engine *e, const char *name,
+			      uint8_t proto, uint16_t port,
+			      struct nat_forward_cfg *removed, char *errbuf,
+			      size_t errlen)
+{
+	size_t found = NAT_FORWARDS_MAX;
+	unsigned n = 0;
+	for (size_t i = 0; i < e->cfg.n_forwards; i++) {
+		const struct nat_forward_cfg *g = &e->cfg.forwards[i];
+		if (e->fwd_state[i] != FWD_ACTIVE)
+			continue;
+		bool hit = name ? strcmp(g->name, name) == 0
+				: g->ext_port == port &&
+					  (proto == 0 || g->proto == proto);
+		if (hit) {
+			found = i;
+			n++;
+		}
+	}
+	if (n == 0) {
+		if (name)
+			snprintf(errbuf, errlen, "no forward named \"%s\"",
+				 name);
+		else
+			snprintf(errbuf, errlen, "no forward on %s port %u",
+				 proto ? nat_proto_name(proto) : "tcp or udp",
+				 port);
+		return -1;
+	}
+	if (n > 1) {
+		snprintf(errbuf, errlen,
+			 "both tcp/%u and udp/%u are forwarded: say which "
+			 "(protocol) or remove by name",
+			 port, port);
+		return -1;
+	}
+	if (removed)
+		*removed = e->cfg.forwards[found];
+	fwd_withdraw(e, found, true);
+	return 0;
+}
+
+size_t nat_engine_forward_list(const struct nat_engine *e,
+			       struct nat_forward_info *out, size_t max)
+{
+	size_t n = 0;
+	for (int pass = 0; pass < 2; pass++)
+		for (size_t i = 0; i < e->cfg.n_forwards; i++) {
+			const struct nat_forward_cfg *g = &e->cfg.forwards[i];
+			if (e->fwd_state[i] != FWD_ACTIVE ||
+			    g->runtime != (pass == 1))
+				continue;
+			if (n < max) {
+				out[n].f = *g;
+				out[n].flows = e->fwd_flows[i];
+			}
+			n++;
+		}
+	return n;
+}
+
+/* ---- reload ---- */
+
+/* Appends to a fixed buffer; what does not fit is cut with "...". */
+struct chg {
+	char *p;
+	size_t len, cap;
+	bool any;
+};
+
+static void chg_add(struct chg *c, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+static void chg_add(struct chg *c, const char *fmt, ...)
+{
+	va_list ap;
+	if (c->cap == 0 || c->len + 1 >= c->cap)
+		return;
+	if (c->any) {
+		int k = snprintf(c->p + c->len, c->cap - c->len, "; ");
+		c->len += (size_t)k < c->cap - c->len ? (size_t)k
+						       : c->cap - c->len - 1;
+	}
+	c->any = true;
+	va_start(ap, fmt);
+	int k = vsnprintf(c->p + c->len, c->cap - c->len, fmt, ap);
+	va_end(ap);
+	if (k < 0)
+		return;
+	if ((size_t)k >= c->cap - c->len) {
+		c->len = c->cap - 1;
+		if (c->cap > 4)
+			memcpy(c->p + c->cap - 4, "...", 4);
+	} else {
+		c->len += (size_t)k;
+	}
+}
+
+static const struct nat_rule_cfg *find_rule(const struct nat_rule_cfg *r,
+					    size_t n, const char *name)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(r[i].name, name) == 0)
+			return &r[i];
+	return NULL;
+}
+
+static bool same_forward(const struct nat_forward_cfg *a,
+			 const struct nat_forward_cfg *b)
+{
+	return a->proto == b->proto && a->ext_port == b->ext_port &&
+	       a->int_ip == b->int_ip && a->int_port == b->int_port;
+}
+
+static const struct nat_forward_cfg *
+find_fwd(const struct nat_forward_cfg *f, size_t n, const char *name)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(f[i].name, name) == 0)
+			return &f[i];
+	return NULL;
+}
+
+/* Whether the reload's new config could be applied; errbuf says why not. */
+static int reload_check(const struct nat_engine *e, const struct nat_config *n,
+			char *errbuf, size_t errlen)
+{
+	const struct nat_config *o = &e->cfg;
+	char a[20], b[20];
+	if (n->nat_ip != o->nat_ip) {
+		snprintf(errbuf, errlen,
+			 "nat_ip changed (%s -> %s): that needs a restart; "
+			 "the running config stays",
+			 nat_ip_str(o->nat_ip, a), nat_ip_str(n->nat_ip, b));
+		return -1;
+	}
+	if (n->internal.addr != o->internal.addr ||
+	    n->internal.len != o->internal.len) {
+		snprintf(errbuf, errlen,
+			 "internal_network changed (%s/%u -> %s/%u): that needs "
+			 "a restart; the running config stays",
+			 nat_ip_str(o->internal.addr, a), o->internal.len,
+			 nat_ip_str(n->internal.addr, b), n->internal.len);
+		return -1;
+	}
+	if (n->port_range.lo != o->port_range.lo ||
+	    n->port_range.hi != o->port_range.hi) {
+		snprintf(errbuf, errlen,
+			 "port_range changed (%u-%u -> %u-%u): that needs a "
+			 "restart; the running config stays",
+			 o->port_range.lo, o->port_range.hi, n->port_range.lo,
+			 n->port_range.hi);
+		return -1;
+	}
+	if (n->limits.max_flows != o->limits.max_flows ||
+	    n->limits.max_flows_per_host != o->limits.max_flows_per_host) {
+		snprintf(errbuf, errlen,
+			 "limits changed (max_flows %u -> %u, "
+			 "max_flows_per_host %u -> %u): they size the flow "
+			 "table, that needs a restart; the running config stays",
+			 o->limits.max_flows, n->limits.max_flows,
+			 o->limits.max_flows_per_host,
+			 n->limits.max_flows_per_host);
+		return -1;
+	}
+	if (n->n_forwards > NAT_FORWARDS_MAX) {
+		snprintf(errbuf, errlen, "too many forwards");
+		return -1;
+	}
+	/* New snat addresses need room among the external addresses. */
+	uint32_t addrs[NAT_ADDR_MAX];
+	unsigned na = config_addrs(n, addrs), extra = 0;
+	for (unsigned i = 0; i < na; i++)
+		if (ext_addr_idx(e, addrs[i]) < 0)
+			extra++;
+	if (e->n_addr + extra > NAT_ADDR_MAX) {
+		snprintf(errbuf, errlen,
+			 "too many external addresses (at most %d, counting "
+			 "the ones in use): restart to drop old ones",
+			 NAT_ADDR_MAX);
+		return -1;
+	}
+	/* Config forwards against runtime ones and live mappings. */
+	char where[40];
+	for (size_t j = 0; j < n->n_forwards; j++) {
+		const struct nat_forward_cfg *f = &n->forwards[j];
+		for (size_t i = 0; i < o->n_forwards; i++) {
+			const struct nat_forward_cfg *g = &o->forwards[i];
+			if (e->fwd_state[i] != FWD_ACTIVE || !g->runtime)
+				continue;
+			if (strcmp(g->name, f->name) == 0 ||
+			    (g->proto == f->proto && g->ext_port == f->ext_port)) {
+				snprintf(errbuf, errlen,
+					 "%s:%u: forward \"%s\" %s/%u clashes "
+					 "with forward \"%s\" %s/%u (%s); "
+					 "remove one; the running config stays",
+					 n->path, f->line, f->name,
+					 nat_proto_name(f->proto), f->ext_port,
+					 g->name, nat_proto_name(g->proto),
+					 g->ext_port,
+					 fwd_origin(g, where, sizeof(where)));
+				return -1;
+			}
+		}
+		bool had = false;
+		for (size_t i = 0; i < o->n_forwards; i++)
+			had |= e->fwd_state[i] != FWD_FREE &&
+			       o->forwards[i].proto == f->proto &&
+			       o->forwards[i].ext_port == f->ext_port;
+		uint32_t oip;
+		uint16_t oport;
+		if (!had && port_held_by_mapping(e, f->proto, f->ext_port, &oip,
+						 &oport)) {
+			snprintf(errbuf, errlen,
+				 "%s:%u: forward \"%s\": %s/%u is in use by a "
+				 "live mapping of %s:%u; the running config "
+				 "stays",
+				 n->path, f->line, f->name,
+				 nat_proto_name(f->proto), f->ext_port,
+				 nat_ip_str(oip, a), oport);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static void reload_scalars(struct nat_engine *e, const struct nat_config *n,
+			   struct chg *c)
+{
+	struct nat_config *o = &e->cfg;
+	char a[20], b[20];
+	if (n->filtering != o->filtering)
+		chg_add(c, "filtering %s -> %s", nat_filtering_name(o->filtering),
+			nat_filtering_name(n->filtering));
+	if (n->port_preservation != o->port_preservation)
+		chg_add(c, "port_preservation %s -> %s",
+			o->port_preservation ? "true" : "false",
+			n->port_preservation ? "true" : "false");
+	if (n->has_host_internal_ip != o->has_host_internal_ip ||
+	    n->host_internal_ip != o->host_internal_ip)
+		chg_add(c, "host_internal_ip %s -> %s",
+			o->has_host_internal_ip
+				? nat_ip_str(o->host_internal_ip, a)
+				: "none",
+			n->has_host_internal_ip
+				? nat_ip_str(n->host_internal_ip, b)
+				: "none");
+#define TO(k)                                                              \
+	if (n->timeouts.k != o->timeouts.k)                                \
+	chg_add(c, "timeouts." #k " %u -> %u", o->timeouts.k, n->timeouts.k)
+	TO(tcp_established);
+	TO(tcp_transitory);
+	TO(tcp_time_wait);
+	TO(tcp_closed);
+	TO(udp);
+	TO(icmp);
+#undef TO
+	if (memcmp(&n->policies, &o->policies, sizeof(n->policies)) != 0)
+		chg_add(c, "policies changed");
+	o->filtering = n->filtering;
+	o->port_preservation = n->port_preservation;
+	o->has_host_internal_ip = n->has_host_internal_ip;
+	o->host_internal_ip = n->host_internal_ip;
+	o->timeouts = n->timeouts;
+	e->ft.to = n->timeouts;
+	o->policies = n->policies;
+}
+
+int nat_engine_reload(struct nat_engine *e, const struct nat_config *n,
+		      char *changes, size_t changes_len, char *errbuf,
+		      size_t errlen)
+{
+	struct chg c = { changes, 0, changes_len, false };
+	if (changes_len)
+		changes[0] = '\0';
+	if (reload_check(e, n, errbuf, errlen) < 0)
+		return -1;
+
+	/* Rules: which old names do live flows still carry? */
+	size_t old_names = e->n_rule_names;
+	bool *used = calloc(old_names ? old_names : 1, 1);
+	uint16_t *map = calloc(old_names ? old_names : 1, sizeof(*map));
+	if (!used || !map) {
+		free(used);
+		free(map);
+		snprintf(errbuf, errlen, "out of memory");
+		return -1;
+	}
+	for (uint32_t i = 0; i < e->ft.cap; i++) {
+		const struct nat_flow *f = &e->ft.f[i];
+		if (f->id != 0 && f->kind != NAT_FLOW_FORWARD &&
+		    f->rule < old_names)
+			used[f->rule] = true;
+	}
+	size_t keep = 0;
+	for (size_t i = 0; i < old_names; i++)
+		if (used[i] &&
+		    !find_rule(n->rules, n->n_rules, e->cfg.rules[i].name))
+			keep++;
+	size_t total = n->n_rules + keep;
+	struct nat_rule_cfg *nr = malloc((total ? total : 1) * sizeof(*nr));
+	uint8_t *ra = calloc(n->n_rules ? n->n_rules : 1, 1);
+	if (!nr || !ra || total >= NAT_RULE_NONE) {
+		free(used);
+		free(map);
+		free(nr);
+		free(ra);
+		snprintf(errbuf, errlen, "out of memory (rules)");
+		return -1;
+	}
+	if (n->n_rules)
+		memcpy(nr, n->rules, n->n_rules * sizeof(*nr));
+	size_t at = n->n_rules;
+	for (size_t i = 0; i < old_names; i++) {
+		const struct nat_rule_cfg *r =
+			find_rule(n->rules, n->n_rules, e->cfg.rules[i].name);
+		if (r) {
+			map[i] = (uint16_t)(r - n->rules);
+		} else if (used[i]) {
+			nr[at] = e->cfg.rules[i];
+			map[i] = (uint16_t)at++;
+		} else {
+			map[i] = NAT_RULE_NONE;
+		}
+	}
+	/* What changed, by name (order changes count too). */
+	for (size_t i = 0; i < n->n_rules; i++) {
+		const struct nat_rule_cfg *r = find_rule(
+			e->cfg.rules, e->cfg.n_rules, n->rules[i].name);
+		if (!r)
+			chg_add(&c, "rule \"%s\" added", n->rules[i].name);
+		else if (memcmp(&r->action, &n->rules[i].action,
+				sizeof(*r) - offsetof(struct nat_rule_cfg,
+						      action) -
+					sizeof(r->line)) != 0 ||
+			 (size_t)(r - e->cfg.rules) != i)
+			chg_add(&c, "rule \"%s\" changed", n->rules[i].name);
+	}
+	for (size_t i = 0; i < e->cfg.n_rules; i++)
+		if (!find_rule(n->rules, n->n_rules, e->cfg.rules[i].name))
+			chg_add(&c, "rule \"%s\" removed%s",
+				e->cfg.rules[i].name,
+				used[i] ? " (its flows keep their decision)"
+					: "");
+	for (uint32_t i = 0; i < e->ft.cap; i++) {
+		struct nat_flow *f = &e->ft.f[i];
+		if (f->id != 0 && f->kind != NAT_FLOW_FORWARD &&
+		    f->rule < old_names)
+			f->rule = map[f->rule];
+	}
+	free(used);
+	free(map);
+	free(e->cfg.rules);
+	free(e->rule_addr);
+	e->cfg.rules = nr;
+	e->cfg.n_rules = n->n_rules;
+	e->n_rule_names = total;
+	e->rule_addr = ra;
+	e->rules.r = nr;
+	e->rules.n = (uint16_t)n->n_rules;
+	uint32_t addrs[NAT_ADDR_MAX];
+	unsigned na = config_addrs(n, addrs);
+	for (unsigned i = 0; i < na; i++)
+		if (ext_addr_idx(e, addrs[i]) < 0)
+			(void)add_addr(e, addrs[i], NULL, errbuf, errlen);
+	for (size_t i = 0; i < e->cfg.n_rules; i++)
+		if (e->cfg.rules[i].action == NAT_ACT_SNAT)
+			e->rule_addr[i] = (uint8_t)ext_addr_idx(
+				e, e->cfg.rules[i].to_address);
+
+	/* Config forwards: withdraw the dropped and changed ones (their flows
+	 * go on, retired), then add the new and changed ones. */
+	bool *changed = calloc(n->n_forwards ? n->n_forwards : 1, 1);
+	for (size_t i = 0; i < e->cfg.n_forwards; i++) {
+		const struct nat_forward_cfg *g = &e->cfg.forwards[i];
+		if (e->fwd_state[i] != FWD_ACTIVE || g->runtime)
+			continue;
+		const struct nat_forward_cfg *f =
+			find_fwd(n->forwards, n->n_forwards, g->name);
+		if (f && same_forward(f, g)) {
+			e->cfg.forwards[i].line = f->line;
+			continue;
+		}
+		if (!f)
+			chg_add(&c, "forward \"%s\" removed", g->name);
+		else if (changed)
+			changed[f - n->forwards] = true;
+		fwd_withdraw(e, i, false);
+	}
+	for (size_t j = 0; j < n->n_forwards; j++) {
+		const struct nat_forward_cfg *f = &n->forwards[j];
+		bool active = false, existed = changed && changed[j];
+		for (size_t i = 0; i < e->cfg.n_forwards; i++)
+			if (e->fwd_state[i] == FWD_ACTIVE &&
+			    strcmp(e->cfg.forwards[i].name, f->name) == 0)
+				active = true;
+		if (active)
+			continue;
+		struct nat_forward_cfg nf = *f;
+		nf.runtime = false;
+		char ip[16];
+		if (fwd_insert(e, &nf, errbuf, errlen) == 0)
+			chg_add(&c, "forward \"%s\" %s (%s/%u -> %s:%u)",
+				f->name, existed ? "changed" : "added",
+				nat_proto_name(f->proto), f->ext_port,
+				nat_ip_str(f->int_ip, ip), f->int_port);
+		else
+			chg_add(&c, "forward \"%s\" NOT added: %s", f->name,
+				errbuf);
+	}
+	free(changed);
+	reload_scalars(e, n, &c);
+	if (!c.any)
+		chg_add(&c, "no changes");
+	return 0;
 }

@@ -106,6 +106,8 @@ enum nat_event_type {
 	NAT_EV_PORT_EXHAUSTED,
 	NAT_EV_TABLE_FULL,
 	NAT_EV_EXPIRED_SWEEP, /* n_expired flows removed, n_remaining left */
+	NAT_EV_FORWARD_ADD,    /* fwd set: a forward now accepts connections */
+	NAT_EV_FORWARD_REMOVE, /* fwd set; n_closed flows closed (flushed) */
 	NAT_EV_MAX
 };
 
@@ -117,6 +119,10 @@ struct nat_event {
 	enum nat_close_reason close_reason;
 	uint8_t old_state;
 	uint32_t n_expired, n_remaining;
+	/* FORWARD_ADD / FORWARD_REMOVE: the forward (valid during the hook
+	 * only: copy it) and, for REMOVE, the flows it closed. */
+	const struct nat_forward_cfg *fwd;
+	uint32_t n_closed;
 };
 
 /* Per-packet facts supplied by the backend. */
@@ -233,6 +239,63 @@ void nat_engine_foreach_flow(const struct nat_engine *e,
  * flows is the caller's business: see nat_engine_forward_name). */
 const char *nat_engine_rule_name(const struct nat_engine *e, uint16_t rule);
 const char *nat_engine_forward_name(const struct nat_engine *e, uint16_t idx);
+
+/* ---- port forwards and reload (control requests) ----
+ *
+ * Engine thread only, between packets: the control socket queues its
+ * requests to this thread (control.h). None of these is on the packet
+ * path; they may scan the flow table (O(max_flows)). */
+
+/* Adds a forward (f->runtime says where it came from). Refused, with a
+ * message naming both sides in errbuf: a name or proto/port already
+ * forwarded; an internal_ip outside internal_network; the external port
+ * held by a live mapping (a translated flow uses it: adding would take
+ * its inbound traffic). Emits forward.add. Returns 0 or -1. */
+int nat_engine_forward_add(struct nat_engine *e,
+			   const struct nat_forward_cfg *f, char *errbuf,
+			   size_t errlen) __attribute__((warn_unused_result));
+
+/* Removes the forward named `name`, or (name NULL) the one on proto/port
+ * (proto 0: tcp or udp, whichever exists; both is an error). New
+ * connections to the port then fail; the forward's live flows are closed
+ * (flow.close, end "flushed") so the port is free at once. Emits
+ * forward.remove. removed (may be NULL) gets a copy. Returns 0, or -1 with
+ * "no forward ..." in errbuf. */
+int nat_engine_forward_remove(struct nat_engine *e, const char *name,
+			      uint8_t proto, uint16_t port,
+			      struct nat_forward_cfg *removed, char *errbuf,
+			      size_t errlen) __attribute__((warn_unused_result));
+
+/* One forward and its live flows. */
+struct nat_forward_info {
+	struct nat_forward_cfg f;
+	uint32_t flows;
+};
+
+/* Copies up to max active forwards (config ones first, in file order,
+ * then runtime ones in the order added) into out; returns how many
+ * exist (may exceed max). */
+size_t nat_engine_forward_list(const struct nat_engine *e,
+			       struct nat_forward_info *out, size_t max);
+
+/* Replaces the config of a running engine with cfg: rules, config
+ * forwards (runtime ones stay), filtering, port preservation, timeouts,
+ * policies, host_internal_ip. Flows keep their decision: a flow keeps its
+ * translation and its rule / forward name (a rule or forward the new
+ * config drops keeps a retired name until its last flow ends; a dropped
+ * forward's flows are not closed). Refused with nothing changed, and the
+ * reason in errbuf: nat_ip, internal_network, port_range or limits
+ * changed (they size the engine: restart), a config forward clashing
+ * with a runtime one, a new forward on a port a live mapping holds.
+ * changes gets one line saying what changed ("no changes" when
+ * nothing). Emits forward.add / forward.remove for config forwards. */
+int nat_engine_reload(struct nat_engine *e, const struct nat_config *cfg,
+		      char *changes, size_t changes_len, char *errbuf,
+		      size_t errlen) __attribute__((warn_unused_result));
+
+/* The engine's current config (rules and forwards as compiled; forwards
+ * array has free slots: use nat_engine_forward_list). */
+const struct nat_config *nat_engine_config(const struct nat_engine *e);
 
 const char *nat_reason_name(enum nat_reason r);
 const char *nat_verdict_name(enum nat_verdict v);

@@ -21,12 +21,24 @@
 
 #include <pcap/pcap.h>
 
+#include <jansson.h>
+#ifndef _WIN32
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#endif
+
 #include "config.h"
+#include "control.h"
 #include "engine.h"
 #include "nfqueue.h"
 #include "observe.h"
 #include "packet.h"
+#include "platform.h"
 #include "replay.h"
+#ifdef _WIN32
+#include "windivert.h"
+#endif
 
 #ifndef GLASSNAT_VERSION
 #define GLASSNAT_VERSION "0.1.0"
@@ -46,6 +58,12 @@ enum {
 	OPT_NAME,
 	OPT_SOCKET,
 	OPT_JSON,
+	OPT_PROTO,
+	OPT_PORT,
+	OPT_TO,
+	OPT_HOST,
+	OPT_LIMIT,
+	OPT_PROMETHEUS,
 };
 
 /* ---- help texts ------------------------------------------------------ */
@@ -67,6 +85,7 @@ static const char help_main[] =
 	"  flows     list the live flows (control socket)\n"
 	"  stats     print the live counters (control socket)\n"
 	"  trace     turn packet tracing on or off (control socket)\n"
+	"  reload    re-read the config in the running gateway (control socket)\n"
 	"  version   print the version\n"
 	"\n"
 	"options without a command are those of `run`:\n"
@@ -96,6 +115,10 @@ static const char help_run[] =
 	"and GLASSNAT-OUT (mangle); Ctrl+C or SIGTERM removes them and prints\n"
 	"the final statistics. After a crash the chains stay and drop what\n"
 	"they queue (fail closed) until the next start removes them.\n"
+	"Once running it answers on its control socket (control_socket,\n"
+	"root only: glassnat forward/flows/stats/trace/reload) and restores\n"
+	"the forwards kept in state_file. SIGHUP reopens the events file and\n"
+	"reloads the config.\n"
 	"See docs/troubleshooting.md.\n"
 	"\n"
 	"options:\n"
@@ -188,50 +211,72 @@ static const char help_check[] =
 	"  -h, --help          this text\n"
 
 #define CONTROL_NOTE                                                         \
-	"note: the control socket is not in this build yet; the command checks\n" \
-	"its arguments and then fails (exit 1).\n"
+	"The gateway answers on its control socket (root only); when it is\n" \
+	"not running the command says so and exits 1. docs/control.md has\n" \
+	"the protocol.\n"
 
 static const char help_forward[] =
 	"usage: glassnat forward list [OPTIONS]\n"
 	"       glassnat forward add PROTO/EXT_PORT:INT_IP[:INT_PORT] [--name N]\n"
-	"       glassnat forward remove EXT_PORT | --name N   [OPTIONS]\n"
+	"       glassnat forward add --name N --proto P --port EXT_PORT\n"
+	"                            --to INT_IP[:INT_PORT]\n"
+	"       glassnat forward remove EXT_PORT [--proto P] | --name N\n"
 	"\n"
 	"Lists, adds or removes port forwards (DNAT) in the running gateway,\n"
 	"over its control socket. PROTO is tcp or udp; INT_PORT defaults to\n"
-	"EXT_PORT. Forwards added here last until the gateway stops.\n"
+	"EXT_PORT; without --name a forward is named PROTO/EXT_PORT. Forwards\n"
+	"added here are kept in the config's state_file and restored at the\n"
+	"next start. Removing a forward refuses new connections to its port\n"
+	"and closes its flows.\n"
 	"\n"
 	"options:\n"
 	"  -n, --name N        the forward's name (add), or the forward to\n"
-	"                      remove by name (remove)\n" CONTROL_OPTIONS
+	"                      remove by name (remove)\n"
+	"      --proto P       tcp or udp (add; remove by port when both exist)\n"
+	"      --port N        the external port (add)\n"
+	"      --to IP[:PORT]  the inside host and port (add)\n" CONTROL_OPTIONS
 	"\n" CONTROL_NOTE
 	"\n"
 	"examples:\n"
 	"  glassnat forward list\n"
 	"  glassnat forward add tcp/8080:172.17.240.21:80 --name web\n"
+	"  glassnat forward add --name Web --proto tcp --port 8080 \\\n"
+	"      --to 172.17.240.21:80\n"
 	"  glassnat forward remove 8080\n"
 	"  glassnat forward remove --name web\n";
 
 static const char help_flows[] =
-	"usage: glassnat flows [OPTIONS]\n"
+	"usage: glassnat flows [--host IP] [--port N] [--proto P] [--limit N]\n"
+	"                      [OPTIONS]\n"
 	"\n"
 	"Lists the running gateway's flows: id, protocol, inside, mapped and\n"
 	"remote address:port, TCP state, rule, packets and bytes each way.\n"
 	"\n"
-	"options:\n" CONTROL_OPTIONS "\n" CONTROL_NOTE
+	"options:\n"
+	"      --host IP       only flows with IP as inside, mapped or remote\n"
+	"      --port N        only flows with port N on any side\n"
+	"      --proto P       tcp, udp or icmp\n"
+	"      --limit N       at most N flows (default 100, at most 10000)\n"
+	CONTROL_OPTIONS "\n" CONTROL_NOTE
 	"\n"
 	"example:\n"
-	"  glassnat flows --json | jq 'select(.inside | startswith(\"172.17.240.21\"))'\n";
+	"  glassnat flows --host 172.17.240.21 --proto tcp\n"
+	"  glassnat flows --json | jq '.flows[] | select(.kind==\"forward\")'\n";
 
 static const char help_stats[] =
-	"usage: glassnat stats [OPTIONS]\n"
+	"usage: glassnat stats [--prometheus] [OPTIONS]\n"
 	"\n"
 	"Prints the running gateway's counters: packets, translated, bypassed,\n"
-	"passed and dropped by reason, flows, trace and log losses.\n"
+	"passed and dropped by reason, flows, trace and log losses, control\n"
+	"requests and errors.\n"
 	"\n"
-	"options:\n" CONTROL_OPTIONS "\n" CONTROL_NOTE
+	"options:\n"
+	"      --prometheus    the Prometheus text format (glassnat_* metrics)\n"
+	CONTROL_OPTIONS "\n" CONTROL_NOTE
 	"\n"
 	"example:\n"
-	"  glassnat stats -s /run/glassnat.sock\n";
+	"  glassnat stats -s /run/glassnat.sock\n"
+	"  glassnat stats --prometheus > /var/lib/node_exporter/glassnat.prom\n";
 
 static const char help_trace[] =
 	"usage: glassnat trace on [BPF] [OPTIONS]\n"
@@ -239,13 +284,28 @@ static const char help_trace[] =
 	"\n"
 	"Turns before/after packet tracing on (optionally only for flows\n"
 	"matching BPF, libpcap syntax, checked here) or off in the running\n"
-	"gateway. Traces go to the config's trace.dir.\n"
+	"gateway. Traces go to the config's trace.dir (or run's --trace DIR).\n"
 	"\n"
 	"options:\n" CONTROL_OPTIONS "\n" CONTROL_NOTE
 	"\n"
 	"examples:\n"
 	"  glassnat trace on 'host 172.17.240.21 and udp port 53'\n"
 	"  glassnat trace off\n";
+
+static const char help_reload[] =
+	"usage: glassnat reload [OPTIONS]\n"
+	"\n"
+	"Makes the running gateway re-read its config file (as SIGHUP does):\n"
+	"rules, port forwards, filtering, timeouts and policies are replaced;\n"
+	"flows keep their decision. A config with an error is refused with\n"
+	"its FILE:LINE:COLUMN message and the running config stays; so is a\n"
+	"change of nat_ip, internal_network, port_range or limits (restart).\n"
+	"Prints what changed.\n"
+	"\n"
+	"options:\n" CONTROL_OPTIONS "\n" CONTROL_NOTE
+	"\n"
+	"example:\n"
+	"  glassnat reload -c /etc/glassnat.yaml\n";
 
 static const char help_version[] =
 	"usage: glassnat version   (or glassnat --version, glassnat -version)\n"
@@ -338,6 +398,16 @@ static int load_config(const char *path, struct nat_config *cfg)
 /* Set by the signal handlers, read by the live loop and run_tick. */
 static volatile sig_atomic_t run_stop, run_reload, run_signo;
 
+#ifdef _WIN32
+/* Windows: Ctrl+C, Ctrl+Break and closing the console stop the gateway
+ * (there is no SIGHUP: a service is restarted instead). */
+static void run_signals(void)
+{
+	if (nat_plat_on_console_stop(&run_stop, &run_signo) != 0)
+		fprintf(stderr, "glassnat run: cannot install the Ctrl+C "
+				"handler\n");
+}
+#else
 static void run_on_signal(int sig)
 {
 	if (sig == SIGHUP) {
@@ -362,6 +432,7 @@ static void run_signals(void)
 	sa.sa_handler = SIG_IGN;
 	sigaction(SIGPIPE, &sa, NULL);
 }
+#endif
 
 /* One line of Hyper-NAT's text log: "[time] [LEVEL] [COMPONENT] message".
  * TODO(lead): route through logging/ (log_text) once it is wired, so the
@@ -395,23 +466,224 @@ static uint64_t wall_ns(void)
 struct run_ctx {
 	struct nat_engine *e;
 	struct nat_observers ob;
+	const char *config_path;
+	struct nat_config *cfg; /* as started (trace dir, socket, state) */
+	bool live_no_preserve;	/* run forced port preservation off */
+	struct nat_ctl_server *ctl;
+	struct nat_ctl_ops ops;
+	struct nat_live_stats *ls;
 };
+
+/* The live gateway's view of the engine's forwards changed: steer their
+ * ports to the queue and keep the runtime ones in the state file. */
+static int run_forwards_changed(void *ctx, char *errbuf, size_t errlen)
+{
+	struct run_ctx *rc = ctx;
+	struct nat_forward_info *fi = malloc(NAT_FORWARDS_MAX * sizeof(*fi));
+	struct nat_forward_cfg *fw = malloc(NAT_FORWARDS_MAX * sizeof(*fw));
+	int r = -1;
+
+	if (!fi || !fw) {
+		snprintf(errbuf, errlen, "out of memory");
+		goto out;
+	}
+	size_t n = nat_engine_forward_list(rc->e, fi, NAT_FORWARDS_MAX);
+	for (size_t i = 0; i < n; i++)
+		fw[i] = fi[i].f;
+#ifdef _WIN32
+	if (nat_windivert_set_forwards(nat_engine_config(rc->e), fw, n, errbuf,
+				       errlen) != 0)
+		goto out;
+#else
+	if (nat_nfqueue_set_forwards(nat_engine_config(rc->e), fw, n, errbuf,
+				     errlen) != 0)
+		goto out;
+#endif
+	if (rc->cfg->state_file[0] &&
+	    nat_ctl_state_save(rc->cfg->state_file, rc->e, errbuf, errlen) != 0)
+		goto out;
+	r = 0;
+out:
+	free(fi);
+	free(fw);
+	return r;
+}
+
+static int run_trace(void *ctx, bool on, const char *bpf, char *errbuf,
+		     size_t errlen)
+{
+	struct run_ctx *rc = ctx;
+	if (!on) {
+		if (rc->ob.trace)
+			trace_set_enabled(rc->ob.trace, false);
+		return 0;
+	}
+	if (bpf[0] && check_bpf(bpf, errbuf, errlen) != 0)
+		return -1;
+	if (nat_obs_trace_on(&rc->ob, &rc->cfg->trace, bpf, errbuf, errlen) !=
+	    0)
+		return -1;
+	run_log("INFO", "TRACE", "Tracing on to %s%s%s", rc->cfg->trace.dir,
+		bpf[0] ? ", filter: " : "", bpf);
+	return 0;
+}
+
+/* SIGHUP and `glassnat reload`: re-read the config; a broken one is
+ * refused with its FILE:LINE:COLUMN message and the running one stays. */
+static int run_reload_config(void *ctx, char *changes, size_t clen,
+			     char *errbuf, size_t errlen)
+{
+	struct run_ctx *rc = ctx;
+	struct nat_config ncfg;
+
+	if (nat_config_load(rc->config_path, &ncfg, errbuf, errlen) != 0)
+		return -1;
+	if (rc->live_no_preserve)
+		ncfg.port_preservation = false;
+	int r = nat_engine_reload(rc->e, &ncfg, changes, clen, errbuf, errlen);
+	if (r == 0 && (strcmp(ncfg.control_socket, rc->cfg->control_socket) != 0 ||
+		       strcmp(ncfg.state_file, rc->cfg->state_file) != 0)) {
+		size_t n = strlen(changes);
+		snprintf(changes + n, clen - n, "%s",
+			 "; control_socket / state_file changed: they take "
+			 "effect at the next start");
+	}
+	if (r == 0) {
+		char err2[ERRBUF_LEN];
+		if (run_forwards_changed(rc, err2, sizeof(err2)) != 0)
+			run_log("ERROR", "MAIN",
+				"reload: updating the chains / state file: %s",
+				err2);
+		if (rc->ob.log)
+			log_config_load(rc->ob.log, wall_ns(), &ncfg, changes);
+	}
+	nat_config_free(&ncfg);
+	return r;
+}
+
+static void run_extra(void *ctx, struct nat_ctl_extra *x)
+{
+	struct run_ctx *rc = ctx;
+	if (rc->ob.trace) {
+		x->traced = true;
+		x->trace_on = trace_enabled(rc->ob.trace);
+		x->trace_written = trace_written(rc->ob.trace);
+		x->trace_lost = trace_lost(rc->ob.trace);
+		x->trace_failed = trace_failed(rc->ob.trace);
+	}
+	if (rc->ob.log) {
+		x->logged = true;
+		x->log_written = log_written(rc->ob.log);
+		x->log_lost = log_lost(rc->ob.log);
+	}
+	if (rc->ctl)
+		nat_ctl_server_counters(rc->ctl, &x->ctl_requests,
+					x->ctl_errors);
+	if (rc->ls) {
+		x->queue_enobufs = rc->ls->enobufs;
+		x->queue_verdict_errors = rc->ls->verdict_errors;
+	}
+}
+
+/* nat_live_opts.on_start: queue bound, chains installed. */
+static int run_start(void *ctx, char *errbuf, size_t errlen)
+{
+	struct run_ctx *rc = ctx;
+	/* Restored runtime forwards are not in the chains installed from
+	 * the config yet. */
+	if (nat_engine_forward_list(rc->e, NULL, 0) != rc->cfg->n_forwards &&
+	    run_forwards_changed(rc, errbuf, errlen) != 0)
+		return -1;
+	rc->ctl = nat_ctl_server_start(rc->cfg->control_socket, NULL, errbuf,
+				       errlen);
+#ifdef _WIN32
+	/* Not built there yet: the gateway runs without it (said once). */
+	if (!rc->ctl) {
+		run_log("WARN", "CONTROL", "%s", errbuf);
+		return 0;
+	}
+#else
+	if (!rc->ctl)
+		return -1;
+#endif
+	run_log("INFO", "CONTROL", "Control socket %s (root only)",
+		rc->cfg->control_socket);
+	return 0;
+}
 
 /* nat_live_opts.on_tick: every ~100 ms on the engine thread. */
 static void run_tick(void *ctx, uint64_t now_ns)
 {
 	struct run_ctx *rc = ctx;
 	nat_obs_poll(&rc->ob, now_ns);
+	if (rc->ctl)
+		nat_ctl_server_drain(rc->ctl, rc->e, &rc->ops);
 	if (run_reload) {
+		char changes[1024], err[ERRBUF_LEN];
 		run_reload = 0;
-		/* SIGHUP: logrotate moved the events file away. */
+		/* SIGHUP: logrotate moved the events file away, or the
+		 * config changed: both. */
 		if (rc->ob.log)
 			log_reopen(rc->ob.log);
-		run_log("INFO", "MAIN",
-			"SIGHUP: events file reopened; reloading the config "
-			"is not supported yet: restart glassnat to apply "
-			"config changes");
+		if (run_reload_config(rc, changes, sizeof(changes), err,
+				      sizeof(err)) == 0)
+			run_log("INFO", "MAIN", "SIGHUP: config reloaded: %s",
+				changes);
+		else
+			run_log("ERROR", "MAIN",
+				"SIGHUP: reload refused, the running config "
+				"stays: %s",
+				err);
 	}
+}
+
+/* Adds the runtime forwards kept in the state file; a clash with a
+ * config forward names both. Returns -1 (printed). */
+static int run_restore_state(struct nat_engine *e, const struct nat_config *cfg)
+{
+	struct nat_forward_cfg *fw;
+	size_t n;
+	char err[ERRBUF_LEN];
+
+	if (!cfg->state_file[0])
+		return 0;
+	if (nat_ctl_state_load(cfg->state_file, &fw, &n, err, sizeof(err)) !=
+	    0) {
+		run_log("ERROR", "MAIN", "state file: %s", err);
+		return -1;
+	}
+	for (size_t i = 0; i < n; i++) {
+		for (size_t j = 0; j < cfg->n_forwards; j++) {
+			const struct nat_forward_cfg *c = &cfg->forwards[j];
+			if (strcmp(c->name, fw[i].name) != 0 &&
+			    (c->proto != fw[i].proto ||
+			     c->ext_port != fw[i].ext_port))
+				continue;
+			run_log("ERROR", "MAIN",
+				"state file %s: forward \"%s\" %s/%u (added at "
+				"run time) clashes with forward \"%s\" %s/%u "
+				"(%s:%u): remove one of them (edit the config, "
+				"or the state file while glassnat is stopped)",
+				cfg->state_file, fw[i].name,
+				nat_proto_name(fw[i].proto), fw[i].ext_port,
+				c->name, nat_proto_name(c->proto), c->ext_port,
+				cfg->path, c->line);
+			free(fw);
+			return -1;
+		}
+		if (nat_engine_forward_add(e, &fw[i], err, sizeof(err)) != 0) {
+			run_log("ERROR", "MAIN", "state file %s: %s",
+				cfg->state_file, err);
+			free(fw);
+			return -1;
+		}
+	}
+	if (n)
+		run_log("INFO", "MAIN",
+			"Restored %zu runtime port forward(s) from %s", n,
+			cfg->state_file);
+	free(fw);
+	return 0;
 }
 
 static const char *run_signal_name(int sig)
@@ -596,7 +868,22 @@ static int cmd_run(int argc, char **argv)
 		run_log("ERROR", "MAIN", "%s", err);
 		goto out;
 	}
-	struct run_ctx ctx = { .e = e };
+	struct nat_live_stats ls;
+	memset(&ls, 0, sizeof(ls));
+	struct run_ctx ctx = {
+		.e = e,
+		.config_path = config,
+		.cfg = &cfg,
+		.live_no_preserve = cfg.port_range.lo > 1 || cfg.port_range.hi < 65535,
+		.ls = &ls,
+	};
+	ctx.ops = (struct nat_ctl_ops){
+		.ctx = &ctx,
+		.trace = run_trace,
+		.reload = run_reload_config,
+		.forwards_changed = run_forwards_changed,
+		.extra = run_extra,
+	};
 	/* Events to a file are JSON lines (for jq and log pipelines) unless
 	 * --log-format says otherwise; to stdout they follow the config. */
 	struct nat_obs_opts oo = {
@@ -614,6 +901,12 @@ static int cmd_run(int argc, char **argv)
 	}
 	if (ctx.ob.log)
 		log_config_load(ctx.ob.log, wall_ns(), &cfg, NULL);
+	if (run_restore_state(e, &cfg) != 0) {
+		nat_obs_close(&ctx.ob, wall_ns(), NULL);
+		nat_engine_destroy(e);
+		rc = EX_USAGE;
+		goto out;
+	}
 	if (ctx.ob.trace)
 		run_log("INFO", "MAIN", "Tracing to %s%s%s", cfg.trace.dir,
 			cfg.trace.filter[0] ? ", filter: " : "",
@@ -622,18 +915,24 @@ static int cmd_run(int argc, char **argv)
 		.stop = &run_stop,
 		.reload = &run_reload,
 		.on_tick = run_tick,
+		.on_start = run_start,
 		.ctx = &ctx,
 		.queue_num = 0,
 		.verbose = cfg.logging.verbose,
 		.log = stderr,
 	};
-	struct nat_live_stats ls;
 	run_signals();
 	run_log("INFO", "ENGINE", "Started");
+#ifdef _WIN32
+	int lrc = nat_windivert_run(e, &cfg, &o, &ls, err, sizeof(err));
+#else
 	int lrc = nat_nfqueue_run(e, &cfg, &o, &ls, err, sizeof(err));
+	nat_ctl_server_stop(ctx.ctl);
+	ctx.ctl = NULL;
+#endif
 	if (lrc != 0) {
 		run_log("ERROR", "ENGINE", "%s%s", err,
-			geteuid() != 0 ? " (glassnat run needs root)" : "");
+			!nat_plat_is_admin() ? NAT_PLAT_ADMIN_HINT : "");
 	} else {
 		run_log("INFO", "MAIN", "Received signal %s, shutting down...",
 			run_signal_name(run_signo));
@@ -943,42 +1242,91 @@ static bool parse_port(const char *s)
 	return end != s && !*end && !errno && v >= 1 && v <= 65535;
 }
 
+/* What the control commands share: where the socket is, how to print. */
+struct ctl_opts {
+	const char *socket;
+	const char *config;
+	const char *name;
+	const char *proto;
+	const char *port;
+	const char *to;
+	const char *host;
+	const char *limit;
+	bool json;
+	bool prometheus;
+};
+
+enum {
+	CO_NAME = 1,
+	CO_FWD = 2,   /* --proto --port --to (forward add) */
+	CO_FLOWS = 4, /* --host --port --proto --limit */
+	CO_PROM = 8,
+};
+
 /* Parses the options common to the control commands; returns -1 when
  * done (help printed or error), with *rc set. */
 static int control_opts(const char *cmd, const char *help, int argc,
-			char **argv, const char **name, int *rc)
+			char **argv, unsigned allow, struct ctl_opts *co,
+			int *rc)
 {
 	static const struct option longopts[] = {
 		{ "socket", required_argument, NULL, 's' },
 		{ "config", required_argument, NULL, 'c' },
 		{ "json", no_argument, NULL, OPT_JSON },
 		{ "name", required_argument, NULL, 'n' },
+		{ "proto", required_argument, NULL, OPT_PROTO },
+		{ "port", required_argument, NULL, OPT_PORT },
+		{ "to", required_argument, NULL, OPT_TO },
+		{ "host", required_argument, NULL, OPT_HOST },
+		{ "limit", required_argument, NULL, OPT_LIMIT },
+		{ "prometheus", no_argument, NULL, OPT_PROMETHEUS },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *config = NULL;
 	int c;
 
-	while ((c = getopt_long(argc, argv, name ? ":s:c:n:h" : ":s:c:h",
-				longopts, NULL)) != -1) {
+	memset(co, 0, sizeof(*co));
+	while ((c = getopt_long(argc, argv, ":s:c:n:h", longopts, NULL)) !=
+	       -1) {
+		unsigned need = 0;
 		switch (c) {
 		case 's':
+			co->socket = optarg;
+			break;
 		case OPT_JSON:
+			co->json = true;
 			break;
 		case 'c':
-			config = optarg;
+			co->config = optarg;
 			break;
 		case 'n':
-			if (name) {
-				*name = optarg;
-				break;
-			}
-			fprintf(stderr,
-				"glassnat %s: unknown option "
-				"'--name'\ntry 'glassnat %s --help'\n",
-				cmd, cmd);
-			*rc = EX_USAGE;
-			return -1;
+			need = CO_NAME;
+			co->name = optarg;
+			break;
+		case OPT_PROTO:
+			need = CO_FWD | CO_FLOWS;
+			co->proto = optarg;
+			break;
+		case OPT_PORT:
+			need = CO_FWD | CO_FLOWS;
+			co->port = optarg;
+			break;
+		case OPT_TO:
+			need = CO_FWD;
+			co->to = optarg;
+			break;
+		case OPT_HOST:
+			need = CO_FLOWS;
+			co->host = optarg;
+			break;
+		case OPT_LIMIT:
+			need = CO_FLOWS;
+			co->limit = optarg;
+			break;
+		case OPT_PROMETHEUS:
+			need = CO_PROM;
+			co->prometheus = true;
+			break;
 		case 'h':
 			fputs(help, stdout);
 			*rc = EX_OK;
@@ -987,63 +1335,331 @@ static int control_opts(const char *cmd, const char *help, int argc,
 			*rc = opt_fail(cmd, c, argv);
 			return -1;
 		}
-	}
-	if (config) {
-		struct nat_config cfg;
-
-		if (load_config(config, &cfg) != 0) {
+		if (need && !(need & allow)) {
+			fprintf(stderr,
+				"glassnat %s: unknown option '%s'\n"
+				"try 'glassnat %s --help'\n",
+				cmd, argv[optind - 1], cmd);
 			*rc = EX_USAGE;
 			return -1;
 		}
-		nat_config_free(&cfg);
 	}
 	return 0;
 }
 
-static int control_unavailable(const char *what)
+/* The socket path: -s, else the config's control_socket, else the
+ * default. Returns NULL (printed) when the config does not load. */
+static const char *ctl_socket_path(const struct ctl_opts *co, char *buf,
+				   size_t len)
 {
+	if (co->socket)
+		return co->socket;
+	if (co->config) {
+		struct nat_config cfg;
+		if (load_config(co->config, &cfg) != 0)
+			return NULL;
+		snprintf(buf, len, "%s", cfg.control_socket);
+		nat_config_free(&cfg);
+		return buf;
+	}
+	return "/run/glassnat.sock";
+}
+
+#define CTL_TIMEOUT_MS 15000
+
+/* Sends one request and reads its response. Returns the parsed response
+ * or NULL with the reason printed (exit 1). */
+static json_t *ctl_call(const char *cmd, const char *path, json_t *req)
+{
+#ifdef _WIN32
+	json_decref(req);
 	fprintf(stderr,
-		"glassnat %s: the control socket is not available in this "
-		"build yet (it comes with the live gateway)\n",
-		what);
-	return EX_RUNTIME;
+		"glassnat %s: the control socket (%s) is not in the Windows "
+		"build yet; see docs/windows.md\n",
+		cmd, path);
+	return NULL;
+#else
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	char *line = json_dumps(req, JSON_COMPACT);
+	json_decref(req);
+	if (!line) {
+		fprintf(stderr, "glassnat %s: out of memory\n", cmd);
+		return NULL;
+	}
+	if (strlen(path) >= sizeof(sa.sun_path)) {
+		fprintf(stderr, "glassnat %s: socket path too long: %s\n", cmd,
+			path);
+		free(line);
+		return NULL;
+	}
+	memcpy(sa.sun_path, path, strlen(path) + 1);
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
+		int err = errno;
+		if (fd >= 0)
+			close(fd);
+		free(line);
+		if (err == ENOENT || err == ECONNREFUSED)
+			fprintf(stderr,
+				"glassnat %s: the gateway is not running (%s "
+				"at %s; start `glassnat run`, or give the "
+				"socket with -s / the config with -c)\n",
+				cmd,
+				err == ENOENT ? "no control socket"
+					      : "nobody answers on the socket",
+				path);
+		else if (err == EACCES || err == EPERM)
+			fprintf(stderr,
+				"glassnat %s: permission denied on %s (the "
+				"control socket is root's: run as root)\n",
+				cmd, path);
+		else
+			fprintf(stderr,
+				"glassnat %s: cannot reach the control socket "
+				"%s: %s\n",
+				cmd, path, strerror(err));
+		return NULL;
+	}
+	size_t len = strlen(line), off = 0;
+	line[len] = '\0';
+	bool ok = true;
+	while (ok && off < len) {
+		ssize_t w = send(fd, line + off, len - off, MSG_NOSIGNAL);
+		ok = w > 0 || (w < 0 && errno == EINTR);
+		if (w > 0)
+			off += (size_t)w;
+	}
+	ok = ok && send(fd, "\n", 1, MSG_NOSIGNAL) == 1;
+	free(line);
+	/* A gateway that refuses the connection (not root, busy) answers
+	 * and closes at once, maybe before the request is sent: read its
+	 * answer anyway. */
+	ok = true;
+	size_t cap = 65536, used = 0;
+	char *buf = malloc(cap);
+	bool done = false;
+	while (ok && buf && !done) {
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		int pr = poll(&p, 1, CTL_TIMEOUT_MS);
+		if (pr < 0 && errno == EINTR)
+			continue;
+		if (pr <= 0) {
+			fprintf(stderr,
+				"glassnat %s: no answer from %s within %d s\n",
+				cmd, path, CTL_TIMEOUT_MS / 1000);
+			close(fd);
+			free(buf);
+			return NULL;
+		}
+		if (used + 1 >= cap) {
+			char *nb = cap < (256u << 20) ? realloc(buf, cap * 2)
+						       : NULL;
+			if (!nb)
+				break;
+			buf = nb;
+			cap *= 2;
+		}
+		ssize_t r = read(fd, buf + used, cap - used - 1);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			break;
+		done = memchr(buf + used, '\n', (size_t)r) != NULL;
+		used += (size_t)r;
+	}
+	close(fd);
+	if (!buf || !done) {
+		fprintf(stderr,
+			"glassnat %s: the control socket %s closed without an "
+			"answer\n",
+			cmd, path);
+		free(buf);
+		return NULL;
+	}
+	json_error_t je;
+	json_t *resp = json_loadb(buf, used, JSON_DISABLE_EOF_CHECK, &je);
+	free(buf);
+	if (!json_is_object(resp)) {
+		fprintf(stderr, "glassnat %s: unreadable answer: %s\n", cmd,
+			je.text);
+		json_decref(resp);
+		return NULL;
+	}
+	return resp;
+#endif
+}
+
+/* Runs one request: prints JSON as is with --json; otherwise an error
+ * message, or hands a success to print (may be NULL: the message). */
+static int ctl_run(const char *cmd, const struct ctl_opts *co, json_t *req,
+		   void (*print)(json_t *resp, const struct ctl_opts *co))
+{
+	char buf[128];
+	const char *path = ctl_socket_path(co, buf, sizeof(buf));
+	if (!path) {
+		json_decref(req);
+		return EX_USAGE;
+	}
+	json_t *resp = ctl_call(cmd, path, req);
+	if (!resp)
+		return EX_RUNTIME;
+	bool ok = json_is_true(json_object_get(resp, "success"));
+	if (co->json) {
+		char *s = json_dumps(resp, JSON_COMPACT);
+		if (s)
+			puts(s);
+		free(s);
+	} else if (!ok) {
+		fprintf(stderr, "glassnat %s: %s (%s)\n", cmd,
+			json_string_value(json_object_get(resp, "message")),
+			json_string_value(json_object_get(resp, "error")));
+	} else if (print) {
+		print(resp, co);
+	} else {
+		const char *m =
+			json_string_value(json_object_get(resp, "message"));
+		const char *ch =
+			json_string_value(json_object_get(resp, "changes"));
+		printf("%s%s%s\n", m ? m : "ok", ch ? ": " : "", ch ? ch : "");
+	}
+	json_decref(resp);
+	return ok ? EX_OK : EX_RUNTIME;
+}
+
+static const char *jstr(json_t *o, const char *k)
+{
+	const char *s = json_string_value(json_object_get(o, k));
+	return s ? s : "-";
+}
+
+static long long jint(json_t *o, const char *k)
+{
+	return json_integer_value(json_object_get(o, k));
+}
+
+static void print_forwards(json_t *resp, const struct ctl_opts *co)
+{
+	json_t *arr = json_object_get(resp, "forwards"), *f;
+	size_t i;
+	(void)co;
+	if (json_array_size(arr) == 0) {
+		printf("no port forwards\n");
+		return;
+	}
+	printf("%-24s %-5s %-8s %-22s %-8s %s\n", "NAME", "PROTO", "EXTERNAL",
+	       "INTERNAL", "ORIGIN", "FLOWS");
+	json_array_foreach(arr, i, f)
+	{
+		char to[40];
+		snprintf(to, sizeof(to), "%s:%lld", jstr(f, "internal_ip"),
+			 jint(f, "internal_port"));
+		printf("%-24s %-5s %-8lld %-22s %-8s %lld\n", jstr(f, "name"),
+		       jstr(f, "protocol"), jint(f, "external_port"), to,
+		       jstr(f, "origin"), jint(f, "flows"));
+	}
+}
+
+static void print_added(json_t *resp, const struct ctl_opts *co)
+{
+	json_t *f = json_object_get(resp, "forward");
+	(void)co;
+	printf("%s: \"%s\" %s/%lld -> %s:%lld\n", jstr(resp, "message"),
+	       jstr(f, "name"), jstr(f, "protocol"), jint(f, "external_port"),
+	       jstr(f, "internal_ip"), jint(f, "internal_port"));
+}
+
+/* "tcp/8080:172.17.240.21[:80]" into a rule object. */
+static json_t *forward_rule(const char *spec, const char *name, char *why,
+			    size_t whylen)
+{
+	char buf[96], *slash, *colon, *ip, *end;
+	unsigned long port, iport;
+	uint32_t addr;
+
+	if (!parse_forward_spec(spec, why, whylen))
+		return NULL;
+	copy_opt(buf, sizeof(buf), spec);
+	slash = strchr(buf, '/');
+	*slash = '\0';
+	port = strtoul(slash + 1, &end, 10);
+	ip = end + 1;
+	colon = strchr(ip, ':');
+	if (colon)
+		*colon = '\0';
+	(void)nat_ip_parse(ip, &addr);
+	iport = colon ? strtoul(colon + 1, NULL, 10) : port;
+	json_t *r = json_pack("{s:s, s:i, s:s, s:i}", "protocol", buf,
+			      "external_port", (int)port, "internal_ip", ip,
+			      "internal_port", (int)iport);
+	if (r && name)
+		json_object_set_new(r, "name", json_string(name));
+	return r;
 }
 
 static int cmd_forward(int argc, char **argv)
 {
-	const char *name = NULL, *sub;
+	struct ctl_opts co;
+	const char *sub;
 	char why[160];
 	int rc;
 
-	if (control_opts("forward", help_forward, argc, argv, &name, &rc))
+	if (control_opts("forward", help_forward, argc, argv,
+			 CO_NAME | CO_FWD, &co, &rc))
 		return rc;
 	if (optind == argc)
 		return usage_error("forward", "missing list, add or remove");
 	sub = argv[optind++];
 	if (strcmp(sub, "list") == 0) {
-		if (optind < argc || name)
+		if (optind < argc || co.name || co.proto || co.port || co.to)
 			return usage_error("forward", "list takes no "
 						      "arguments");
-		return control_unavailable("forward list");
+		return ctl_run("forward list", &co,
+			       json_pack("{s:s}", "action", "forward_list"),
+			       print_forwards);
 	}
 	if (strcmp(sub, "add") == 0) {
-		if (argc - optind != 1)
+		char spec[128];
+		if (argc - optind == 1 && !co.proto && !co.port && !co.to) {
+			snprintf(spec, sizeof(spec), "%s", argv[optind]);
+		} else if (argc == optind && co.proto && co.port && co.to) {
+			snprintf(spec, sizeof(spec), "%s/%s:%s", co.proto,
+				 co.port, co.to);
+		} else {
 			return usage_error("forward",
-					   "add needs one PROTO/"
-					   "EXT_PORT:INT_IP[:INT_PORT]");
-		if (!parse_forward_spec(argv[optind], why, sizeof(why)))
+					   "add needs PROTO/EXT_PORT:INT_IP"
+					   "[:INT_PORT], or --proto P --port "
+					   "N --to INT_IP[:INT_PORT]");
+		}
+		json_t *rule = forward_rule(spec, co.name, why, sizeof(why));
+		if (!rule)
 			return usage_error("forward", why);
-		return control_unavailable("forward add");
+		return ctl_run("forward add", &co,
+			       json_pack("{s:s, s:o}", "action", "forward_add",
+					 "rule", rule),
+			       print_added);
 	}
 	if (strcmp(sub, "remove") == 0) {
-		if (argc - optind > 1 || (argc == optind && !name) ||
-		    (argc > optind && name))
+		if (argc - optind > 1 || (argc == optind && !co.name) ||
+		    (argc > optind && co.name) || co.to || co.port)
 			return usage_error("forward", "remove needs one "
 						      "EXT_PORT or --name N");
 		if (argc > optind && !parse_port(argv[optind]))
 			return usage_error("forward", "remove: EXT_PORT must "
 						      "be 1-65535");
-		return control_unavailable("forward remove");
+		if (co.proto && strcmp(co.proto, "tcp") != 0 &&
+		    strcmp(co.proto, "udp") != 0)
+			return usage_error("forward",
+					   "--proto must be tcp or udp");
+		json_t *req =
+			co.name ? json_pack("{s:s, s:s}", "action",
+					    "forward_remove", "name", co.name)
+				: json_pack("{s:s, s:i}", "action",
+					    "forward_remove", "external_port",
+					    atoi(argv[optind]));
+		if (co.proto && !co.name)
+			json_object_set_new(req, "protocol",
+					    json_string(co.proto));
+		return ctl_run("forward remove", &co, req, print_added);
 	}
 	snprintf(why, sizeof(why),
 		 "unknown subcommand '%s' (list, add, "
@@ -1052,35 +1668,211 @@ static int cmd_forward(int argc, char **argv)
 	return usage_error("forward", why);
 }
 
+static void print_flows(json_t *resp, const struct ctl_opts *co)
+{
+	json_t *arr = json_object_get(resp, "flows"), *f;
+	size_t i;
+	(void)co;
+	printf("%-8s %-5s %-8s %-21s %-21s %-21s %-12s %-16s %s\n", "ID",
+	       "PROTO", "KIND", "INSIDE", "MAPPED", "REMOTE", "STATE", "RULE",
+	       "PKTS OUT/IN  BYTES OUT/IN");
+	json_array_foreach(arr, i, f)
+	{
+		printf("%-8lld %-5s %-8s %-21s %-21s %-21s %-12s %-16s "
+		       "%lld/%lld  %lld/%lld\n",
+		       jint(f, "id"), jstr(f, "proto"), jstr(f, "kind"),
+		       jstr(f, "inside"), jstr(f, "mapped"), jstr(f, "remote"),
+		       jstr(f, "state"), jstr(f, "rule"), jint(f, "pkts_out"),
+		       jint(f, "pkts_in"), jint(f, "bytes_out"),
+		       jint(f, "bytes_in"));
+	}
+	printf("%lld flow(s) shown of %lld matching%s\n", jint(resp, "shown"),
+	       jint(resp, "matched"),
+	       json_is_true(json_object_get(resp, "truncated"))
+		       ? " (raise --limit for more)"
+		       : "");
+}
+
 static int cmd_flows(int argc, char **argv)
 {
+	struct ctl_opts co;
 	int rc;
 
-	if (control_opts("flows", help_flows, argc, argv, NULL, &rc))
+	if (control_opts("flows", help_flows, argc, argv, CO_FLOWS, &co, &rc))
 		return rc;
 	if (optind < argc)
 		return usage_error("flows", "unexpected argument");
-	return control_unavailable("flows");
+	json_t *req = json_pack("{s:s}", "action", "flows");
+	uint32_t a;
+	if (co.host) {
+		if (!nat_ip_parse(co.host, &a)) {
+			json_decref(req);
+			return usage_error("flows",
+					   "--host must be an IPv4 address");
+		}
+		json_object_set_new(req, "address", json_string(co.host));
+	}
+	if (co.port) {
+		if (!parse_port(co.port)) {
+			json_decref(req);
+			return usage_error("flows", "--port must be 1-65535");
+		}
+		json_object_set_new(req, "port", json_integer(atoi(co.port)));
+	}
+	if (co.proto) {
+		if (strcmp(co.proto, "tcp") != 0 && strcmp(co.proto, "udp") != 0 &&
+		    strcmp(co.proto, "icmp") != 0) {
+			json_decref(req);
+			return usage_error("flows",
+					   "--proto must be tcp, udp or icmp");
+		}
+		json_object_set_new(req, "protocol", json_string(co.proto));
+	}
+	if (co.limit) {
+		char *end;
+		long v = strtol(co.limit, &end, 10);
+		if (*end || end == co.limit || v < 1 || v > NAT_CTL_FLOWS_MAX) {
+			json_decref(req);
+			return usage_error("flows", "--limit must be 1-10000");
+		}
+		json_object_set_new(req, "limit", json_integer(v));
+	}
+	return ctl_run("flows", &co, req, print_flows);
+}
+
+static void print_stats(json_t *resp, const struct ctl_opts *co)
+{
+	json_t *s = json_object_get(resp, "stats");
+	json_t *br = json_object_get(s, "by_reason");
+	json_t *ctl = json_object_get(s, "control");
+	json_t *errs = json_object_get(ctl, "errors");
+	const char *k;
+	json_t *v;
+
+	if (co->prometheus) {
+		static const char *const verdicts[] = { "natted", "bypassed",
+							"passed", "dropped" };
+		printf("# HELP glassnat_packets_total Packets seen by the "
+		       "engine, by verdict.\n"
+		       "# TYPE glassnat_packets_total counter\n");
+		for (size_t i = 0; i < 4; i++)
+			printf("glassnat_packets_total{verdict=\"%s\"} %lld\n",
+			       verdicts[i], jint(s, verdicts[i]));
+		printf("# HELP glassnat_bytes_total Bytes seen by the engine.\n"
+		       "# TYPE glassnat_bytes_total counter\n"
+		       "glassnat_bytes_total %lld\n",
+		       jint(s, "bytes"));
+		printf("# HELP glassnat_drops_total Packets dropped or passed "
+		       "untranslated, by reason.\n"
+		       "# TYPE glassnat_drops_total counter\n");
+		json_object_foreach(br, k, v)
+			printf("glassnat_drops_total{reason=\"%s\"} %lld\n", k,
+			       (long long)json_integer_value(v));
+		printf("# HELP glassnat_flows_active Flows in the table now.\n"
+		       "# TYPE glassnat_flows_active gauge\n"
+		       "glassnat_flows_active %lld\n",
+		       jint(s, "flows_active"));
+		printf("# HELP glassnat_flows_total Flows opened.\n"
+		       "# TYPE glassnat_flows_total counter\n"
+		       "glassnat_flows_total %lld\n",
+		       jint(s, "flows_total"));
+		printf("# HELP glassnat_flows_expired_total Flows closed by "
+		       "timeout.\n"
+		       "# TYPE glassnat_flows_expired_total counter\n"
+		       "glassnat_flows_expired_total %lld\n",
+		       jint(s, "flows_expired"));
+		printf("# HELP glassnat_flows_evicted_total Flows evicted at "
+		       "max_flows_per_host.\n"
+		       "# TYPE glassnat_flows_evicted_total counter\n"
+		       "glassnat_flows_evicted_total %lld\n",
+		       jint(s, "flows_evicted"));
+		printf("# HELP glassnat_hairpinned_total Packets hairpinned.\n"
+		       "# TYPE glassnat_hairpinned_total counter\n"
+		       "glassnat_hairpinned_total %lld\n",
+		       jint(s, "hairpinned"));
+		printf("# HELP glassnat_forwards Port forwards active.\n"
+		       "# TYPE glassnat_forwards gauge\n"
+		       "glassnat_forwards %lld\n",
+		       jint(s, "forwards"));
+		printf("# HELP glassnat_trace_lost_total Trace records lost "
+		       "(queue full).\n"
+		       "# TYPE glassnat_trace_lost_total counter\n"
+		       "glassnat_trace_lost_total %lld\n",
+		       jint(json_object_get(s, "trace"), "lost"));
+		printf("# HELP glassnat_log_lost_total Event records lost.\n"
+		       "# TYPE glassnat_log_lost_total counter\n"
+		       "glassnat_log_lost_total %lld\n",
+		       jint(json_object_get(s, "log"), "lost"));
+		printf("# HELP glassnat_control_requests_total Control "
+		       "requests answered.\n"
+		       "# TYPE glassnat_control_requests_total counter\n"
+		       "glassnat_control_requests_total %lld\n",
+		       jint(ctl, "requests"));
+		printf("# HELP glassnat_control_errors_total Control requests "
+		       "refused, by error.\n"
+		       "# TYPE glassnat_control_errors_total counter\n");
+		json_object_foreach(errs, k, v)
+			printf("glassnat_control_errors_total{error=\"%s\"} "
+			       "%lld\n",
+			       k, (long long)json_integer_value(v));
+		return;
+	}
+	printf("packets      %lld (%lld bytes)\n", jint(s, "packets"),
+	       jint(s, "bytes"));
+	printf("  natted     %lld\n  bypassed   %lld\n  passed     %lld\n"
+	       "  dropped    %lld\n",
+	       jint(s, "natted"), jint(s, "bypassed"), jint(s, "passed"),
+	       jint(s, "dropped"));
+	printf("flows        %lld active, %lld total, %lld expired, %lld "
+	       "evicted\n",
+	       jint(s, "flows_active"), jint(s, "flows_total"),
+	       jint(s, "flows_expired"), jint(s, "flows_evicted"));
+	printf("hairpinned   %lld\nforwards     %lld\n", jint(s, "hairpinned"),
+	       jint(s, "forwards"));
+	printf("by reason (dropped or passed untranslated):\n");
+	json_object_foreach(br, k, v)
+		if (json_integer_value(v))
+			printf("  %-22s %lld\n", k,
+			       (long long)json_integer_value(v));
+	json_t *t = json_object_get(s, "trace");
+	printf("trace        %s, %lld written, %lld lost\n",
+	       !json_is_true(json_object_get(t, "open")) ? "off (not open)"
+	       : json_is_true(json_object_get(t, "on"))	 ? "on"
+							 : "paused",
+	       jint(t, "written"), jint(t, "lost"));
+	json_t *l = json_object_get(s, "log");
+	printf("events       %lld written, %lld lost\n", jint(l, "written"),
+	       jint(l, "lost"));
+	printf("control      %lld requests", jint(ctl, "requests"));
+	json_object_foreach(errs, k, v)
+		if (json_integer_value(v))
+			printf(", %s %lld", k, (long long)json_integer_value(v));
+	printf("\n");
 }
 
 static int cmd_stats(int argc, char **argv)
 {
+	struct ctl_opts co;
 	int rc;
 
-	if (control_opts("stats", help_stats, argc, argv, NULL, &rc))
+	if (control_opts("stats", help_stats, argc, argv, CO_PROM, &co, &rc))
 		return rc;
 	if (optind < argc)
 		return usage_error("stats", "unexpected argument");
-	return control_unavailable("stats");
+	if (co.json && co.prometheus)
+		return usage_error("stats", "--json or --prometheus, not both");
+	return ctl_run("stats", &co, json_pack("{s:s}", "action", "stats"),
+		       print_stats);
 }
 
 static int cmd_trace(int argc, char **argv)
 {
+	struct ctl_opts co;
 	char err[ERRBUF_LEN];
 	const char *sub;
 	int rc;
 
-	if (control_opts("trace", help_trace, argc, argv, NULL, &rc))
+	if (control_opts("trace", help_trace, argc, argv, 0, &co, &rc))
 		return rc;
 	if (optind == argc)
 		return usage_error("trace", "missing on or off");
@@ -1092,14 +1884,32 @@ static int cmd_trace(int argc, char **argv)
 		if (argc > optind &&
 		    check_bpf(argv[optind], err, sizeof(err)) != 0)
 			return usage_error("trace", err);
-		return control_unavailable("trace on");
+		json_t *req = json_pack("{s:s}", "action", "trace_on");
+		if (argc > optind)
+			json_object_set_new(req, "filter",
+					    json_string(argv[optind]));
+		return ctl_run("trace on", &co, req, NULL);
 	}
 	if (strcmp(sub, "off") == 0) {
 		if (optind < argc)
 			return usage_error("trace", "off takes no arguments");
-		return control_unavailable("trace off");
+		return ctl_run("trace off", &co,
+			       json_pack("{s:s}", "action", "trace_off"), NULL);
 	}
 	return usage_error("trace", "expected on [BPF] or off");
+}
+
+static int cmd_reload(int argc, char **argv)
+{
+	struct ctl_opts co;
+	int rc;
+
+	if (control_opts("reload", help_reload, argc, argv, 0, &co, &rc))
+		return rc;
+	if (optind < argc)
+		return usage_error("reload", "unexpected argument");
+	return ctl_run("reload", &co, json_pack("{s:s}", "action", "reload"),
+		       NULL);
 }
 
 static int cmd_version(int argc, char **argv)
@@ -1134,7 +1944,8 @@ static const struct command commands[] = {
 	{ "run", cmd_run },	{ "replay", cmd_replay },
 	{ "check", cmd_check }, { "forward", cmd_forward },
 	{ "flows", cmd_flows }, { "stats", cmd_stats },
-	{ "trace", cmd_trace }, { "version", cmd_version },
+	{ "trace", cmd_trace }, { "reload", cmd_reload },
+	{ "version", cmd_version },
 };
 
 /* Rewrites Hyper-NAT's Go-style single-dash long options in place (up to

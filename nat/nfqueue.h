@@ -28,6 +28,11 @@ struct nat_live_opts {
 	/* Called about every 100 ms on the engine thread, busy or idle:
 	 * main uses it for trace.loss, SIGHUP and periodic stats. */
 	void (*on_tick)(void *ctx, uint64_t now_ns);
+	/* Called once on the engine thread when the queue is bound and the
+	 * chains are installed, before the first packet (main starts the
+	 * control socket here, so a second glassnat fails on the queue
+	 * first). -1 ends the run with the message in errbuf. May be NULL. */
+	int (*on_start)(void *ctx, char *errbuf, size_t errlen);
 	void *ctx;
 	uint32_t queue_num; /* nfnetlink queue number, 0..65535 */
 	bool verbose;	    /* the rules installed, echoed to log */
@@ -59,6 +64,17 @@ struct nat_live_stats {
 int nat_nfqueue_run(struct nat_engine *e, const struct nat_config *cfg,
 		    const struct nat_live_opts *o, struct nat_live_stats *st,
 		    char *errbuf, size_t errlen)
+	__attribute__((warn_unused_result));
+
+/* Rewrites the chains of the running nat_nfqueue_run() for cfg (its
+ * addresses and rules, after a reload) with the forwards fw[0..n) in place
+ * of cfg's: a forward's port is queued inbound only once it is here. One
+ * iptables-restore: each chain is replaced atomically. Engine thread,
+ * from on_tick or on_start only. Returns -1 with errbuf (also when no run
+ * is active); the old chains then stay. */
+int nat_nfqueue_set_forwards(const struct nat_config *cfg,
+			     const struct nat_forward_cfg *fw, size_t n,
+			     char *errbuf, size_t errlen)
 	__attribute__((warn_unused_result));
 
 /* Removes every chain and jump nat_nfqueue_run installs, in the current

@@ -68,6 +68,37 @@ int nat_obs_open(struct nat_observers *ob, struct nat_engine *e,
 	return 0;
 }
 
+int nat_obs_trace_on(struct nat_observers *ob,
+		     const struct nat_trace_cfg *cfg, const char *bpf,
+		     char *errbuf, size_t errlen)
+{
+	if (ob->trace) {
+		if (trace_set_filter(ob->trace, bpf, errbuf, errlen) < 0)
+			return -1;
+		trace_set_enabled(ob->trace, true);
+		return 0;
+	}
+	if (!cfg->dir[0]) {
+		snprintf(errbuf, errlen,
+			 "no trace directory: set trace.dir in the config (and "
+			 "reload) or start glassnat with --trace DIR");
+		return -1;
+	}
+	ob->trace = trace_open(cfg, NULL, bpf, errbuf, errlen);
+	if (!ob->trace)
+		return -1;
+	ob->tctx.t = ob->trace;
+	ob->tctx.e = ob->e;
+	struct nat_hooks h;
+	memset(&h, 0, sizeof(h));
+	h.ctx = ob;
+	if (ob->log)
+		h.event = obs_event;
+	h.packet = obs_packet;
+	nat_engine_set_hooks(ob->e, &h);
+	return 0;
+}
+
 /* Reports trace losses not reported yet. The report is itself a log
  * record and may find the log's ring full: then the log counts it lost
  * and the same losses are reported again at the next poll, so the

@@ -44,6 +44,15 @@ int nat_obs_open(struct nat_observers *ob, struct nat_engine *e,
 		 char *errbuf, size_t errlen)
 	__attribute__((warn_unused_result));
 
+/* Engine thread (control: trace on): opens the trace ring now, from cfg
+ * (trace.dir must be set), selecting with bpf ("" = everything), and
+ * hooks it into the engine. An open ring gets the new filter and is
+ * resumed instead. Returns -1 with errbuf (no trace.dir, bad BPF). */
+int nat_obs_trace_on(struct nat_observers *ob,
+		     const struct nat_trace_cfg *cfg, const char *bpf,
+		     char *errbuf, size_t errlen)
+	__attribute__((warn_unused_result));
+
 /* Engine thread, as often as convenient: emits trace.loss when the trace
  * queue lost records since the last report (at most once a second). */
 void nat_obs_poll(struct nat_observers *ob, uint64_t ts_ns);

@@ -15,7 +15,22 @@ PACKAGES=(
 	libnetfilter-queue-dev libmnl-dev # Linux live backend
 	tshark jq python3       # e2e checks, demo
 	iproute2 iptables iperf3 procps   # namespace tests, benchmarks
+	# make windows / windows-test (docs/windows.md): the cross compiler,
+	# dpkg-source and the build tools of the cross-built libraries, wine
+	gcc-mingw-w64-x86-64-posix mingw-w64-x86-64-dev dpkg-dev cmake
+	flex bison wine wine64
 )
+
+# `make windows` cross-builds libyaml, zstd, libpcap and jansson from
+# Debian's source packages: apt-get source needs a deb-src entry, for the
+# same mirror and suite as the machine's own. Added once, as a separate
+# file (remove it to undo).
+SRC_LIST=/etc/apt/sources.list.d/glassnat-src.sources
+need_src=0
+if ! grep -rqsE '^(Types:.*deb-src|deb-src)' /etc/apt/sources.list \
+	/etc/apt/sources.list.d/; then
+	need_src=1
+fi
 
 missing=()
 for p in "${PACKAGES[@]}"; do
@@ -23,7 +38,7 @@ for p in "${PACKAGES[@]}"; do
 	[ "$status" = "install ok installed" ] || missing+=("$p")
 done
 
-if [ ${#missing[@]} -eq 0 ]; then
+if [ ${#missing[@]} -eq 0 ] && [ $need_src -eq 0 ]; then
 	echo "deps: all ${#PACKAGES[@]} packages are installed"
 	exit 0
 fi
@@ -42,6 +57,33 @@ export DEBIAN_FRONTEND=noninteractive
 # tshark would otherwise ask whether non-root users may capture.
 echo "wireshark-common wireshark-common/install-setuid boolean false" |
 	debconf-set-selections
+# The mirror this machine already uses for Debian's binary packages: the
+# first URI of its deb822 sources, else of a classic sources.list line.
+apt_mirror() {
+	local u
+	u=$(sed -n 's/^URIs:[[:space:]]*\([^[:space:]]*\).*/\1/p' \
+		/etc/apt/sources.list.d/*.sources 2>/dev/null | grep -v security | head -n 1)
+	[ -n "$u" ] || u=$(sed -n 's/^deb[[:space:]]\+\(\[[^]]*\][[:space:]]\+\)\?\([^[:space:]]*\).*/\2/p' \
+		/etc/apt/sources.list 2>/dev/null | grep -v security | head -n 1)
+	printf '%s' "$u"
+}
+if [ $need_src -eq 1 ]; then
+	. /etc/os-release
+	mirror=$(apt_mirror)
+	if [ -z "$mirror" ]; then
+		echo "deps: no Debian mirror found in /etc/apt/sources.list* to add deb-src from (make windows needs Debian's source packages)" >&2
+		exit 1
+	fi
+	printf '%s\n' \
+		"# Added by glassnat's make deps: Debian sources for make windows." \
+		"Types: deb-src" "URIs: $mirror" \
+		"Suites: ${VERSION_CODENAME:-bookworm}" "Components: main" \
+		"Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg" \
+		>"$SRC_LIST"
+	echo "deps: added $SRC_LIST (deb-src, for make windows)"
+fi
 apt-get update
-apt-get install -y --no-install-recommends "${missing[@]}"
-echo "deps: installed ${missing[*]}"
+if [ ${#missing[@]} -gt 0 ]; then
+	apt-get install -y --no-install-recommends "${missing[@]}"
+	echo "deps: installed ${missing[*]}"
+fi

@@ -272,8 +272,8 @@ run_cli "replay --trace-filter without --trace exits 2" 2 \
 	'needs --trace' replay -c "$CONFIG" "$IN" -o "$TMP/x.pcapng" --trace-filter tcp
 run_cli "replay of a missing capture exits 1" 1 'no-such.pcapng' \
 	replay -c "$CONFIG" "$TMP/no-such.pcapng" -o "$TMP/x.pcapng"
-run_cli "forward list says the control socket is not available (exit 1)" 1 \
-	'not available in this build yet' forward list
+run_cli "forward list with no gateway says it is not running (exit 1)" 1 \
+	'the gateway is not running' forward list -s "$TMP/no-gateway.sock"
 run_cli "forward add checks its spec (exit 2)" 2 'not an IPv4 address' \
 	forward add tcp/8080:172.17.240.300:80
 

@@ -1,0 +1,1441 @@
+/* The control socket: see control.h and docs/control.md.
+ *
+ * Requests are parsed with jansson (Debian's libjansson: a well-kept JSON
+ * parser, so none is written here). Parsing is strict: a request is one
+ * JSON object; unknown members, wrong types and out-of-range values are
+ * errors that name the member, so a typo never silently does something
+ * else. */
+#include "control.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#ifdef _WIN32
+#include <io.h>
+#define fsync _commit
+#else
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#endif
+
+#include <jansson.h>
+
+#include "packet.h"
+
+#define ERRLEN 512
+
+static const char *const action_names[NAT_CTL_ACTION_MAX] = {
+	[NAT_CTL_FORWARD_LIST] = "forward_list",
+	[NAT_CTL_FORWARD_ADD] = "forward_add",
+	[NAT_CTL_FORWARD_REMOVE] = "forward_remove",
+	[NAT_CTL_FLOWS] = "flows",
+	[NAT_CTL_STATS] = "stats",
+	[NAT_CTL_TRACE_ON] = "trace_on",
+	[NAT_CTL_TRACE_OFF] = "trace_off",
+	[NAT_CTL_RELOAD] = "reload",
+};
+
+static const char *const error_names[NAT_CTL_E_MAX] = {
+	[NAT_CTL_E_NONE] = "none",
+	[NAT_CTL_E_INVALID_JSON] = "invalid_json",
+	[NAT_CTL_E_BAD_REQUEST] = "bad_request",
+	[NAT_CTL_E_UNKNOWN_ACTION] = "unknown_action",
+	[NAT_CTL_E_OVERSIZED] = "oversized",
+	[NAT_CTL_E_TIMEOUT] = "timeout",
+	[NAT_CTL_E_DISCONNECTED] = "disconnected",
+	[NAT_CTL_E_PERMISSION] = "permission_denied",
+	[NAT_CTL_E_BUSY] = "busy",
+	[NAT_CTL_E_REFUSED] = "refused",
+	[NAT_CTL_E_FAILED] = "failed",
+};
+
+const char *nat_ctl_action_name(enum nat_ctl_action a)
+{
+	return (unsigned)a < NAT_CTL_ACTION_MAX ? action_names[a] : "?";
+}
+
+const char *nat_ctl_error_name(enum nat_ctl_error c)
+{
+	return (unsigned)c < NAT_CTL_E_MAX ? error_names[c] : "?";
+}
+
+/* ---- parsing ---- */
+
+struct pctx {
+	enum nat_ctl_error *code;
+	char *err;
+	size_t errlen;
+};
+
+static int bad(struct pctx *p, enum nat_ctl_error code, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static int bad(struct pctx *p, enum nat_ctl_error code, const char *fmt, ...)
+{
+	va_list ap;
+	*p->code = code;
+	va_start(ap, fmt);
+	vsnprintf(p->err, p->errlen, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+static const char *json_kind(const json_t *v)
+{
+	switch (json_typeof(v)) {
+	case JSON_OBJECT:
+		return "an object";
+	case JSON_ARRAY:
+		return "an array";
+	case JSON_STRING:
+		return "a string";
+	case JSON_INTEGER:
+		return "an integer";
+	case JSON_REAL:
+		return "a number with a fraction";
+	case JSON_TRUE:
+	case JSON_FALSE:
+		return "a boolean";
+	default:
+		return "null";
+	}
+}
+
+/* Refuses members of o not in allowed (NULL-terminated). */
+static int only_keys(struct pctx *p, json_t *o, const char *where,
+		     const char *const *allowed)
+{
+	const char *k;
+	json_t *v;
+	json_object_foreach(o, k, v)
+	{
+		bool ok = false;
+		for (size_t i = 0; allowed[i]; i++)
+			ok |= strcmp(k, allowed[i]) == 0;
+		if (!ok) {
+			char shown[72];
+			snprintf(shown, sizeof(shown), "%.64s", k);
+			for (char *c = shown; *c; c++)
+				if ((unsigned char)*c < 0x20)
+					*c = '?';
+			return bad(p, NAT_CTL_E_BAD_REQUEST,
+				   "%s: unknown member \"%s\"", where, shown);
+		}
+	}
+	return 0;
+}
+
+/* A string member into buf[size]: 1..size-1 bytes, no control bytes.
+ * Returns 0 (absent: *present false), -1 on error. */
+static int get_string(struct pctx *p, json_t *o, const char *key,
+		      const char *where, char *buf, size_t size, bool *present,
+		      bool empty_ok)
+{
+	json_t *v = json_object_get(o, key);
+	*present = v != NULL;
+	if (!v)
+		return 0;
+	if (!json_is_string(v))
+		return bad(p, NAT_CTL_E_BAD_REQUEST,
+			   "%s%s: expected a string, got %s", where, key,
+			   json_kind(v));
+	size_t n = json_string_length(v);
+	const char *s = json_string_value(v);
+	if (n == 0 && !empty_ok)
+		return bad(p, NAT_CTL_E_BAD_REQUEST, "%s%s: must not be empty",
+			   where, key);
+	if (n >= size)
+		return bad(p, NAT_CTL_E_BAD_REQUEST,
+			   "%s%s: too long (%zu bytes, at most %zu)", where,
+			   key, n, size - 1);
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
+			return bad(p, NAT_CTL_E_BAD_REQUEST,
+				   "%s%s: contains a control character "
+				   "(byte %zu)",
+				   where, key, i + 1);
+	memcpy(buf, s, n);
+	buf[n] = '\0';
+	return 0;
+}
+
+static int get_int(struct pctx *p, json_t *o, const char *key,
+		   const char *where, long long lo, long long hi,
+		   long long *out, bool *present)
+{
+	json_t *v = json_object_get(o, key);
+	*present = v != NULL;
+	if (!v)
+		return 0;
+	if (!json_is_integer(v))
+		return bad(p, NAT_CTL_E_BAD_REQUEST,
+			   "%s%s: expected an integer, got %s", where, key,
+			   json_kind(v));
+	long long x = json_integer_value(v);
+	if (x < lo || x > hi)
+		return bad(p, NAT_CTL_E_BAD_REQUEST,
+			   "%s%s: %lld is out of range (%lld-%lld)", where, key,
+			   x, lo, hi);
+	*out = x;
+	return 0;
+}
+
+static int get_proto(struct pctx *p, json_t *o, const char *key,
+		     const char *where, bool icmp_ok, uint8_t *out,
+		     bool *present)
+{
+	char s[8];
+	if (get_string(p, o, key, where, s, sizeof(s), present, false) < 0) {
+		if (*p->code == NAT_CTL_E_BAD_REQUEST && strstr(p->err, "long"))
+			return bad(p, NAT_CTL_E_BAD_REQUEST,
+				   "%s%s: must be tcp or udp%s", where, key,
+				   icmp_ok ? " or icmp" : "");
+		return -1;
+	}
+	if (!*present)
+		return 0;
+	if (strcmp(s, "tcp") == 0)
+		*out = 6;
+	else if (strcmp(s, "udp") == 0)
+		*out = 17;
+	else if (icmp_ok && strcmp(s, "icmp") == 0)
+		*out = 1;
+	else
+		return bad(p, NAT_CTL_E_BAD_REQUEST,
+			   "%s%s: \"%s\" is not tcp or udp%s", where, key, s,
+			   icmp_ok ? " or icmp" : "");
+	return 0;
+}
+
+static int get_ip(struct pctx *p, json_t *o, const char *key,
+		  const char *where, uint32_t *out, bool *present)
+{
+	char s[20];
+	if (get_string(p, o, key, where, s, sizeof(s), present, false) < 0)
+		return -1;
+	if (*present && !nat_ip_parse(s, out))
+		return bad(p, NAT_CTL_E_BAD_REQUEST,
+			   "%s%s: \"%s\" is not an IPv4 address", where, key,
+			   s);
+	return 0;
+}
+
+static int parse_forward_add(struct pctx *p, json_t *root,
+			     struct nat_ctl_req *r)
+{
+	static const char *const top[] = { "action", "rule", NULL };
+	static const char *const keys[] = { "name",	   "protocol",
+					    "external_port", "internal_ip",
+					    "internal_port", NULL };
+	const char *w = "rule.";
+	bool has;
+	long long v;
+	if (only_keys(p, root, "request", top) < 0)
+		return -1;
+	json_t *rule = json_object_get(root, "rule");
+	if (!rule)
+		return bad(p, NAT_CTL_E_BAD_REQUEST,
+			   "rule: missing (the forward to add: name, protocol, "
+			   "external_port, internal_ip, internal_port)");
+	if (!json_is_object(rule))
+		return bad(p, NAT_CTL_E_BAD_REQUEST,
+			   "rule: expected an object, got %s", json_kind(rule));
+	if (only_keys(p, rule, "rule", keys) < 0)
+		return -1;
+	struct nat_forward_cfg *f = &r->fwd;
+	memset(f, 0, sizeof(*f));
+	f->runtime = true;
+	if (get_proto(p, rule, "protocol", w, false, &f->proto, &has) < 0)
+		return -1;
+	if (!has)
+		return bad(p, NAT_CTL_E_BAD_REQUEST,
+			   "rule.protocol: missing (tcp or udp)");
+	if (get_int(p, rule, "external_port", w, 1, 65535, &v, &has) < 0)
+		return -1;
+	if (!has)
+		return bad(p, NAT_CTL_E_BAD_REQUEST,
+			   "rule.external_port: missing (1-65535)");
+	f->ext_port = (uint16_t)v;
+	if (get_ip(p, rule, "internal_ip", w, &f->int_ip, &has) < 0)
+		return -1;
+	if (!has)
+		return bad(p, NAT_CTL_E_BAD_REQUEST,
+			   "rule.internal_ip: missing (an inside address)");
+	f->int_port = f->ext_port;
+	if (get_int(p, rule, "internal_port", w, 1, 65535, &v, &has) < 0)
+		return -1;
+	if (has)
+		f->int_port = (uint16_t)v;
+	if (get_string(p, rule, "name", w, f->name, sizeof(f->name), &has,
+		       false) < 0)
+		return -1;
+	if (!has) /* the name the CLI's short form gets: "tcp/8080" */
+		snprintf(f->name, sizeof(f->name), "%s/%u",
+			 nat_proto_name(f->proto), f->ext_port);
+	return 0;
+}
+
+static int parse_forward_remove(struct pctx *p, json_t *root,
+				struct nat_ctl_req *r)
+{
+	static const char *const top[] = { "action", "name", "external_port",
+					   "protocol", NULL };
+	bool has_name, has_port, has_proto;
+	long long v = 0;
+	if (only_keys(p, root, "request", top) < 0 ||
+	    get_string(p, root, "name", "", r->name, sizeof(r->name),
+		       &has_name, false) < 0 ||
+	    get_int(p, root, "external_port", "", 1, 65535, &v, &has_port) <
+		    0 ||
+	    get_proto(p, root, "protocol", "", false, &r->proto, &has_proto) <
+		    0)
+		return -1;
+	if (has_name == has_port)
+		return bad(p, NAT_CTL_E_BAD_REQUEST,
+			   "forward_remove needs exactly one of \"name\" and "
+			   "\"external_port\"");
+	if (has_name && has_proto)
+		return bad(p, NAT_CTL_E_BAD_REQUEST,
+			   "protocol: only with external_port");
+	r->by_name = has_name;
+	r->port = (uint16_t)v;
+	return 0;
+}
+
+static int parse_flows(struct pctx *p, json_t *root, struct nat_ctl_req *r)
+{
+	static const char *const top[] = { "action", "address", "port",
+					   "protocol", "limit", NULL };
+	bool has;
+	long long v;
+	if (only_keys(p, root, "request", top) < 0 ||
+	    get_ip(p, root, "address", "", &r->addr, &r->has_addr) < 0 ||
+	    get_proto(p, root, "protocol", "", true, &r->fproto, &has) < 0)
+		return -1;
+	if (get_int(p, root, "port", "", 1, 65535, &v, &has) < 0)
+		return -1;
+	if (has)
+		r->fport = (uint16_t)v;
+	r->limit = NAT_CTL_FLOWS_DEFAULT;
+	if (get_int(p, root, "limit", "", 1, NAT_CTL_FLOWS_MAX, &v, &has) < 0)
+		return -1;
+	if (has)
+		r->limit = (uint32_t)v;
+	return 0;
+}
+
+int nat_ctl_parse(const char *line, size_t len, struct nat_ctl_req *req,
+		  enum nat_ctl_error *code, char *errbuf, size_t errlen)
+{
+	struct pctx p = { code, errbuf, errlen };
+	json_error_t je;
+	int rc = -1;
+
+	memset(req, 0, sizeof(*req));
+	*code = NAT_CTL_E_NONE;
+	if (errlen)
+		errbuf[0] = '\0';
+	if (len >= NAT_CTL_LINE_MAX)
+		return bad(&p, NAT_CTL_E_OVERSIZED,
+			   "request longer than %d bytes", NAT_CTL_LINE_MAX - 1);
+	if (memchr(line, '\0', len))
+		return bad(&p, NAT_CTL_E_INVALID_JSON,
+			   "invalid JSON: contains a NUL byte");
+	json_t *root = json_loadb(line, len, JSON_REJECT_DUPLICATES, &je);
+	if (!root)
+		return bad(&p, NAT_CTL_E_INVALID_JSON,
+			   "invalid JSON at column %d: %s", je.column, je.text);
+	if (!json_is_object(root)) {
+		bad(&p, NAT_CTL_E_INVALID_JSON,
+		    "a request is a JSON object, got %s", json_kind(root));
+		goto out;
+	}
+	json_t *a = json_object_get(root, "action");
+	if (!a) {
+		bad(&p, NAT_CTL_E_BAD_REQUEST,
+		    "action: missing (forward_list, forward_add, "
+		    "forward_remove, flows, stats, trace_on, trace_off, "
+		    "reload)");
+		goto out;
+	}
+	if (!json_is_string(a)) {
+		bad(&p, NAT_CTL_E_BAD_REQUEST,
+		    "action: expected a string, got %s", json_kind(a));
+		goto out;
+	}
+	const char *name = json_string_value(a);
+	size_t k = 0;
+	while (k < NAT_CTL_ACTION_MAX &&
+	       (strlen(action_names[k]) != json_string_length(a) ||
+		strcmp(action_names[k], name) != 0))
+		k++;
+	if (k == NAT_CTL_ACTION_MAX) {
+		char shown[40];
+		snprintf(shown, sizeof(shown), "%.32s", name);
+		for (char *c = shown; *c; c++)
+			if ((unsigned char)*c < 0x20)
+				*c = '?';
+		bad(&p, NAT_CTL_E_UNKNOWN_ACTION,
+		    "unknown action \"%s\" (forward_list, forward_add, "
+		    "forward_remove, flows, stats, trace_on, trace_off, "
+		    "reload)",
+		    shown);
+		goto out;
+	}
+	req->action = (enum nat_ctl_action)k;
+	static const char *const only_action[] = { "action", NULL };
+	static const char *const trace_keys[] = { "action", "filter", NULL };
+	bool has;
+	switch (req->action) {
+	case NAT_CTL_FORWARD_ADD:
+		rc = parse_forward_add(&p, root, req);
+		break;
+	case NAT_CTL_FORWARD_REMOVE:
+		rc = parse_forward_remove(&p, root, req);
+		break;
+	case NAT_CTL_FLOWS:
+		rc = parse_flows(&p, root, req);
+		break;
+	case NAT_CTL_TRACE_ON:
+		rc = only_keys(&p, root, "request", trace_keys) < 0 ||
+				     get_string(&p, root, "filter", "", req->bpf,
+						sizeof(req->bpf), &has, true) < 0
+			     ? -1
+			     : 0;
+		break;
+	default:
+		rc = only_keys(&p, root, "request", only_action);
+		break;
+	}
+out:
+	json_decref(root);
+	return rc;
+}
+
+/* ---- responses ---- */
+
+/* Serialises o (stolen) as one line. */
+static char *finish(json_t *o)
+{
+	if (!o)
+		return NULL;
+	char *s = json_dumps(o, JSON_COMPACT | JSON_ENSURE_ASCII);
+	json_decref(o);
+	if (!s)
+		return NULL;
+	size_t n = strlen(s);
+	char *line = realloc(s, n + 2);
+	if (!line) {
+		free(s);
+		return NULL;
+	}
+	line[n] = '\n';
+	line[n + 1] = '\0';
+	return line;
+}
+
+char *nat_ctl_error_response(enum nat_ctl_error code, const char *msg)
+{
+	return finish(json_pack("{s:b, s:s, s:s}", "success", 0, "error",
+				nat_ctl_error_name(code), "message", msg));
+}
+
+static char *ok_message(const char *msg)
+{
+	return finish(json_pack("{s:b, s:s}", "success", 1, "message", msg));
+}
+
+static json_t *ep_str(uint32_t ip, uint16_t port, uint8_t proto)
+{
+	char buf[24], a[16];
+	nat_ip_str(ip, a);
+	if (proto == 6 || proto == 17)
+		snprintf(buf, sizeof(buf), "%s:%u", a, port);
+	else
+		snprintf(buf, sizeof(buf), "%s", a);
+	return json_string(buf);
+}
+
+static json_t *forward_json(const struct nat_forward_cfg *f, long flows)
+{
+	char ip[16];
+	json_t *o = json_pack("{s:s, s:s, s:i, s:s, s:i, s:s}", "name", f->name,
+			      "protocol", nat_proto_name(f->proto),
+			      "external_port", (int)f->ext_port, "internal_ip",
+			      nat_ip_str(f->int_ip, ip), "internal_port",
+			      (int)f->int_port, "origin",
+			      f->runtime ? "runtime" : "config");
+	if (o && flows >= 0)
+		json_object_set_new(o, "flows", json_integer(flows));
+	return o;
+}
+
+static char *do_forward_list(struct nat_engine *e)
+{
+	struct nat_forward_info *fi =
+		malloc(NAT_FORWARDS_MAX * sizeof(*fi));
+	if (!fi)
+		return NULL;
+	size_t n = nat_engine_forward_list(e, fi, NAT_FORWARDS_MAX);
+	json_t *arr = json_array();
+	for (size_t i = 0; arr && i < n && i < NAT_FORWARDS_MAX; i++)
+		json_array_append_new(arr, forward_json(&fi[i].f, fi[i].flows));
+	free(fi);
+	return finish(json_pack("{s:b, s:o}", "success", 1, "forwards", arr));
+}
+
+static char *do_forward_add(struct nat_engine *e, const struct nat_ctl_ops *ops,
+			    const struct nat_ctl_req *r,
+			    enum nat_ctl_error *code)
+{
+	char err[ERRLEN], err2[ERRLEN];
+	if (nat_engine_forward_add(e, &r->fwd, err, sizeof(err)) < 0) {
+		*code = NAT_CTL_E_REFUSED;
+		return nat_ctl_error_response(*code, err);
+	}
+	if (ops->forwards_changed &&
+	    ops->forwards_changed(ops->ctx, err, sizeof(err)) < 0) {
+		if (nat_engine_forward_remove(e, r->fwd.name, 0, 0, NULL, err2,
+					      sizeof(err2)) < 0) {
+			/* cannot happen: it was just added */
+		}
+		(void)ops->forwards_changed(ops->ctx, err2, sizeof(err2));
+		*code = NAT_CTL_E_FAILED;
+		char msg[ERRLEN + 64];
+		snprintf(msg, sizeof(msg), "%s (the forward was not added)",
+			 err);
+		return nat_ctl_error_response(*code, msg);
+	}
+	return finish(json_pack("{s:b, s:s, s:o}", "success", 1, "message",
+				"Port forward added", "forward",
+				forward_json(&r->fwd, -1)));
+}
+
+static char *do_forward_remove(struct nat_engine *e,
+			       const struct nat_ctl_ops *ops,
+			       const struct nat_ctl_req *r,
+			       enum nat_ctl_error *code)
+{
+	char err[ERRLEN], err2[ERRLEN];
+	struct nat_forward_cfg gone;
+	if (nat_engine_forward_remove(e, r->by_name ? r->name : NULL,
+				      r->proto, r->port, &gone, err,
+				      sizeof(err)) < 0) {
+		*code = NAT_CTL_E_REFUSED;
+		return nat_ctl_error_response(*code, err);
+	}
+	if (ops->forwards_changed &&
+	    ops->forwards_changed(ops->ctx, err, sizeof(err)) < 0) {
+		/* Put it back: the state file and the steering still say so. */
+		if (nat_engine_forward_add(e, &gone, err2, sizeof(err2)) < 0) {
+			/* its port was free a moment ago: cannot happen */
+		}
+		(void)ops->forwards_changed(ops->ctx, err2, sizeof(err2));
+		*code = NAT_CTL_E_FAILED;
+		char msg[ERRLEN + 64];
+		snprintf(msg, sizeof(msg),
+			 "%s (the forward was put back; its flows were "
+			 "closed)",
+			 err);
+		return nat_ctl_error_response(*code, msg);
+	}
+	return finish(json_pack("{s:b, s:s, s:o}", "success", 1, "message",
+				"Port forward removed", "forward",
+				forward_json(&gone, -1)));
+}
+
+struct flows_ctx {
+	const struct nat_engine *e;
+	const struct nat_ctl_req *r;
+	json_t *arr;
+	uint64_t matched;
+	uint64_t now_ns;
+};
+
+static bool flow_matches(const struct nat_ctl_req *r,
+			 const struct nat_flow_info *f)
+{
+	if (r->fproto && f->proto != r->fproto)
+		return false;
+	if (r->has_addr && f->in_ip != r->addr && f->map_ip != r->addr &&
+	    f->rem_ip != r->addr)
+		return false;
+	if (r->fport && f->in_port != r->fport && f->map_port != r->fport &&
+	    f->rem_port != r->fport)
+		return false;
+	return true;
+}
+
+static void flow_one(void *ctx, const struct nat_flow_info *f)
+{
+	struct flows_ctx *c = ctx;
+	if (!flow_matches(c->r, f))
+		return;
+	if (c->matched++ >= c->r->limit || !c->arr)
+		return;
+	const char *rule =
+		f->kind == NAT_FLOW_FORWARD
+			? nat_engine_forward_name(c->e, f->rule)
+			: nat_engine_rule_name(c->e, f->rule);
+	const char *pn = nat_proto_name(f->proto);
+	json_t *o = json_pack(
+		"{s:I, s:s, s:s, s:o, s:o, s:o, s:s?, s:I, s:I, s:I, s:I, "
+		"s:f, s:f}",
+		"id", (json_int_t)f->id, "proto", pn, "kind",
+		nat_flow_kind_name((enum nat_flow_kind)f->kind), "inside",
+		ep_str(f->in_ip, f->in_port, f->proto), "mapped",
+		ep_str(f->map_ip, f->map_port, f->proto), "remote",
+		ep_str(f->rem_ip, f->rem_port, f->proto), "rule", rule,
+		"pkts_out", (json_int_t)f->pkts_out, "pkts_in",
+		(json_int_t)f->pkts_in, "bytes_out", (json_int_t)f->bytes_out,
+		"bytes_in", (json_int_t)f->bytes_in, "age",
+		c->now_ns > f->first_ns ? (double)(c->now_ns - f->first_ns) / 1e9
+					: 0.0,
+		"idle",
+		c->now_ns > f->last_ns ? (double)(c->now_ns - f->last_ns) / 1e9
+				       : 0.0);
+	if (o && f->proto == 6)
+		json_object_set_new(o, "state",
+				    json_string(nat_tcp_state_name(
+					    (enum nat_tcp_state)f->tcp_state)));
+	json_array_append_new(c->arr, o);
+}
+
+static char *do_flows(struct nat_engine *e, const struct nat_ctl_req *r)
+{
+	struct flows_ctx c = { e, r, json_array(), 0, nat_engine_now(e) };
+	nat_engine_foreach_flow(e, flow_one, &c);
+	size_t shown = c.arr ? json_array_size(c.arr) : 0;
+	return finish(json_pack("{s:b, s:o, s:I, s:I, s:b}", "success", 1,
+				"flows", c.arr, "matched", (json_int_t)c.matched,
+				"shown", (json_int_t)shown, "truncated",
+				c.matched > shown));
+}
+
+static json_t *reasons_json(const uint64_t *v)
+{
+	json_t *o = json_object();
+	for (int i = 1; o && i < NAT_R_MAX; i++)
+		json_object_set_new(o, nat_reason_name((enum nat_reason)i),
+				    json_integer((json_int_t)v[i]));
+	return o;
+}
+
+static char *do_stats(struct nat_engine *e, const struct nat_ctl_ops *ops)
+{
+	const struct nat_stats *s = nat_engine_stats(e);
+	struct nat_ctl_extra x;
+	memset(&x, 0, sizeof(x));
+	if (ops->extra)
+		ops->extra(ops->ctx, &x);
+	size_t nfwd = nat_engine_forward_list(e, NULL, 0);
+	json_t *ctl = json_object();
+	json_t *errs = json_object();
+	for (int i = 1; errs && i < NAT_CTL_E_MAX; i++)
+		json_object_set_new(errs,
+				    nat_ctl_error_name((enum nat_ctl_error)i),
+				    json_integer((json_int_t)x.ctl_errors[i]));
+	if (ctl) {
+		json_object_set_new(ctl, "requests",
+				    json_integer((json_int_t)x.ctl_requests));
+		json_object_set_new(ctl, "errors", errs);
+	} else {
+		json_decref(errs);
+	}
+	json_t *st = json_pack(
+		"{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, "
+		"s:I, s:o, s:I}",
+		"packets", (json_int_t)s->packets, "bytes",
+		(json_int_t)s->bytes, "natted", (json_int_t)s->natted,
+		"bypassed", (json_int_t)s->bypassed, "passed",
+		(json_int_t)s->passed, "dropped", (json_int_t)s->dropped,
+		"flows_active", (json_int_t)s->flows_active, "flows_total",
+		(json_int_t)s->flows_total, "flows_expired",
+		(json_int_t)s->flows_expired, "flows_evicted",
+		(json_int_t)s->flows_evicted, "hairpinned",
+		(json_int_t)s->hairpinned, "port_exhausted_events",
+		(json_int_t)s->port_exhausted_events, "table_full_events",
+		(json_int_t)s->table_full_events, "by_reason",
+		reasons_json(s->by_reason), "forwards", (json_int_t)nfwd);
+	if (st) {
+		json_object_set_new(
+			st, "trace",
+			json_pack("{s:b, s:b, s:I, s:I, s:I}", "open",
+				  x.traced, "on", x.trace_on, "written",
+				  (json_int_t)x.trace_written, "lost",
+				  (json_int_t)x.trace_lost, "failed",
+				  (json_int_t)x.trace_failed));
+		json_object_set_new(st, "log",
+				    json_pack("{s:b, s:I, s:I}", "open",
+					      x.logged, "written",
+					      (json_int_t)x.log_written, "lost",
+					      (json_int_t)x.log_lost));
+		json_object_set_new(
+			st, "queue",
+			json_pack("{s:I, s:I}", "enobufs",
+				  (json_int_t)x.queue_enobufs,
+				  "verdict_errors",
+				  (json_int_t)x.queue_verdict_errors));
+		json_object_set_new(st, "control", ctl);
+	} else {
+		json_decref(ctl);
+	}
+	return finish(json_pack("{s:b, s:o}", "success", 1, "stats", st));
+}
+
+char *nat_ctl_execute(struct nat_engine *e, const struct nat_ctl_ops *ops,
+		      const struct nat_ctl_req *r, enum nat_ctl_error *code)
+{
+	static const struct nat_ctl_ops none = { 0 };
+	char err[ERRLEN], changes[1024], msg[1200];
+	if (!ops)
+		ops = &none;
+	*code = NAT_CTL_E_NONE;
+	switch (r->action) {
+	case NAT_CTL_FORWARD_LIST:
+		return do_forward_list(e);
+	case NAT_CTL_FORWARD_ADD:
+		return do_forward_add(e, ops, r, code);
+	case NAT_CTL_FORWARD_REMOVE:
+		return do_forward_remove(e, ops, r, code);
+	case NAT_CTL_FLOWS:
+		return do_flows(e, r);
+	case NAT_CTL_STATS:
+		return do_stats(e, ops);
+	case NAT_CTL_TRACE_ON:
+	case NAT_CTL_TRACE_OFF: {
+		bool on = r->action == NAT_CTL_TRACE_ON;
+		if (!ops->trace) {
+			*code = NAT_CTL_E_FAILED;
+			return nat_ctl_error_response(
+				*code, "tracing is not available here");
+		}
+		if (ops->trace(ops->ctx, on, r->bpf, err, sizeof(err)) < 0) {
+			*code = NAT_CTL_E_REFUSED;
+			return nat_ctl_error_response(*code, err);
+		}
+		if (!on)
+			return ok_message("Tracing off");
+		snprintf(msg, sizeof(msg), "Tracing on%s%s",
+			 r->bpf[0] ? ", filter: " : " (every flow)", r->bpf);
+		return ok_message(msg);
+	}
+	case NAT_CTL_RELOAD:
+		if (!ops->reload) {
+			*code = NAT_CTL_E_FAILED;
+			return nat_ctl_error_response(
+				*code, "reload is not available here");
+		}
+		if (ops->reload(ops->ctx, changes, sizeof(changes), err,
+				sizeof(err)) < 0) {
+			*code = NAT_CTL_E_REFUSED;
+			return nat_ctl_error_response(*code, err);
+		}
+		return finish(json_pack("{s:b, s:s, s:s}", "success", 1,
+					"message", "Configuration reloaded",
+					"changes", changes));
+	default:
+		*code = NAT_CTL_E_UNKNOWN_ACTION;
+		return nat_ctl_error_response(*code, "unknown action");
+	}
+}
+
+/* ---- the state file ---- */
+
+int nat_ctl_state_save(const char *path, const struct nat_engine *e,
+		       char *errbuf, size_t errlen)
+{
+	char tmp[NAT_PATH_MAX + 16], dir[NAT_PATH_MAX];
+	struct nat_forward_info *fi = malloc(NAT_FORWARDS_MAX * sizeof(*fi));
+	if (!fi) {
+		snprintf(errbuf, errlen, "out of memory");
+		return -1;
+	}
+	size_t n = nat_engine_forward_list(e, fi, NAT_FORWARDS_MAX);
+	json_t *arr = json_array();
+	for (size_t i = 0; arr && i < n && i < NAT_FORWARDS_MAX; i++)
+		if (fi[i].f.runtime) {
+			json_t *o = forward_json(&fi[i].f, -1);
+			json_object_del(o, "origin");
+			json_array_append_new(arr, o);
+		}
+	free(fi);
+	json_t *doc = json_pack("{s:i, s:o}", "version", 1, "forwards", arr);
+	char *text = doc ? json_dumps(doc, JSON_INDENT(2) | JSON_ENSURE_ASCII)
+			 : NULL;
+	json_decref(doc);
+	if (!text) {
+		snprintf(errbuf, errlen, "out of memory");
+		return -1;
+	}
+	snprintf(dir, sizeof(dir), "%s", path);
+	char *slash = strrchr(dir, '/');
+	if (slash && slash != dir) {
+		*slash = '\0';
+		if (mkdir(dir, 0750) != 0 && errno != EEXIST) {
+			snprintf(errbuf, errlen, "state file %s: mkdir %s: %s",
+				 path, dir, strerror(errno));
+			free(text);
+			return -1;
+		}
+	} else {
+		snprintf(dir, sizeof(dir), "%s", slash ? "/" : ".");
+	}
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+	if (fd < 0) {
+		snprintf(errbuf, errlen, "state file %s: %s", tmp,
+			 strerror(errno));
+		free(text);
+		return -1;
+	}
+	size_t len = strlen(text), off = 0;
+	bool ok = true;
+	while (ok && off < len) {
+		ssize_t w = write(fd, text + off, len - off);
+		if (w < 0 && errno == EINTR)
+			continue;
+		ok = w > 0;
+		if (ok)
+			off += (size_t)w;
+	}
+	ok = ok && write(fd, "\n", 1) == 1 && fsync(fd) == 0;
+	int saved = errno;
+	close(fd);
+	free(text);
+#ifdef _WIN32
+	/* rename() does not replace an existing file there. */
+	if (ok)
+		remove(path);
+#endif
+	if (!ok || rename(tmp, path) != 0) {
+		if (ok)
+			saved = errno;
+		snprintf(errbuf, errlen, "state file %s: %s", path,
+			 strerror(saved));
+		unlink(tmp);
+		return -1;
+	}
+#ifndef _WIN32
+	int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd >= 0) {
+		fsync(dfd);
+		close(dfd);
+	}
+#else
+	(void)dir;
+#endif
+	return 0;
+}
+
+int nat_ctl_state_load(const char *path, struct nat_forward_cfg **out,
+		       size_t *n, char *errbuf, size_t errlen)
+{
+	json_error_t je;
+	*out = NULL;
+	*n = 0;
+	if (access(path, F_OK) != 0 && errno == ENOENT)
+		return 0;
+	json_t *root = json_load_file(path, JSON_REJECT_DUPLICATES, &je);
+	if (!root) {
+		snprintf(errbuf, errlen, "%s:%d:%d: %s", path, je.line,
+			 je.column, je.text);
+		return -1;
+	}
+	json_t *arr = json_object_get(root, "forwards");
+	json_t *ver = json_object_get(root, "version");
+	if (!json_is_object(root) || !json_is_array(arr) ||
+	    !json_is_integer(ver) || json_integer_value(ver) != 1) {
+		snprintf(errbuf, errlen,
+			 "%s: not a glassnat state file (expected "
+			 "{\"version\":1,\"forwards\":[...]})",
+			 path);
+		json_decref(root);
+		return -1;
+	}
+	size_t cnt = json_array_size(arr);
+	if (cnt > NAT_FORWARDS_MAX) {
+		snprintf(errbuf, errlen, "%s: too many forwards", path);
+		json_decref(root);
+		return -1;
+	}
+	struct nat_forward_cfg *f = calloc(cnt ? cnt : 1, sizeof(*f));
+	if (!f) {
+		snprintf(errbuf, errlen, "out of memory");
+		json_decref(root);
+		return -1;
+	}
+	for (size_t i = 0; i < cnt; i++) {
+		/* Each entry is checked as a forward_add request would be. */
+		json_t *req = json_pack("{s:s, s:O}", "action", "forward_add",
+					"rule", json_array_get(arr, i));
+		char *line = req ? json_dumps(req, JSON_COMPACT) : NULL;
+		json_decref(req);
+		struct nat_ctl_req r;
+		enum nat_ctl_error code;
+		char err[ERRLEN] = "not an object";
+		int rc = line ? nat_ctl_parse(line, strlen(line), &r, &code,
+					      err, sizeof(err))
+			      : -1;
+		free(line);
+		if (rc < 0) {
+			snprintf(errbuf, errlen, "%s: forwards[%zu]: %s", path,
+				 i, err);
+			free(f);
+			json_decref(root);
+			return -1;
+		}
+		f[i] = r.fwd;
+	}
+	json_decref(root);
+	*out = f;
+	*n = cnt;
+	return 0;
+}
+
+/* ---- the server ---- */
+
+#ifdef _WIN32
+/* The request parser, the dispatcher and the state file above are the same
+ * on Windows; the socket server is not built there yet (docs/windows.md,
+ * "Not in the Windows build"): AF_UNIX via afunix.h or a named pipe. */
+struct nat_ctl_server *nat_ctl_server_start(const char *path,
+					    const struct nat_ctl_server_opts *o,
+					    char *errbuf, size_t errlen)
+{
+	(void)o;
+	snprintf(errbuf, errlen,
+		 "control socket %s: not in the Windows build yet "
+		 "(docs/windows.md)",
+		 path);
+	return NULL;
+}
+
+void nat_ctl_server_drain(struct nat_ctl_server *s, struct nat_engine *e,
+			  const struct nat_ctl_ops *ops)
+{
+	(void)s;
+	(void)e;
+	(void)ops;
+}
+
+int nat_ctl_server_wake_fd(const struct nat_ctl_server *s)
+{
+	(void)s;
+	return -1;
+}
+
+void nat_ctl_server_counters(const struct nat_ctl_server *s,
+			     uint64_t *requests,
+			     uint64_t errors[NAT_CTL_E_MAX])
+{
+	(void)s;
+	*requests = 0;
+	memset(errors, 0, NAT_CTL_E_MAX * sizeof(uint64_t));
+}
+
+void nat_ctl_server_stop(struct nat_ctl_server *s)
+{
+	(void)s;
+}
+#else
+
+
+enum cl_state {
+	CL_FREE = 0,
+	CL_READING, /* collecting a line */
+	CL_QUEUED,  /* request handed to the engine */
+	CL_DONE,    /* engine answered; control thread picks it up */
+	CL_WRITING, /* sending the response */
+};
+
+struct client {
+	int fd;		 /* -1 once the peer is gone (QUEUED/DONE) */
+	enum cl_state st;
+	bool close_after; /* after the response is written */
+	char *in;	 /* NAT_CTL_LINE_MAX bytes, reserved at start */
+	size_t in_len;
+	char *out;
+	size_t out_len, out_off;
+	uint64_t deadline_ms;
+	struct nat_ctl_req req;
+	enum nat_ctl_error code; /* of the engine's answer */
+};
+
+struct nat_ctl_server {
+	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	int lfd, wake_engine, wake_ctl;
+	unsigned idle_ms;
+	bool any_uid;
+	pthread_t th;
+	atomic_bool stop;
+	pthread_mutex_t mu; /* st, out, code of QUEUED / DONE clients */
+	struct client cl[NAT_CTL_CLIENTS_MAX];
+	atomic_uint_fast64_t requests;
+	atomic_uint_fast64_t errors[NAT_CTL_E_MAX];
+};
+
+static uint64_t mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static void count_err(struct nat_ctl_server *s, enum nat_ctl_error c)
+{
+	if (c != NAT_CTL_E_NONE && (unsigned)c < NAT_CTL_E_MAX)
+		atomic_fetch_add(&s->errors[c], 1);
+}
+
+static void poke(int fd)
+{
+	uint64_t one = 1;
+	ssize_t w = write(fd, &one, sizeof(one));
+	(void)w;
+}
+
+static void drain_fd(int fd)
+{
+	uint64_t v;
+	ssize_t r = read(fd, &v, sizeof(v));
+	(void)r;
+}
+
+static void cl_close(struct client *c)
+{
+	if (c->fd >= 0)
+		close(c->fd);
+	c->fd = -1;
+	free(c->out);
+	c->out = NULL;
+	c->out_len = c->out_off = c->in_len = 0;
+	c->close_after = false;
+	c->st = CL_FREE;
+}
+
+/* Starts sending line (owned); a NULL line (no memory) closes. */
+static void cl_respond(struct nat_ctl_server *s, struct client *c, char *line,
+		       bool close_after)
+{
+	if (!line) {
+		cl_close(c);
+		return;
+	}
+	atomic_fetch_add(&s->requests, 1);
+	free(c->out);
+	c->out = line;
+	c->out_len = strlen(line);
+	c->out_off = 0;
+	c->close_after = close_after;
+	c->st = CL_WRITING;
+	c->deadline_ms = mono_ms() + s->idle_ms;
+}
+
+/* An error line to a connection we will not keep: best effort, never
+ * waits. */
+static void send_error(int fd, enum nat_ctl_error code, const char *msg)
+{
+	char *line = nat_ctl_error_response(code, msg);
+	if (line) {
+		ssize_t w = send(fd, line, strlen(line),
+				 MSG_DONTWAIT | MSG_NOSIGNAL);
+		(void)w;
+		free(line);
+	}
+}
+
+static void refuse(struct nat_ctl_server *s, int fd, enum nat_ctl_error code,
+		   const char *msg)
+{
+	count_err(s, code);
+	send_error(fd, code, msg);
+	close(fd);
+}
+
+static void do_accept(struct nat_ctl_server *s)
+{
+	for (int k = 0; k < NAT_CTL_CLIENTS_MAX; k++) {
+		int fd = accept4(s->lfd, NULL, NULL,
+				 SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd < 0)
+			return;
+		struct ucred cr;
+		socklen_t cl = sizeof(cr);
+		if (!s->any_uid &&
+		    (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &cl) != 0 ||
+		     cr.uid != 0)) {
+			refuse(s, fd, NAT_CTL_E_PERMISSION,
+			       "permission denied: the control socket takes "
+			       "requests from root only");
+			continue;
+		}
+		struct client *c = NULL;
+		for (int i = 0; i < NAT_CTL_CLIENTS_MAX && !c; i++)
+			if (s->cl[i].st == CL_FREE)
+				c = &s->cl[i];
+		if (!c) {
+			refuse(s, fd, NAT_CTL_E_BUSY,
+			       "busy: too many control connections");
+			continue;
+		}
+		c->fd = fd;
+		c->st = CL_READING;
+		c->in_len = 0;
+		c->deadline_ms = mono_ms() + s->idle_ms;
+	}
+}
+
+/* A complete line is in c->in[0..n): parse it, answer or queue it. */
+static void cl_line(struct nat_ctl_server *s, struct client *c, size_t n)
+{
+	char err[ERRLEN];
+	enum nat_ctl_error code;
+	size_t len = n;
+	if (len > 0 && c->in[len - 1] == '\r')
+		len--;
+	int rc = nat_ctl_parse(c->in, len, &c->req, &code, err, sizeof(err));
+	/* Keep what followed the line (a pipelined request). */
+	memmove(c->in, c->in + n + 1, c->in_len - n - 1);
+	c->in_len -= n + 1;
+	if (rc < 0) {
+		count_err(s, code);
+		cl_respond(s, c, nat_ctl_error_response(code, err), false);
+		return;
+	}
+	pthread_mutex_lock(&s->mu);
+	c->st = CL_QUEUED;
+	pthread_mutex_unlock(&s->mu);
+	poke(s->wake_engine);
+}
+
+static void cl_read(struct nat_ctl_server *s, struct client *c)
+{
+	for (;;) {
+		if (c->in_len == NAT_CTL_LINE_MAX) {
+			count_err(s, NAT_CTL_E_OVERSIZED);
+			char msg[96];
+			snprintf(msg, sizeof(msg),
+				 "request line longer than %d bytes: "
+				 "connection closed",
+				 NAT_CTL_LINE_MAX - 1);
+			cl_respond(s, c,
+				   nat_ctl_error_response(NAT_CTL_E_OVERSIZED,
+							  msg),
+				   true);
+			shutdown(c->fd, SHUT_RD);
+			return;
+		}
+		ssize_t r = read(c->fd, c->in + c->in_len,
+				 NAT_CTL_LINE_MAX - c->in_len);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			break;
+		if (r <= 0) {
+			/* Gone: mid-request is counted; nobody to answer. */
+			if (c->in_len > 0)
+				count_err(s, NAT_CTL_E_DISCONNECTED);
+			cl_close(c);
+			return;
+		}
+		size_t before = c->in_len;
+		c->in_len += (size_t)r;
+		c->deadline_ms = mono_ms() + s->idle_ms;
+		char *nl = memchr(c->in + before, '\n', c->in_len - before);
+		if (nl) {
+			cl_line(s, c, (size_t)(nl - c->in));
+			return;
+		}
+	}
+}
+
+static void cl_write(struct nat_ctl_server *s, struct client *c)
+{
+	while (c->out_off < c->out_len) {
+		ssize_t w = send(c->fd, c->out + c->out_off,
+				 c->out_len - c->out_off, MSG_NOSIGNAL);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return;
+		if (w <= 0) {
+			count_err(s, NAT_CTL_E_DISCONNECTED);
+			cl_close(c);
+			return;
+		}
+		c->out_off += (size_t)w;
+	}
+	free(c->out);
+	c->out = NULL;
+	if (c->close_after) {
+		cl_close(c);
+		return;
+	}
+	c->st = CL_READING;
+	c->deadline_ms = mono_ms() + s->idle_ms;
+	/* A pipelined request may already be complete. */
+	char *nl = memchr(c->in, '\n', c->in_len);
+	if (nl)
+		cl_line(s, c, (size_t)(nl - c->in));
+}
+
+static void *server_main(void *arg)
+{
+	struct nat_ctl_server *s = arg;
+	struct pollfd pfd[NAT_CTL_CLIENTS_MAX + 2];
+	int who[NAT_CTL_CLIENTS_MAX + 2];
+
+	while (!atomic_load(&s->stop)) {
+		int n = 0;
+		pfd[n++] = (struct pollfd){ .fd = s->lfd, .events = POLLIN };
+		pfd[n++] = (struct pollfd){ .fd = s->wake_ctl, .events = POLLIN };
+		uint64_t now = mono_ms(), next = now + 1000;
+		for (int i = 0; i < NAT_CTL_CLIENTS_MAX; i++) {
+			struct client *c = &s->cl[i];
+			if (c->st != CL_READING && c->st != CL_WRITING)
+				continue;
+			who[n] = i;
+			pfd[n++] = (struct pollfd){
+				.fd = c->fd,
+				.events = c->st == CL_READING ? POLLIN : POLLOUT,
+			};
+			if (c->deadline_ms < next)
+				next = c->deadline_ms;
+		}
+		int rc = poll(pfd, (nfds_t)n, next > now ? (int)(next - now) : 0);
+		if (rc < 0 && errno != EINTR)
+			break;
+		if (pfd[1].revents & POLLIN)
+			drain_fd(s->wake_ctl);
+		/* Responses from the engine. */
+		pthread_mutex_lock(&s->mu);
+		for (int i = 0; i < NAT_CTL_CLIENTS_MAX; i++) {
+			struct client *c = &s->cl[i];
+			if (c->st != CL_DONE)
+				continue;
+			char *line = c->out;
+			c->out = NULL;
+			count_err(s, c->code);
+			if (c->fd < 0) { /* left while we waited */
+				free(line);
+				cl_close(c);
+			} else {
+				cl_respond(s, c, line, false);
+			}
+		}
+		pthread_mutex_unlock(&s->mu);
+		for (int k = 2; k < n; k++) {
+			struct client *c = &s->cl[who[k]];
+			if (!pfd[k].revents || c->fd != pfd[k].fd)
+				continue;
+			if (c->st == CL_READING)
+				cl_read(s, c);
+			else if (c->st == CL_WRITING)
+				cl_write(s, c);
+		}
+		now = mono_ms();
+		for (int i = 0; i < NAT_CTL_CLIENTS_MAX; i++) {
+			struct client *c = &s->cl[i];
+			if ((c->st != CL_READING && c->st != CL_WRITING) ||
+			    now < c->deadline_ms)
+				continue;
+			count_err(s, NAT_CTL_E_TIMEOUT);
+			if (c->st == CL_READING && c->in_len > 0) {
+				char msg[96];
+				snprintf(msg, sizeof(msg),
+					 "timeout: no complete request line "
+					 "within %u ms",
+					 s->idle_ms);
+				send_error(c->fd, NAT_CTL_E_TIMEOUT, msg);
+			}
+			cl_close(c);
+		}
+		if (pfd[0].revents & POLLIN)
+			do_accept(s);
+	}
+	return NULL;
+}
+
+/* Whether something answers on path (a running glassnat). */
+static bool socket_alive(const char *path)
+{
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	if (fd < 0)
+		return false;
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+	bool alive = connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
+	close(fd);
+	return alive;
+}
+
+struct nat_ctl_server *nat_ctl_server_start(const char *path,
+					    const struct nat_ctl_server_opts *o,
+					    char *errbuf, size_t errlen)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct stat stt;
+	if (strlen(path) >= sizeof(sa.sun_path) || path[0] == '\0') {
+		snprintf(errbuf, errlen,
+			 "control socket path '%s': empty or longer than %zu "
+			 "bytes",
+			 path, sizeof(sa.sun_path) - 1);
+		return NULL;
+	}
+	if (lstat(path, &stt) == 0) {
+		if (!S_ISSOCK(stt.st_mode)) {
+			snprintf(errbuf, errlen,
+				 "control socket %s: exists and is not a "
+				 "socket; remove it or set control_socket",
+				 path);
+			return NULL;
+		}
+		if (socket_alive(path)) {
+			snprintf(errbuf, errlen,
+				 "control socket %s: another glassnat answers "
+				 "there (stop it, or give this one its own "
+				 "control_socket)",
+				 path);
+			return NULL;
+		}
+		unlink(path); /* stale: left by a crash */
+	}
+	struct nat_ctl_server *s = calloc(1, sizeof(*s));
+	if (!s) {
+		snprintf(errbuf, errlen, "out of memory");
+		return NULL;
+	}
+	s->lfd = s->wake_engine = s->wake_ctl = -1;
+	snprintf(s->path, sizeof(s->path), "%s", path);
+	s->idle_ms = o && o->idle_ms ? o->idle_ms : NAT_CTL_IDLE_MS;
+	s->any_uid = o && o->allow_any_uid;
+	pthread_mutex_init(&s->mu, NULL);
+	for (int i = 0; i < NAT_CTL_CLIENTS_MAX; i++) {
+		s->cl[i].fd = -1;
+		s->cl[i].in = malloc(NAT_CTL_LINE_MAX);
+		if (!s->cl[i].in) {
+			snprintf(errbuf, errlen, "out of memory");
+			goto fail;
+		}
+	}
+	s->wake_engine = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	s->wake_ctl = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	s->lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (s->wake_engine < 0 || s->wake_ctl < 0 || s->lfd < 0) {
+		snprintf(errbuf, errlen, "control socket: %s", strerror(errno));
+		goto fail;
+	}
+	memcpy(sa.sun_path, path, strlen(path) + 1);
+	/* Created 0600 and only then opened up to 0660 root:root, so no
+	 * moment exists where another user could connect. */
+	mode_t old = umask(0177);
+	int brc = bind(s->lfd, (struct sockaddr *)&sa, sizeof(sa));
+	umask(old);
+	if (brc != 0) {
+		snprintf(errbuf, errlen, "control socket %s: bind: %s", path,
+			 strerror(errno));
+		goto fail;
+	}
+	if (!s->any_uid && chown(path, 0, 0) != 0) {
+		snprintf(errbuf, errlen, "control socket %s: chown root: %s",
+			 path, strerror(errno));
+		unlink(path);
+		goto fail;
+	}
+	if (chmod(path, 0660) != 0 || listen(s->lfd, 16) != 0) {
+		snprintf(errbuf, errlen, "control socket %s: %s", path,
+			 strerror(errno));
+		unlink(path);
+		goto fail;
+	}
+	if (pthread_create(&s->th, NULL, server_main, s) != 0) {
+		snprintf(errbuf, errlen, "control socket: cannot start its "
+					 "thread");
+		unlink(path);
+		goto fail;
+	}
+	return s;
+fail:
+	for (int i = 0; i < NAT_CTL_CLIENTS_MAX; i++)
+		free(s->cl[i].in);
+	if (s->lfd >= 0)
+		close(s->lfd);
+	if (s->wake_engine >= 0)
+		close(s->wake_engine);
+	if (s->wake_ctl >= 0)
+		close(s->wake_ctl);
+	pthread_mutex_destroy(&s->mu);
+	free(s);
+	return NULL;
+}
+
+void nat_ctl_server_drain(struct nat_ctl_server *s, struct nat_engine *e,
+			  const struct nat_ctl_ops *ops)
+{
+	int todo[NAT_CTL_CLIENTS_MAX], n = 0;
+	pthread_mutex_lock(&s->mu);
+	for (int i = 0; i < NAT_CTL_CLIENTS_MAX; i++)
+		if (s->cl[i].st == CL_QUEUED)
+			todo[n++] = i;
+	pthread_mutex_unlock(&s->mu);
+	if (n == 0)
+		return;
+	drain_fd(s->wake_engine);
+	for (int k = 0; k < n; k++) {
+		struct client *c = &s->cl[todo[k]];
+		enum nat_ctl_error code;
+		/* c->req is stable while QUEUED: only this thread reads it. */
+		char *line = nat_ctl_execute(e, ops, &c->req, &code);
+		pthread_mutex_lock(&s->mu);
+		c->out = line;
+		c->code = code;
+		c->st = CL_DONE;
+		pthread_mutex_unlock(&s->mu);
+	}
+	poke(s->wake_ctl);
+}
+
+int nat_ctl_server_wake_fd(const struct nat_ctl_server *s)
+{
+	return s->wake_engine;
+}
+
+void nat_ctl_server_counters(const struct nat_ctl_server *s,
+			     uint64_t *requests,
+			     uint64_t errors[NAT_CTL_E_MAX])
+{
+	struct nat_ctl_server *m = (struct nat_ctl_server *)s;
+	*requests = atomic_load(&m->requests);
+	for (int i = 0; i < NAT_CTL_E_MAX; i++)
+		errors[i] = atomic_load(&m->errors[i]);
+}
+
+void nat_ctl_server_stop(struct nat_ctl_server *s)
+{
+	if (!s)
+		return;
+	atomic_store(&s->stop, true);
+	poke(s->wake_ctl);
+	pthread_join(s->th, NULL);
+	for (int i = 0; i < NAT_CTL_CLIENTS_MAX; i++) {
+		cl_close(&s->cl[i]);
+		free(s->cl[i].in);
+	}
+	close(s->lfd);
+	unlink(s->path);
+	close(s->wake_engine);
+	close(s->wake_ctl);
+	pthread_mutex_destroy(&s->mu);
+	free(s);
+}
+#endif /* !_WIN32 */

@@ -1,0 +1,178 @@
+/* Platform seams (see platform.h) and, on Windows, the POSIX functions the
+ * headers of nat/win32/ map to nat_plat_* names. */
+#include "platform.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#ifdef _WIN32
+
+#include <direct.h>
+#include <fcntl.h>
+#include <io.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <windows.h>
+#include <bcrypt.h>
+
+/* mingw-w64 expands wildcards in argv unless told not to; glassnat's and
+ * natdump's arguments (BPF expressions, paths) must reach them as typed. */
+int _CRT_glob = 0;
+
+__attribute__((constructor)) static void plat_ctor(void)
+{
+	nat_plat_init();
+}
+
+void nat_plat_init(void)
+{
+	_setmode(_fileno(stdout), _O_BINARY);
+	_setmode(_fileno(stderr), _O_BINARY);
+	_setmode(_fileno(stdin), _O_BINARY);
+}
+
+ssize_t nat_plat_getrandom(void *buf, size_t len, unsigned flags)
+{
+	(void)flags;
+	if (len > 0xffffffffu) {
+		errno = EINVAL;
+		return -1;
+	}
+	if (!BCRYPT_SUCCESS(BCryptGenRandom(NULL, buf, (ULONG)len,
+					    BCRYPT_USE_SYSTEM_PREFERRED_RNG))) {
+		errno = EIO;
+		return -1;
+	}
+	return (ssize_t)len;
+}
+
+int nat_plat_mkdir(const char *path)
+{
+	return _mkdir(path);
+}
+
+ssize_t nat_plat_getline(char **buf, size_t *cap, FILE *f)
+{
+	size_t n = 0;
+	int c;
+
+	if (!buf || !cap) {
+		errno = EINVAL;
+		return -1;
+	}
+	while ((c = getc(f)) != EOF) {
+		if (n + 2 > *cap) {
+			size_t ncap = *cap ? *cap * 2 : 128;
+			char *nb = realloc(*buf, ncap);
+			if (!nb)
+				return -1;
+			*buf = nb;
+			*cap = ncap;
+		}
+		(*buf)[n++] = (char)c;
+		if (c == '\n')
+			break;
+	}
+	if (n == 0)
+		return -1;
+	(*buf)[n] = '\0';
+	return (ssize_t)n;
+}
+
+static volatile sig_atomic_t *plat_stop, *plat_signo;
+
+static BOOL WINAPI plat_ctrl(DWORD type)
+{
+	if (!plat_stop)
+		return FALSE;
+	/* The same names main.c prints for SIGINT / SIGTERM. */
+	*plat_signo = type == CTRL_C_EVENT || type == CTRL_BREAK_EVENT
+			      ? SIGINT
+			      : SIGTERM;
+	*plat_stop = 1;
+	return TRUE;
+}
+
+int nat_plat_on_console_stop(volatile sig_atomic_t *stop,
+			     volatile sig_atomic_t *signo)
+{
+	plat_stop = stop;
+	plat_signo = signo;
+	return SetConsoleCtrlHandler(plat_ctrl, TRUE) ? 0 : -1;
+}
+
+bool nat_plat_is_admin(void)
+{
+	SID_IDENTIFIER_AUTHORITY nt = { SECURITY_NT_AUTHORITY };
+	PSID admins = NULL;
+	BOOL member = FALSE;
+
+	if (!AllocateAndInitializeSid(&nt, 2, SECURITY_BUILTIN_DOMAIN_RID,
+				      DOMAIN_ALIAS_RID_ADMINS, 0, 0, 0, 0, 0,
+				      0, &admins))
+		return false;
+	if (!CheckTokenMembership(NULL, admins, &member))
+		member = FALSE;
+	FreeSid(admins);
+	return member != FALSE;
+}
+
+int nat_plat_exe_dir(char *buf, size_t len)
+{
+	char path[MAX_PATH];
+	DWORD n = GetModuleFileNameA(NULL, path, sizeof(path));
+	char *sep;
+
+	if (n == 0 || n >= sizeof(path))
+		return -1;
+	sep = strrchr(path, '\\');
+	if (!sep)
+		return -1;
+	*sep = '\0';
+	if ((size_t)(sep - path) >= len)
+		return -1;
+	memcpy(buf, path, (size_t)(sep - path) + 1);
+	return 0;
+}
+
+#else /* Linux */
+
+#include <unistd.h>
+
+void nat_plat_init(void)
+{
+}
+
+int nat_plat_on_console_stop(volatile sig_atomic_t *stop,
+			     volatile sig_atomic_t *signo)
+{
+	(void)stop;
+	(void)signo;
+	return 0;
+}
+
+bool nat_plat_is_admin(void)
+{
+	return geteuid() == 0;
+}
+
+int nat_plat_exe_dir(char *buf, size_t len)
+{
+	char path[4096];
+	ssize_t n = readlink("/proc/self/exe", path, sizeof(path) - 1);
+	char *sep;
+
+	if (n <= 0)
+		return -1;
+	path[n] = '\0';
+	sep = strrchr(path, '/');
+	if (!sep || (size_t)(sep - path) >= len)
+		return -1;
+	*sep = '\0';
+	memcpy(buf, path, (size_t)(sep - path) + 1);
+	return 0;
+}
+
+#endif

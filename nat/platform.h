@@ -1,0 +1,36 @@
+/* Platform seams: what differs between Linux and Windows (mingw-w64) and
+ * is not covered by the POSIX headers of nat/win32/ (see its README).
+ * Everything here is callable on both; on Linux most are trivial. */
+#ifndef GLASSNAT_PLATFORM_H
+#define GLASSNAT_PLATFORM_H
+
+#include <signal.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+/* Windows: stdout and stderr in binary mode (no CR LF: the programs' output
+ * is byte-identical to Linux), no wildcard expansion of the command line
+ * (mingw's default). Runs before main on Windows (a constructor in
+ * platform.c, linked into both programs); a no-op on Linux. */
+void nat_plat_init(void);
+
+/* Routes Ctrl+C / Ctrl+Break / console close (Windows) or SIGINT/SIGTERM
+ * (Linux: the caller's sigaction does this instead) to *stop and *signo.
+ * Returns 0, -1 when the handler cannot be installed. */
+int nat_plat_on_console_stop(volatile sig_atomic_t *stop,
+			     volatile sig_atomic_t *signo);
+
+/* True when the process runs with administrator rights (Windows: member of
+ * BUILTIN\Administrators with an elevated token) or as root (Linux). */
+bool nat_plat_is_admin(void);
+#ifdef _WIN32
+#define NAT_PLAT_ADMIN_HINT " (glassnat run needs administrator rights)"
+#else
+#define NAT_PLAT_ADMIN_HINT " (glassnat run needs root)"
+#endif
+
+/* Directory of the running executable, without the trailing separator,
+ * into buf. Returns 0, -1 when it does not fit or cannot be found. */
+int nat_plat_exe_dir(char *buf, size_t len);
+
+#endif

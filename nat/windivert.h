@@ -1,0 +1,74 @@
+/* The Windows live backend (WinDivert 2.x), and the WinDivert filter
+ * strings it opens its handles with.
+ *
+ * Hyper-NAT's capture design: one handle at the NETWORK_FORWARD layer
+ * takes what the inside hosts send through the host (source in
+ * internal_network): SNAT, bypass, drops. One handle at the NETWORK layer
+ * takes inbound packets to our external addresses (nat_ip and the snat
+ * rules' to_address) on port_range, the forwarded ports, and ICMP:
+ * replies, DNAT, ICMP errors. Everything else never leaves the kernel.
+ *
+ * The filter builders are plain string code and build on every platform
+ * (tests/unit/test_windivert_filter.c); nat_windivert_run() exists only in
+ * the Windows build. docs/windows.md lists the filters and what has not
+ * been tested on a live Windows host. */
+#ifndef GLASSNAT_WINDIVERT_H
+#define GLASSNAT_WINDIVERT_H
+
+#include <stddef.h>
+
+#include "config.h"
+#include "engine.h"
+#include "nfqueue.h" /* struct nat_live_opts, nat_live_stats */
+
+/* The longest filter string the builders write, NUL included. WinDivert
+ * compiles at most 256 filter instructions (WINDIVERT_FILTER_MAXLEN); the
+ * builders merge forwarded ports into ranges and stay well below. */
+#define NAT_WD_FILTER_MAX 4096
+
+/* Forwarded port ranges per protocol kept apart in the inbound filter;
+ * beyond this the filter takes the span from the lowest to the highest
+ * forwarded port of the protocol and the engine passes what is not ours
+ * (reason to_host, a counted pass, not a drop). */
+#define NAT_WD_MAX_RANGES 24
+
+/* Writes the NETWORK_FORWARD layer filter for cfg into buf: IPv4 from
+ * internal_network, not from host_internal_ip. Returns 0, or -1 with a
+ * message in errbuf when buf is too small. */
+int nat_wd_filter_outbound(const struct nat_config *cfg, char *buf,
+			   size_t len, char *errbuf, size_t errlen)
+	__attribute__((warn_unused_result));
+
+/* Writes the NETWORK layer filter for cfg into buf: inbound IPv4 to an
+ * external address of ours, and TCP/UDP to port_range or to a forwarded
+ * port, or ICMP. Same returns. */
+int nat_wd_filter_inbound(const struct nat_config *cfg, char *buf, size_t len,
+			  char *errbuf, size_t errlen)
+	__attribute__((warn_unused_result));
+
+/* Runs the live gateway on WinDivert until *o->stop becomes non-zero.
+ * Loads WinDivert.dll from the executable's directory (never from the
+ * search path), opens both handles, and receives, translates and
+ * reinjects in batches on the calling thread, which owns e; o->on_start
+ * runs once both handles are open, o->on_tick about every 100 ms. Returns
+ * 0 after a stop, -1 with a
+ * message in errbuf (missing WinDivert.dll or driver, no administrator
+ * rights, a filter WinDivert refused: each names the file and the fixes).
+ * Windows only. */
+int nat_windivert_run(struct nat_engine *e, const struct nat_config *cfg,
+		      const struct nat_live_opts *o, struct nat_live_stats *st,
+		      char *errbuf, size_t errlen)
+	__attribute__((warn_unused_result));
+
+/* The counterpart of nat_nfqueue_set_forwards(): regenerates both filters
+ * for cfg with the forwards fw[0..n) in place of cfg's and reopens a
+ * handle whose filter changed (the new handle opens before the old one
+ * closes, so nothing passes undiverted). Engine thread, from on_tick or
+ * on_start only. Returns -1 with errbuf (also when no run is active); the
+ * old handle then stays. Windows only. */
+int nat_windivert_set_forwards(const struct nat_config *cfg,
+			       const struct nat_forward_cfg *fw, size_t n,
+			       char *errbuf, size_t errlen)
+	__attribute__((warn_unused_result));
+
+#endif

@@ -1,0 +1,194 @@
+/* WinDivert filter strings from a config (see windivert.h). Pure string
+ * code: it builds and is unit-tested on Linux too.
+ *
+ * WinDivert's filter language compares IPv4 addresses and ports as
+ * numbers, so internal_network becomes "ip.SrcAddr >= FIRST and
+ * ip.SrcAddr <= LAST" and forwarded ports are merged into ranges. */
+#include "windivert.h"
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "packet.h"
+
+struct fbuf {
+	char *p;
+	size_t len, used;
+	bool overflow;
+};
+
+static void fb_add(struct fbuf *b, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+static void fb_add(struct fbuf *b, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (b->overflow)
+		return;
+	va_start(ap, fmt);
+	n = vsnprintf(b->p + b->used, b->len - b->used, fmt, ap);
+	va_end(ap);
+	if (n < 0 || (size_t)n >= b->len - b->used) {
+		b->overflow = true;
+		return;
+	}
+	b->used += (size_t)n;
+}
+
+static int fb_done(struct fbuf *b, const char *what, char *errbuf,
+		   size_t errlen)
+{
+	if (!b->overflow)
+		return 0;
+	snprintf(errbuf, errlen,
+		 "WinDivert %s filter longer than %zu bytes (too many "
+		 "external addresses?)",
+		 what, b->len - 1);
+	return -1;
+}
+
+static uint32_t cidr_last(const struct nat_cidr *c)
+{
+	return c->len == 0 ? 0xffffffffu
+			   : c->addr | (0xffffffffu >> c->len);
+}
+
+int nat_wd_filter_outbound(const struct nat_config *cfg, char *buf,
+			   size_t len, char *errbuf, size_t errlen)
+{
+	struct fbuf b = { buf, len, 0, len == 0 };
+	char a[16], z[16];
+
+	if (len)
+		buf[0] = '\0';
+	fb_add(&b, "ip and ip.SrcAddr >= %s and ip.SrcAddr <= %s",
+	       nat_ip_str(cfg->internal.addr, a),
+	       nat_ip_str(cidr_last(&cfg->internal), z));
+	if (cfg->has_host_internal_ip)
+		fb_add(&b, " and ip.SrcAddr != %s",
+		       nat_ip_str(cfg->host_internal_ip, a));
+	return fb_done(&b, "outbound", errbuf, errlen);
+}
+
+struct prange {
+	uint16_t lo, hi;
+};
+
+static int prange_cmp(const void *x, const void *y)
+{
+	const struct prange *a = x, *b = y;
+	return a->lo != b->lo ? (a->lo < b->lo ? -1 : 1)
+	       : a->hi != b->hi ? (a->hi < b->hi ? -1 : 1)
+				: 0;
+}
+
+/* Sorts and merges touching or overlapping ranges; returns the count. */
+static size_t prange_merge(struct prange *r, size_t n)
+{
+	size_t out = 0;
+
+	if (n == 0)
+		return 0;
+	qsort(r, n, sizeof(*r), prange_cmp);
+	for (size_t i = 1; i < n; i++) {
+		if ((uint32_t)r[i].lo <= (uint32_t)r[out].hi + 1) {
+			if (r[i].hi > r[out].hi)
+				r[out].hi = r[i].hi;
+		} else {
+			r[++out] = r[i];
+		}
+	}
+	return out + 1;
+}
+
+static void add_ports(struct fbuf *b, const char *proto,
+		      const struct prange *r, size_t n)
+{
+	if (n > NAT_WD_MAX_RANGES) {
+		/* One span: the engine passes what is not ours. */
+		struct prange span = { r[0].lo, r[n - 1].hi };
+		r = &span;
+		n = 1;
+		fb_add(b, " or (%s and %s.DstPort >= %u and %s.DstPort <= %u)",
+		       proto, proto, r[0].lo, proto, r[0].hi);
+		return;
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (r[i].lo == r[i].hi)
+			fb_add(b, " or (%s and %s.DstPort == %u)", proto, proto,
+			       r[i].lo);
+		else
+			fb_add(b,
+			       " or (%s and %s.DstPort >= %u and "
+			       "%s.DstPort <= %u)",
+			       proto, proto, r[i].lo, proto, r[i].hi);
+	}
+}
+
+int nat_wd_filter_inbound(const struct nat_config *cfg, char *buf, size_t len,
+			  char *errbuf, size_t errlen)
+{
+	struct fbuf b = { buf, len, 0, len == 0 };
+	uint32_t ext[NAT_EXT_ADDR_MAX];
+	size_t n_ext = 0, n_tcp = 0, n_udp = 0;
+	struct prange *tcp, *udp;
+	char a[16];
+	int rc;
+
+	if (len)
+		buf[0] = '\0';
+	ext[n_ext++] = cfg->nat_ip;
+	for (size_t i = 0; i < cfg->n_rules; i++) {
+		const struct nat_rule_cfg *r = &cfg->rules[i];
+		bool seen = false;
+
+		if (r->action != NAT_ACT_SNAT)
+			continue;
+		for (size_t k = 0; k < n_ext; k++)
+			seen |= ext[k] == r->to_address;
+		if (!seen && n_ext < NAT_EXT_ADDR_MAX)
+			ext[n_ext++] = r->to_address;
+	}
+	/* port_range plus one range per forward, per protocol. */
+	tcp = calloc(cfg->n_forwards + 1, sizeof(*tcp));
+	udp = calloc(cfg->n_forwards + 1, sizeof(*udp));
+	if (!tcp || !udp) {
+		free(tcp);
+		free(udp);
+		snprintf(errbuf, errlen, "out of memory");
+		return -1;
+	}
+	for (size_t i = 0; i < cfg->n_forwards; i++) {
+		const struct nat_forward_cfg *f = &cfg->forwards[i];
+		struct prange r = { f->ext_port, f->ext_port };
+
+		if (f->proto == 6)
+			tcp[n_tcp++] = r;
+		else if (f->proto == 17)
+			udp[n_udp++] = r;
+	}
+	n_tcp = prange_merge(tcp, n_tcp);
+	n_udp = prange_merge(udp, n_udp);
+
+	fb_add(&b, "inbound and ip and (");
+	for (size_t k = 0; k < n_ext; k++)
+		fb_add(&b, "%sip.DstAddr == %s", k ? " or " : "",
+		       nat_ip_str(ext[k], a));
+	fb_add(&b, ") and (icmp");
+	fb_add(&b,
+	       " or (tcp and tcp.DstPort >= %u and tcp.DstPort <= %u)"
+	       " or (udp and udp.DstPort >= %u and udp.DstPort <= %u)",
+	       cfg->port_range.lo, cfg->port_range.hi, cfg->port_range.lo,
+	       cfg->port_range.hi);
+	add_ports(&b, "tcp", tcp, n_tcp);
+	add_ports(&b, "udp", udp, n_udp);
+	fb_add(&b, ")");
+	free(tcp);
+	free(udp);
+	rc = fb_done(&b, "inbound", errbuf, errlen);
+	return rc;
+}
