@@ -41,7 +41,12 @@ if [ ! -f "$WINEPREFIX/system.reg" ]; then
 fi
 
 T=$(mktemp -d "${TMPDIR:-/tmp}/glassnat-win.XXXXXX")
-trap 'rm -rf "$T"' EXIT
+# One wineserver for the whole run (-p: persistent). Without it each wine
+# start may meet the previous one's server as it exits, and the client
+# dies with "wine client error: recvmsg: Connection reset by peer"
+# (seen here, about one run in a hundred).
+wineserver -p >/dev/null 2>&1 || true
+trap 'wineserver -k >/dev/null 2>&1; rm -rf "$T"' EXIT
 cd "$T" || exit 1
 mkdir lin win
 
