@@ -35,7 +35,8 @@ BUILD ?= build
 endif
 
 # The engine and everything the programs share go into one static library.
-LIB_SRC := $(filter-out nat/main.c nat/backend_windivert.c nat/backend_nfqueue.c, \
+LIB_SRC := $(filter-out nat/main.c nat/backend_windivert.c nat/backend_nfqueue.c \
+	nat/control_win.c, \
 	$(wildcard nat/*.c)) $(wildcard trace/*.c) $(wildcard logging/*.c)
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 LIB := $(BUILD)/libglassnat.a

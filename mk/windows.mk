@@ -24,8 +24,8 @@ W_LDFLAGS := -static -L$(W_TP)/lib
 W_LDLIBS := -lyaml -lpcap -lzstd -ljansson -lpthread -lbcrypt -lws2_32 \
 	-liphlpapi -lversion
 
-# nat/control.c builds everywhere, but its socket server is stubbed on
-# Windows: see docs/windows.md "Not in the Windows build".
+# nat/control.c's parser and dispatcher build everywhere; its Unix-socket
+# server is Linux's, nat/control_win.c (a named pipe) is Windows'.
 W_LIB_SRC := $(filter-out nat/main.c nat/backend_nfqueue.c \
 	nat/backend_windivert.c nat/platform.c, $(wildcard nat/*.c)) \
 	$(wildcard trace/*.c) $(wildcard logging/*.c)
@@ -62,7 +62,11 @@ $(W)/glassnat.exe: $(W)/obj/nat/main.o $(W)/obj/nat/backend_windivert.o \
 $(W)/natdump.exe: $(W_NATDUMP_OBJ) $(W_PLAT) $(W_LIB)
 	$(W_CC) $(W_LDFLAGS) -o $@ $^ $(W_LDLIBS)
 
-windows-test: windows all
+# The control pipe's checks under wine (tests/windows/ctl_test.c).
+$(W)/ctl_test.exe: $(W)/obj/tests/windows/ctl_test.o $(W_PLAT) $(W_LIB)
+	$(W_CC) $(W_LDFLAGS) -o $@ $^ $(W_LDLIBS)
+
+windows-test: windows $(W)/ctl_test.exe all
 	@BUILD=$(BUILD) W=$(W) tests/windows/windows_test.sh
 
 windows-clean:

@@ -554,15 +554,7 @@ int nat_windivert_run(struct nat_engine *e, const struct nat_config *cfg,
 		}
 		if (GetTickCount64() >= next_tick) {
 			uint64_t t = now_ns();
-			wd_active.api = &api;
-	wd_active.e = e;
-	wd_active.sides = sides;
-	wd_active.st = st;
-	wd_active.log = o->log;
-	if (o->on_start && o->on_start(o->ctx, errbuf, errlen) != 0)
-		goto out;
-
-	next_tick = GetTickCount64() + 100;
+			next_tick = GetTickCount64() + 100;
 			nat_engine_tick(e, t);
 			if (o->on_tick)
 				o->on_tick(o->ctx, t);

@@ -1712,7 +1712,7 @@ void nat_config_defaults(struct nat_config *cfg)
 	cfg->logging.format = NAT_LOG_TEXT;
 	cfg->logging.queue = 65536;
 	snprintf(cfg->control_socket, sizeof cfg->control_socket, "%s",
-		 "/run/glassnat.sock");
+		 NAT_CONTROL_SOCKET_DEFAULT);
 	snprintf(cfg->state_file, sizeof cfg->state_file, "%s",
 		 "/var/lib/glassnat/forwards.json");
 }

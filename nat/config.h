@@ -16,6 +16,14 @@
 #define NAT_DESC_MAX 160
 #define NAT_IFNAME_MAX 16 /* IFNAMSIZ */
 #define NAT_PATH_MAX 256
+
+/* control_socket when the config sets none: a Unix socket on Linux, a
+ * named pipe on Windows (nat/control_win.c, docs/windows.md). */
+#ifdef _WIN32
+#define NAT_CONTROL_SOCKET_DEFAULT "\\\\.\\pipe\\glassnat"
+#else
+#define NAT_CONTROL_SOCKET_DEFAULT "/run/glassnat.sock"
+#endif
 #define NAT_BPF_MAX 512
 #define NAT_RULE_PORTS_MAX 16
 #define NAT_RULES_MAX 1024
@@ -132,7 +140,7 @@ struct nat_config {
 	struct nat_policies policies;
 	struct nat_trace_cfg trace;
 	struct nat_logging_cfg logging;
-	char control_socket[108]; /* default /run/glassnat.sock */
+	char control_socket[108]; /* default NAT_CONTROL_SOCKET_DEFAULT */
 	/* Forwards added at run time, kept across restarts; "" = not kept.
 	 * Default /var/lib/glassnat/forwards.json. */
 	char state_file[NAT_PATH_MAX];

@@ -904,51 +904,8 @@ int nat_ctl_state_load(const char *path, struct nat_forward_cfg **out,
 
 /* ---- the server ---- */
 
-#ifdef _WIN32
-/* The request parser, the dispatcher and the state file above are the same
- * on Windows; the socket server is not built there yet (docs/windows.md,
- * "Not in the Windows build"): AF_UNIX via afunix.h or a named pipe. */
-struct nat_ctl_server *nat_ctl_server_start(const char *path,
-					    const struct nat_ctl_server_opts *o,
-					    char *errbuf, size_t errlen)
-{
-	(void)o;
-	snprintf(errbuf, errlen,
-		 "control socket %s: not in the Windows build yet "
-		 "(docs/windows.md)",
-		 path);
-	return NULL;
-}
-
-void nat_ctl_server_drain(struct nat_ctl_server *s, struct nat_engine *e,
-			  const struct nat_ctl_ops *ops)
-{
-	(void)s;
-	(void)e;
-	(void)ops;
-}
-
-int nat_ctl_server_wake_fd(const struct nat_ctl_server *s)
-{
-	(void)s;
-	return -1;
-}
-
-void nat_ctl_server_counters(const struct nat_ctl_server *s,
-			     uint64_t *requests,
-			     uint64_t errors[NAT_CTL_E_MAX])
-{
-	(void)s;
-	*requests = 0;
-	memset(errors, 0, NAT_CTL_E_MAX * sizeof(uint64_t));
-}
-
-void nat_ctl_server_stop(struct nat_ctl_server *s)
-{
-	(void)s;
-}
-#else
-
+/* Windows: nat/control_win.c (a named pipe). */
+#ifndef _WIN32
 
 enum cl_state {
 	CL_FREE = 0,

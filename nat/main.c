@@ -205,7 +205,7 @@ static const char help_check[] =
 #define CONTROL_OPTIONS                                                      \
 	"  -s, --socket PATH   the control socket (default: control_socket of\n" \
 	"                      the config given with -c, else\n"                \
-	"                      /run/glassnat.sock)\n"                           \
+	"                      " NAT_CONTROL_SOCKET_DEFAULT ")\n"                \
 	"  -c, --config FILE   take the control socket path from FILE\n"        \
 	"      --json          print the answer as JSON\n"                      \
 	"  -h, --help          this text\n"
@@ -596,18 +596,15 @@ static int run_start(void *ctx, char *errbuf, size_t errlen)
 		return -1;
 	rc->ctl = nat_ctl_server_start(rc->cfg->control_socket, NULL, errbuf,
 				       errlen);
-#ifdef _WIN32
-	/* Not built there yet: the gateway runs without it (said once). */
-	if (!rc->ctl) {
-		run_log("WARN", "CONTROL", "%s", errbuf);
-		return 0;
-	}
-#else
 	if (!rc->ctl)
 		return -1;
-#endif
+#ifdef _WIN32
+	run_log("INFO", "CONTROL", "Control socket %s (administrators only)",
+		rc->cfg->control_socket);
+#else
 	run_log("INFO", "CONTROL", "Control socket %s (root only)",
 		rc->cfg->control_socket);
+#endif
 	return 0;
 }
 
@@ -927,9 +924,9 @@ static int cmd_run(int argc, char **argv)
 	int lrc = nat_windivert_run(e, &cfg, &o, &ls, err, sizeof(err));
 #else
 	int lrc = nat_nfqueue_run(e, &cfg, &o, &ls, err, sizeof(err));
+#endif
 	nat_ctl_server_stop(ctx.ctl);
 	ctx.ctl = NULL;
-#endif
 	if (lrc != 0) {
 		run_log("ERROR", "ENGINE", "%s%s", err,
 			!nat_plat_is_admin() ? NAT_PLAT_ADMIN_HINT : "");
@@ -1362,7 +1359,7 @@ static const char *ctl_socket_path(const struct ctl_opts *co, char *buf,
 		nat_config_free(&cfg);
 		return buf;
 	}
-	return "/run/glassnat.sock";
+	return NAT_CONTROL_SOCKET_DEFAULT;
 }
 
 #define CTL_TIMEOUT_MS 15000
@@ -1372,12 +1369,57 @@ static const char *ctl_socket_path(const struct ctl_opts *co, char *buf,
 static json_t *ctl_call(const char *cmd, const char *path, json_t *req)
 {
 #ifdef _WIN32
+	/* A named pipe (nat/control_win.c): the same lines as on Linux. */
+	char *line = json_dumps(req, JSON_COMPACT), *buf = NULL;
 	json_decref(req);
-	fprintf(stderr,
-		"glassnat %s: the control socket (%s) is not in the Windows "
-		"build yet; see docs/windows.md\n",
-		cmd, path);
-	return NULL;
+	size_t len = line ? strlen(line) : 0, used = 0;
+	char *req_nl = line ? malloc(len + 2) : NULL;
+	unsigned long werr = 0;
+	if (!req_nl) {
+		free(line);
+		fprintf(stderr, "glassnat %s: out of memory\n", cmd);
+		return NULL;
+	}
+	memcpy(req_nl, line, len);
+	memcpy(req_nl + len, "\n", 2);
+	free(line);
+	int wrc = nat_ctl_win_call(path, req_nl, CTL_TIMEOUT_MS, &buf, &used,
+				   &werr);
+	free(req_nl);
+	switch (wrc) {
+	case NAT_CTL_CALL_OK:
+		break;
+	case NAT_CTL_CALL_NOT_RUNNING:
+		fprintf(stderr,
+			"glassnat %s: the gateway is not running (no control "
+			"socket at %s; start `glassnat run`, or give the "
+			"socket with -s / the config with -c)\n",
+			cmd, path);
+		return NULL;
+	case NAT_CTL_CALL_DENIED:
+		fprintf(stderr,
+			"glassnat %s: permission denied on %s (the control "
+			"socket is for administrators: run from an elevated "
+			"prompt)\n",
+			cmd, path);
+		return NULL;
+	case NAT_CTL_CALL_TIMEOUT:
+		fprintf(stderr, "glassnat %s: no answer from %s within %d s\n",
+			cmd, path, CTL_TIMEOUT_MS / 1000);
+		return NULL;
+	case NAT_CTL_CALL_CLOSED:
+		fprintf(stderr,
+			"glassnat %s: the control socket %s closed without an "
+			"answer\n",
+			cmd, path);
+		return NULL;
+	default:
+		fprintf(stderr,
+			"glassnat %s: cannot reach the control socket %s: "
+			"Windows error %lu\n",
+			cmd, path, werr);
+		return NULL;
+	}
 #else
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	char *line = json_dumps(req, JSON_COMPACT);
@@ -1476,6 +1518,7 @@ static json_t *ctl_call(const char *cmd, const char *path, json_t *req)
 		free(buf);
 		return NULL;
 	}
+#endif
 	json_error_t je;
 	json_t *resp = json_loadb(buf, used, JSON_DISABLE_EOF_CHECK, &je);
 	free(buf);
@@ -1486,7 +1529,6 @@ static json_t *ctl_call(const char *cmd, const char *path, json_t *req)
 		return NULL;
 	}
 	return resp;
-#endif
 }
 
 /* Runs one request: prints JSON as is with --json; otherwise an error

@@ -5,7 +5,9 @@
 # programs with the same arguments in the same directory and compares:
 # the exit status, stdout and stderr line for line, and every file written
 # byte for byte. Then glassnat.exe `run` without WinDivert.dll must fail
-# with the clear error docs/windows.md promises.
+# with the clear error docs/windows.md promises, and the control pipe
+# (nat/control_win.c) is checked: tests/windows/ctl_test.c five times, then
+# glassnat.exe's client commands against a served pipe.
 #
 # Output: "ok - ..." / "not ok - ..." lines, then "N passed, M failed".
 #
@@ -65,7 +67,12 @@ cp -r "$ROOT/configs" "$ROOT/tests/data" .
 
 # Wall-clock fields (config.load's ts, the stats record's, the text log's
 # time) differ between any two runs; everything else must not.
-mask_ts() { sed -E 's/"ts":"[^"]*"/"ts":"T"/g; s/^\[[0-9: .-]+\]/[T]/'; }
+# The one intended difference: control_socket's default is a named pipe
+# on Windows (checked on its own below).
+mask_ts() {
+	sed -E 's/"ts":"[^"]*"/"ts":"T"/g; s/^\[[0-9: .-]+\]/[T]/' |
+		sed 's|^control_socket       \\\\\.\\pipe\\glassnat$|control_socket       /run/glassnat.sock|'
+}
 
 # Ring directories: the same files in the same order (names carry the
 # wall-clock start time), each decompressing to the same bytes. The zstd
@@ -217,5 +224,66 @@ for want in 'WinDivert.dll' 'WinDivert64.sys' 'administrator' \
 done
 echo "# the error, as printed:"
 sed 's/^/#   /' bare/err | fold -w 150
+
+# ---- the control pipe ------------------------------------------------
+WC=$ROOT/$W/ctl_test.exe
+check "check -c: control_socket defaults to \\\\.\\pipe\\glassnat on Windows" \
+	'control_socket       \\.\pipe\glassnat' \
+	"$(cd win && wine "$WG" check -c configs/hyper-nat.yaml | grep '^control_socket')"
+for run in 1 2 3 4 5; do
+	out=$(cd win && timeout 120 wine "$WC" configs/hyper-nat.yaml 2>&1)
+	rc=$?
+	n=$(grep -c '^ok - ' <<<"$out")
+	if [ "$rc" = 0 ] && ! grep -q '^not ok' <<<"$out"; then
+		ok "control pipe checks, run $run/5 ($n checks)"
+	else
+		not_ok "control pipe checks, run $run/5 (exit $rc)" \
+			"$(grep -A1 '^not ok' <<<"$out")"
+	fi
+done
+echo "# the control pipe checks:"
+grep '^ok - ' <<<"$out" | sed 's/^/#   /'
+
+# glassnat.exe's client commands against ctl_test.exe serving a pipe
+# (with the engine of configs/hyper-nat.yaml): the same command lines as
+# on Linux.
+P='\\.\pipe\glassnat-wintest-'$$
+rm -f win/ready
+(cd win && timeout 120 wine "$WC" serve configs/hyper-nat.yaml "$P" 5 \
+	>serve.out 2>&1) &
+spid=$!
+for _ in $(seq 200); do [ -e win/ready ] && break; sleep 0.1; done
+cli() { (cd win && wine "$WG" "$@" >../c.out 2>../c.err); echo $?; }
+check "forward add tcp/9999:172.17.240.21:80 --name Web: exit 0" 0 \
+	"$(cli forward add tcp/9999:172.17.240.21:80 --name Web -s "$P")"
+grep -q 'Port forward added' c.out c.err &&
+	ok "forward add: 'Port forward added'" ||
+	not_ok "forward add: 'Port forward added'" "$(cat c.out c.err)"
+check "forward list: exit 0" 0 "$(cli forward list -s "$P")"
+grep -q 'Web' c.out && grep -q '9999' c.out &&
+	ok "forward list shows Web tcp/9999" ||
+	not_ok "forward list shows Web tcp/9999" "$(cat c.out c.err)"
+check "stats --json: exit 0" 0 "$(cli stats --json -s "$P")"
+grep -q '^{"success":true,"stats":{' c.out &&
+	ok "stats --json: the response line" ||
+	not_ok "stats --json: the response line" "$(cat c.out c.err)"
+check "forward remove --name Nope: exit 1 (refused)" 1 \
+	"$(cli forward remove --name Nope -s "$P")"
+grep -q 'no forward named "Nope" (refused)' c.err &&
+	ok "forward remove --name Nope: the refusal" ||
+	not_ok "forward remove --name Nope: the refusal" "$(cat c.out c.err)"
+check "forward remove --name Web: exit 0" 0 \
+	"$(cli forward remove --name Web -s "$P")"
+wait $spid
+check "the served pipe answered 5 requests and stopped" 0 $?
+check "forward list after the server stopped: exit 1" 1 \
+	"$(cli forward list -s "$P")"
+grep -qF "the gateway is not running (no control socket at $P;" c.err &&
+	ok "forward list: 'the gateway is not running'" ||
+	not_ok "forward list: 'the gateway is not running'" "$(cat c.err)"
+check "forward list, no -s: exit 1" 1 "$(cli forward list)"
+grep -qF 'no control socket at \\.\pipe\glassnat;' c.err &&
+	ok "forward list, no -s: the default pipe \\\\.\\pipe\\glassnat" ||
+	not_ok "forward list, no -s: the default pipe" "$(cat c.err)"
 
 finish
