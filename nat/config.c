@@ -1714,7 +1714,7 @@ void nat_config_defaults(struct nat_config *cfg)
 	snprintf(cfg->control_socket, sizeof cfg->control_socket, "%s",
 		 NAT_CONTROL_SOCKET_DEFAULT);
 	snprintf(cfg->state_file, sizeof cfg->state_file, "%s",
-		 "/var/lib/glassnat/forwards.json");
+		 NAT_STATE_FILE_DEFAULT);
 }
 
 void nat_config_free(struct nat_config *cfg)

@@ -21,8 +21,10 @@
  * named pipe on Windows (nat/control_win.c, docs/windows.md). */
 #ifdef _WIN32
 #define NAT_CONTROL_SOCKET_DEFAULT "\\\\.\\pipe\\glassnat"
+#define NAT_STATE_FILE_DEFAULT "C:\\ProgramData\\glassnat\\forwards.json"
 #else
 #define NAT_CONTROL_SOCKET_DEFAULT "/run/glassnat.sock"
+#define NAT_STATE_FILE_DEFAULT "/var/lib/glassnat/forwards.json"
 #endif
 #define NAT_BPF_MAX 512
 #define NAT_RULE_PORTS_MAX 16
@@ -142,7 +144,7 @@ struct nat_config {
 	struct nat_logging_cfg logging;
 	char control_socket[108]; /* default NAT_CONTROL_SOCKET_DEFAULT */
 	/* Forwards added at run time, kept across restarts; "" = not kept.
-	 * Default /var/lib/glassnat/forwards.json. */
+	 * Default NAT_STATE_FILE_DEFAULT. */
 	char state_file[NAT_PATH_MAX];
 };
 

@@ -779,6 +779,11 @@ int nat_ctl_state_save(const char *path, const struct nat_engine *e,
 	}
 	snprintf(dir, sizeof(dir), "%s", path);
 	char *slash = strrchr(dir, '/');
+#ifdef _WIN32
+	char *back = strrchr(dir, '\\'); /* C:\ProgramData\glassnat\... */
+	if (back && (!slash || back > slash))
+		slash = back;
+#endif
 	if (slash && slash != dir) {
 		*slash = '\0';
 		if (mkdir(dir, 0750) != 0 && errno != EEXIST) {

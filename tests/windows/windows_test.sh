@@ -67,11 +67,13 @@ cp -r "$ROOT/configs" "$ROOT/tests/data" .
 
 # Wall-clock fields (config.load's ts, the stats record's, the text log's
 # time) differ between any two runs; everything else must not.
-# The one intended difference: control_socket's default is a named pipe
-# on Windows (checked on its own below).
+# The intended differences: control_socket's and state_file's defaults
+# are Windows paths there (a named pipe; ProgramData), checked on their
+# own below.
 mask_ts() {
 	sed -E 's/"ts":"[^"]*"/"ts":"T"/g; s/^\[[0-9: .-]+\]/[T]/' |
-		sed 's|^control_socket       \\\\\.\\pipe\\glassnat$|control_socket       /run/glassnat.sock|'
+		sed 's|^control_socket       \\\\\.\\pipe\\glassnat$|control_socket       /run/glassnat.sock|' |
+		sed 's|^state_file           C:\\ProgramData\\glassnat\\forwards\.json$|state_file           /var/lib/glassnat/forwards.json|'
 }
 
 # Ring directories: the same files in the same order (names carry the
@@ -230,6 +232,9 @@ WC=$ROOT/$W/ctl_test.exe
 check "check -c: control_socket defaults to \\\\.\\pipe\\glassnat on Windows" \
 	'control_socket       \\.\pipe\glassnat' \
 	"$(cd win && wine "$WG" check -c configs/hyper-nat.yaml | grep '^control_socket')"
+check "check -c: state_file defaults to C:\\ProgramData\\glassnat\\forwards.json on Windows" \
+	'state_file           C:\ProgramData\glassnat\forwards.json' \
+	"$(cd win && wine "$WG" check -c configs/hyper-nat.yaml | grep '^state_file')"
 for run in 1 2 3 4 5; do
 	out=$(cd win && timeout 120 wine "$WC" configs/hyper-nat.yaml 2>&1)
 	rc=$?
