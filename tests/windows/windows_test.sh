@@ -257,7 +257,14 @@ rm -f win/ready
 (cd win && timeout 120 wine "$WC" serve configs/hyper-nat.yaml "$P" 5 \
 	>serve.out 2>&1) &
 spid=$!
-for _ in $(seq 200); do [ -e win/ready ] && break; sleep 0.1; done
+for _ in $(seq 600); do
+	[ -e win/ready ] && break
+	kill -0 "$spid" 2>/dev/null || break
+	sleep 0.1
+done
+if [ -e win/ready ]; then ok "ctl_test.exe serve is up"; else
+	not_ok "ctl_test.exe serve is up" "$(cat win/serve.out 2>/dev/null)"
+fi
 cli() { (cd win && wine "$WG" "$@" >../c.out 2>../c.err); echo $?; }
 check "forward add tcp/9999:172.17.240.21:80 --name Web: exit 0" 0 \
 	"$(cli forward add tcp/9999:172.17.240.21:80 --name Web -s "$P")"
