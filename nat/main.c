@@ -1185,14 +1185,14 @@ static bool parse_forward_spec(const char *spec, char *why, size_t whylen)
 	slash = strchr(buf, '/');
 	if (!slash) {
 		snprintf(why, whylen,
-			 "'%s': expected PROTO/EXT_PORT:INT_IP"
+			 "'%.95s': expected PROTO/EXT_PORT:INT_IP"
 			 "[:INT_PORT]",
 			 spec);
 		return false;
 	}
 	*slash = '\0';
 	if (strcmp(buf, "tcp") != 0 && strcmp(buf, "udp") != 0) {
-		snprintf(why, whylen, "'%s': protocol must be tcp or udp",
+		snprintf(why, whylen, "'%.95s': protocol must be tcp or udp",
 			 spec);
 		return false;
 	}
@@ -1201,7 +1201,7 @@ static bool parse_forward_spec(const char *spec, char *why, size_t whylen)
 	if (end == slash + 1 || *end != ':' || port < 1 || port > 65535 ||
 	    errno) {
 		snprintf(why, whylen,
-			 "'%s': external port must be 1-65535 "
+			 "'%.95s': external port must be 1-65535 "
 			 "followed by :INT_IP",
 			 spec);
 		return false;
@@ -1212,7 +1212,8 @@ static bool parse_forward_spec(const char *spec, char *why, size_t whylen)
 		*colon = '\0';
 	uint32_t addr;
 	if (!nat_ip_parse(ip, &addr)) {
-		snprintf(why, whylen, "'%s': '%s' is not an IPv4 address", spec,
+		snprintf(why, whylen, "'%.95s': '%.95s' is not an IPv4 address",
+			 spec,
 			 ip);
 		return false;
 	}
@@ -1222,7 +1223,7 @@ static bool parse_forward_spec(const char *spec, char *why, size_t whylen)
 		if (end == colon + 1 || *end || port < 1 || port > 65535 ||
 		    errno) {
 			snprintf(why, whylen,
-				 "'%s': internal port must be 1-65535", spec);
+				 "'%.95s': internal port must be 1-65535", spec);
 			return false;
 		}
 	}
@@ -1642,7 +1643,7 @@ static int cmd_forward(int argc, char **argv)
 {
 	struct ctl_opts co;
 	const char *sub;
-	char why[160];
+	char why[256]; /* the longest message: spec and address, each <= 95 */
 	int rc;
 
 	if (control_opts("forward", help_forward, argc, argv,
