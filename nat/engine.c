@@ -169,16 +169,26 @@ static void emit(struct nat_engine *e, struct nat_event *ev)
 		e->hooks.event(e->hooks.ctx, ev);
 }
 
+/* Starts an event of `type` at the engine's time: false (and nothing to
+ * fill) when nobody listens, so events cost nothing without observers. */
+static bool ev_begin(const struct nat_engine *e, struct nat_event *ev,
+		     enum nat_event_type type)
+{
+	if (!e->hooks.event)
+		return false;
+	memset(ev, 0, sizeof(*ev));
+	ev->type = type;
+	ev->ts_ns = e->ts_ns;
+	return true;
+}
+
 static void emit_flow(struct nat_engine *e, enum nat_event_type type,
 		      const struct nat_flow *f, uint8_t old_state,
 		      enum nat_close_reason why)
 {
-	if (!e->hooks.event)
-		return;
 	struct nat_event ev;
-	memset(&ev, 0, sizeof(ev));
-	ev.type = type;
-	ev.ts_ns = e->ts_ns;
+	if (!ev_begin(e, &ev, type))
+		return;
 	flow_info(f, &ev.flow);
 	ev.old_state = old_state;
 	ev.close_reason = why;
@@ -222,11 +232,8 @@ static void expire_to(struct nat_engine *e, uint32_t now_s)
 {
 	uint32_t n = nat_flow_expire(&e->ft, now_s, on_expired, e);
 	e->st.flows_active = e->ft.used;
-	if (n && e->hooks.event) {
-		struct nat_event ev;
-		memset(&ev, 0, sizeof(ev));
-		ev.type = NAT_EV_EXPIRED_SWEEP;
-		ev.ts_ns = e->ts_ns;
+	struct nat_event ev;
+	if (n && ev_begin(e, &ev, NAT_EV_EXPIRED_SWEEP)) {
 		ev.n_expired = n;
 		ev.n_remaining = e->ft.used;
 		emit(e, &ev);
@@ -352,12 +359,9 @@ static void emit_limit(struct nat_engine *e, enum nat_event_type type,
 		e->st.table_full_events++;
 	else
 		e->st.port_exhausted_events++;
-	if (!e->hooks.event)
-		return;
 	struct nat_event ev;
-	memset(&ev, 0, sizeof(ev));
-	ev.type = type;
-	ev.ts_ns = e->ts_ns;
+	if (!ev_begin(e, &ev, type))
+		return;
 	ev.reason = r;
 	ev.flow.proto = p->proto;
 	ev.flow.in_ip = p->src;
@@ -777,12 +781,9 @@ static void count(struct nat_engine *e, const struct nat_result *r)
 static void emit_drop(struct nat_engine *e, const struct nat_pkt *p,
 		      const struct nat_result *r, bool parsed)
 {
-	if (!e->hooks.event)
-		return;
 	struct nat_event ev;
-	memset(&ev, 0, sizeof(ev));
-	ev.type = NAT_EV_PKT_DROP;
-	ev.ts_ns = e->ts_ns;
+	if (!ev_begin(e, &ev, NAT_EV_PKT_DROP))
+		return;
 	ev.reason = r->reason;
 	ev.flow.id = r->flow_id;
 	ev.flow.rule = r->rule;
@@ -1199,12 +1200,9 @@ static uint16_t *fwd_index(struct nat_engine *e, uint8_t proto)
 static void emit_forward(struct nat_engine *e, enum nat_event_type type,
 			 const struct nat_forward_cfg *f, uint32_t closed)
 {
-	if (!e->hooks.event)
-		return;
 	struct nat_event ev;
-	memset(&ev, 0, sizeof(ev));
-	ev.type = type;
-	ev.ts_ns = e->ts_ns;
+	if (!ev_begin(e, &ev, type))
+		return;
 	ev.fwd = f;
 	ev.n_closed = closed;
 	ev.flow.proto = f->proto;
