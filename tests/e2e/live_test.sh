@@ -14,30 +14,8 @@ NATDUMP=$BUILD/natdump
 CONFIG=configs/e2e.yaml
 PEER=tests/e2e/live_peer.py
 
-pass=0
-fail=0
-ok() { echo "ok - $*"; pass=$((pass + 1)); }
-notok() { echo "not ok - $*"; fail=$((fail + 1)); }
-check() { # check "description" command...
-	local d=$1
-	shift
-	if "$@"; then ok "$d"; else notok "$d"; fi
-}
-skip() { echo "ok - # SKIP $*"; pass=$((pass + 1)); }
-finish() {
-	echo "$pass passed, $fail failed"
-	[ "$fail" -eq 0 ]
-	exit
-}
-
-if [ "$(id -u)" -ne 0 ]; then
-	notok "live tests need root (run through scripts/as-root.sh)"
-	finish
-fi
-if [ ! -x "$GLASSNAT" ]; then
-	notok "$GLASSNAT not built"
-	finish
-fi
+. tests/e2e/live_lib.sh
+live_preconditions live
 
 . tests/e2e/topology.sh
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/glassnat-live.XXXXXX")
