@@ -26,22 +26,8 @@ STATE=$TMP/state/forwards.json
 CONF=$TMP/gw.yaml
 EV=$TMP/events.json
 GPID=
-topo_before_down() {
-	if [ -n "$GPID" ] && kill -0 "$GPID" 2>/dev/null; then
-		kill -TERM "$GPID" 2>/dev/null
-		wait "$GPID" 2>/dev/null
-	fi
-	[ -n "${KEEP_TMP:-}" ] || rm -rf "$TMP"
-}
-if ! topo_up; then
-	notok "topology created"
-	finish
-fi
-ok "topology created (${TOPO_NS[*]})"
+live_topology_up
 
-in_ns() { local ns=$1; shift; ip netns exec "$ns" "$@"; }
-peer() { local ns=$1; shift; in_ns "$ns" timeout 20 python3 "$PEER" "$@"; }
-chains_in_gw() { in_ns "$NS_GW" iptables-save 2>/dev/null | grep -c 'GLASSNAT' || true; }
 ctl() { timeout 20 "$GLASSNAT" "$@" -s "$SOCK"; }
 
 # The config: e2e.yaml's rules and forwards (web, dns), its own socket and

@@ -29,3 +29,28 @@ live_preconditions() {
 		finish
 	fi
 }
+
+# Namespace helpers (NS_* come from tests/e2e/topology.sh).
+in_ns() { local ns=$1; shift; ip netns exec "$ns" "$@"; }
+peer() { local ns=$1; shift; in_ns "$ns" timeout 20 python3 "$PEER" "$@"; }
+chains_in_gw() { in_ns "$NS_GW" iptables-save 2>/dev/null | grep -c 'GLASSNAT' || true; }
+
+# topology.sh's teardown calls this first: stop the gateway the test
+# started ($GPID), then remove $TMP (KEEP_TMP=1 keeps the logs, events
+# and traces for a post-mortem).
+topo_before_down() {
+	if [ -n "$GPID" ] && kill -0 "$GPID" 2>/dev/null; then
+		kill -TERM "$GPID" 2>/dev/null
+		wait "$GPID" 2>/dev/null
+	fi
+	[ -n "${KEEP_TMP:-}" ] || rm -rf "$TMP"
+}
+
+# live_topology_up: the namespaces, reported as the first check.
+live_topology_up() {
+	if ! topo_up; then
+		notok "topology created"
+		finish
+	fi
+	ok "topology created (${TOPO_NS[*]})"
+}

@@ -20,19 +20,7 @@ live_preconditions live
 . tests/e2e/topology.sh
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/glassnat-live.XXXXXX")
 GPID=
-topo_before_down() {
-	if [ -n "$GPID" ] && kill -0 "$GPID" 2>/dev/null; then
-		kill -TERM "$GPID" 2>/dev/null
-		wait "$GPID" 2>/dev/null
-	fi
-	# KEEP_TMP=1 keeps the logs, events and traces for a post-mortem.
-	[ -n "${KEEP_TMP:-}" ] || rm -rf "$TMP"
-}
-if ! topo_up; then
-	notok "topology created"
-	finish
-fi
-ok "topology created (${TOPO_NS[*]})"
+live_topology_up
 
 # glassnat --events / --trace are wired by the lead; until then the checks
 # that need them are skipped.
@@ -46,9 +34,6 @@ if "$GLASSNAT" run --help | grep -A2 -- '--trace DIR' | grep -q 'not wired' ||
 	TRACE_WIRED=0
 fi
 
-in_ns() { local ns=$1; shift; ip netns exec "$ns" "$@"; }
-peer() { local ns=$1; shift; in_ns "$ns" timeout 20 python3 "$PEER" "$@"; }
-chains_in_gw() { in_ns "$NS_GW" iptables-save 2>/dev/null | grep -c 'GLASSNAT' || true; }
 
 # Starts glassnat in the gateway namespace; waits until its chains exist.
 start_glassnat() { # start_glassnat LOGFILE [extra args]
