@@ -207,7 +207,6 @@ static void release_flow(struct nat_engine *e, struct nat_flow *f)
 	if (f->kind != NAT_FLOW_BYPASS)
 		nat_ports_unref(&e->addr[f->addr_idx].pool[pool_of(f->proto)],
 				f->map_port);
-	e->st.flows_active = e->ft.used - 1;
 }
 
 static void close_flow(struct nat_engine *e, uint32_t idx,
@@ -231,7 +230,6 @@ static void on_expired(void *ctx, uint32_t idx)
 static void expire_to(struct nat_engine *e, uint32_t now_s)
 {
 	uint32_t n = nat_flow_expire(&e->ft, now_s, on_expired, e);
-	e->st.flows_active = e->ft.used;
 	struct nat_event ev;
 	if (n && ev_begin(e, &ev, NAT_EV_EXPIRED_SWEEP)) {
 		ev.n_expired = n;
@@ -348,7 +346,6 @@ static void open_flow(struct nat_engine *e, uint32_t idx)
 	f->lru_s = (uint16_t)e->now_s;
 	nat_flow_insert(&e->ft, idx, e->now_s);
 	e->st.flows_total++;
-	e->st.flows_active = e->ft.used;
 	emit_flow(e, NAT_EV_FLOW_OPEN, f, NAT_TCP_NONE, NAT_CLOSE_TIMEOUT);
 }
 
@@ -1144,11 +1141,12 @@ void nat_engine_flush(struct nat_engine *e, uint64_t ts_ns)
 	for (uint32_t i = 0; i < e->ft.cap; i++)
 		if (e->ft.f[i].id != 0)
 			close_flow(e, i, NAT_CLOSE_SHUTDOWN);
-	e->st.flows_active = 0;
 }
 
-const struct nat_stats *nat_engine_stats(const struct nat_engine *e)
+const struct nat_stats *nat_engine_stats(struct nat_engine *e)
 {
+	/* Derived, not kept: the table knows how many flows it holds. */
+	e->st.flows_active = e->ft.used;
 	return &e->st;
 }
 

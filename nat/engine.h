@@ -223,7 +223,9 @@ void nat_engine_tick(struct nat_engine *e, uint64_t ts_ns);
 /* Closes every flow (events with NAT_CLOSE_SHUTDOWN). */
 void nat_engine_flush(struct nat_engine *e, uint64_t ts_ns);
 
-const struct nat_stats *nat_engine_stats(const struct nat_engine *e);
+/* The counters; flows_active is the table's count at the time of the
+ * call. Engine thread. */
+const struct nat_stats *nat_engine_stats(struct nat_engine *e);
 
 /* The engine's time: the latest packet or tick timestamp seen (ns). */
 uint64_t nat_engine_now(const struct nat_engine *e);
