@@ -20,7 +20,10 @@ DESTDIR ?=
 FUZZ_SECONDS ?= 60
 
 WARN := -Wall -Wextra -Werror -Wshadow -Wvla -Wformat=2 -Wmissing-prototypes
-CPPFLAGS += -D_GNU_SOURCE -Inat -Itrace -Ilogging
+# nat/ is split by concern (see README's layout); every folder is on the
+# include path, so a header is named by its file name alone.
+NAT_DIRS := nat/core nat/config nat/backend nat/control nat/app nat/platform
+CPPFLAGS += -D_GNU_SOURCE $(NAT_DIRS:%=-I%) -Itrace -Ilogging
 CFLAGS ?= -O2 -g
 CFLAGS += -std=c11 $(WARN) -fno-strict-aliasing
 LDLIBS := -lyaml -lpcap -lzstd -ljansson -lpthread -lm -lnetfilter_queue -lmnl
@@ -34,10 +37,16 @@ else
 BUILD ?= build
 endif
 
-# The engine and everything the programs share go into one static library.
-LIB_SRC := $(filter-out nat/main.c nat/backend_windivert.c nat/backend_nfqueue.c \
-	nat/control_win.c, \
-	$(wildcard nat/*.c)) $(wildcard trace/*.c) $(wildcard logging/*.c)
+# Platform-only sources by name: *_win.c and the WinDivert backend build
+# only for Windows (mk/windows.mk), *_unix.c and the NFQUEUE backend only
+# for Linux. Everything but main.c goes into one static library, which the
+# programs, the unit tests and the benches link.
+NAT_SRC := $(wildcard $(NAT_DIRS:%=%/*.c))
+NAT_MAIN := nat/app/main.c
+WIN_ONLY := %_win.c nat/backend/windivert.c
+LINUX_ONLY := %_unix.c nat/backend/nfqueue%.c
+LIB_SRC := $(filter-out $(NAT_MAIN) $(WIN_ONLY), $(NAT_SRC)) \
+	$(wildcard trace/*.c) $(wildcard logging/*.c)
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 LIB := $(BUILD)/libglassnat.a
 
@@ -68,7 +77,7 @@ $(LIB): $(LIB_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
 
-$(BUILD)/glassnat: $(BUILD)/obj/nat/main.o $(BUILD)/obj/nat/backend_nfqueue.o $(LIB)
+$(BUILD)/glassnat: $(NAT_MAIN:%.c=$(BUILD)/obj/%.o) $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/natdump: $(NATDUMP_OBJ) $(LIB)
@@ -124,7 +133,7 @@ bench: $(BUILD)/bench_engine all $(E2E_TOOLS)
 FUZZ_CC ?= clang
 FUZZ_CFLAGS := -std=c11 -g -O1 $(WARN) -Wno-unused-command-line-argument \
 	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
-build-fuzz/%: tests/fuzz/%.c $(LIB_SRC) $(wildcard nat/*.h trace/*.h logging/*.h)
+build-fuzz/%: tests/fuzz/%.c $(LIB_SRC) $(wildcard $(NAT_DIRS:%=%/*.h) trace/*.h logging/*.h)
 	@mkdir -p build-fuzz
 	$(FUZZ_CC) $(CPPFLAGS) $(FUZZ_CFLAGS) -o $@ $< $(LIB_SRC) $(LDLIBS)
 
@@ -152,7 +161,7 @@ install: all
 		install -m 0644 $$m $(DESTDIR)$(PREFIX)/share/man/man$$s/; done
 
 format:
-	clang-format -i nat/*.[ch] trace/*.[ch] logging/*.[ch] tools/natdump/*.[ch] \
+	clang-format -i $(NAT_DIRS:%=%/*.[ch]) trace/*.[ch] logging/*.[ch] tools/natdump/*.[ch] \
 		tests/unit/*.c tests/fuzz/*.c tests/bench/*.c 2>/dev/null || true
 
 clean:

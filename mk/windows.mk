@@ -16,7 +16,7 @@ W_TP := $(W)/third_party
 # -Wno-format: gcc checks "printf" format attributes against msvcrt's
 # printf there, while __USE_MINGW_ANSI_STDIO=1 gives the programs C99's
 # (%zu, %llu, %j); the Linux build checks every format.
-W_CPPFLAGS := -Inat/win32 -Inat -Itrace -Ilogging -I$(W_TP)/include \
+W_CPPFLAGS := -Inat/platform/win32 $(NAT_DIRS:%=-I%) -Itrace -Ilogging -I$(W_TP)/include \
 	-D_GNU_SOURCE -D__USE_MINGW_ANSI_STDIO=1 -D_WIN32_WINNT=0x0A00 \
 	-DYAML_DECLARE_STATIC -DPCAP_STATIC
 W_CFLAGS := -std=c11 $(WARN) -Wno-format -O2 -g -fno-strict-aliasing
@@ -24,14 +24,13 @@ W_LDFLAGS := -static -L$(W_TP)/lib
 W_LDLIBS := -lyaml -lpcap -lzstd -ljansson -lpthread -lbcrypt -lws2_32 \
 	-liphlpapi -lversion
 
-# nat/control.c's parser and dispatcher build everywhere; its Unix-socket
-# server is Linux's, nat/control_win.c (a named pipe) is Windows'.
-W_LIB_SRC := $(filter-out nat/main.c nat/backend_nfqueue.c \
-	nat/backend_windivert.c nat/platform.c, $(wildcard nat/*.c)) \
-	$(wildcard trace/*.c) $(wildcard logging/*.c)
+# The Makefile's LINUX_ONLY sources stay out; platform.c is linked as an
+# object (below).
+W_LIB_SRC := $(filter-out $(NAT_MAIN) $(LINUX_ONLY) nat/platform/platform.c, \
+	$(NAT_SRC)) $(wildcard trace/*.c) $(wildcard logging/*.c)
 W_LIB_OBJ := $(W_LIB_SRC:%.c=$(W)/obj/%.o)
 W_LIB := $(W)/libglassnat.a
-W_PLAT := $(W)/obj/nat/platform.o
+W_PLAT := $(W)/obj/nat/platform/platform.o
 W_NATDUMP_OBJ := $(NATDUMP_SRC:%.c=$(W)/obj/%.o)
 W_STAMP := $(W_TP)/.stamp-all
 
@@ -55,7 +54,7 @@ $(W_LIB): $(W_LIB_OBJ)
 
 # platform.o is linked as an object, not from the archive: its constructor
 # (binary stdout/stderr) and _CRT_glob must be in every program.
-$(W)/glassnat.exe: $(W)/obj/nat/main.o $(W)/obj/nat/backend_windivert.o \
+$(W)/glassnat.exe: $(W)/obj/$(NAT_MAIN:.c=.o) \
 		$(W_PLAT) $(W_LIB)
 	$(W_CC) $(W_LDFLAGS) -o $@ $^ $(W_LDLIBS)
 

@@ -23,8 +23,8 @@ for row in "${rows[@]}"; do
 		not_ok "troubleshooting.md explains $name in natdump's words"
 	fi
 done
-# The engine's reason names (nat/engine.c) all appear in both places.
-mapfile -t reasons < <(sed -n 's/^\t\[NAT_R_[A-Z0-9_]*\] = "\([a-z0-9_]*\)",$/\1/p' nat/engine.c | grep -v '^none$')
+# The engine's reason names (nat/core/engine.c) all appear in both places.
+mapfile -t reasons < <(sed -n 's/^\t\[NAT_R_[A-Z0-9_]*\] = "\([a-z0-9_]*\)",$/\1/p' nat/core/engine.c | grep -v '^none$')
 check "the engine has the reasons natdump explains" "${#rows[@]}" "${#reasons[@]}"
 for r in "${reasons[@]}"; do
 	if printf '%s\n' "${rows[@]}" | cut -f1 | grep -qx "$r" &&

@@ -6,7 +6,7 @@
  *   natdump_gen bench FIRST_FLOW PAIRS START_NS > f.pcapng
  *
  * Built by the test scripts against the library:
- *   cc -Itrace -Inat tests/e2e/natdump_gen.c BUILD/libglassnat.a */
+ *   cc -Itrace -Inat/core -Inat/config tests/e2e/natdump_gen.c BUILD/libglassnat.a */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,5 +1,5 @@
 /* Test helpers: build IPv4 TCP/UDP/ICMP packets with valid checksums, and
- * read fields back, independently of nat/packet.c's parser (checksums are
+ * read fields back, independently of nat/core/packet.c's parser (checksums are
  * computed here from scratch so a rewrite bug cannot hide behind the code
  * under test). Header-only; every function is static. */
 #ifndef GLASSNAT_TEST_PKTBUILD_H

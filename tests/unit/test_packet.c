@@ -1,4 +1,4 @@
-/* Tests for nat/packet.c: every parse verdict, every rewrite checked against
+/* Tests for nat/core/packet.c: every parse verdict, every rewrite checked against
  * a checksum recomputed from scratch, the RFC 1624 corner cases, and a
  * randomized comparison of incremental against full checksums.
  *

@@ -1,5 +1,5 @@
 /* The WinDivert filter strings glassnat opens its Windows handles with
- * (nat/windivert_filter.c), generated from configs: checked here on
+ * (nat/backend/windivert_filter.c), generated from configs: checked here on
  * Linux, since no WinDivert driver runs on the build machines. */
 #include <criterion/criterion.h>
 #include <stdio.h>

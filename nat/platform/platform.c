@@ -1,5 +1,5 @@
 /* Platform seams (see platform.h) and, on Windows, the POSIX functions the
- * headers of nat/win32/ map to nat_plat_* names. */
+ * headers of nat/platform/win32/ map to nat_plat_* names. */
 #include "platform.h"
 
 #include <errno.h>
@@ -137,6 +137,12 @@ int nat_plat_exe_dir(char *buf, size_t len)
 	return 0;
 }
 
+const char *nat_plat_os_error(unsigned long err, char *buf, size_t len)
+{
+	snprintf(buf, len, "Windows error %lu", err);
+	return buf;
+}
+
 #else /* Linux */
 
 #include <unistd.h>
@@ -173,6 +179,12 @@ int nat_plat_exe_dir(char *buf, size_t len)
 	*sep = '\0';
 	memcpy(buf, path, (size_t)(sep - path) + 1);
 	return 0;
+}
+
+const char *nat_plat_os_error(unsigned long err, char *buf, size_t len)
+{
+	snprintf(buf, len, "%s", strerror((int)err));
+	return buf;
 }
 
 #endif

@@ -1,4 +1,4 @@
-/* Windows build only (see nat/win32/README.md): aligned_alloc() on
+/* Windows build only (see nat/platform/win32/README.md): aligned_alloc() on
  * _aligned_malloc. Memory from it must be released with
  * nat_plat_aligned_free() (logging/log.c does, under _WIN32): the CRT's
  * free() cannot release it. */

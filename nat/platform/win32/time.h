@@ -1,4 +1,4 @@
-/* Windows build only (see nat/win32/README.md): gmtime_r and localtime_r
+/* Windows build only (see nat/platform/win32/README.md): gmtime_r and localtime_r
  * (mingw-w64 defines them given _POSIX_THREAD_SAFE_FUNCTIONS), timegm,
  * and clock_gettime / nanosleep (winpthreads, included by mingw's time.h). */
 #ifndef _POSIX_THREAD_SAFE_FUNCTIONS

@@ -1,4 +1,4 @@
-/* Windows build only (see nat/win32/README.md): byte order conversions
+/* Windows build only (see nat/platform/win32/README.md): byte order conversions
  * without winsock2.h, whose windows.h would bring its macros (IN, OUT,
  * ERROR, interface...) into every file. x86 and ARM Windows are
  * little-endian. */

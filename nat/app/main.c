@@ -29,6 +29,7 @@
 #endif
 
 #include "config.h"
+#include "client.h"
 #include "control.h"
 #include "engine.h"
 #include "nfqueue.h"
@@ -1369,13 +1370,11 @@ static const char *ctl_socket_path(const struct ctl_opts *co, char *buf,
  * or NULL with the reason printed (exit 1). */
 static json_t *ctl_call(const char *cmd, const char *path, json_t *req)
 {
-#ifdef _WIN32
-	/* A named pipe (nat/control_win.c): the same lines as on Linux. */
 	char *line = json_dumps(req, JSON_COMPACT), *buf = NULL;
 	json_decref(req);
 	size_t len = line ? strlen(line) : 0, used = 0;
 	char *req_nl = line ? malloc(len + 2) : NULL;
-	unsigned long werr = 0;
+	unsigned long oserr = 0;
 	if (!req_nl) {
 		free(line);
 		fprintf(stderr, "glassnat %s: out of memory\n", cmd);
@@ -1384,25 +1383,28 @@ static json_t *ctl_call(const char *cmd, const char *path, json_t *req)
 	memcpy(req_nl, line, len);
 	memcpy(req_nl + len, "\n", 2);
 	free(line);
-	int wrc = nat_ctl_win_call(path, req_nl, CTL_TIMEOUT_MS, &buf, &used,
-				   &werr);
+	enum nat_ctl_call_result rc =
+		nat_ctl_call(path, req_nl, CTL_TIMEOUT_MS, &buf, &used, &oserr);
 	free(req_nl);
-	switch (wrc) {
+	switch (rc) {
 	case NAT_CTL_CALL_OK:
 		break;
 	case NAT_CTL_CALL_NOT_RUNNING:
+	case NAT_CTL_CALL_NO_ANSWER:
 		fprintf(stderr,
-			"glassnat %s: the gateway is not running (no control "
-			"socket at %s; start `glassnat run`, or give the "
-			"socket with -s / the config with -c)\n",
-			cmd, path);
+			"glassnat %s: the gateway is not running (%s at %s; "
+			"start `glassnat run`, or give the socket with -s / "
+			"the config with -c)\n",
+			cmd,
+			rc == NAT_CTL_CALL_NOT_RUNNING
+				? "no control socket"
+				: "nobody answers on the socket",
+			path);
 		return NULL;
 	case NAT_CTL_CALL_DENIED:
 		fprintf(stderr,
-			"glassnat %s: permission denied on %s (the control "
-			"socket is for administrators: run from an elevated "
-			"prompt)\n",
-			cmd, path);
+			"glassnat %s: permission denied on %s (%s)\n", cmd,
+			path, NAT_PLAT_CTL_DENIED_HINT);
 		return NULL;
 	case NAT_CTL_CALL_TIMEOUT:
 		fprintf(stderr, "glassnat %s: no answer from %s within %d s\n",
@@ -1414,112 +1416,15 @@ static json_t *ctl_call(const char *cmd, const char *path, json_t *req)
 			"answer\n",
 			cmd, path);
 		return NULL;
-	default:
+	case NAT_CTL_CALL_ERROR:
+	default: {
+		char eb[128];
 		fprintf(stderr,
-			"glassnat %s: cannot reach the control socket %s: "
-			"Windows error %lu\n",
-			cmd, path, werr);
+			"glassnat %s: cannot reach the control socket %s: %s\n",
+			cmd, path, nat_plat_os_error(oserr, eb, sizeof(eb)));
 		return NULL;
 	}
-#else
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	char *line = json_dumps(req, JSON_COMPACT);
-	json_decref(req);
-	if (!line) {
-		fprintf(stderr, "glassnat %s: out of memory\n", cmd);
-		return NULL;
 	}
-	if (strlen(path) >= sizeof(sa.sun_path)) {
-		fprintf(stderr, "glassnat %s: socket path too long: %s\n", cmd,
-			path);
-		free(line);
-		return NULL;
-	}
-	memcpy(sa.sun_path, path, strlen(path) + 1);
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
-		int err = errno;
-		if (fd >= 0)
-			close(fd);
-		free(line);
-		if (err == ENOENT || err == ECONNREFUSED)
-			fprintf(stderr,
-				"glassnat %s: the gateway is not running (%s "
-				"at %s; start `glassnat run`, or give the "
-				"socket with -s / the config with -c)\n",
-				cmd,
-				err == ENOENT ? "no control socket"
-					      : "nobody answers on the socket",
-				path);
-		else if (err == EACCES || err == EPERM)
-			fprintf(stderr,
-				"glassnat %s: permission denied on %s (the "
-				"control socket is root's: run as root)\n",
-				cmd, path);
-		else
-			fprintf(stderr,
-				"glassnat %s: cannot reach the control socket "
-				"%s: %s\n",
-				cmd, path, strerror(err));
-		return NULL;
-	}
-	size_t len = strlen(line), off = 0;
-	line[len] = '\0';
-	bool ok = true;
-	while (ok && off < len) {
-		ssize_t w = send(fd, line + off, len - off, MSG_NOSIGNAL);
-		ok = w > 0 || (w < 0 && errno == EINTR);
-		if (w > 0)
-			off += (size_t)w;
-	}
-	ok = ok && send(fd, "\n", 1, MSG_NOSIGNAL) == 1;
-	free(line);
-	/* A gateway that refuses the connection (not root, busy) answers
-	 * and closes at once, maybe before the request is sent: read its
-	 * answer anyway. */
-	ok = true;
-	size_t cap = 65536, used = 0;
-	char *buf = malloc(cap);
-	bool done = false;
-	while (ok && buf && !done) {
-		struct pollfd p = { .fd = fd, .events = POLLIN };
-		int pr = poll(&p, 1, CTL_TIMEOUT_MS);
-		if (pr < 0 && errno == EINTR)
-			continue;
-		if (pr <= 0) {
-			fprintf(stderr,
-				"glassnat %s: no answer from %s within %d s\n",
-				cmd, path, CTL_TIMEOUT_MS / 1000);
-			close(fd);
-			free(buf);
-			return NULL;
-		}
-		if (used + 1 >= cap) {
-			char *nb = cap < (256u << 20) ? realloc(buf, cap * 2)
-						       : NULL;
-			if (!nb)
-				break;
-			buf = nb;
-			cap *= 2;
-		}
-		ssize_t r = read(fd, buf + used, cap - used - 1);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0)
-			break;
-		done = memchr(buf + used, '\n', (size_t)r) != NULL;
-		used += (size_t)r;
-	}
-	close(fd);
-	if (!buf || !done) {
-		fprintf(stderr,
-			"glassnat %s: the control socket %s closed without an "
-			"answer\n",
-			cmd, path);
-		free(buf);
-		return NULL;
-	}
-#endif
 	json_error_t je;
 	json_t *resp = json_loadb(buf, used, JSON_DISABLE_EOF_CHECK, &je);
 	free(buf);

@@ -1,4 +1,4 @@
-/* Windows build only (see nat/win32/README.md): getline(). */
+/* Windows build only (see nat/platform/win32/README.md): getline(). */
 #include_next <stdio.h>
 
 #ifndef GLASSNAT_WIN32_STDIO_H

@@ -154,7 +154,7 @@ struct nat_ctl_server;
  * nobody answers on is replaced; a live one or a non-socket file is an
  * error) and starts the control thread. Returns NULL with errbuf.
  * Windows: path is a named pipe, \\.\pipe\NAME, open to LocalSystem and
- * Administrators only (nat/control_win.c). */
+ * Administrators only (nat/control/control_win.c). */
 struct nat_ctl_server *nat_ctl_server_start(const char *path,
 					    const struct nat_ctl_server_opts *o,
 					    char *errbuf, size_t errlen)
@@ -178,21 +178,5 @@ void nat_ctl_server_counters(const struct nat_ctl_server *s,
 /* Stops the thread, closes every client, removes the socket file. s may
  * be NULL. */
 void nat_ctl_server_stop(struct nat_ctl_server *s);
-
-#ifdef _WIN32
-/* The client side on Windows (nat/control_win.c): connects to the pipe
- * path, writes line (with its '\n'), reads one response line within
- * timeout_ms into *resp (malloc'd, NUL-terminated). Returns one of: */
-enum {
-	NAT_CTL_CALL_OK = 0,
-	NAT_CTL_CALL_NOT_RUNNING, /* no such pipe */
-	NAT_CTL_CALL_DENIED,	  /* the pipe's DACL refused us */
-	NAT_CTL_CALL_TIMEOUT,	  /* no answer within timeout_ms */
-	NAT_CTL_CALL_CLOSED,	  /* closed without an answer */
-	NAT_CTL_CALL_ERROR,	  /* anything else: *winerr */
-};
-int nat_ctl_win_call(const char *path, const char *line, unsigned timeout_ms,
-		     char **resp, size_t *resp_len, unsigned long *winerr);
-#endif
 
 #endif

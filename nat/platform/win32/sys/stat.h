@@ -1,4 +1,4 @@
-/* Windows build only (see nat/win32/README.md): mkdir(path, mode); the
+/* Windows build only (see nat/platform/win32/README.md): mkdir(path, mode); the
  * mode is ignored (the directory inherits its parent's ACL). */
 #include_next <sys/stat.h>
 

@@ -1,4 +1,4 @@
-/* Windows build only (see nat/win32/README.md). glassnat opens every file
+/* Windows build only (see nat/platform/win32/README.md). glassnat opens every file
  * with O_CLOEXEC; on Windows that becomes "not inherited" and binary, so
  * no file it writes ever gets CR LF line endings. */
 #include_next <fcntl.h>

@@ -1,5 +1,5 @@
 /* Platform seams: what differs between Linux and Windows (mingw-w64) and
- * is not covered by the POSIX headers of nat/win32/ (see its README).
+ * is not covered by the POSIX headers of nat/platform/win32/ (see its README).
  * Everything here is callable on both; on Linux most are trivial. */
 #ifndef GLASSNAT_PLATFORM_H
 #define GLASSNAT_PLATFORM_H
@@ -25,9 +25,16 @@ int nat_plat_on_console_stop(volatile sig_atomic_t *stop,
 bool nat_plat_is_admin(void);
 #ifdef _WIN32
 #define NAT_PLAT_ADMIN_HINT " (glassnat run needs administrator rights)"
+#define NAT_PLAT_CTL_DENIED_HINT                                                \
+	"the control socket is for administrators: run from an elevated prompt"
 #else
 #define NAT_PLAT_ADMIN_HINT " (glassnat run needs root)"
+#define NAT_PLAT_CTL_DENIED_HINT "the control socket is root's: run as root"
 #endif
+
+/* The text of an OS error code (errno on Linux: strerror; Windows:
+ * "Windows error N") in buf, which it returns. */
+const char *nat_plat_os_error(unsigned long err, char *buf, size_t len);
 
 /* Directory of the running executable, without the trailing separator,
  * into buf. Returns 0, -1 when it does not fit or cannot be found. */

@@ -1,4 +1,4 @@
-/* Windows build only (see nat/win32/README.md): getrandom() on
+/* Windows build only (see nat/platform/win32/README.md): getrandom() on
  * BCryptGenRandom (the system RNG; never blocks, flags ignored). */
 #ifndef GLASSNAT_WIN32_SYS_RANDOM_H
 #define GLASSNAT_WIN32_SYS_RANDOM_H

@@ -909,7 +909,7 @@ int nat_ctl_state_load(const char *path, struct nat_forward_cfg **out,
 
 /* ---- the server ---- */
 
-/* Windows: nat/control_win.c (a named pipe). */
+/* Windows: nat/control/control_win.c (a named pipe). */
 #ifndef _WIN32
 
 enum cl_state {
