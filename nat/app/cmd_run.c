@@ -1,0 +1,587 @@
+/* `glassnat run`: the live gateway. Loads the config, applies the command
+ * line's overrides, restores the state file's forwards, opens the
+ * observers, runs the platform's live backend (live.h) with the control
+ * socket's callbacks (trace, reload, forwards, counters), and prints the
+ * final statistics. */
+#include <getopt.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "app.h"
+#include "config.h"
+#include "control.h"
+#include "engine.h"
+#include "nfqueue.h"
+#include "observe.h"
+#include "packet.h"
+#include "platform.h"
+#ifdef _WIN32
+#include "windivert.h"
+#endif
+
+/* ---- run ------------------------------------------------------------- */
+
+/* Set by the signal handlers, read by the live loop and run_tick. */
+static volatile sig_atomic_t run_stop, run_reload, run_signo;
+
+#ifdef _WIN32
+/* Windows: Ctrl+C, Ctrl+Break and closing the console stop the gateway
+ * (there is no SIGHUP: a service is restarted instead). */
+static void run_signals(void)
+{
+	if (nat_plat_on_console_stop(&run_stop, &run_signo) != 0)
+		fprintf(stderr, "glassnat run: cannot install the Ctrl+C "
+				"handler\n");
+}
+#else
+static void run_on_signal(int sig)
+{
+	if (sig == SIGHUP) {
+		run_reload = 1;
+		return;
+	}
+	run_signo = sig;
+	run_stop = 1;
+}
+
+/* No SA_RESTART: a signal interrupts the queue read at once. */
+static void run_signals(void)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = run_on_signal;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+	sa.sa_handler = SIG_IGN;
+	sigaction(SIGPIPE, &sa, NULL);
+}
+#endif
+
+/* One line of Hyper-NAT's text log: "[time] [LEVEL] [COMPONENT] message". */
+static void run_log(const char *level, const char *comp, const char *fmt,
+		    ...) __attribute__((format(printf, 3, 4)));
+static void run_log(const char *level, const char *comp, const char *fmt,
+		    ...)
+{
+	char when[32];
+	time_t t = time(NULL);
+	struct tm tm;
+	va_list ap;
+
+	localtime_r(&t, &tm);
+	strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S", &tm);
+	fprintf(stderr, "[%s] [%s] [%s] ", when, level, comp);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+struct run_ctx {
+	struct nat_engine *e;
+	struct nat_observers ob;
+	const char *config_path;
+	struct nat_config *cfg; /* as started (trace dir, socket, state) */
+	bool live_no_preserve;	/* run forced port preservation off */
+	struct nat_ctl_server *ctl;
+	struct nat_ctl_ops ops;
+	struct nat_live_stats *ls;
+};
+
+/* The live gateway's view of the engine's forwards changed: steer their
+ * ports to the queue and keep the runtime ones in the state file. */
+static int run_forwards_changed(void *ctx, char *errbuf, size_t errlen)
+{
+	struct run_ctx *rc = ctx;
+	struct nat_forward_info *fi = malloc(NAT_FORWARDS_MAX * sizeof(*fi));
+	struct nat_forward_cfg *fw = malloc(NAT_FORWARDS_MAX * sizeof(*fw));
+	int r = -1;
+
+	if (!fi || !fw) {
+		snprintf(errbuf, errlen, "out of memory");
+		goto out;
+	}
+	size_t n = nat_engine_forward_list(rc->e, fi, NAT_FORWARDS_MAX);
+	for (size_t i = 0; i < n; i++)
+		fw[i] = fi[i].f;
+#ifdef _WIN32
+	if (nat_windivert_set_forwards(nat_engine_config(rc->e), fw, n, errbuf,
+				       errlen) != 0)
+		goto out;
+#else
+	if (nat_nfqueue_set_forwards(nat_engine_config(rc->e), fw, n, errbuf,
+				     errlen) != 0)
+		goto out;
+#endif
+	if (rc->cfg->state_file[0] &&
+	    nat_ctl_state_save(rc->cfg->state_file, rc->e, errbuf, errlen) != 0)
+		goto out;
+	r = 0;
+out:
+	free(fi);
+	free(fw);
+	return r;
+}
+
+static int run_trace(void *ctx, bool on, const char *bpf, char *errbuf,
+		     size_t errlen)
+{
+	struct run_ctx *rc = ctx;
+	if (!on) {
+		if (rc->ob.trace)
+			trace_set_enabled(rc->ob.trace, false);
+		return 0;
+	}
+	if (bpf[0] && app_check_bpf(bpf, errbuf, errlen) != 0)
+		return -1;
+	if (nat_obs_trace_on(&rc->ob, &rc->cfg->trace, bpf, errbuf, errlen) !=
+	    0)
+		return -1;
+	run_log("INFO", "TRACE", "Tracing on to %s%s%s", rc->cfg->trace.dir,
+		bpf[0] ? ", filter: " : "", bpf);
+	return 0;
+}
+
+/* SIGHUP and `glassnat reload`: re-read the config; a broken one is
+ * refused with its FILE:LINE:COLUMN message and the running one stays. */
+static int run_reload_config(void *ctx, char *changes, size_t clen,
+			     char *errbuf, size_t errlen)
+{
+	struct run_ctx *rc = ctx;
+	struct nat_config ncfg;
+
+	if (nat_config_load(rc->config_path, &ncfg, errbuf, errlen) != 0)
+		return -1;
+	if (rc->live_no_preserve)
+		ncfg.port_preservation = false;
+	int r = nat_engine_reload(rc->e, &ncfg, changes, clen, errbuf, errlen);
+	if (r == 0 && (strcmp(ncfg.control_socket, rc->cfg->control_socket) != 0 ||
+		       strcmp(ncfg.state_file, rc->cfg->state_file) != 0)) {
+		size_t n = strlen(changes);
+		snprintf(changes + n, clen - n, "%s",
+			 "; control_socket / state_file changed: they take "
+			 "effect at the next start");
+	}
+	if (r == 0) {
+		char err2[ERRBUF_LEN];
+		if (run_forwards_changed(rc, err2, sizeof(err2)) != 0)
+			run_log("ERROR", "MAIN",
+				"reload: updating the chains / state file: %s",
+				err2);
+		if (rc->ob.log)
+			log_config_load(rc->ob.log, app_wall_ns(), &ncfg, changes);
+	}
+	nat_config_free(&ncfg);
+	return r;
+}
+
+static void run_extra(void *ctx, struct nat_ctl_extra *x)
+{
+	struct run_ctx *rc = ctx;
+	if (rc->ob.trace) {
+		x->traced = true;
+		x->trace_on = trace_enabled(rc->ob.trace);
+		x->trace_written = trace_written(rc->ob.trace);
+		x->trace_lost = trace_lost(rc->ob.trace);
+		x->trace_failed = trace_failed(rc->ob.trace);
+	}
+	if (rc->ob.log) {
+		x->logged = true;
+		x->log_written = log_written(rc->ob.log);
+		x->log_lost = log_lost(rc->ob.log);
+	}
+	if (rc->ctl)
+		nat_ctl_server_counters(rc->ctl, &x->ctl_requests,
+					x->ctl_errors);
+	if (rc->ls) {
+		x->queue_enobufs = rc->ls->enobufs;
+		x->queue_verdict_errors = rc->ls->verdict_errors;
+	}
+}
+
+/* nat_live_opts.on_start: queue bound, chains installed. */
+static int run_start(void *ctx, char *errbuf, size_t errlen)
+{
+	struct run_ctx *rc = ctx;
+	/* Restored runtime forwards are not in the chains installed from
+	 * the config yet. */
+	if (nat_engine_forward_list(rc->e, NULL, 0) != rc->cfg->n_forwards &&
+	    run_forwards_changed(rc, errbuf, errlen) != 0)
+		return -1;
+	rc->ctl = nat_ctl_server_start(rc->cfg->control_socket, NULL, errbuf,
+				       errlen);
+	if (!rc->ctl)
+		return -1;
+#ifdef _WIN32
+	run_log("INFO", "CONTROL", "Control socket %s (administrators only)",
+		rc->cfg->control_socket);
+#else
+	run_log("INFO", "CONTROL", "Control socket %s (root only)",
+		rc->cfg->control_socket);
+#endif
+	return 0;
+}
+
+/* nat_live_opts.on_tick: every ~100 ms on the engine thread. */
+static void run_tick(void *ctx, uint64_t now_ns)
+{
+	struct run_ctx *rc = ctx;
+	nat_obs_poll(&rc->ob, now_ns);
+	if (rc->ctl)
+		nat_ctl_server_drain(rc->ctl, rc->e, &rc->ops);
+	if (run_reload) {
+		char changes[1024], err[ERRBUF_LEN];
+		run_reload = 0;
+		/* SIGHUP: logrotate moved the events file away, or the
+		 * config changed: both. */
+		if (rc->ob.log)
+			log_reopen(rc->ob.log);
+		if (run_reload_config(rc, changes, sizeof(changes), err,
+				      sizeof(err)) == 0)
+			run_log("INFO", "MAIN", "SIGHUP: config reloaded: %s",
+				changes);
+		else
+			run_log("ERROR", "MAIN",
+				"SIGHUP: reload refused, the running config "
+				"stays: %s",
+				err);
+	}
+}
+
+/* Adds the runtime forwards kept in the state file; a clash with a
+ * config forward names both. Returns -1 (printed). */
+static int run_restore_state(struct nat_engine *e, const struct nat_config *cfg)
+{
+	struct nat_forward_cfg *fw;
+	size_t n;
+	char err[ERRBUF_LEN];
+
+	if (!cfg->state_file[0])
+		return 0;
+	if (nat_ctl_state_load(cfg->state_file, &fw, &n, err, sizeof(err)) !=
+	    0) {
+		run_log("ERROR", "MAIN", "state file: %s", err);
+		return -1;
+	}
+	for (size_t i = 0; i < n; i++) {
+		for (size_t j = 0; j < cfg->n_forwards; j++) {
+			const struct nat_forward_cfg *c = &cfg->forwards[j];
+			if (strcmp(c->name, fw[i].name) != 0 &&
+			    (c->proto != fw[i].proto ||
+			     c->ext_port != fw[i].ext_port))
+				continue;
+			run_log("ERROR", "MAIN",
+				"state file %s: forward \"%s\" %s/%u (added at "
+				"run time) clashes with forward \"%s\" %s/%u "
+				"(%s:%u): remove one of them (edit the config, "
+				"or the state file while glassnat is stopped)",
+				cfg->state_file, fw[i].name,
+				nat_proto_name(fw[i].proto), fw[i].ext_port,
+				c->name, nat_proto_name(c->proto), c->ext_port,
+				cfg->path, c->line);
+			free(fw);
+			return -1;
+		}
+		if (nat_engine_forward_add(e, &fw[i], err, sizeof(err)) != 0) {
+			run_log("ERROR", "MAIN", "state file %s: %s",
+				cfg->state_file, err);
+			free(fw);
+			return -1;
+		}
+	}
+	if (n)
+		run_log("INFO", "MAIN",
+			"Restored %zu runtime port forward(s) from %s", n,
+			cfg->state_file);
+	free(fw);
+	return 0;
+}
+
+static const char *run_signal_name(int sig)
+{
+	switch (sig) {
+	case SIGINT:
+		return "interrupt";
+	case SIGTERM:
+		return "terminated";
+	default:
+		return "unknown";
+	}
+}
+
+/* The final statistics, in Hyper-NAT's form and then glassnat's own
+ * counters (reasons, queue). active = flows alive before the flush. */
+static void run_final_stats(const struct nat_stats *s, uint64_t active,
+			    const struct nat_live_stats *ls)
+{
+	run_log("INFO", "MAIN", "Final statistics:");
+	run_log("INFO", "MAIN", "  Packets processed: %llu",
+		(unsigned long long)s->packets);
+	run_log("INFO", "MAIN", "  Packets NATted: %llu",
+		(unsigned long long)s->natted);
+	run_log("INFO", "MAIN", "  Packets bypassed: %llu",
+		(unsigned long long)s->bypassed);
+	run_log("INFO", "MAIN", "  Packets passed: %llu",
+		(unsigned long long)s->passed);
+	run_log("INFO", "MAIN", "  Packets dropped: %llu",
+		(unsigned long long)s->dropped);
+	run_log("INFO", "MAIN", "  Active connections: %llu",
+		(unsigned long long)active);
+	run_log("INFO", "MAIN", "  Total connections: %llu",
+		(unsigned long long)s->flows_total);
+	for (int r = 1; r < NAT_R_MAX; r++)
+		if (s->by_reason[r])
+			run_log("INFO", "MAIN", "  Passed/dropped %s: %llu",
+				nat_reason_name((enum nat_reason)r),
+				(unsigned long long)s->by_reason[r]);
+	run_log("INFO", "MAIN", "  Hairpinned: %llu",
+		(unsigned long long)s->hairpinned);
+	run_log("INFO", "QUEUE",
+		"  Batches: %llu (largest %llu), GSO packets: %llu, "
+		"checksums computed in full: %llu",
+		(unsigned long long)ls->batches,
+		(unsigned long long)ls->max_batch, (unsigned long long)ls->gso,
+		(unsigned long long)ls->csum_full);
+	run_log(ls->enobufs || ls->queue_dropped || ls->user_dropped ? "WARN"
+								      : "INFO",
+		"QUEUE",
+		"  Queue overflow: %llu, not delivered (socket full): %llu, "
+		"ENOBUFS: %llu, verdict errors: %llu, truncated: %llu",
+		(unsigned long long)ls->queue_dropped,
+		(unsigned long long)ls->user_dropped,
+		(unsigned long long)ls->enobufs,
+		(unsigned long long)ls->verdict_errors,
+		(unsigned long long)ls->truncated);
+}
+
+int app_cmd_run(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "trace", required_argument, NULL, OPT_TRACE },
+		{ "trace-filter", required_argument, NULL, OPT_TRACE_FILTER },
+		{ "events", required_argument, NULL, OPT_EVENTS },
+		{ "log-format", required_argument, NULL, OPT_LOG_FORMAT },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "version", no_argument, NULL, OPT_VERSION },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *config = NULL, *trace = NULL, *filter = NULL;
+	const char *events = NULL, *format = NULL;
+	bool verbose = false;
+	struct nat_config cfg;
+	char err[ERRBUF_LEN], ip[16], net[16];
+	int c;
+
+	while ((c = getopt_long(argc, argv, ":c:vh", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'c':
+			config = optarg;
+			break;
+		case OPT_TRACE:
+			trace = optarg;
+			break;
+		case OPT_TRACE_FILTER:
+			filter = optarg;
+			break;
+		case OPT_EVENTS:
+			events = optarg;
+			break;
+		case OPT_LOG_FORMAT:
+			format = optarg;
+			break;
+		case 'v':
+			verbose = true;
+			break;
+		case OPT_VERSION:
+			printf("glassnat %s\n", GLASSNAT_VERSION);
+			return EX_OK;
+		case 'h':
+			fputs(app_help_run, stdout);
+			return EX_OK;
+		default:
+			return app_opt_fail("run", c, argv);
+		}
+	}
+	if (optind < argc)
+		return app_usage_error("run", "unexpected argument (run takes "
+					  "only options)");
+	if (!config)
+		return app_usage_error("run", "missing -c FILE (the config file)");
+	if (format && strcmp(format, "text") != 0 &&
+	    strcmp(format, "json") != 0)
+		return app_usage_error("run", "--log-format must be text or json");
+
+	if (app_load_config(config, &cfg) != 0)
+		return EX_USAGE;
+	int rc = EX_USAGE;
+	if (trace) {
+		if (!app_copy_opt(cfg.trace.dir, sizeof(cfg.trace.dir), trace)) {
+			fprintf(stderr,
+				"glassnat run: --trace: path longer "
+				"than %zu bytes\n",
+				sizeof(cfg.trace.dir) - 1);
+			goto out;
+		}
+		cfg.trace.enabled = true;
+	}
+	if (filter &&
+	    !app_copy_opt(cfg.trace.filter, sizeof(cfg.trace.filter), filter)) {
+		fprintf(stderr,
+			"glassnat run: --trace-filter: longer than "
+			"%zu bytes\n",
+			sizeof(cfg.trace.filter) - 1);
+		goto out;
+	}
+	if (cfg.trace.filter[0] &&
+	    app_check_bpf(cfg.trace.filter, err, sizeof(err)) != 0) {
+		fprintf(stderr, "glassnat run: trace filter: %s\n", err);
+		goto out;
+	}
+	if (events &&
+	    !app_copy_opt(cfg.logging.events, sizeof(cfg.logging.events), events)) {
+		fprintf(stderr,
+			"glassnat run: --events: path longer than "
+			"%zu bytes\n",
+			sizeof(cfg.logging.events) - 1);
+		goto out;
+	}
+	if (format)
+		cfg.logging.format = strcmp(format, "json") == 0 ? NAT_LOG_JSON
+								 : NAT_LOG_TEXT;
+	if (verbose)
+		cfg.logging.verbose = true;
+
+	rc = EX_RUNTIME;
+	run_log("INFO", "MAIN", "glassnat v%s starting...", GLASSNAT_VERSION);
+	run_log("INFO", "MAIN", "Configuration loaded from %s", config);
+	run_log("INFO", "MAIN", "NAT IP: %s", nat_ip_str(cfg.nat_ip, ip));
+	run_log("INFO", "MAIN", "Internal Network: %s/%u",
+		nat_ip_str(cfg.internal.addr, net), cfg.internal.len);
+	run_log("INFO", "MAIN",
+		"Rules: %zu, port forwards: %zu, port range: %u-%u", cfg.n_rules,
+		cfg.n_forwards, cfg.port_range.lo, cfg.port_range.hi);
+	/* Only port_range (plus forwards and ICMP) is queued inbound, so that
+	 * the host's own services on the NAT address keep working; a mapped
+	 * port outside it would never see its replies. */
+	if (cfg.port_preservation &&
+	    (cfg.port_range.lo > 1 || cfg.port_range.hi < 65535)) {
+		cfg.port_preservation = false;
+		run_log("INFO", "MAIN",
+			"Live mode: external ports and ICMP ids come from "
+			"port_range %u-%u only (port preservation off: replies "
+			"to ports outside it are not queued)",
+			cfg.port_range.lo, cfg.port_range.hi);
+	}
+	struct nat_engine *e = nat_engine_create(&cfg, err, sizeof(err));
+	if (!e) {
+		run_log("ERROR", "MAIN", "%s", err);
+		goto out;
+	}
+	struct nat_live_stats ls;
+	memset(&ls, 0, sizeof(ls));
+	struct run_ctx ctx = {
+		.e = e,
+		.config_path = config,
+		.cfg = &cfg,
+		.live_no_preserve = cfg.port_range.lo > 1 || cfg.port_range.hi < 65535,
+		.ls = &ls,
+	};
+	ctx.ops = (struct nat_ctl_ops){
+		.ctx = &ctx,
+		.trace = run_trace,
+		.reload = run_reload_config,
+		.forwards_changed = run_forwards_changed,
+		.extra = run_extra,
+	};
+	/* Events to a file are JSON lines (for jq and log pipelines) unless
+	 * --log-format says otherwise; to stdout they follow the config. */
+	struct nat_obs_opts oo = {
+		.format = format ? (int)cfg.logging.format
+			  : (cfg.logging.events[0] &&
+			     strcmp(cfg.logging.events, "-") != 0)
+				  ? NAT_LOG_JSON
+				  : -1,
+		.verbose = cfg.logging.verbose,
+	};
+	if (nat_obs_open(&ctx.ob, e, &cfg, &oo, err, sizeof(err)) < 0) {
+		run_log("ERROR", "MAIN", "%s", err);
+		nat_engine_destroy(e);
+		goto out;
+	}
+	if (ctx.ob.log)
+		log_config_load(ctx.ob.log, app_wall_ns(), &cfg, NULL);
+	if (run_restore_state(e, &cfg) != 0) {
+		nat_obs_close(&ctx.ob, app_wall_ns(), NULL);
+		nat_engine_destroy(e);
+		rc = EX_USAGE;
+		goto out;
+	}
+	if (ctx.ob.trace)
+		run_log("INFO", "MAIN", "Tracing to %s%s%s", cfg.trace.dir,
+			cfg.trace.filter[0] ? ", filter: " : "",
+			cfg.trace.filter);
+	struct nat_live_opts o = {
+		.stop = &run_stop,
+		.reload = &run_reload,
+		.on_tick = run_tick,
+		.on_start = run_start,
+		.ctx = &ctx,
+		.queue_num = 0,
+		.verbose = cfg.logging.verbose,
+		.log = stderr,
+	};
+	run_signals();
+	run_log("INFO", "ENGINE", "Started");
+#ifdef _WIN32
+	int lrc = nat_windivert_run(e, &cfg, &o, &ls, err, sizeof(err));
+#else
+	int lrc = nat_nfqueue_run(e, &cfg, &o, &ls, err, sizeof(err));
+#endif
+	nat_ctl_server_stop(ctx.ctl);
+	ctx.ctl = NULL;
+	if (lrc != 0) {
+		run_log("ERROR", "ENGINE", "%s%s", err,
+			!nat_plat_is_admin() ? NAT_PLAT_ADMIN_HINT : "");
+	} else {
+		run_log("INFO", "MAIN", "Received signal %s, shutting down...",
+			run_signal_name(run_signo));
+		rc = EX_OK;
+	}
+	const struct nat_stats *s = nat_engine_stats(e);
+	uint64_t active = s->flows_active;
+	struct nat_obs_counts oc;
+	nat_obs_close(&ctx.ob, app_wall_ns(), &oc);
+	run_log("INFO", "ENGINE", "Stopped");
+	run_final_stats(s, active, &ls);
+	if (oc.traced)
+		run_log(oc.trace_lost || oc.trace_failed ? "WARN" : "INFO",
+			"TRACE",
+			"  Trace: %llu packets written, %llu lost (queue full), "
+			"%llu lost (write errors)",
+			(unsigned long long)oc.trace_written,
+			(unsigned long long)oc.trace_lost,
+			(unsigned long long)oc.trace_failed);
+	if (oc.logged)
+		run_log(oc.log_lost ? "WARN" : "INFO", "LOG",
+			"  Events: %llu written, %llu lost, %llu drop events "
+			"rate-limited",
+			(unsigned long long)oc.log_written,
+			(unsigned long long)oc.log_lost,
+			(unsigned long long)oc.log_suppressed);
+	run_log("INFO", "MAIN", "glassnat stopped");
+	nat_engine_destroy(e);
+out:
+	nat_config_free(&cfg);
+	return rc;
+}
+
