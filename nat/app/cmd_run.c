@@ -16,54 +16,32 @@
 #include "config.h"
 #include "control.h"
 #include "engine.h"
-#include "nfqueue.h"
+#include "live.h"
 #include "observe.h"
 #include "packet.h"
 #include "platform.h"
-#ifdef _WIN32
-#include "windivert.h"
-#endif
 
-/* ---- run ------------------------------------------------------------- */
-
-/* Set by the signal handlers, read by the live loop and run_tick. */
+/* Set by the signal handlers; run_reload is read by run_tick. */
 static volatile sig_atomic_t run_stop, run_reload, run_signo;
+/* The run a stop request goes to; NULL while none is open. */
+static const struct nat_live_ops *run_be;
+static struct nat_live *volatile run_live;
 
-#ifdef _WIN32
-/* Windows: Ctrl+C, Ctrl+Break and closing the console stop the gateway
- * (there is no SIGHUP: a service is restarted instead). */
-static void run_signals(void)
+/* A signal handler, or Windows' console control thread. */
+static void run_on_stop(int signo)
 {
-	if (nat_plat_on_console_stop(&run_stop, &run_signo) != 0)
-		fprintf(stderr, "glassnat run: cannot install the Ctrl+C "
-				"handler\n");
-}
-#else
-static void run_on_signal(int sig)
-{
-	if (sig == SIGHUP) {
-		run_reload = 1;
-		return;
-	}
-	run_signo = sig;
+	struct nat_live *l = run_live;
+
+	run_signo = signo;
 	run_stop = 1;
+	if (l)
+		run_be->request_stop(l);
 }
 
-/* No SA_RESTART: a signal interrupts the queue read at once. */
-static void run_signals(void)
+static void run_on_hup(void)
 {
-	struct sigaction sa;
-
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = run_on_signal;
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGHUP, &sa, NULL);
-	sa.sa_handler = SIG_IGN;
-	sigaction(SIGPIPE, &sa, NULL);
+	run_reload = 1;
 }
-#endif
 
 /* One line of Hyper-NAT's text log: "[time] [LEVEL] [COMPONENT] message". */
 static void run_log(const char *level, const char *comp, const char *fmt,
@@ -93,7 +71,8 @@ struct run_ctx {
 	bool live_no_preserve;	/* run forced port preservation off */
 	struct nat_ctl_server *ctl;
 	struct nat_ctl_ops ops;
-	struct nat_live_stats *ls;
+	const struct nat_live_ops *be;
+	struct nat_live *live; /* NULL until the backend is open */
 };
 
 /* The live gateway's view of the engine's forwards changed: steer their
@@ -112,15 +91,13 @@ static int run_forwards_changed(void *ctx, char *errbuf, size_t errlen)
 	size_t n = nat_engine_forward_list(rc->e, fi, NAT_FORWARDS_MAX);
 	for (size_t i = 0; i < n; i++)
 		fw[i] = fi[i].f;
-#ifdef _WIN32
-	if (nat_windivert_set_forwards(nat_engine_config(rc->e), fw, n, errbuf,
-				       errlen) != 0)
+	if (!rc->live) {
+		snprintf(errbuf, errlen, "the live gateway is not running");
 		goto out;
-#else
-	if (nat_nfqueue_set_forwards(nat_engine_config(rc->e), fw, n, errbuf,
-				     errlen) != 0)
+	}
+	if (rc->be->set_forwards(rc->live, nat_engine_config(rc->e), fw, n,
+				 errbuf, errlen) != 0)
 		goto out;
-#endif
 	if (rc->cfg->state_file[0] &&
 	    nat_ctl_state_save(rc->cfg->state_file, rc->e, errbuf, errlen) != 0)
 		goto out;
@@ -183,6 +160,16 @@ static int run_reload_config(void *ctx, char *changes, size_t clen,
 	return r;
 }
 
+/* The value of the backend counter called name; 0 when it has none. */
+static uint64_t run_counter(const struct nat_live_counter *c, size_t n,
+			    const char *name)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(c[i].name, name) == 0)
+			return c[i].value;
+	return 0;
+}
+
 static void run_extra(void *ctx, struct nat_ctl_extra *x)
 {
 	struct run_ctx *rc = ctx;
@@ -201,13 +188,15 @@ static void run_extra(void *ctx, struct nat_ctl_extra *x)
 	if (rc->ctl)
 		nat_ctl_server_counters(rc->ctl, &x->ctl_requests,
 					x->ctl_errors);
-	if (rc->ls) {
-		x->queue_enobufs = rc->ls->enobufs;
-		x->queue_verdict_errors = rc->ls->verdict_errors;
+	if (rc->live) {
+		struct nat_live_counter c[NAT_LIVE_COUNTERS_MAX];
+		size_t n = rc->be->counters(rc->live, c, NAT_LIVE_COUNTERS_MAX);
+		x->queue_enobufs = run_counter(c, n, "enobufs");
+		x->queue_verdict_errors = run_counter(c, n, "verdict_errors");
 	}
 }
 
-/* nat_live_opts.on_start: queue bound, chains installed. */
+/* nat_live_opts.on_start: the backend steers packets to us. */
 static int run_start(void *ctx, char *errbuf, size_t errlen)
 {
 	struct run_ctx *rc = ctx;
@@ -220,13 +209,8 @@ static int run_start(void *ctx, char *errbuf, size_t errlen)
 				       errlen);
 	if (!rc->ctl)
 		return -1;
-#ifdef _WIN32
-	run_log("INFO", "CONTROL", "Control socket %s (administrators only)",
+	run_log("INFO", "CONTROL", "Control socket %s (" NAT_PLAT_CTL_ACCESS ")",
 		rc->cfg->control_socket);
-#else
-	run_log("INFO", "CONTROL", "Control socket %s (root only)",
-		rc->cfg->control_socket);
-#endif
 	return 0;
 }
 
@@ -317,10 +301,39 @@ static const char *run_signal_name(int sig)
 	}
 }
 
+/* The backend's counters, a line per counter line: "label: value"
+ * joined by ", ", a qualifier as " (label value)"; WARN when a counter
+ * that means loss is not zero. */
+static void run_backend_stats(const struct nat_live_counter *c, size_t n)
+{
+	for (size_t i = 0; i < n;) {
+		char line[512];
+		size_t used = 0;
+		bool loss = false;
+		unsigned ln = c[i].line;
+
+		line[0] = '\0';
+		for (size_t first = i; i < n && c[i].line == ln; i++) {
+			const char *sep = i == first ? "" : ", ";
+			unsigned long long v = (unsigned long long)c[i].value;
+			int w = c[i].flags & NAT_LIVE_C_QUALIF
+					? snprintf(line + used, sizeof(line) - used,
+						   " (%s %llu)", c[i].label, v)
+					: snprintf(line + used, sizeof(line) - used,
+						   "%s%s: %llu", sep, c[i].label, v);
+			if (w > 0 && (size_t)w < sizeof(line) - used)
+				used += (size_t)w;
+			if ((c[i].flags & NAT_LIVE_C_LOSS) && c[i].value)
+				loss = true;
+		}
+		run_log(loss ? "WARN" : "INFO", "QUEUE", "  %s", line);
+	}
+}
+
 /* The final statistics, in Hyper-NAT's form and then glassnat's own
- * counters (reasons, queue). active = flows alive before the flush. */
+ * counters (reasons, backend). active = flows alive before the flush. */
 static void run_final_stats(const struct nat_stats *s, uint64_t active,
-			    const struct nat_live_stats *ls)
+			    const struct nat_live_counter *lc, size_t nlc)
 {
 	run_log("INFO", "MAIN", "Final statistics:");
 	run_log("INFO", "MAIN", "  Packets processed: %llu",
@@ -344,22 +357,52 @@ static void run_final_stats(const struct nat_stats *s, uint64_t active,
 				(unsigned long long)s->by_reason[r]);
 	run_log("INFO", "MAIN", "  Hairpinned: %llu",
 		(unsigned long long)s->hairpinned);
-	run_log("INFO", "QUEUE",
-		"  Batches: %llu (largest %llu), GSO packets: %llu, "
-		"checksums computed in full: %llu",
-		(unsigned long long)ls->batches,
-		(unsigned long long)ls->max_batch, (unsigned long long)ls->gso,
-		(unsigned long long)ls->csum_full);
-	run_log(ls->enobufs || ls->queue_dropped || ls->user_dropped ? "WARN"
-								      : "INFO",
-		"QUEUE",
-		"  Queue overflow: %llu, not delivered (socket full): %llu, "
-		"ENOBUFS: %llu, verdict errors: %llu, truncated: %llu",
-		(unsigned long long)ls->queue_dropped,
-		(unsigned long long)ls->user_dropped,
-		(unsigned long long)ls->enobufs,
-		(unsigned long long)ls->verdict_errors,
-		(unsigned long long)ls->truncated);
+	run_backend_stats(lc, nlc);
+}
+
+/* Runs the backend until a stop request or a failure, and reads its
+ * counters into lc[NAT_LIVE_COUNTERS_MAX] (*nlc of them) before it closes.
+ * Returns 0 after a stop, -1 after a failure (both logged). */
+static int run_backend(struct run_ctx *ctx, struct nat_live_counter *lc,
+		       size_t *nlc)
+{
+	const struct nat_live_ops *be = ctx->be;
+	char err[ERRBUF_LEN];
+	struct nat_live_opts o = {
+		.on_tick = run_tick,
+		.on_start = run_start,
+		.ctx = ctx,
+		.verbose = ctx->cfg->logging.verbose,
+		.log = stderr,
+	};
+	int lrc = -1;
+
+	run_be = be;
+	if (nat_plat_stop_signals(run_on_stop, run_on_hup) != 0)
+		fprintf(stderr, "glassnat run: cannot install the Ctrl+C "
+				"handler\n");
+	run_log("INFO", "ENGINE", "Started");
+	ctx->live = be->open(ctx->e, ctx->cfg, &o, err, sizeof(err));
+	if (ctx->live) {
+		run_live = ctx->live;
+		if (run_stop) /* a signal while it was opening */
+			be->request_stop(ctx->live);
+		lrc = be->run(ctx->live, err, sizeof(err));
+		run_live = NULL;
+	}
+	*nlc = be->counters(ctx->live, lc, NAT_LIVE_COUNTERS_MAX);
+	be->close(ctx->live);
+	ctx->live = NULL;
+	nat_ctl_server_stop(ctx->ctl);
+	ctx->ctl = NULL;
+	if (lrc != 0) {
+		run_log("ERROR", "ENGINE", "%s%s", err,
+			!nat_plat_is_admin() ? NAT_PLAT_ADMIN_HINT : "");
+		return -1;
+	}
+	run_log("INFO", "MAIN", "Received signal %s, shutting down...",
+		run_signal_name(run_signo));
+	return 0;
 }
 
 int app_cmd_run(int argc, char **argv)
@@ -487,14 +530,12 @@ int app_cmd_run(int argc, char **argv)
 		run_log("ERROR", "MAIN", "%s", err);
 		goto out;
 	}
-	struct nat_live_stats ls;
-	memset(&ls, 0, sizeof(ls));
 	struct run_ctx ctx = {
 		.e = e,
 		.config_path = config,
 		.cfg = &cfg,
 		.live_no_preserve = cfg.port_range.lo > 1 || cfg.port_range.hi < 65535,
-		.ls = &ls,
+		.be = nat_plat_live_backend(),
 	};
 	ctx.ops = (struct nat_ctl_ops){
 		.ctx = &ctx,
@@ -530,39 +571,16 @@ int app_cmd_run(int argc, char **argv)
 		run_log("INFO", "MAIN", "Tracing to %s%s%s", cfg.trace.dir,
 			cfg.trace.filter[0] ? ", filter: " : "",
 			cfg.trace.filter);
-	struct nat_live_opts o = {
-		.stop = &run_stop,
-		.reload = &run_reload,
-		.on_tick = run_tick,
-		.on_start = run_start,
-		.ctx = &ctx,
-		.queue_num = 0,
-		.verbose = cfg.logging.verbose,
-		.log = stderr,
-	};
-	run_signals();
-	run_log("INFO", "ENGINE", "Started");
-#ifdef _WIN32
-	int lrc = nat_windivert_run(e, &cfg, &o, &ls, err, sizeof(err));
-#else
-	int lrc = nat_nfqueue_run(e, &cfg, &o, &ls, err, sizeof(err));
-#endif
-	nat_ctl_server_stop(ctx.ctl);
-	ctx.ctl = NULL;
-	if (lrc != 0) {
-		run_log("ERROR", "ENGINE", "%s%s", err,
-			!nat_plat_is_admin() ? NAT_PLAT_ADMIN_HINT : "");
-	} else {
-		run_log("INFO", "MAIN", "Received signal %s, shutting down...",
-			run_signal_name(run_signo));
+	struct nat_live_counter lc[NAT_LIVE_COUNTERS_MAX];
+	size_t nlc;
+	if (run_backend(&ctx, lc, &nlc) == 0)
 		rc = EX_OK;
-	}
 	const struct nat_stats *s = nat_engine_stats(e);
 	uint64_t active = s->flows_active;
 	struct nat_obs_counts oc;
 	nat_obs_close(&ctx.ob, app_wall_ns(), &oc);
 	run_log("INFO", "ENGINE", "Stopped");
-	run_final_stats(s, active, &ls);
+	run_final_stats(s, active, lc, nlc);
 	if (oc.traced)
 		run_log(oc.trace_lost || oc.trace_failed ? "WARN" : "INFO",
 			"TRACE",
