@@ -58,8 +58,7 @@ static bool parse_forward_spec(const char *spec, char *why, size_t whylen)
 	uint32_t addr;
 	if (!nat_ip_parse(ip, &addr)) {
 		snprintf(why, whylen, "'%.95s': '%.95s' is not an IPv4 address",
-			 spec,
-			 ip);
+			 spec, ip);
 		return false;
 	}
 	if (colon) {
@@ -68,7 +67,8 @@ static bool parse_forward_spec(const char *spec, char *why, size_t whylen)
 		if (end == colon + 1 || *end || port < 1 || port > 65535 ||
 		    errno) {
 			snprintf(why, whylen,
-				 "'%.95s': internal port must be 1-65535", spec);
+				 "'%.95s': internal port must be 1-65535",
+				 spec);
 			return false;
 		}
 	}
@@ -246,9 +246,8 @@ static json_t *ctl_call(const char *cmd, const char *path, json_t *req)
 			path);
 		return NULL;
 	case NAT_CTL_CALL_DENIED:
-		fprintf(stderr,
-			"glassnat %s: permission denied on %s (%s)\n", cmd,
-			path, NAT_PLAT_CTL_DENIED_HINT);
+		fprintf(stderr, "glassnat %s: permission denied on %s (%s)\n",
+			cmd, path, NAT_PLAT_CTL_DENIED_HINT);
 		return NULL;
 	case NAT_CTL_CALL_TIMEOUT:
 		fprintf(stderr, "glassnat %s: no answer from %s within %d s\n",
@@ -399,12 +398,13 @@ int app_cmd_forward(int argc, char **argv)
 			 CO_NAME | CO_FWD, &co, &rc))
 		return rc;
 	if (optind == argc)
-		return app_usage_error("forward", "missing list, add or remove");
+		return app_usage_error("forward",
+				       "missing list, add or remove");
 	sub = argv[optind++];
 	if (strcmp(sub, "list") == 0) {
 		if (optind < argc || co.name || co.proto || co.port || co.to)
 			return app_usage_error("forward", "list takes no "
-						      "arguments");
+							  "arguments");
 		return ctl_run("forward list", &co,
 			       json_pack("{s:s}", "action", "forward_list"),
 			       print_forwards);
@@ -417,8 +417,8 @@ int app_cmd_forward(int argc, char **argv)
 			snprintf(spec, sizeof(spec), "%s/%s:%s", co.proto,
 				 co.port, co.to);
 		} else {
-			return app_usage_error("forward",
-					   "add needs PROTO/EXT_PORT:INT_IP"
+			return app_usage_error(
+				"forward", "add needs PROTO/EXT_PORT:INT_IP"
 					   "[:INT_PORT], or --proto P --port "
 					   "N --to INT_IP[:INT_PORT]");
 		}
@@ -433,15 +433,17 @@ int app_cmd_forward(int argc, char **argv)
 	if (strcmp(sub, "remove") == 0) {
 		if (argc - optind > 1 || (argc == optind && !co.name) ||
 		    (argc > optind && co.name) || co.to || co.port)
-			return app_usage_error("forward", "remove needs one "
-						      "EXT_PORT or --name N");
+			return app_usage_error("forward",
+					       "remove needs one "
+					       "EXT_PORT or --name N");
 		if (argc > optind && !parse_port(argv[optind]))
-			return app_usage_error("forward", "remove: EXT_PORT must "
-						      "be 1-65535");
+			return app_usage_error("forward",
+					       "remove: EXT_PORT must "
+					       "be 1-65535");
 		if (co.proto && strcmp(co.proto, "tcp") != 0 &&
 		    strcmp(co.proto, "udp") != 0)
 			return app_usage_error("forward",
-					   "--proto must be tcp or udp");
+					       "--proto must be tcp or udp");
 		json_t *req =
 			co.name ? json_pack("{s:s, s:s}", "action",
 					    "forward_remove", "name", co.name)
@@ -490,7 +492,8 @@ int app_cmd_flows(int argc, char **argv)
 	struct ctl_opts co;
 	int rc;
 
-	if (control_opts("flows", app_help_flows, argc, argv, CO_FLOWS, &co, &rc))
+	if (control_opts("flows", app_help_flows, argc, argv, CO_FLOWS, &co,
+			 &rc))
 		return rc;
 	if (optind < argc)
 		return app_usage_error("flows", "unexpected argument");
@@ -499,24 +502,26 @@ int app_cmd_flows(int argc, char **argv)
 	if (co.host) {
 		if (!nat_ip_parse(co.host, &a)) {
 			json_decref(req);
-			return app_usage_error("flows",
-					   "--host must be an IPv4 address");
+			return app_usage_error(
+				"flows", "--host must be an IPv4 address");
 		}
 		json_object_set_new(req, "address", json_string(co.host));
 	}
 	if (co.port) {
 		if (!parse_port(co.port)) {
 			json_decref(req);
-			return app_usage_error("flows", "--port must be 1-65535");
+			return app_usage_error("flows",
+					       "--port must be 1-65535");
 		}
 		json_object_set_new(req, "port", json_integer(atoi(co.port)));
 	}
 	if (co.proto) {
-		if (strcmp(co.proto, "tcp") != 0 && strcmp(co.proto, "udp") != 0 &&
+		if (strcmp(co.proto, "tcp") != 0 &&
+		    strcmp(co.proto, "udp") != 0 &&
 		    strcmp(co.proto, "icmp") != 0) {
 			json_decref(req);
-			return app_usage_error("flows",
-					   "--proto must be tcp, udp or icmp");
+			return app_usage_error(
+				"flows", "--proto must be tcp, udp or icmp");
 		}
 		json_object_set_new(req, "protocol", json_string(co.proto));
 	}
@@ -525,7 +530,8 @@ int app_cmd_flows(int argc, char **argv)
 		long v = strtol(co.limit, &end, 10);
 		if (*end || end == co.limit || v < 1 || v > NAT_CTL_FLOWS_MAX) {
 			json_decref(req);
-			return app_usage_error("flows", "--limit must be 1-10000");
+			return app_usage_error("flows",
+					       "--limit must be 1-10000");
 		}
 		json_object_set_new(req, "limit", json_integer(v));
 	}
@@ -622,10 +628,8 @@ static void print_stats(json_t *resp, const struct ctl_opts *co)
 	printf("hairpinned   %lld\nforwards     %lld\n", jint(s, "hairpinned"),
 	       jint(s, "forwards"));
 	printf("by reason (dropped or passed untranslated):\n");
-	json_object_foreach(br, k, v)
-		if (json_integer_value(v))
-			printf("  %-22s %lld\n", k,
-			       (long long)json_integer_value(v));
+	json_object_foreach(br, k, v) if (json_integer_value(v))
+		printf("  %-22s %lld\n", k, (long long)json_integer_value(v));
 	json_t *t = json_object_get(s, "trace");
 	printf("trace        %s, %lld written, %lld lost\n",
 	       !json_is_true(json_object_get(t, "open")) ? "off (not open)"
@@ -636,9 +640,8 @@ static void print_stats(json_t *resp, const struct ctl_opts *co)
 	printf("events       %lld written, %lld lost\n", jint(l, "written"),
 	       jint(l, "lost"));
 	printf("control      %lld requests", jint(ctl, "requests"));
-	json_object_foreach(errs, k, v)
-		if (json_integer_value(v))
-			printf(", %s %lld", k, (long long)json_integer_value(v));
+	json_object_foreach(errs, k, v) if (json_integer_value(v))
+		printf(", %s %lld", k, (long long)json_integer_value(v));
 	printf("\n");
 }
 
@@ -647,12 +650,14 @@ int app_cmd_stats(int argc, char **argv)
 	struct ctl_opts co;
 	int rc;
 
-	if (control_opts("stats", app_help_stats, argc, argv, CO_PROM, &co, &rc))
+	if (control_opts("stats", app_help_stats, argc, argv, CO_PROM, &co,
+			 &rc))
 		return rc;
 	if (optind < argc)
 		return app_usage_error("stats", "unexpected argument");
 	if (co.json && co.prometheus)
-		return app_usage_error("stats", "--json or --prometheus, not both");
+		return app_usage_error("stats",
+				       "--json or --prometheus, not both");
 	return ctl_run("stats", &co, json_pack("{s:s}", "action", "stats"),
 		       print_stats);
 }
@@ -671,8 +676,9 @@ int app_cmd_trace(int argc, char **argv)
 	sub = argv[optind++];
 	if (strcmp(sub, "on") == 0) {
 		if (argc - optind > 1)
-			return app_usage_error("trace", "on takes at most one BPF "
-						    "expression (quote it)");
+			return app_usage_error("trace",
+					       "on takes at most one BPF "
+					       "expression (quote it)");
 		if (argc > optind &&
 		    app_check_bpf(argv[optind], err, sizeof(err)) != 0)
 			return app_usage_error("trace", err);
@@ -684,7 +690,8 @@ int app_cmd_trace(int argc, char **argv)
 	}
 	if (strcmp(sub, "off") == 0) {
 		if (optind < argc)
-			return app_usage_error("trace", "off takes no arguments");
+			return app_usage_error("trace",
+					       "off takes no arguments");
 		return ctl_run("trace off", &co,
 			       json_pack("{s:s}", "action", "trace_off"), NULL);
 	}
@@ -703,4 +710,3 @@ int app_cmd_reload(int argc, char **argv)
 	return ctl_run("reload", &co, json_pack("{s:s}", "action", "reload"),
 		       NULL);
 }
-

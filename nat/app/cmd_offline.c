@@ -113,22 +113,24 @@ int app_cmd_replay(int argc, char **argv)
 		}
 	}
 	if (optind == argc)
-		return app_usage_error("replay", "missing the input capture IN");
+		return app_usage_error("replay",
+				       "missing the input capture IN");
 	if (argc - optind > 1)
 		return app_usage_error("replay", "more than one input capture");
 	in = argv[optind];
 	if (!config)
 		return app_usage_error("replay",
-				   "missing -c FILE (the config file)");
+				       "missing -c FILE (the config file)");
 	if (!out)
-		return app_usage_error("replay",
-				   "missing -o OUT.pcapng (the output file)");
+		return app_usage_error(
+			"replay", "missing -o OUT.pcapng (the output file)");
 	if (format && strcmp(format, "text") != 0 &&
 	    strcmp(format, "json") != 0)
 		return app_usage_error("replay",
-				   "--log-format takes text or json");
+				       "--log-format takes text or json");
 	if (filter && !trace)
-		return app_usage_error("replay", "--trace-filter needs --trace DIR");
+		return app_usage_error("replay",
+				       "--trace-filter needs --trace DIR");
 
 	if (app_load_config(config, &cfg) != 0)
 		return EX_USAGE;
@@ -145,10 +147,10 @@ int app_cmd_replay(int argc, char **argv)
 	oo.verbose = verbose;
 	/* A file of events is for jq and log pipelines: JSON unless asked
 	 * otherwise; stdout is for people: the config's format. */
-	oo.format = format	  ? (strcmp(format, "json") == 0 ? NAT_LOG_JSON
-								  : NAT_LOG_TEXT)
+	oo.format = format ? (strcmp(format, "json") == 0 ? NAT_LOG_JSON
+							  : NAT_LOG_TEXT)
 		    : events && strcmp(events, "-") != 0 ? NAT_LOG_JSON
-							   : -1;
+							 : -1;
 	memset(&ro, 0, sizeof(ro));
 	if (nat_obs_open(&ro.ob, e, &cfg, &oo, err, sizeof(err)) < 0) {
 		fprintf(stderr, "glassnat replay: %s\n", err);
@@ -211,11 +213,10 @@ int app_cmd_check(int argc, char **argv)
 		return app_usage_error("check", "unexpected argument");
 	if (!config)
 		return app_usage_error("check",
-				   "missing -c FILE (the config file)");
+				       "missing -c FILE (the config file)");
 	if (app_load_config(config, &cfg) != 0)
 		return EX_USAGE;
 	nat_config_print_plan(stdout, &cfg, nat_engine_memory(&cfg));
 	nat_config_free(&cfg);
 	return fflush(stdout) == 0 ? EX_OK : EX_RUNTIME;
 }
-

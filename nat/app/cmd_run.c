@@ -44,10 +44,9 @@ static void run_on_hup(void)
 }
 
 /* One line of Hyper-NAT's text log: "[time] [LEVEL] [COMPONENT] message". */
-static void run_log(const char *level, const char *comp, const char *fmt,
-		    ...) __attribute__((format(printf, 3, 4)));
-static void run_log(const char *level, const char *comp, const char *fmt,
-		    ...)
+static void run_log(const char *level, const char *comp, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static void run_log(const char *level, const char *comp, const char *fmt, ...)
 {
 	char when[32];
 	time_t t = time(NULL);
@@ -140,8 +139,9 @@ static int run_reload_config(void *ctx, char *changes, size_t clen,
 	if (rc->live_no_preserve)
 		ncfg.port_preservation = false;
 	int r = nat_engine_reload(rc->e, &ncfg, changes, clen, errbuf, errlen);
-	if (r == 0 && (strcmp(ncfg.control_socket, rc->cfg->control_socket) != 0 ||
-		       strcmp(ncfg.state_file, rc->cfg->state_file) != 0)) {
+	if (r == 0 &&
+	    (strcmp(ncfg.control_socket, rc->cfg->control_socket) != 0 ||
+	     strcmp(ncfg.state_file, rc->cfg->state_file) != 0)) {
 		size_t n = strlen(changes);
 		snprintf(changes + n, clen - n, "%s",
 			 "; control_socket / state_file changed: they take "
@@ -154,7 +154,8 @@ static int run_reload_config(void *ctx, char *changes, size_t clen,
 				"reload: updating the chains / state file: %s",
 				err2);
 		if (rc->ob.log)
-			log_config_load(rc->ob.log, app_wall_ns(), &ncfg, changes);
+			log_config_load(rc->ob.log, app_wall_ns(), &ncfg,
+					changes);
 	}
 	nat_config_free(&ncfg);
 	return r;
@@ -209,7 +210,8 @@ static int run_start(void *ctx, char *errbuf, size_t errlen)
 				       errlen);
 	if (!rc->ctl)
 		return -1;
-	run_log("INFO", "CONTROL", "Control socket %s (" NAT_PLAT_CTL_ACCESS ")",
+	run_log("INFO", "CONTROL",
+		"Control socket %s (" NAT_PLAT_CTL_ACCESS ")",
 		rc->cfg->control_socket);
 	return 0;
 }
@@ -317,10 +319,13 @@ static void run_backend_stats(const struct nat_live_counter *c, size_t n)
 			const char *sep = i == first ? "" : ", ";
 			unsigned long long v = (unsigned long long)c[i].value;
 			int w = c[i].flags & NAT_LIVE_C_QUALIF
-					? snprintf(line + used, sizeof(line) - used,
+					? snprintf(line + used,
+						   sizeof(line) - used,
 						   " (%s %llu)", c[i].label, v)
-					: snprintf(line + used, sizeof(line) - used,
-						   "%s%s: %llu", sep, c[i].label, v);
+					: snprintf(line + used,
+						   sizeof(line) - used,
+						   "%s%s: %llu", sep,
+						   c[i].label, v);
 			if (w > 0 && (size_t)w < sizeof(line) - used)
 				used += (size_t)w;
 			if ((c[i].flags & NAT_LIVE_C_LOSS) && c[i].value)
@@ -457,18 +462,21 @@ int app_cmd_run(int argc, char **argv)
 	}
 	if (optind < argc)
 		return app_usage_error("run", "unexpected argument (run takes "
-					  "only options)");
+					      "only options)");
 	if (!config)
-		return app_usage_error("run", "missing -c FILE (the config file)");
+		return app_usage_error("run",
+				       "missing -c FILE (the config file)");
 	if (format && strcmp(format, "text") != 0 &&
 	    strcmp(format, "json") != 0)
-		return app_usage_error("run", "--log-format must be text or json");
+		return app_usage_error("run",
+				       "--log-format must be text or json");
 
 	if (app_load_config(config, &cfg) != 0)
 		return EX_USAGE;
 	int rc = EX_USAGE;
 	if (trace) {
-		if (!app_copy_opt(cfg.trace.dir, sizeof(cfg.trace.dir), trace)) {
+		if (!app_copy_opt(cfg.trace.dir, sizeof(cfg.trace.dir),
+				  trace)) {
 			fprintf(stderr,
 				"glassnat run: --trace: path longer "
 				"than %zu bytes\n",
@@ -490,8 +498,8 @@ int app_cmd_run(int argc, char **argv)
 		fprintf(stderr, "glassnat run: trace filter: %s\n", err);
 		goto out;
 	}
-	if (events &&
-	    !app_copy_opt(cfg.logging.events, sizeof(cfg.logging.events), events)) {
+	if (events && !app_copy_opt(cfg.logging.events,
+				    sizeof(cfg.logging.events), events)) {
 		fprintf(stderr,
 			"glassnat run: --events: path longer than "
 			"%zu bytes\n",
@@ -511,8 +519,9 @@ int app_cmd_run(int argc, char **argv)
 	run_log("INFO", "MAIN", "Internal Network: %s/%u",
 		nat_ip_str(cfg.internal.addr, net), cfg.internal.len);
 	run_log("INFO", "MAIN",
-		"Rules: %zu, port forwards: %zu, port range: %u-%u", cfg.n_rules,
-		cfg.n_forwards, cfg.port_range.lo, cfg.port_range.hi);
+		"Rules: %zu, port forwards: %zu, port range: %u-%u",
+		cfg.n_rules, cfg.n_forwards, cfg.port_range.lo,
+		cfg.port_range.hi);
 	/* Only port_range (plus forwards and ICMP) is queued inbound, so that
 	 * the host's own services on the NAT address keep working; a mapped
 	 * port outside it would never see its replies. */
@@ -534,7 +543,8 @@ int app_cmd_run(int argc, char **argv)
 		.e = e,
 		.config_path = config,
 		.cfg = &cfg,
-		.live_no_preserve = cfg.port_range.lo > 1 || cfg.port_range.hi < 65535,
+		.live_no_preserve = cfg.port_range.lo > 1 ||
+				    cfg.port_range.hi < 65535,
 		.be = nat_plat_live_backend(),
 	};
 	ctx.ops = (struct nat_ctl_ops){
@@ -584,8 +594,8 @@ int app_cmd_run(int argc, char **argv)
 	if (oc.traced)
 		run_log(oc.trace_lost || oc.trace_failed ? "WARN" : "INFO",
 			"TRACE",
-			"  Trace: %llu packets written, %llu lost (queue full), "
-			"%llu lost (write errors)",
+			"  Trace: %llu packets written, %llu lost (queue "
+			"full), %llu lost (write errors)",
 			(unsigned long long)oc.trace_written,
 			(unsigned long long)oc.trace_lost,
 			(unsigned long long)oc.trace_failed);
@@ -602,4 +612,3 @@ out:
 	nat_config_free(&cfg);
 	return rc;
 }
-

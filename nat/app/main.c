@@ -42,7 +42,7 @@ struct command {
 };
 
 static const struct command commands[] = {
-	{ "run", app_cmd_run },	{ "replay", app_cmd_replay },
+	{ "run", app_cmd_run },	    { "replay", app_cmd_replay },
 	{ "check", app_cmd_check }, { "forward", app_cmd_forward },
 	{ "flows", app_cmd_flows }, { "stats", app_cmd_stats },
 	{ "trace", app_cmd_trace }, { "reload", app_cmd_reload },

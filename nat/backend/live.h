@@ -39,7 +39,7 @@ struct nat_live_opts {
 enum { NAT_LIVE_COUNTERS_MAX = 16 };
 
 enum nat_live_counter_flags {
-	NAT_LIVE_C_LOSS = 1u << 0,  /* non-zero: packets were lost (a WARN) */
+	NAT_LIVE_C_LOSS = 1u << 0,   /* non-zero: packets were lost (a WARN) */
 	NAT_LIVE_C_QUALIF = 1u << 1, /* printed "(label value)" after the
 				      * counter before it, not as "label: value" */
 };
@@ -49,8 +49,8 @@ struct nat_live_counter {
 	const char *name;  /* stable key ("enobufs", "verdict_errors") */
 	const char *label; /* the final statistics' words ("ENOBUFS") */
 	uint64_t value;
-	unsigned line;	   /* counters with the same line print together */
-	unsigned flags;	   /* enum nat_live_counter_flags */
+	unsigned line;	/* counters with the same line print together */
+	unsigned flags; /* enum nat_live_counter_flags */
 };
 
 struct nat_live_ops {

@@ -19,7 +19,7 @@
 #include "config.h"
 
 #define NAT_NFQ_CHAIN_RAW "GLASSNAT-RAW"
-#define NAT_NFQ_CHAIN_IN "GLASSNAT-IN"
+#define NAT_NFQ_CHAIN_IN  "GLASSNAT-IN"
 #define NAT_NFQ_CHAIN_OUT "GLASSNAT-OUT"
 
 enum { NAT_NFQ_MAX_OUTIF = 8 }; /* out interfaces followed for masquerade */
