@@ -13,26 +13,22 @@
  * was CSUMNOTREADY and not GSO gets its L4 checksum computed in full; a
  * GSO packet's checksums are recomputed by the kernel when it segments it.
  *
- * The iptables chains are installed with iptables-restore --noflush and
- * removed with iptables, both run through fork + exec with an argv (never
- * a shell), so addresses and names never reach a shell parser. */
+ * The iptables chains that steer packets here are nfqueue_rules.c's. */
 #include "nfqueue.h"
+#include "nfqueue_rules.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <ifaddrs.h>
-#include <limits.h>
 #include <net/if.h>
 #include <netinet/in.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
-#include <sys/wait.h>
 #include <time.h>
-#include <unistd.h>
 
 #include <libmnl/libmnl.h>
 #include <linux/netfilter.h>
@@ -61,12 +57,10 @@ enum {
 	TICK_NS = 100 * 1000 * 1000,  /* on_tick period */
 	REFRESH_NS = 1000000000,      /* interface names / addresses */
 	IFCACHE = 1024,		      /* ifindexes cached by name */
-	MAX_OUTIF = 8,		      /* out interfaces followed for masquerade */
 };
 
-static const char *const CHAIN_RAW = "GLASSNAT-RAW";
-static const char *const CHAIN_IN = "GLASSNAT-IN";
-static const char *const CHAIN_OUT = "GLASSNAT-OUT";
+/* The queue glassnat binds (docs and `glassnat run --help` name it). */
+#define NFQ_QUEUE_NUM 0u
 
 static void seterr(char *errbuf, size_t errlen, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
@@ -87,496 +81,30 @@ static uint64_t now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-/* ---- running iptables ---------------------------------------------------- */
-
-/* Runs argv[0] (PATH, then /usr/sbin and /sbin) with `input` on its stdin;
- * its stderr is collected into out (NUL-terminated). Returns the exit
- * status, or -1 when it could not be run. */
-static int run_prog(char *const argv[], const char *input, char *out,
-		    size_t outlen)
-{
-	int in_pipe[2], err_pipe[2];
-	pid_t pid;
-
-	if (pipe2(in_pipe, O_CLOEXEC) != 0)
-		return -1;
-	if (pipe2(err_pipe, O_CLOEXEC) != 0) {
-		close(in_pipe[0]);
-		close(in_pipe[1]);
-		return -1;
-	}
-	pid = fork();
-	if (pid < 0) {
-		close(in_pipe[0]);
-		close(in_pipe[1]);
-		close(err_pipe[0]);
-		close(err_pipe[1]);
-		return -1;
-	}
-	if (pid == 0) {
-		static const char *const dirs[] = { "/usr/sbin/", "/sbin/" };
-		char path[PATH_MAX];
-		int devnull = open("/dev/null", O_WRONLY);
-
-		/* Its own process group: a Ctrl+C from the terminal, or a
-		 * signal sent to glassnat's group (timeout(1) does that),
-		 * must not kill iptables halfway through removing the
-		 * chains, which would leave them failing closed. */
-		setpgid(0, 0);
-		dup2(in_pipe[0], 0);
-		dup2(err_pipe[1], 2);
-		if (devnull >= 0)
-			dup2(devnull, 1);
-		execvp(argv[0], argv);
-		for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
-			snprintf(path, sizeof(path), "%s%s", dirs[i], argv[0]);
-			execv(path, argv);
-		}
-		dprintf(2, "cannot run %s: %s", argv[0], strerror(errno));
-		_exit(127);
-	}
-	close(in_pipe[0]);
-	close(err_pipe[1]);
-	if (input) {
-		size_t left = strlen(input);
-		while (left > 0) {
-			ssize_t w = write(in_pipe[1], input, left);
-			if (w < 0 && errno == EINTR)
-				continue;
-			if (w <= 0)
-				break;
-			input += w;
-			left -= (size_t)w;
-		}
-	}
-	close(in_pipe[1]);
-	size_t used = 0;
-	char sink[256];
-	for (;;) {
-		char *dst = used + 1 < outlen ? out + used : sink;
-		size_t room = used + 1 < outlen ? outlen - used - 1
-						: sizeof(sink);
-		ssize_t r = read(err_pipe[0], dst, room);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0)
-			break;
-		if (dst != sink)
-			used += (size_t)r;
-	}
-	if (outlen)
-		out[used] = '\0';
-	close(err_pipe[0]);
-	int status;
-	while (waitpid(pid, &status, 0) < 0) {
-		if (errno != EINTR)
-			return -1;
-	}
-	if (WIFSIGNALED(status)) {
-		errno = EINTR; /* killed by a signal: reported as such */
-		return -1;
-	}
-	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
-
-/* Trims trailing newlines so a message fits one line. */
-static void chomp(char *s)
-{
-	size_t n = strlen(s);
-
-	while (n > 0 && (s[n - 1] == '\n' || s[n - 1] == '\r'))
-		s[--n] = '\0';
-	for (char *p = s; *p; p++)
-		if (*p == '\n')
-			*p = ' ';
-}
-
-static int iptables(const char *table, const char *a1, const char *a2,
-		    const char *a3, const char *a4)
-{
-	char out[256];
-	char *argv[] = { (char *)"iptables", (char *)"-w", (char *)"-t",
-			 (char *)table,	     (char *)a1,   (char *)a2,
-			 (char *)a3,	     (char *)a4,   NULL };
-
-	return run_prog(argv, NULL, out, sizeof(out));
-}
-
-int nat_nfqueue_remove_chains(char *errbuf, size_t errlen)
-{
-	static const struct {
-		const char *table, *parent, *chain;
-	} set[] = {
-		{ "raw", "PREROUTING", "GLASSNAT-RAW" },
-		{ "mangle", "PREROUTING", "GLASSNAT-IN" },
-		{ "mangle", "POSTROUTING", "GLASSNAT-OUT" },
-	};
-	int existed = 0;
-
-	for (size_t i = 0; i < sizeof(set) / sizeof(set[0]); i++) {
-		/* Every jump, even duplicates from a run that died while
-		 * installing; bounded in case -D keeps "succeeding". */
-		for (int k = 0; k < 64; k++) {
-			int rc = iptables(set[i].table, "-D", set[i].parent,
-					  "-j", set[i].chain);
-			if (rc < 0) {
-				seterr(errbuf, errlen,
-				       "cannot run iptables: %s",
-				       strerror(errno));
-				return -1;
-			}
-			if (rc != 0)
-				break;
-		}
-		if (iptables(set[i].table, "-F", set[i].chain, NULL, NULL) ==
-		    0) {
-			existed++;
-			iptables(set[i].table, "-X", set[i].chain, NULL, NULL);
-		}
-	}
-	return existed;
-}
-
-/* ---- rule generation ------------------------------------------------------ */
-
-struct sbuf {
-	char *p;
-	size_t len, cap;
-	bool oom;
-};
-
-static void sb_printf(struct sbuf *b, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-static void sb_printf(struct sbuf *b, const char *fmt, ...)
-{
-	va_list ap;
-
-	for (;;) {
-		size_t room = b->cap - b->len;
-		va_start(ap, fmt);
-		int n = vsnprintf(b->p ? b->p + b->len : NULL, b->p ? room : 0,
-				  fmt, ap);
-		va_end(ap);
-		if (n < 0) {
-			b->oom = true;
-			return;
-		}
-		if (b->p && (size_t)n < room) {
-			b->len += (size_t)n;
-			return;
-		}
-		size_t cap = b->cap ? b->cap * 2 : 4096;
-		while (cap < b->len + (size_t)n + 1)
-			cap *= 2;
-		char *np = realloc(b->p, cap);
-		if (!np) {
-			b->oom = true;
-			return;
-		}
-		b->p = np;
-		b->cap = cap;
-	}
-}
-
-/* The route table's device for the default route and for the inside
- * network, from /proc/net/route (the kernel's own, namespace-local). */
-static void route_devs(uint32_t internal, uint8_t len, char *def_dev,
-		       char *in_dev)
-{
-	FILE *f = fopen("/proc/net/route", "re");
-	char line[256];
-
-	def_dev[0] = in_dev[0] = '\0';
-	if (!f)
-		return;
-	while (fgets(line, sizeof(line), f)) {
-		char dev[IF_NAMESIZE + 1];
-		unsigned dst, gw, flags, mask;
-
-		if (sscanf(line, "%16s %x %x %x %*s %*s %*s %x", dev, &dst, &gw,
-			   &flags, &mask) != 5)
-			continue;
-		dst = ntohl(dst);
-		mask = ntohl(mask);
-		if (dst == 0 && mask == 0 && !def_dev[0])
-			snprintf(def_dev, IF_NAMESIZE, "%.15s", dev);
-		uint32_t m = len ? 0xffffffffu << (32 - len) : 0;
-		if (mask != 0 && (internal & mask) == dst && (m & mask) == mask &&
-		    !in_dev[0])
-			snprintf(in_dev, IF_NAMESIZE, "%.15s", dev);
-	}
-	fclose(f);
-}
-
-/* What the chains match, computed once from the config. */
-struct plan {
-	uint32_t ext[NAT_EXT_ADDR_MAX]; /* nat_ip and snat to_addresses */
-	unsigned n_ext;
-	char masq_if[MAX_OUTIF][IF_NAMESIZE]; /* masquerade out interfaces */
-	unsigned n_masq;
-	bool masq_any;	 /* a masquerade rule without out_interface */
-	bool u32_ok;	 /* xt_u32 usable: echo replies matched by id */
-	char def_dev[IF_NAMESIZE], in_dev[IF_NAMESIZE];
-};
-
-static void plan_add_masq(struct plan *pl, const char *ifname)
-{
-	for (unsigned i = 0; i < pl->n_masq; i++)
-		if (strcmp(pl->masq_if[i], ifname) == 0)
-			return;
-	if (pl->n_masq < MAX_OUTIF)
-		snprintf(pl->masq_if[pl->n_masq++], IF_NAMESIZE, "%s", ifname);
-}
-
-static void plan_build(struct plan *pl, const struct nat_config *cfg)
-{
-	memset(pl, 0, sizeof(*pl));
-	pl->ext[pl->n_ext++] = cfg->nat_ip;
-	for (size_t i = 0; i < cfg->n_rules; i++) {
-		const struct nat_rule_cfg *r = &cfg->rules[i];
-		if (r->action == NAT_ACT_SNAT) {
-			bool seen = false;
-			for (unsigned k = 0; k < pl->n_ext; k++)
-				seen |= pl->ext[k] == r->to_address;
-			if (!seen && pl->n_ext < NAT_EXT_ADDR_MAX)
-				pl->ext[pl->n_ext++] = r->to_address;
-		} else if (r->action == NAT_ACT_MASQUERADE) {
-			if (r->out_if[0])
-				plan_add_masq(pl, r->out_if);
-			else
-				pl->masq_any = true;
-		}
-	}
-	route_devs(cfg->internal.addr, cfg->internal.len, pl->def_dev,
-		   pl->in_dev);
-	if (pl->masq_any && pl->def_dev[0])
-		plan_add_masq(pl, pl->def_dev);
-}
-
-/* Appends, for one destination match `dst` ("-d 1.2.3.4" or "-i eth0 -m
- * addrtype --dst-type LOCAL"), the inbound rules of chain with target. */
-static void gen_inbound(struct sbuf *b, const struct nat_config *cfg,
-			const struct plan *pl, const char *chain,
-			const char *dst, const char *target)
-{
-	static const char *const protos[] = { "tcp", "udp" };
-	const struct nat_port_range *pr = &cfg->port_range;
-
-	for (int k = 0; k < 2; k++) {
-		uint8_t proto = k == 0 ? 6 : 17;
-		sb_printf(b, "-A %s ! -i lo %s -p %s --dport %u:%u -j %s\n",
-			  chain, dst, protos[k], pr->lo, pr->hi, target);
-		for (size_t i = 0; i < cfg->n_forwards; i++) {
-			const struct nat_forward_cfg *f = &cfg->forwards[i];
-			if (f->proto != proto ||
-			    (f->ext_port >= pr->lo && f->ext_port <= pr->hi))
-				continue;
-			sb_printf(b, "-A %s ! -i lo %s -p %s --dport %u -j %s\n",
-				  chain, dst, protos[k], f->ext_port, target);
-		}
-	}
-	/* ICMP: errors (about our flows, RFC 5508) always; echo replies only
-	 * for identifiers glassnat hands out, when xt_u32 can say so, so the
-	 * host's own pings from this address keep working. */
-	sb_printf(b, "-A %s ! -i lo %s -p icmp --icmp-type 3 -j %s\n", chain,
-		  dst, target);
-	sb_printf(b, "-A %s ! -i lo %s -p icmp --icmp-type 11 -j %s\n", chain,
-		  dst, target);
-	sb_printf(b, "-A %s ! -i lo %s -p icmp --icmp-type 12 -j %s\n", chain,
-		  dst, target);
-	if (pl->u32_ok)
-		sb_printf(b,
-			  "-A %s ! -i lo %s -p icmp --icmp-type 0 -m u32 "
-			  "--u32 \"0>>22&0x3C@4>>16=%u:%u\" -j %s\n",
-			  chain, dst, pr->lo, pr->hi, target);
-	else
-		sb_printf(b, "-A %s ! -i lo %s -p icmp --icmp-type 0 -j %s\n",
-			  chain, dst, target);
-}
-
-static void gen_all_inbound(struct sbuf *b, const struct nat_config *cfg,
-			    const struct plan *pl, const char *chain,
-			    const char *target)
-{
-	char dst[96], ip[16];
-
-	for (unsigned i = 0; i < pl->n_ext; i++) {
-		snprintf(dst, sizeof(dst), "-d %s/32", nat_ip_str(pl->ext[i], ip));
-		gen_inbound(b, cfg, pl, chain, dst, target);
-	}
-	for (unsigned i = 0; i < pl->n_masq; i++) {
-		snprintf(dst, sizeof(dst), "-i %s -m addrtype --dst-type LOCAL",
-			 pl->masq_if[i]);
-		gen_inbound(b, cfg, pl, chain, dst, target);
-	}
-}
-
-/* The iptables-restore input for the three chains; with `jumps` also the
- * jumps to them from the built-in chains (at install time only: a chain
- * declared again is flushed and refilled, its jump stays). */
-static char *gen_rules(const struct nat_config *cfg, const struct plan *pl,
-		       uint32_t queue, bool jumps)
-{
-	struct sbuf b = { 0 };
-	char target[64], net[16];
-
-	snprintf(target, sizeof(target), "NFQUEUE --queue-num %u", queue);
-	nat_ip_str(cfg->internal.addr, net);
-
-	sb_printf(&b, "*raw\n:%s - [0:0]\n", CHAIN_RAW);
-	sb_printf(&b,
-		  "-A %s -s %s/%u -m addrtype ! --dst-type LOCAL "
-		  "-j CT --notrack\n",
-		  CHAIN_RAW, net, cfg->internal.len);
-	gen_all_inbound(&b, cfg, pl, CHAIN_RAW, "CT --notrack");
-	if (jumps)
-		sb_printf(&b, "-I PREROUTING 1 -j %s\n", CHAIN_RAW);
-	sb_printf(&b, "COMMIT\n");
-
-	sb_printf(&b, "*mangle\n:%s - [0:0]\n:%s - [0:0]\n", CHAIN_IN,
-		  CHAIN_OUT);
-	gen_all_inbound(&b, cfg, pl, CHAIN_IN, target);
-	/* The host's own inside address is never translated: its packets
-	 * (IGMP, its own connections) need not wait for a verdict. */
-	if (cfg->has_host_internal_ip) {
-		char hip[16];
-		sb_printf(&b, "-A %s -s %s/32 -j RETURN\n", CHAIN_OUT,
-			  nat_ip_str(cfg->host_internal_ip, hip));
-	}
-	sb_printf(&b, "-A %s -s %s/%u -j %s\n", CHAIN_OUT, net,
-		  cfg->internal.len, target);
-	if (jumps) {
-		sb_printf(&b, "-I PREROUTING 1 -j %s\n", CHAIN_IN);
-		sb_printf(&b, "-I POSTROUTING 1 -j %s\n", CHAIN_OUT);
-	}
-	sb_printf(&b, "COMMIT\n");
-	if (b.oom) {
-		free(b.p);
-		return NULL;
-	}
-	return b.p;
-}
-
-static int restore(const char *rules, char *errbuf, size_t errlen)
-{
-	char out[512];
-	char *argv[] = { (char *)"iptables-restore", (char *)"-w",
-			 (char *)"--noflush", NULL };
-
-	int rc = run_prog(argv, rules, out, sizeof(out));
-	if (rc != 0) {
-		chomp(out);
-		seterr(errbuf, errlen, "iptables-restore failed (%d): %s", rc,
-		       out[0] ? out : "no message");
-		return -1;
-	}
-	return 0;
-}
-
-/* Whether the kernel takes an xt_u32 match (it is a module some kernels
- * lack): tried in a throwaway chain of the raw table. */
-static bool probe_u32(void)
-{
-	static const char probe[] =
-		"*raw\n:GLASSNAT-PROBE - [0:0]\n"
-		"-A GLASSNAT-PROBE -p icmp -m u32 --u32 \"0>>22&0x3C@4>>16=1:2\" "
-		"-j RETURN\nCOMMIT\n";
-	char err[64];
-	bool ok = restore(probe, err, sizeof(err)) == 0;
-
-	iptables("raw", "-F", "GLASSNAT-PROBE", NULL, NULL);
-	iptables("raw", "-X", "GLASSNAT-PROBE", NULL, NULL);
-	return ok;
-}
-
-/* ---- startup checks --------------------------------------------------------- */
-
-static bool read_proc(const char *path, char *buf, size_t len)
-{
-	FILE *f = fopen(path, "re");
-	bool ok;
-
-	if (!f)
-		return false;
-	ok = fgets(buf, (int)len, f) != NULL;
-	fclose(f);
-	return ok;
-}
-
-static void startup_warnings(const struct nat_config *cfg,
-			     const struct plan *pl, FILE *log)
-{
-	char buf[128];
-	unsigned lo, hi;
-
-	if (!log)
-		return;
-	if (read_proc("/proc/sys/net/ipv4/ip_local_port_range", buf,
-		      sizeof(buf)) &&
-	    sscanf(buf, "%u %u", &lo, &hi) == 2 && lo <= cfg->port_range.hi &&
-	    hi >= cfg->port_range.lo)
-		fprintf(log,
-			"warning: the host's ip_local_port_range %u-%u overlaps "
-			"port_range %u-%u: the host's own connections from "
-			"%u-%u on the NAT address will be queued and dropped "
-			"(no_mapping); move one of them (sysctl "
-			"net.ipv4.ip_local_port_range, see "
-			"docs/troubleshooting.md)\n",
-			lo, hi, cfg->port_range.lo, cfg->port_range.hi,
-			lo > cfg->port_range.lo ? lo : cfg->port_range.lo,
-			hi < cfg->port_range.hi ? hi : cfg->port_range.hi);
-	if (read_proc("/proc/sys/net/ipv4/ip_forward", buf, sizeof(buf)) &&
-	    buf[0] == '0')
-		fprintf(log,
-			"warning: net.ipv4.ip_forward is 0: the kernel will "
-			"not forward anything, nothing will be translated\n");
-	if (cfg->n_forwards > 0 && pl->in_dev[0]) {
-		char path[96];
-		snprintf(path, sizeof(path),
-			 "/proc/sys/net/ipv4/conf/%s/accept_local", pl->in_dev);
-		bool dev1 = read_proc(path, buf, sizeof(buf)) && buf[0] == '1';
-		bool all1 = read_proc("/proc/sys/net/ipv4/conf/all/accept_local",
-				      buf, sizeof(buf)) &&
-			    buf[0] == '1';
-		if (!dev1 && !all1)
-			fprintf(log,
-				"warning: net.ipv4.conf.%s.accept_local is 0: "
-				"inside hosts reaching a port forward through "
-				"the NAT address (hairpin) will be dropped by "
-				"the kernel as martians; set it to 1\n",
-				pl->in_dev);
-	}
-}
-
-/* Whether addr is configured on an interface of this namespace. A
- * gateway whose nat_ip is not local would queue nothing useful: the
- * replies never reach it. Checked before anything is installed. */
-static bool addr_is_local(uint32_t addr)
-{
-	struct ifaddrs *ifa, *p;
-	bool found = false;
-
-	if (getifaddrs(&ifa) != 0)
-		return true; /* cannot tell: do not refuse */
-	for (p = ifa; p && !found; p = p->ifa_next) {
-		if (!p->ifa_addr || p->ifa_addr->sa_family != AF_INET)
-			continue;
-		struct sockaddr_in sin;
-		memcpy(&sin, p->ifa_addr, sizeof(sin));
-		found = ntohl(sin.sin_addr.s_addr) == addr;
-	}
-	freeifaddrs(ifa);
-	return found;
-}
-
 /* ---- the queue socket ----------------------------------------------------- */
 
-struct live {
+/* What the queue saw; counters() reports them (with the kernel's). */
+struct nfq_stats {
+	uint64_t packets;	 /* packets received from the queue */
+	uint64_t batches;	 /* recvmmsg calls that returned packets */
+	uint64_t max_batch;	 /* most packets in one batch */
+	uint64_t gso;		 /* GSO super-packets (NFQA_SKB_GSO) */
+	uint64_t csum_full;	 /* L4 checksums recomputed in full */
+	uint64_t enobufs;	 /* ENOBUFS on the socket: the kernel lost
+				  * messages (packets dropped, fail closed) */
+	uint64_t truncated;	 /* copy shorter than the packet: dropped */
+	uint64_t verdict_errors; /* sendmsg of verdicts failed */
+	int rcvbuf;		 /* socket receive buffer granted, bytes */
+};
+
+struct nat_live {
 	struct nat_engine *e;
 	const struct nat_config *cfg;
-	const struct nat_live_opts *o;
-	struct nat_live_stats *st;
-	struct plan plan;
+	struct nat_live_opts o;
+	struct nfq_stats st;
+	volatile sig_atomic_t stop; /* request_stop() */
+	bool chains;		    /* installed (maybe partly): remove */
+	struct nat_nfq_plan plan;
 	struct mnl_socket *nl;
 	uint32_t portid;
 	uint32_t queue;
@@ -591,35 +119,29 @@ struct live {
 	bool warned_addr_full;
 };
 
-/* The run in progress, for nat_nfqueue_set_forwards (one per process). */
-static struct live *g_live;
-
-int nat_nfqueue_set_forwards(const struct nat_config *cfg,
-			     const struct nat_forward_cfg *fw, size_t n,
-			     char *errbuf, size_t errlen)
+/* Rewrites the chains for cfg with the forwards fw[0..n) in place of
+ * cfg's: a forward's port is queued inbound only once it is here. */
+static int nfq_set_forwards(struct nat_live *L, const struct nat_config *cfg,
+			    const struct nat_forward_cfg *fw, size_t n,
+			    char *errbuf, size_t errlen)
 {
-	struct live *L = g_live;
-	if (!L) {
-		seterr(errbuf, errlen, "the live gateway is not running");
-		return -1;
-	}
 	struct nat_config c = *cfg;
 	c.forwards = (struct nat_forward_cfg *)fw;
 	c.n_forwards = n;
-	struct plan pl;
-	plan_build(&pl, &c);
+	struct nat_nfq_plan pl;
+	nat_nfq_plan_build(&pl, &c);
 	pl.u32_ok = L->plan.u32_ok;
-	char *rules = gen_rules(&c, &pl, L->queue, false);
+	char *rules = nat_nfq_rules_text(&c, &pl, L->queue, false);
 	if (!rules) {
 		seterr(errbuf, errlen, "out of memory (rules)");
 		return -1;
 	}
-	int rc = restore(rules, errbuf, errlen);
+	int rc = nat_nfq_restore(rules, errbuf, errlen);
 	if (rc == 0) {
 		L->plan = pl;
-		if (L->o->verbose && L->o->log) {
-			fprintf(L->o->log, "rules now:\n%s", rules);
-			fflush(L->o->log);
+		if (L->o.verbose && L->o.log) {
+			fprintf(L->o.log, "rules now:\n%s", rules);
+			fflush(L->o.log);
 		}
 	}
 	free(rules);
@@ -628,7 +150,7 @@ int nat_nfqueue_set_forwards(const struct nat_config *cfg,
 
 /* Sends one config message and waits for its acknowledgement, so errors
  * (EBUSY: the queue is bound by someone else; EPERM) are reported. */
-static int nfq_config(struct live *L, struct nlmsghdr *nlh, const char *what,
+static int nfq_config(struct nat_live *L, struct nlmsghdr *nlh, const char *what,
 		      char *errbuf, size_t errlen)
 {
 	char buf[8192];
@@ -666,7 +188,7 @@ static int nfq_config(struct live *L, struct nlmsghdr *nlh, const char *what,
 	}
 }
 
-static int queue_open(struct live *L, char *errbuf, size_t errlen)
+static int queue_open(struct nat_live *L, char *errbuf, size_t errlen)
 {
 	char buf[8192];
 	struct nlmsghdr *nlh;
@@ -696,7 +218,6 @@ static int queue_open(struct live *L, char *errbuf, size_t errlen)
 			 htonl(NFQA_CFG_F_GSO | NFQA_CFG_F_FAIL_OPEN));
 	if (nfq_config(L, nlh, "set mode (GSO)", errbuf, errlen) != 0)
 		return -1;
-	L->st->queue_maxlen = QUEUE_MAXLEN;
 
 	int fd = mnl_socket_get_fd(L->nl);
 	int sz = RCVBUF_BYTES;
@@ -705,8 +226,8 @@ static int queue_open(struct live *L, char *errbuf, size_t errlen)
 	sz = SNDBUF_BYTES;
 	if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &sz, sizeof(sz)) != 0)
 		setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz));
-	socklen_t sl = sizeof(L->st->rcvbuf);
-	getsockopt(fd, SOL_SOCKET, SO_RCVBUF, &L->st->rcvbuf, &sl);
+	socklen_t sl = sizeof(L->st.rcvbuf);
+	getsockopt(fd, SOL_SOCKET, SO_RCVBUF, &L->st.rcvbuf, &sl);
 	/* Verdicts for packets we never ask an ACK for: no replies. */
 	int one = 1;
 	setsockopt(fd, SOL_NETLINK, NETLINK_CAP_ACK, &one, sizeof(one));
@@ -724,7 +245,7 @@ static int queue_open(struct live *L, char *errbuf, size_t errlen)
 	return 0;
 }
 
-static void queue_close(struct live *L)
+static void queue_close(struct nat_live *L)
 {
 	char buf[8192];
 	char err[128];
@@ -738,9 +259,11 @@ static void queue_close(struct live *L)
 	L->nl = NULL;
 }
 
-/* queue_dropped and user_dropped of our queue, from
- * /proc/net/netfilter/nfnetlink_queue (namespace-local). */
-static void read_queue_counters(struct live *L)
+/* queue_dropped (queue full, queue_maxlen) and user_dropped (could not be
+ * sent to us: socket full) of our queue, from
+ * /proc/net/netfilter/nfnetlink_queue (namespace-local), while bound. */
+static void read_queue_counters(const struct nat_live *L, uint64_t *dropped,
+				uint64_t *user_dropped)
 {
 	FILE *f = fopen("/proc/net/netfilter/nfnetlink_queue", "re");
 	char line[256];
@@ -753,8 +276,8 @@ static void read_queue_counters(struct live *L)
 		if (sscanf(line, "%u %u %u %u %u %llu %llu", &q, &portid, &total,
 			   &mode, &range, &qd, &ud) == 7 &&
 		    q == L->queue) {
-			L->st->queue_dropped = qd;
-			L->st->user_dropped = ud;
+			*dropped = qd;
+			*user_dropped = ud;
 		}
 	}
 	fclose(f);
@@ -762,7 +285,7 @@ static void read_queue_counters(struct live *L)
 
 /* ---- interfaces ---------------------------------------------------------------- */
 
-static const char *ifname_of(struct live *L, uint32_t ifindex, int slot)
+static const char *ifname_of(struct nat_live *L, uint32_t ifindex, int slot)
 {
 	if (ifindex == 0)
 		return NULL;
@@ -780,7 +303,7 @@ static const char *ifname_of(struct live *L, uint32_t ifindex, int slot)
 /* Masquerade follows the out interfaces' addresses: every address they
  * have now is given to the engine (it keeps earlier ones, so flows on an
  * address that went away still translate their replies). */
-static void refresh_addrs(struct live *L)
+static void refresh_addrs(struct nat_live *L)
 {
 	struct ifaddrs *ifa, *p;
 	char err[128];
@@ -799,8 +322,8 @@ static void refresh_addrs(struct live *L)
 			if (nat_engine_set_if_addr(L->e, p->ifa_name,
 						   ntohl(sin.sin_addr.s_addr),
 						   err, sizeof(err)) != 0 &&
-			    !L->warned_addr_full && L->o->log) {
-				fprintf(L->o->log, "warning: masquerade: %s\n",
+			    !L->warned_addr_full && L->o.log) {
+				fprintf(L->o.log, "warning: masquerade: %s\n",
 					err);
 				L->warned_addr_full = true;
 			}
@@ -819,7 +342,7 @@ struct pkt_ref {
 
 /* Appends the verdict for packet i to the iovecs; payload NULL: no
  * payload (accept unchanged, or drop). */
-static size_t put_verdict(struct live *L, int i, size_t niov, uint32_t id,
+static size_t put_verdict(struct nat_live *L, int i, size_t niov, uint32_t id,
 			  int verdict, uint8_t *payload, size_t len,
 			  size_t *bytes)
 {
@@ -848,7 +371,7 @@ static size_t put_verdict(struct live *L, int i, size_t niov, uint32_t id,
 	return niov;
 }
 
-static void send_verdicts(struct live *L, size_t niov)
+static void send_verdicts(struct nat_live *L, size_t niov)
 {
 	struct sockaddr_nl snl = { .nl_family = AF_NETLINK };
 	struct msghdr mh = {
@@ -865,12 +388,12 @@ static void send_verdicts(struct live *L, size_t niov)
 			continue;
 		/* The packets stay queued until the kernel gives up on
 		 * them: fail closed, counted. */
-		L->st->verdict_errors++;
+		L->st.verdict_errors++;
 		return;
 	}
 }
 
-static void process_batch(struct live *L, int n)
+static void process_batch(struct nat_live *L, int n)
 {
 	static uint8_t *pkts[BATCH];
 	static size_t lens[BATCH];
@@ -941,16 +464,16 @@ static void process_batch(struct live *L, int n)
 					metas[m].dir = NAT_DIR_IN;
 			}
 			if (r->skbinfo & NFQA_SKB_GSO)
-				L->st->gso++;
+				L->st.gso++;
 			m++;
 		}
 	}
 	if (m == 0)
 		return;
-	L->st->packets += (uint64_t)m;
-	L->st->batches++;
-	if ((uint64_t)m > L->st->max_batch)
-		L->st->max_batch = (uint64_t)m;
+	L->st.packets += (uint64_t)m;
+	L->st.batches++;
+	if ((uint64_t)m > L->st.max_batch)
+		L->st.max_batch = (uint64_t)m;
 
 	nat_process_batch(L->e, pkts, lens, metas, res, (size_t)m);
 
@@ -965,7 +488,7 @@ static void process_batch(struct live *L, int n)
 			if (r->truncated) {
 				/* Handing back a cut copy would cut the
 				 * packet; untranslated it must not leave. */
-				L->st->truncated++;
+				L->st.truncated++;
 				v = NF_DROP;
 				break;
 			}
@@ -976,7 +499,7 @@ static void process_batch(struct live *L, int n)
 				if (nat_pkt_parse(&p, pkts[i], lens[i]) ==
 				    NAT_PARSE_OK) {
 					nat_pkt_l4_csum_full(&p);
-					L->st->csum_full++;
+					L->st.csum_full++;
 				}
 			}
 			break;
@@ -999,12 +522,12 @@ static void process_batch(struct live *L, int n)
 	send_verdicts(L, niov);
 }
 
-static int loop(struct live *L, char *errbuf, size_t errlen)
+static int loop(struct nat_live *L, char *errbuf, size_t errlen)
 {
 	int fd = mnl_socket_get_fd(L->nl);
 	uint64_t next_tick = 0, next_refresh = 0;
 
-	while (!*L->o->stop) {
+	while (!L->stop) {
 		int n = recvmmsg(fd, L->msgs, BATCH, MSG_WAITFORONE, NULL);
 		if (n > 0) {
 			process_batch(L, n);
@@ -1012,7 +535,7 @@ static int loop(struct live *L, char *errbuf, size_t errlen)
 			if (errno == ENOBUFS) {
 				/* The kernel could not deliver: those packets
 				 * are dropped (fail closed). Keep going. */
-				L->st->enobufs++;
+				L->st.enobufs++;
 			} else if (errno != EAGAIN && errno != EWOULDBLOCK &&
 				   errno != EINTR) {
 				seterr(errbuf, errlen, "queue %u: recvmmsg: %s",
@@ -1026,8 +549,8 @@ static int loop(struct live *L, char *errbuf, size_t errlen)
 				t = L->last_ts;
 			L->last_ts = t;
 			nat_engine_tick(L->e, t);
-			if (L->o->on_tick)
-				L->o->on_tick(L->o->ctx, t);
+			if (L->o.on_tick)
+				L->o.on_tick(L->o.ctx, t);
 			next_tick = t + TICK_NS;
 		}
 		if (t >= next_refresh) {
@@ -1038,71 +561,84 @@ static int loop(struct live *L, char *errbuf, size_t errlen)
 	return 0;
 }
 
-int nat_nfqueue_run(struct nat_engine *e, const struct nat_config *cfg,
-		    const struct nat_live_opts *o, struct nat_live_stats *st,
-		    char *errbuf, size_t errlen)
+static void nfq_close(struct nat_live *L)
 {
-	struct live *L = calloc(1, sizeof(*L));
-	char *rules = NULL;
-	bool chains = false;
-	int rc = -1;
+	if (!L)
+		return;
+	if (L->chains) {
+		char err2[256];
+		if (nat_nfq_remove_chains(err2, sizeof(err2)) < 0 && L->o.log)
+			fprintf(L->o.log, "error: removing the chains: %s\n",
+				err2);
+	}
+	queue_close(L);
+	free(L->rx);
+	free(L);
+}
 
-	memset(st, 0, sizeof(*st));
+/* Binds the queue first: a second glassnat fails here (EBUSY) before it
+ * could touch the first one's chains. Then removes what a crashed run
+ * left and installs the chains. */
+static struct nat_live *nfq_open(struct nat_engine *e,
+				 const struct nat_config *cfg,
+				 const struct nat_live_opts *o, char *errbuf,
+				 size_t errlen)
+{
+	struct nat_live *L = calloc(1, sizeof(*L));
+	char *rules = NULL;
+
 	if (!L) {
 		seterr(errbuf, errlen, "out of memory");
-		return -1;
+		return NULL;
 	}
 	L->e = e;
 	L->cfg = cfg;
-	L->o = o;
-	L->st = st;
-	L->queue = o->queue_num;
-	if (!addr_is_local(cfg->nat_ip)) {
+	L->o = *o;
+	L->queue = NFQ_QUEUE_NUM;
+	if (!nat_nfq_addr_is_local(cfg->nat_ip)) {
 		char ip[16];
 		seterr(errbuf, errlen,
 		       "nat_ip %s is not an address of this host (no interface "
 		       "has it): nothing installed; add it to the outside "
 		       "interface (ip addr add %s/PREFIX dev IF) or fix nat_ip",
 		       nat_ip_str(cfg->nat_ip, ip), ip);
-		goto out;
+		goto fail;
 	}
 	L->rx = malloc((size_t)BATCH * RXBUF);
 	if (!L->rx) {
 		seterr(errbuf, errlen, "out of memory (%d receive buffers)",
 		       BATCH);
-		goto out;
+		goto fail;
 	}
-	/* Bind first: a second glassnat fails here (EBUSY) before it could
-	 * touch the first one's chains. */
 	if (queue_open(L, errbuf, errlen) != 0)
-		goto out;
+		goto fail;
 
-	int stale = nat_nfqueue_remove_chains(errbuf, errlen);
+	int stale = nat_nfq_remove_chains(errbuf, errlen);
 	if (stale < 0)
-		goto out;
+		goto fail;
 	if (stale > 0 && o->log)
 		fprintf(o->log,
 			"warning: removed %d GLASSNAT chain(s) left by an "
 			"earlier run that did not stop cleanly\n",
 			stale);
 
-	plan_build(&L->plan, cfg);
-	L->plan.u32_ok = probe_u32();
-	startup_warnings(cfg, &L->plan, o->log);
-	rules = gen_rules(cfg, &L->plan, L->queue, true);
+	nat_nfq_plan_build(&L->plan, cfg);
+	L->plan.u32_ok = nat_nfq_probe_u32();
+	nat_nfq_startup_warnings(cfg, &L->plan, o->log);
+	rules = nat_nfq_rules_text(cfg, &L->plan, L->queue, true);
 	if (!rules) {
 		seterr(errbuf, errlen, "out of memory (rules)");
-		goto out;
+		goto fail;
 	}
-	chains = true; /* from here on, even a partial install is removed */
-	if (restore(rules, errbuf, errlen) != 0)
-		goto out;
+	L->chains = true; /* from here on, even a partial install is removed */
+	if (nat_nfq_restore(rules, errbuf, errlen) != 0)
+		goto fail;
 	if (o->log) {
 		fprintf(o->log,
 			"queue %u bound (GSO on, receive buffer %d bytes, "
 			"queue length %u); chains %s, %s, %s installed\n",
-			L->queue, st->rcvbuf, QUEUE_MAXLEN, CHAIN_RAW, CHAIN_IN,
-			CHAIN_OUT);
+			L->queue, L->st.rcvbuf, QUEUE_MAXLEN, NAT_NFQ_CHAIN_RAW,
+			NAT_NFQ_CHAIN_IN, NAT_NFQ_CHAIN_OUT);
 		if (L->plan.in_dev[0] || L->plan.def_dev[0])
 			fprintf(o->log,
 				"inside interface %s, default route via %s\n",
@@ -1112,25 +648,74 @@ int nat_nfqueue_run(struct nat_engine *e, const struct nat_config *cfg,
 			fprintf(o->log, "rules:\n%s", rules);
 		fflush(o->log);
 	}
-	refresh_addrs(L);
-	g_live = L;
-	if (o->on_start && o->on_start(o->ctx, errbuf, errlen) != 0)
-		goto out;
-	rc = loop(L, errbuf, errlen);
-out:
-	g_live = NULL;
-	if (L->nl)
-		read_queue_counters(L);
-	if (chains) {
-		char err2[256];
-		if (nat_nfqueue_remove_chains(err2, sizeof(err2)) < 0 &&
-		    o->log)
-			fprintf(o->log, "error: removing the chains: %s\n",
-				err2);
-	}
-	queue_close(L);
 	free(rules);
-	free(L->rx);
-	free(L);
-	return rc;
+	refresh_addrs(L);
+	return L;
+fail:
+	free(rules);
+	nfq_close(L);
+	return NULL;
 }
+
+static int nfq_run(struct nat_live *L, char *errbuf, size_t errlen)
+{
+	if (L->o.on_start && L->o.on_start(L->o.ctx, errbuf, errlen) != 0)
+		return -1;
+	return loop(L, errbuf, errlen);
+}
+
+static void nfq_request_stop(struct nat_live *L)
+{
+	L->stop = 1;
+}
+
+/* The final statistics print them in this order, two lines. */
+static const struct nat_live_counter nfq_counter_list[] = {
+	{ "batches", "Batches", 0, 0, 0 },
+	{ "max_batch", "largest", 0, 0, NAT_LIVE_C_QUALIF },
+	{ "gso", "GSO packets", 0, 0, 0 },
+	{ "csum_full", "checksums computed in full", 0, 0, 0 },
+	{ "queue_dropped", "Queue overflow", 0, 1, NAT_LIVE_C_LOSS },
+	{ "user_dropped", "not delivered (socket full)", 0, 1,
+	  NAT_LIVE_C_LOSS },
+	{ "enobufs", "ENOBUFS", 0, 1, NAT_LIVE_C_LOSS },
+	{ "verdict_errors", "verdict errors", 0, 1, 0 },
+	{ "truncated", "truncated", 0, 1, 0 },
+};
+
+static size_t nfq_counters(struct nat_live *L, struct nat_live_counter *out,
+			   size_t max)
+{
+	const size_t all = sizeof(nfq_counter_list) / sizeof(nfq_counter_list[0]);
+	struct nfq_stats st = { 0 };
+	uint64_t qd = 0, ud = 0;
+
+	if (L) {
+		st = L->st;
+		if (L->nl)
+			read_queue_counters(L, &qd, &ud);
+	}
+	const uint64_t v[] = { st.batches,   st.max_batch,	st.gso,
+			       st.csum_full, qd,		ud,
+			       st.enobufs,   st.verdict_errors, st.truncated };
+	_Static_assert(sizeof(v) / sizeof(v[0]) ==
+			       sizeof(nfq_counter_list) /
+				       sizeof(nfq_counter_list[0]),
+		       "one value per counter");
+	size_t n = all < max ? all : max;
+	for (size_t i = 0; i < n; i++) {
+		out[i] = nfq_counter_list[i];
+		out[i].value = v[i];
+	}
+	return n;
+}
+
+const struct nat_live_ops nat_live_nfqueue = {
+	.name = "nfqueue",
+	.open = nfq_open,
+	.run = nfq_run,
+	.request_stop = nfq_request_stop,
+	.set_forwards = nfq_set_forwards,
+	.counters = nfq_counters,
+	.close = nfq_close,
+};

@@ -10,9 +10,11 @@
 
 #include "windivert.h"
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <windows.h>
@@ -176,6 +178,16 @@ static int wd_load(struct wd_api *api, char *errbuf, size_t errlen)
 	return 0;
 }
 
+/* What the handles saw; counters() reports them. */
+struct wd_stats {
+	uint64_t packets;	 /* packets received */
+	uint64_t batches;	 /* receives that returned packets */
+	uint64_t max_batch;	 /* most packets in one batch */
+	uint64_t csum_full;	 /* checksums completed in full (offload) */
+	uint64_t truncated;	 /* a batch's bytes ended mid-packet */
+	uint64_t verdict_errors; /* reinjections that failed */
+};
+
 /* ---- handles --------------------------------------------------------- */
 
 /* One direction: a handle, its receive buffers and its overlapped read. */
@@ -321,7 +333,7 @@ static uint64_t now_ns(void)
 
 /* Translates one received batch and reinjects what is not dropped. */
 static void wd_batch(const struct wd_api *api, struct nat_engine *e,
-		     struct wd_side *s, size_t bytes, struct nat_live_stats *st)
+		     struct wd_side *s, size_t bytes, struct wd_stats *st)
 {
 	static uint8_t *pkts[WD_BATCH_MAX];
 	static size_t lens[WD_BATCH_MAX];
@@ -390,7 +402,7 @@ static int wd_filters(const struct nat_config *cfg, char *out, char *in,
 /* Finishes a side's pending read: cancelled, or translated if it
  * completed meanwhile. */
 static void wd_settle(const struct wd_api *api, struct nat_engine *e,
-		      struct wd_side *s, struct nat_live_stats *st)
+		      struct wd_side *s, struct wd_stats *st)
 {
 	DWORD n = 0;
 
@@ -407,7 +419,7 @@ static void wd_settle(const struct wd_api *api, struct nat_engine *e,
  * when it closes are lost (WinDivert drops them); a reload is rare. */
 static int wd_refilter(const struct wd_api *api, struct nat_engine *e,
 		       struct wd_side *s, const char *filter,
-		       struct nat_live_stats *st, FILE *log, char *errbuf,
+		       struct wd_stats *st, FILE *log, char *errbuf,
 		       size_t errlen)
 {
 	HANDLE old;
@@ -433,58 +445,70 @@ static int wd_refilter(const struct wd_api *api, struct nat_engine *e,
 	return 0;
 }
 
-/* The running nat_windivert_run(), for nat_windivert_set_forwards(). */
-static struct {
-	const struct wd_api *api;
+struct nat_live {
+	struct wd_api api;
 	struct nat_engine *e;
-	struct wd_side *sides;
-	struct nat_live_stats *st;
-	FILE *log;
-} wd_active;
+	struct nat_live_opts o;
+	struct wd_stats st;
+	volatile sig_atomic_t stop; /* request_stop() */
+	struct wd_side sides[2];    /* outbound, inbound */
+	char f_out[NAT_WD_FILTER_MAX], f_in[NAT_WD_FILTER_MAX];
+};
 
-int nat_windivert_set_forwards(const struct nat_config *cfg,
-			       const struct nat_forward_cfg *fw, size_t n,
-			       char *errbuf, size_t errlen)
+static int wd_set_forwards(struct nat_live *l, const struct nat_config *cfg,
+			   const struct nat_forward_cfg *fw, size_t n,
+			   char *errbuf, size_t errlen)
 {
-	static char f_out[NAT_WD_FILTER_MAX], f_in[NAT_WD_FILTER_MAX];
 	struct nat_config c = *cfg;
 	int rc = 0;
 
-	if (!wd_active.api) {
-		snprintf(errbuf, errlen, "the WinDivert backend is not running");
-		return -1;
-	}
 	c.forwards = (struct nat_forward_cfg *)fw;
 	c.n_forwards = n;
-	if (wd_filters(&c, f_out, f_in, errbuf, errlen) != 0)
+	if (wd_filters(&c, l->f_out, l->f_in, errbuf, errlen) != 0)
 		return -1;
-	if (strcmp(f_out, wd_active.sides[0].filter) != 0)
-		rc |= wd_refilter(wd_active.api, wd_active.e,
-				  &wd_active.sides[0], f_out, wd_active.st,
-				  wd_active.log, errbuf, errlen);
-	if (strcmp(f_in, wd_active.sides[1].filter) != 0)
-		rc |= wd_refilter(wd_active.api, wd_active.e,
-				  &wd_active.sides[1], f_in, wd_active.st,
-				  wd_active.log, errbuf, errlen);
+	if (strcmp(l->f_out, l->sides[0].filter) != 0)
+		rc |= wd_refilter(&l->api, l->e, &l->sides[0], l->f_out, &l->st,
+				  l->o.log, errbuf, errlen);
+	if (strcmp(l->f_in, l->sides[1].filter) != 0)
+		rc |= wd_refilter(&l->api, l->e, &l->sides[1], l->f_in, &l->st,
+				  l->o.log, errbuf, errlen);
 	return rc ? -1 : 0;
 }
 
-int nat_windivert_run(struct nat_engine *e, const struct nat_config *cfg,
-		      const struct nat_live_opts *o, struct nat_live_stats *st,
-		      char *errbuf, size_t errlen)
+static void wd_close(struct nat_live *l)
 {
-	static struct wd_side sides[2];
-	static char f_out[NAT_WD_FILTER_MAX], f_in[NAT_WD_FILTER_MAX];
-	struct wd_api api;
-	uint64_t next_tick;
-	int rc = -1;
+	if (!l)
+		return;
+	for (int i = 0; i < 2; i++) {
+		if (l->api.dll)
+			wd_close_side(&l->api, &l->sides[i]);
+		if (l->sides[i].event)
+			CloseHandle(l->sides[i].event);
+		free(l->sides[i].buf);
+	}
+	if (l->api.dll)
+		FreeLibrary(l->api.dll);
+	free(l);
+}
 
-	memset(st, 0, sizeof(*st));
-	memset(sides, 0, sizeof(sides));
-	if (wd_filters(cfg, f_out, f_in, errbuf, errlen) != 0)
-		return -1;
-	if (wd_load(&api, errbuf, errlen) != 0)
-		return -1;
+static struct nat_live *wd_open(struct nat_engine *e,
+				const struct nat_config *cfg,
+				const struct nat_live_opts *o, char *errbuf,
+				size_t errlen)
+{
+	struct nat_live *l = calloc(1, sizeof(*l));
+	struct wd_side *sides;
+
+	if (!l) {
+		snprintf(errbuf, errlen, "out of memory");
+		return NULL;
+	}
+	l->e = e;
+	l->o = *o;
+	sides = l->sides;
+	if (wd_filters(cfg, l->f_out, l->f_in, errbuf, errlen) != 0 ||
+	    wd_load(&l->api, errbuf, errlen) != 0)
+		goto fail;
 	sides[0].name = "outbound";
 	sides[0].layer = WD_LAYER_NETWORK_FORWARD;
 	sides[0].dir = NAT_DIR_OUT;
@@ -496,16 +520,16 @@ int nat_windivert_run(struct nat_engine *e, const struct nat_config *cfg,
 		sides[i].event = CreateEventA(NULL, TRUE, FALSE, NULL);
 		if (!sides[i].buf || !sides[i].event) {
 			snprintf(errbuf, errlen, "out of memory");
-			goto out;
+			goto fail;
 		}
 	}
-	if (wd_open_side(&api, &sides[0], f_out, errbuf, errlen) != 0 ||
-	    wd_open_side(&api, &sides[1], f_in, errbuf, errlen) != 0)
-		goto out;
+	if (wd_open_side(&l->api, &sides[0], l->f_out, errbuf, errlen) != 0 ||
+	    wd_open_side(&l->api, &sides[1], l->f_in, errbuf, errlen) != 0)
+		goto fail;
 	if (o->log) {
 		uint64_t maj = 0, min = 0;
-		api.get_param(sides[0].h, WD_PARAM_VERSION_MAJOR, &maj);
-		api.get_param(sides[0].h, WD_PARAM_VERSION_MINOR, &min);
+		l->api.get_param(sides[0].h, WD_PARAM_VERSION_MAJOR, &maj);
+		l->api.get_param(sides[0].h, WD_PARAM_VERSION_MINOR, &min);
 		fprintf(o->log,
 			"WinDivert %llu.%llu driver; outbound "
 			"(NETWORK_FORWARD) filter: %s\ninbound (NETWORK) "
@@ -513,23 +537,28 @@ int nat_windivert_run(struct nat_engine *e, const struct nat_config *cfg,
 			(unsigned long long)maj, (unsigned long long)min,
 			sides[0].filter, sides[1].filter);
 	}
+	return l;
+fail:
+	wd_close(l);
+	return NULL;
+}
 
-	wd_active.api = &api;
-	wd_active.e = e;
-	wd_active.sides = sides;
-	wd_active.st = st;
-	wd_active.log = o->log;
-	if (o->on_start && o->on_start(o->ctx, errbuf, errlen) != 0)
-		goto out;
+static int wd_run(struct nat_live *l, char *errbuf, size_t errlen)
+{
+	const struct wd_api *api = &l->api;
+	struct wd_side *sides = l->sides;
+	uint64_t next_tick;
 
+	if (l->o.on_start && l->o.on_start(l->o.ctx, errbuf, errlen) != 0)
+		return -1;
 	next_tick = GetTickCount64() + 100;
-	while (!*o->stop) {
+	while (!l->stop) {
 		HANDLE ev[2];
 		DWORD w, got = 0;
 
 		for (int i = 0; i < 2; i++) {
-			while (!sides[i].pending && !*o->stop) {
-				int r = wd_post_recv(&api, &sides[i], &got);
+			while (!sides[i].pending && !l->stop) {
+				int r = wd_post_recv(api, &sides[i], &got);
 				if (r < 0) {
 					char why[256];
 					win_error(GetLastError(), why,
@@ -537,11 +566,11 @@ int nat_windivert_run(struct nat_engine *e, const struct nat_config *cfg,
 					snprintf(errbuf, errlen,
 						 "%s WinDivert receive: %s",
 						 sides[i].name, why);
-					goto out;
+					return -1;
 				}
 				if (r == 0)
 					break;
-				wd_batch(&api, e, &sides[i], got, st);
+				wd_batch(api, l->e, &sides[i], got, &l->st);
 			}
 			ev[i] = sides[i].event;
 		}
@@ -550,28 +579,64 @@ int nat_windivert_run(struct nat_engine *e, const struct nat_config *cfg,
 			struct wd_side *s = &sides[w - WAIT_OBJECT_0];
 			s->pending = false;
 			if (GetOverlappedResult(s->h, &s->ov, &got, FALSE))
-				wd_batch(&api, e, s, got, st);
+				wd_batch(api, l->e, s, got, &l->st);
 		}
 		if (GetTickCount64() >= next_tick) {
 			uint64_t t = now_ns();
 			next_tick = GetTickCount64() + 100;
-			nat_engine_tick(e, t);
-			if (o->on_tick)
-				o->on_tick(o->ctx, t);
+			nat_engine_tick(l->e, t);
+			if (l->o.on_tick)
+				l->o.on_tick(l->o.ctx, t);
 		}
 	}
-	rc = 0;
-out:
-	memset(&wd_active, 0, sizeof(wd_active));
-	for (int i = 0; i < 2; i++) {
-		wd_close_side(&api, &sides[i]);
-		if (sides[i].event)
-			CloseHandle(sides[i].event);
-		free(sides[i].buf);
-	}
-	FreeLibrary(api.dll);
-	return rc;
+	return 0;
 }
+
+static void wd_request_stop(struct nat_live *l)
+{
+	l->stop = 1;
+}
+
+/* The final statistics print them in this order, two lines. */
+static const struct nat_live_counter wd_counter_list[] = {
+	{ "batches", "Batches", 0, 0, 0 },
+	{ "max_batch", "largest", 0, 0, NAT_LIVE_C_QUALIF },
+	{ "csum_full", "checksums computed in full", 0, 0, 0 },
+	{ "verdict_errors", "Reinjection errors", 0, 1, 0 },
+	{ "truncated", "truncated", 0, 1, 0 },
+};
+
+static size_t wd_counters(struct nat_live *l, struct nat_live_counter *out,
+			  size_t max)
+{
+	const size_t all = sizeof(wd_counter_list) / sizeof(wd_counter_list[0]);
+	struct wd_stats st = { 0 };
+
+	if (l)
+		st = l->st;
+	const uint64_t v[] = { st.batches, st.max_batch, st.csum_full,
+			       st.verdict_errors, st.truncated };
+	_Static_assert(sizeof(v) / sizeof(v[0]) ==
+			       sizeof(wd_counter_list) /
+				       sizeof(wd_counter_list[0]),
+		       "one value per counter");
+	size_t n = all < max ? all : max;
+	for (size_t i = 0; i < n; i++) {
+		out[i] = wd_counter_list[i];
+		out[i].value = v[i];
+	}
+	return n;
+}
+
+const struct nat_live_ops nat_live_windivert = {
+	.name = "windivert",
+	.open = wd_open,
+	.run = wd_run,
+	.request_stop = wd_request_stop,
+	.set_forwards = wd_set_forwards,
+	.counters = wd_counters,
+	.close = wd_close,
+};
 
 #else
 /* Linux builds leave this file out (Makefile); an empty unit otherwise. */

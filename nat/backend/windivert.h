@@ -1,5 +1,5 @@
-/* The Windows live backend (WinDivert 2.x), and the WinDivert filter
- * strings it opens its handles with.
+/* The Windows live backend (WinDivert 2.x, live.h), and the WinDivert
+ * filter strings it opens its handles with.
  *
  * Hyper-NAT's capture design: one handle at the NETWORK_FORWARD layer
  * takes what the inside hosts send through the host (source in
@@ -9,7 +9,7 @@
  * replies, DNAT, ICMP errors. Everything else never leaves the kernel.
  *
  * The filter builders are plain string code and build on every platform
- * (tests/unit/test_windivert_filter.c); nat_windivert_run() exists only in
+ * (tests/unit/test_windivert_filter.c); nat_live_windivert exists only in
  * the Windows build. docs/windows.md lists the filters and what has not
  * been tested on a live Windows host. */
 #ifndef GLASSNAT_WINDIVERT_H
@@ -19,7 +19,7 @@
 
 #include "config.h"
 #include "engine.h"
-#include "nfqueue.h" /* struct nat_live_opts, nat_live_stats */
+#include "live.h"
 
 /* The longest filter string the builders write, NUL included. WinDivert
  * compiles at most 256 filter instructions (WINDIVERT_FILTER_MAXLEN); the
@@ -46,29 +46,15 @@ int nat_wd_filter_inbound(const struct nat_config *cfg, char *buf, size_t len,
 			  char *errbuf, size_t errlen)
 	__attribute__((warn_unused_result));
 
-/* Runs the live gateway on WinDivert until *o->stop becomes non-zero.
- * Loads WinDivert.dll from the executable's directory (never from the
- * search path), opens both handles, and receives, translates and
- * reinjects in batches on the calling thread, which owns e; o->on_start
- * runs once both handles are open, o->on_tick about every 100 ms. Returns
- * 0 after a stop, -1 with a
- * message in errbuf (missing WinDivert.dll or driver, no administrator
- * rights, a filter WinDivert refused: each names the file and the fixes).
- * Windows only. */
-int nat_windivert_run(struct nat_engine *e, const struct nat_config *cfg,
-		      const struct nat_live_opts *o, struct nat_live_stats *st,
-		      char *errbuf, size_t errlen)
-	__attribute__((warn_unused_result));
-
-/* The counterpart of nat_nfqueue_set_forwards(): regenerates both filters
- * for cfg with the forwards fw[0..n) in place of cfg's and reopens a
- * handle whose filter changed (the new handle opens before the old one
- * closes, so nothing passes undiverted). Engine thread, from on_tick or
- * on_start only. Returns -1 with errbuf (also when no run is active); the
- * old handle then stays. Windows only. */
-int nat_windivert_set_forwards(const struct nat_config *cfg,
-			       const struct nat_forward_cfg *fw, size_t n,
-			       char *errbuf, size_t errlen)
-	__attribute__((warn_unused_result));
+/* The backend. open() loads WinDivert.dll from the executable's directory
+ * (never from the search path) and opens both handles; run() receives,
+ * translates and reinjects in batches on the calling thread, which owns
+ * the engine. open() and run() fail with a message in errbuf (missing
+ * WinDivert.dll or driver, no administrator rights, a filter WinDivert
+ * refused: each names the file and the fixes). set_forwards() regenerates
+ * both filters and reopens a handle whose filter changed (the new handle
+ * opens before the old one closes, so nothing passes undiverted). Windows
+ * only. */
+extern const struct nat_live_ops nat_live_windivert;
 
 #endif

@@ -81,25 +81,23 @@ ssize_t nat_plat_getline(char **buf, size_t *cap, FILE *f)
 	return (ssize_t)n;
 }
 
-static volatile sig_atomic_t *plat_stop, *plat_signo;
+static void (*plat_on_stop)(int signo);
 
+/* Runs on a thread of its own, which the console creates. */
 static BOOL WINAPI plat_ctrl(DWORD type)
 {
-	if (!plat_stop)
+	if (!plat_on_stop)
 		return FALSE;
-	/* The same names main.c prints for SIGINT / SIGTERM. */
-	*plat_signo = type == CTRL_C_EVENT || type == CTRL_BREAK_EVENT
-			      ? SIGINT
-			      : SIGTERM;
-	*plat_stop = 1;
+	/* The same names `run` prints for SIGINT / SIGTERM. */
+	plat_on_stop(type == CTRL_C_EVENT || type == CTRL_BREAK_EVENT ? SIGINT
+								      : SIGTERM);
 	return TRUE;
 }
 
-int nat_plat_on_console_stop(volatile sig_atomic_t *stop,
-			     volatile sig_atomic_t *signo)
+int nat_plat_stop_signals(void (*on_stop)(int signo), void (*on_hup)(void))
 {
-	plat_stop = stop;
-	plat_signo = signo;
+	(void)on_hup;
+	plat_on_stop = on_stop;
 	return SetConsoleCtrlHandler(plat_ctrl, TRUE) ? 0 : -1;
 }
 
@@ -151,12 +149,35 @@ void nat_plat_init(void)
 {
 }
 
-int nat_plat_on_console_stop(volatile sig_atomic_t *stop,
-			     volatile sig_atomic_t *signo)
+static void (*plat_on_stop)(int signo);
+static void (*plat_on_hup)(void);
+
+static void plat_on_signal(int sig)
 {
-	(void)stop;
-	(void)signo;
-	return 0;
+	if (sig == SIGHUP) {
+		if (plat_on_hup)
+			plat_on_hup();
+		return;
+	}
+	plat_on_stop(sig);
+}
+
+int nat_plat_stop_signals(void (*on_stop)(int signo), void (*on_hup)(void))
+{
+	struct sigaction sa;
+	int rc = 0;
+
+	plat_on_stop = on_stop;
+	plat_on_hup = on_hup;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = plat_on_signal;
+	sigemptyset(&sa.sa_mask);
+	rc |= sigaction(SIGINT, &sa, NULL);
+	rc |= sigaction(SIGTERM, &sa, NULL);
+	rc |= sigaction(SIGHUP, &sa, NULL);
+	sa.sa_handler = SIG_IGN;
+	rc |= sigaction(SIGPIPE, &sa, NULL);
+	return rc ? -1 : 0;
 }
 
 bool nat_plat_is_admin(void)

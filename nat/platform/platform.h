@@ -14,11 +14,19 @@
  * platform.c, linked into both programs); a no-op on Linux. */
 void nat_plat_init(void);
 
-/* Routes Ctrl+C / Ctrl+Break / console close (Windows) or SIGINT/SIGTERM
- * (Linux: the caller's sigaction does this instead) to *stop and *signo.
- * Returns 0, -1 when the handler cannot be installed. */
-int nat_plat_on_console_stop(volatile sig_atomic_t *stop,
-			     volatile sig_atomic_t *signo);
+/* Routes the platform's requests to stop to on_stop(signo): Linux SIGINT
+ * and SIGTERM (no SA_RESTART: a blocking read returns EINTR at once),
+ * Windows Ctrl+C / Ctrl+Break (SIGINT) and console close (SIGTERM); and
+ * Linux's SIGHUP to on_hup (Windows has none: a service is restarted).
+ * Linux also ignores SIGPIPE. The callbacks run in a signal handler or on
+ * another thread: async-signal-safe work only. Returns 0, -1 when a
+ * handler cannot be installed. */
+int nat_plat_stop_signals(void (*on_stop)(int signo), void (*on_hup)(void));
+
+struct nat_live_ops;
+/* The live backend (live.h) of this build: NFQUEUE on Linux, WinDivert on
+ * Windows (live_backend.c). */
+const struct nat_live_ops *nat_plat_live_backend(void);
 
 /* True when the process runs with administrator rights (Windows: member of
  * BUILTIN\Administrators with an elevated token) or as root (Linux). */
@@ -27,9 +35,11 @@ bool nat_plat_is_admin(void);
 #define NAT_PLAT_ADMIN_HINT " (glassnat run needs administrator rights)"
 #define NAT_PLAT_CTL_DENIED_HINT                                                \
 	"the control socket is for administrators: run from an elevated prompt"
+#define NAT_PLAT_CTL_ACCESS "administrators only"
 #else
 #define NAT_PLAT_ADMIN_HINT " (glassnat run needs root)"
 #define NAT_PLAT_CTL_DENIED_HINT "the control socket is root's: run as root"
+#define NAT_PLAT_CTL_ACCESS "root only"
 #endif
 
 /* The text of an OS error code (errno on Linux: strerror; Windows:

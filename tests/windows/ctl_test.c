@@ -25,6 +25,7 @@
 
 #include "client.h"
 #include "config.h"
+#include "client.h"
 #include "control.h"
 #include "engine.h"
 

@@ -1,0 +1,712 @@
+/* The control commands: forward, flows, stats, trace and reload send one
+ * request to the running gateway's control socket (client.h) and print
+ * its answer, as tables for people or as JSON. */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "app.h"
+#include "client.h"
+#include "control.h"
+#include "packet.h"
+#include "platform.h"
+
+/* ---- control-socket commands ----------------------------------------- */
+
+/* Checks "tcp/8080:172.17.240.21[:80]". */
+static bool parse_forward_spec(const char *spec, char *why, size_t whylen)
+{
+	char buf[96], *slash, *colon, *ip, *end;
+	unsigned long port;
+
+	if (!app_copy_opt(buf, sizeof(buf), spec)) {
+		snprintf(why, whylen, "forward spec too long");
+		return false;
+	}
+	slash = strchr(buf, '/');
+	if (!slash) {
+		snprintf(why, whylen,
+			 "'%.95s': expected PROTO/EXT_PORT:INT_IP"
+			 "[:INT_PORT]",
+			 spec);
+		return false;
+	}
+	*slash = '\0';
+	if (strcmp(buf, "tcp") != 0 && strcmp(buf, "udp") != 0) {
+		snprintf(why, whylen, "'%.95s': protocol must be tcp or udp",
+			 spec);
+		return false;
+	}
+	errno = 0;
+	port = strtoul(slash + 1, &end, 10);
+	if (end == slash + 1 || *end != ':' || port < 1 || port > 65535 ||
+	    errno) {
+		snprintf(why, whylen,
+			 "'%.95s': external port must be 1-65535 "
+			 "followed by :INT_IP",
+			 spec);
+		return false;
+	}
+	ip = end + 1;
+	colon = strchr(ip, ':');
+	if (colon)
+		*colon = '\0';
+	uint32_t addr;
+	if (!nat_ip_parse(ip, &addr)) {
+		snprintf(why, whylen, "'%.95s': '%.95s' is not an IPv4 address",
+			 spec, ip);
+		return false;
+	}
+	if (colon) {
+		errno = 0;
+		port = strtoul(colon + 1, &end, 10);
+		if (end == colon + 1 || *end || port < 1 || port > 65535 ||
+		    errno) {
+			snprintf(why, whylen,
+				 "'%.95s': internal port must be 1-65535",
+				 spec);
+			return false;
+		}
+	}
+	return true;
+}
+
+static bool parse_port(const char *s)
+{
+	char *end;
+	unsigned long v;
+
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	return end != s && !*end && !errno && v >= 1 && v <= 65535;
+}
+
+/* What the control commands share: where the socket is, how to print. */
+struct ctl_opts {
+	const char *socket;
+	const char *config;
+	const char *name;
+	const char *proto;
+	const char *port;
+	const char *to;
+	const char *host;
+	const char *limit;
+	bool json;
+	bool prometheus;
+};
+
+enum {
+	CO_NAME = 1,
+	CO_FWD = 2,   /* --proto --port --to (forward add) */
+	CO_FLOWS = 4, /* --host --port --proto --limit */
+	CO_PROM = 8,
+};
+
+/* Parses the options common to the control commands; returns -1 when
+ * done (help printed or error), with *rc set. */
+static int control_opts(const char *cmd, const char *help, int argc,
+			char **argv, unsigned allow, struct ctl_opts *co,
+			int *rc)
+{
+	static const struct option longopts[] = {
+		{ "socket", required_argument, NULL, 's' },
+		{ "config", required_argument, NULL, 'c' },
+		{ "json", no_argument, NULL, OPT_JSON },
+		{ "name", required_argument, NULL, 'n' },
+		{ "proto", required_argument, NULL, OPT_PROTO },
+		{ "port", required_argument, NULL, OPT_PORT },
+		{ "to", required_argument, NULL, OPT_TO },
+		{ "host", required_argument, NULL, OPT_HOST },
+		{ "limit", required_argument, NULL, OPT_LIMIT },
+		{ "prometheus", no_argument, NULL, OPT_PROMETHEUS },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int c;
+
+	memset(co, 0, sizeof(*co));
+	while ((c = getopt_long(argc, argv, ":s:c:n:h", longopts, NULL)) !=
+	       -1) {
+		unsigned need = 0;
+		switch (c) {
+		case 's':
+			co->socket = optarg;
+			break;
+		case OPT_JSON:
+			co->json = true;
+			break;
+		case 'c':
+			co->config = optarg;
+			break;
+		case 'n':
+			need = CO_NAME;
+			co->name = optarg;
+			break;
+		case OPT_PROTO:
+			need = CO_FWD | CO_FLOWS;
+			co->proto = optarg;
+			break;
+		case OPT_PORT:
+			need = CO_FWD | CO_FLOWS;
+			co->port = optarg;
+			break;
+		case OPT_TO:
+			need = CO_FWD;
+			co->to = optarg;
+			break;
+		case OPT_HOST:
+			need = CO_FLOWS;
+			co->host = optarg;
+			break;
+		case OPT_LIMIT:
+			need = CO_FLOWS;
+			co->limit = optarg;
+			break;
+		case OPT_PROMETHEUS:
+			need = CO_PROM;
+			co->prometheus = true;
+			break;
+		case 'h':
+			fputs(help, stdout);
+			*rc = EX_OK;
+			return -1;
+		default:
+			*rc = app_opt_fail(cmd, c, argv);
+			return -1;
+		}
+		if (need && !(need & allow)) {
+			fprintf(stderr,
+				"glassnat %s: unknown option '%s'\n"
+				"try 'glassnat %s --help'\n",
+				cmd, argv[optind - 1], cmd);
+			*rc = EX_USAGE;
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* The socket path: -s, else the config's control_socket, else the
+ * default. Returns NULL (printed) when the config does not load. */
+static const char *ctl_socket_path(const struct ctl_opts *co, char *buf,
+				   size_t len)
+{
+	if (co->socket)
+		return co->socket;
+	if (co->config) {
+		struct nat_config cfg;
+		if (app_load_config(co->config, &cfg) != 0)
+			return NULL;
+		snprintf(buf, len, "%s", cfg.control_socket);
+		nat_config_free(&cfg);
+		return buf;
+	}
+	return NAT_CONTROL_SOCKET_DEFAULT;
+}
+
+#define CTL_TIMEOUT_MS 15000
+
+/* Sends one request and reads its response. Returns the parsed response
+ * or NULL with the reason printed (exit 1). */
+static json_t *ctl_call(const char *cmd, const char *path, json_t *req)
+{
+	char *line = json_dumps(req, JSON_COMPACT), *buf = NULL;
+	json_decref(req);
+	size_t len = line ? strlen(line) : 0, used = 0;
+	char *req_nl = line ? malloc(len + 2) : NULL;
+	unsigned long oserr = 0;
+	if (!req_nl) {
+		free(line);
+		fprintf(stderr, "glassnat %s: out of memory\n", cmd);
+		return NULL;
+	}
+	memcpy(req_nl, line, len);
+	memcpy(req_nl + len, "\n", 2);
+	free(line);
+	enum nat_ctl_call_result rc =
+		nat_ctl_call(path, req_nl, CTL_TIMEOUT_MS, &buf, &used, &oserr);
+	free(req_nl);
+	switch (rc) {
+	case NAT_CTL_CALL_OK:
+		break;
+	case NAT_CTL_CALL_NOT_RUNNING:
+	case NAT_CTL_CALL_NO_ANSWER:
+		fprintf(stderr,
+			"glassnat %s: the gateway is not running (%s at %s; "
+			"start `glassnat run`, or give the socket with -s / "
+			"the config with -c)\n",
+			cmd,
+			rc == NAT_CTL_CALL_NOT_RUNNING
+				? "no control socket"
+				: "nobody answers on the socket",
+			path);
+		return NULL;
+	case NAT_CTL_CALL_DENIED:
+		fprintf(stderr, "glassnat %s: permission denied on %s (%s)\n",
+			cmd, path, NAT_PLAT_CTL_DENIED_HINT);
+		return NULL;
+	case NAT_CTL_CALL_TIMEOUT:
+		fprintf(stderr, "glassnat %s: no answer from %s within %d s\n",
+			cmd, path, CTL_TIMEOUT_MS / 1000);
+		return NULL;
+	case NAT_CTL_CALL_CLOSED:
+		fprintf(stderr,
+			"glassnat %s: the control socket %s closed without an "
+			"answer\n",
+			cmd, path);
+		return NULL;
+	case NAT_CTL_CALL_ERROR:
+	default: {
+		char eb[128];
+		fprintf(stderr,
+			"glassnat %s: cannot reach the control socket %s: %s\n",
+			cmd, path, nat_plat_os_error(oserr, eb, sizeof(eb)));
+		return NULL;
+	}
+	}
+	json_error_t je;
+	json_t *resp = json_loadb(buf, used, JSON_DISABLE_EOF_CHECK, &je);
+	free(buf);
+	if (!json_is_object(resp)) {
+		fprintf(stderr, "glassnat %s: unreadable answer: %s\n", cmd,
+			je.text);
+		json_decref(resp);
+		return NULL;
+	}
+	return resp;
+}
+
+/* Runs one request: prints JSON as is with --json; otherwise an error
+ * message, or hands a success to print (may be NULL: the message). */
+static int ctl_run(const char *cmd, const struct ctl_opts *co, json_t *req,
+		   void (*print)(json_t *resp, const struct ctl_opts *co))
+{
+	char buf[128];
+	const char *path = ctl_socket_path(co, buf, sizeof(buf));
+	if (!path) {
+		json_decref(req);
+		return EX_USAGE;
+	}
+	json_t *resp = ctl_call(cmd, path, req);
+	if (!resp)
+		return EX_RUNTIME;
+	bool ok = json_is_true(json_object_get(resp, "success"));
+	if (co->json) {
+		char *s = json_dumps(resp, JSON_COMPACT);
+		if (s)
+			puts(s);
+		free(s);
+	} else if (!ok) {
+		fprintf(stderr, "glassnat %s: %s (%s)\n", cmd,
+			json_string_value(json_object_get(resp, "message")),
+			json_string_value(json_object_get(resp, "error")));
+	} else if (print) {
+		print(resp, co);
+	} else {
+		const char *m =
+			json_string_value(json_object_get(resp, "message"));
+		const char *ch =
+			json_string_value(json_object_get(resp, "changes"));
+		printf("%s%s%s\n", m ? m : "ok", ch ? ": " : "", ch ? ch : "");
+	}
+	json_decref(resp);
+	return ok ? EX_OK : EX_RUNTIME;
+}
+
+static const char *jstr(json_t *o, const char *k)
+{
+	const char *s = json_string_value(json_object_get(o, k));
+	return s ? s : "-";
+}
+
+static long long jint(json_t *o, const char *k)
+{
+	return json_integer_value(json_object_get(o, k));
+}
+
+static void print_forwards(json_t *resp, const struct ctl_opts *co)
+{
+	json_t *arr = json_object_get(resp, "forwards"), *f;
+	size_t i;
+	(void)co;
+	if (json_array_size(arr) == 0) {
+		printf("no port forwards\n");
+		return;
+	}
+	printf("%-24s %-5s %-8s %-22s %-8s %s\n", "NAME", "PROTO", "EXTERNAL",
+	       "INTERNAL", "ORIGIN", "FLOWS");
+	json_array_foreach(arr, i, f)
+	{
+		char to[40];
+		snprintf(to, sizeof(to), "%s:%lld", jstr(f, "internal_ip"),
+			 jint(f, "internal_port"));
+		printf("%-24s %-5s %-8lld %-22s %-8s %lld\n", jstr(f, "name"),
+		       jstr(f, "protocol"), jint(f, "external_port"), to,
+		       jstr(f, "origin"), jint(f, "flows"));
+	}
+}
+
+static void print_added(json_t *resp, const struct ctl_opts *co)
+{
+	json_t *f = json_object_get(resp, "forward");
+	(void)co;
+	printf("%s: \"%s\" %s/%lld -> %s:%lld\n", jstr(resp, "message"),
+	       jstr(f, "name"), jstr(f, "protocol"), jint(f, "external_port"),
+	       jstr(f, "internal_ip"), jint(f, "internal_port"));
+}
+
+/* "tcp/8080:172.17.240.21[:80]" into a rule object. */
+static json_t *forward_rule(const char *spec, const char *name, char *why,
+			    size_t whylen)
+{
+	char buf[96], *slash, *colon, *ip, *end;
+	unsigned long port, iport;
+	uint32_t addr;
+
+	if (!parse_forward_spec(spec, why, whylen))
+		return NULL;
+	app_copy_opt(buf, sizeof(buf), spec);
+	slash = strchr(buf, '/');
+	*slash = '\0';
+	port = strtoul(slash + 1, &end, 10);
+	ip = end + 1;
+	colon = strchr(ip, ':');
+	if (colon)
+		*colon = '\0';
+	(void)nat_ip_parse(ip, &addr);
+	iport = colon ? strtoul(colon + 1, NULL, 10) : port;
+	json_t *r = json_pack("{s:s, s:i, s:s, s:i}", "protocol", buf,
+			      "external_port", (int)port, "internal_ip", ip,
+			      "internal_port", (int)iport);
+	if (r && name)
+		json_object_set_new(r, "name", json_string(name));
+	return r;
+}
+
+int app_cmd_forward(int argc, char **argv)
+{
+	struct ctl_opts co;
+	const char *sub;
+	char why[256]; /* the longest message: spec and address, each <= 95 */
+	int rc;
+
+	if (control_opts("forward", app_help_forward, argc, argv,
+			 CO_NAME | CO_FWD, &co, &rc))
+		return rc;
+	if (optind == argc)
+		return app_usage_error("forward",
+				       "missing list, add or remove");
+	sub = argv[optind++];
+	if (strcmp(sub, "list") == 0) {
+		if (optind < argc || co.name || co.proto || co.port || co.to)
+			return app_usage_error("forward", "list takes no "
+							  "arguments");
+		return ctl_run("forward list", &co,
+			       json_pack("{s:s}", "action", "forward_list"),
+			       print_forwards);
+	}
+	if (strcmp(sub, "add") == 0) {
+		char spec[128];
+		if (argc - optind == 1 && !co.proto && !co.port && !co.to) {
+			snprintf(spec, sizeof(spec), "%s", argv[optind]);
+		} else if (argc == optind && co.proto && co.port && co.to) {
+			snprintf(spec, sizeof(spec), "%s/%s:%s", co.proto,
+				 co.port, co.to);
+		} else {
+			return app_usage_error(
+				"forward", "add needs PROTO/EXT_PORT:INT_IP"
+					   "[:INT_PORT], or --proto P --port "
+					   "N --to INT_IP[:INT_PORT]");
+		}
+		json_t *rule = forward_rule(spec, co.name, why, sizeof(why));
+		if (!rule)
+			return app_usage_error("forward", why);
+		return ctl_run("forward add", &co,
+			       json_pack("{s:s, s:o}", "action", "forward_add",
+					 "rule", rule),
+			       print_added);
+	}
+	if (strcmp(sub, "remove") == 0) {
+		if (argc - optind > 1 || (argc == optind && !co.name) ||
+		    (argc > optind && co.name) || co.to || co.port)
+			return app_usage_error("forward",
+					       "remove needs one "
+					       "EXT_PORT or --name N");
+		if (argc > optind && !parse_port(argv[optind]))
+			return app_usage_error("forward",
+					       "remove: EXT_PORT must "
+					       "be 1-65535");
+		if (co.proto && strcmp(co.proto, "tcp") != 0 &&
+		    strcmp(co.proto, "udp") != 0)
+			return app_usage_error("forward",
+					       "--proto must be tcp or udp");
+		json_t *req =
+			co.name ? json_pack("{s:s, s:s}", "action",
+					    "forward_remove", "name", co.name)
+				: json_pack("{s:s, s:i}", "action",
+					    "forward_remove", "external_port",
+					    atoi(argv[optind]));
+		if (co.proto && !co.name)
+			json_object_set_new(req, "protocol",
+					    json_string(co.proto));
+		return ctl_run("forward remove", &co, req, print_added);
+	}
+	snprintf(why, sizeof(why),
+		 "unknown subcommand '%s' (list, add, "
+		 "remove)",
+		 sub);
+	return app_usage_error("forward", why);
+}
+
+static void print_flows(json_t *resp, const struct ctl_opts *co)
+{
+	json_t *arr = json_object_get(resp, "flows"), *f;
+	size_t i;
+	(void)co;
+	printf("%-8s %-5s %-8s %-21s %-21s %-21s %-12s %-16s %s\n", "ID",
+	       "PROTO", "KIND", "INSIDE", "MAPPED", "REMOTE", "STATE", "RULE",
+	       "PKTS OUT/IN  BYTES OUT/IN");
+	json_array_foreach(arr, i, f)
+	{
+		printf("%-8lld %-5s %-8s %-21s %-21s %-21s %-12s %-16s "
+		       "%lld/%lld  %lld/%lld\n",
+		       jint(f, "id"), jstr(f, "proto"), jstr(f, "kind"),
+		       jstr(f, "inside"), jstr(f, "mapped"), jstr(f, "remote"),
+		       jstr(f, "state"), jstr(f, "rule"), jint(f, "pkts_out"),
+		       jint(f, "pkts_in"), jint(f, "bytes_out"),
+		       jint(f, "bytes_in"));
+	}
+	printf("%lld flow(s) shown of %lld matching%s\n", jint(resp, "shown"),
+	       jint(resp, "matched"),
+	       json_is_true(json_object_get(resp, "truncated"))
+		       ? " (raise --limit for more)"
+		       : "");
+}
+
+int app_cmd_flows(int argc, char **argv)
+{
+	struct ctl_opts co;
+	int rc;
+
+	if (control_opts("flows", app_help_flows, argc, argv, CO_FLOWS, &co,
+			 &rc))
+		return rc;
+	if (optind < argc)
+		return app_usage_error("flows", "unexpected argument");
+	json_t *req = json_pack("{s:s}", "action", "flows");
+	uint32_t a;
+	if (co.host) {
+		if (!nat_ip_parse(co.host, &a)) {
+			json_decref(req);
+			return app_usage_error(
+				"flows", "--host must be an IPv4 address");
+		}
+		json_object_set_new(req, "address", json_string(co.host));
+	}
+	if (co.port) {
+		if (!parse_port(co.port)) {
+			json_decref(req);
+			return app_usage_error("flows",
+					       "--port must be 1-65535");
+		}
+		json_object_set_new(req, "port", json_integer(atoi(co.port)));
+	}
+	if (co.proto) {
+		if (strcmp(co.proto, "tcp") != 0 &&
+		    strcmp(co.proto, "udp") != 0 &&
+		    strcmp(co.proto, "icmp") != 0) {
+			json_decref(req);
+			return app_usage_error(
+				"flows", "--proto must be tcp, udp or icmp");
+		}
+		json_object_set_new(req, "protocol", json_string(co.proto));
+	}
+	if (co.limit) {
+		char *end;
+		long v = strtol(co.limit, &end, 10);
+		if (*end || end == co.limit || v < 1 || v > NAT_CTL_FLOWS_MAX) {
+			json_decref(req);
+			return app_usage_error("flows",
+					       "--limit must be 1-10000");
+		}
+		json_object_set_new(req, "limit", json_integer(v));
+	}
+	return ctl_run("flows", &co, req, print_flows);
+}
+
+static void print_stats(json_t *resp, const struct ctl_opts *co)
+{
+	json_t *s = json_object_get(resp, "stats");
+	json_t *br = json_object_get(s, "by_reason");
+	json_t *ctl = json_object_get(s, "control");
+	json_t *errs = json_object_get(ctl, "errors");
+	const char *k;
+	json_t *v;
+
+	if (co->prometheus) {
+		static const char *const verdicts[] = { "natted", "bypassed",
+							"passed", "dropped" };
+		printf("# HELP glassnat_packets_total Packets seen by the "
+		       "engine, by verdict.\n"
+		       "# TYPE glassnat_packets_total counter\n");
+		for (size_t i = 0; i < 4; i++)
+			printf("glassnat_packets_total{verdict=\"%s\"} %lld\n",
+			       verdicts[i], jint(s, verdicts[i]));
+		printf("# HELP glassnat_bytes_total Bytes seen by the engine.\n"
+		       "# TYPE glassnat_bytes_total counter\n"
+		       "glassnat_bytes_total %lld\n",
+		       jint(s, "bytes"));
+		printf("# HELP glassnat_drops_total Packets dropped or passed "
+		       "untranslated, by reason.\n"
+		       "# TYPE glassnat_drops_total counter\n");
+		json_object_foreach(br, k, v)
+			printf("glassnat_drops_total{reason=\"%s\"} %lld\n", k,
+			       (long long)json_integer_value(v));
+		printf("# HELP glassnat_flows_active Flows in the table now.\n"
+		       "# TYPE glassnat_flows_active gauge\n"
+		       "glassnat_flows_active %lld\n",
+		       jint(s, "flows_active"));
+		printf("# HELP glassnat_flows_total Flows opened.\n"
+		       "# TYPE glassnat_flows_total counter\n"
+		       "glassnat_flows_total %lld\n",
+		       jint(s, "flows_total"));
+		printf("# HELP glassnat_flows_expired_total Flows closed by "
+		       "timeout.\n"
+		       "# TYPE glassnat_flows_expired_total counter\n"
+		       "glassnat_flows_expired_total %lld\n",
+		       jint(s, "flows_expired"));
+		printf("# HELP glassnat_flows_evicted_total Flows evicted at "
+		       "max_flows_per_host.\n"
+		       "# TYPE glassnat_flows_evicted_total counter\n"
+		       "glassnat_flows_evicted_total %lld\n",
+		       jint(s, "flows_evicted"));
+		printf("# HELP glassnat_hairpinned_total Packets hairpinned.\n"
+		       "# TYPE glassnat_hairpinned_total counter\n"
+		       "glassnat_hairpinned_total %lld\n",
+		       jint(s, "hairpinned"));
+		printf("# HELP glassnat_forwards Port forwards active.\n"
+		       "# TYPE glassnat_forwards gauge\n"
+		       "glassnat_forwards %lld\n",
+		       jint(s, "forwards"));
+		printf("# HELP glassnat_trace_lost_total Trace records lost "
+		       "(queue full).\n"
+		       "# TYPE glassnat_trace_lost_total counter\n"
+		       "glassnat_trace_lost_total %lld\n",
+		       jint(json_object_get(s, "trace"), "lost"));
+		printf("# HELP glassnat_log_lost_total Event records lost.\n"
+		       "# TYPE glassnat_log_lost_total counter\n"
+		       "glassnat_log_lost_total %lld\n",
+		       jint(json_object_get(s, "log"), "lost"));
+		printf("# HELP glassnat_control_requests_total Control "
+		       "requests answered.\n"
+		       "# TYPE glassnat_control_requests_total counter\n"
+		       "glassnat_control_requests_total %lld\n",
+		       jint(ctl, "requests"));
+		printf("# HELP glassnat_control_errors_total Control requests "
+		       "refused, by error.\n"
+		       "# TYPE glassnat_control_errors_total counter\n");
+		json_object_foreach(errs, k, v)
+			printf("glassnat_control_errors_total{error=\"%s\"} "
+			       "%lld\n",
+			       k, (long long)json_integer_value(v));
+		return;
+	}
+	printf("packets      %lld (%lld bytes)\n", jint(s, "packets"),
+	       jint(s, "bytes"));
+	printf("  natted     %lld\n  bypassed   %lld\n  passed     %lld\n"
+	       "  dropped    %lld\n",
+	       jint(s, "natted"), jint(s, "bypassed"), jint(s, "passed"),
+	       jint(s, "dropped"));
+	printf("flows        %lld active, %lld total, %lld expired, %lld "
+	       "evicted\n",
+	       jint(s, "flows_active"), jint(s, "flows_total"),
+	       jint(s, "flows_expired"), jint(s, "flows_evicted"));
+	printf("hairpinned   %lld\nforwards     %lld\n", jint(s, "hairpinned"),
+	       jint(s, "forwards"));
+	printf("by reason (dropped or passed untranslated):\n");
+	json_object_foreach(br, k, v) if (json_integer_value(v))
+		printf("  %-22s %lld\n", k, (long long)json_integer_value(v));
+	json_t *t = json_object_get(s, "trace");
+	printf("trace        %s, %lld written, %lld lost\n",
+	       !json_is_true(json_object_get(t, "open")) ? "off (not open)"
+	       : json_is_true(json_object_get(t, "on"))	 ? "on"
+							 : "paused",
+	       jint(t, "written"), jint(t, "lost"));
+	json_t *l = json_object_get(s, "log");
+	printf("events       %lld written, %lld lost\n", jint(l, "written"),
+	       jint(l, "lost"));
+	printf("control      %lld requests", jint(ctl, "requests"));
+	json_object_foreach(errs, k, v) if (json_integer_value(v))
+		printf(", %s %lld", k, (long long)json_integer_value(v));
+	printf("\n");
+}
+
+int app_cmd_stats(int argc, char **argv)
+{
+	struct ctl_opts co;
+	int rc;
+
+	if (control_opts("stats", app_help_stats, argc, argv, CO_PROM, &co,
+			 &rc))
+		return rc;
+	if (optind < argc)
+		return app_usage_error("stats", "unexpected argument");
+	if (co.json && co.prometheus)
+		return app_usage_error("stats",
+				       "--json or --prometheus, not both");
+	return ctl_run("stats", &co, json_pack("{s:s}", "action", "stats"),
+		       print_stats);
+}
+
+int app_cmd_trace(int argc, char **argv)
+{
+	struct ctl_opts co;
+	char err[ERRBUF_LEN];
+	const char *sub;
+	int rc;
+
+	if (control_opts("trace", app_help_trace, argc, argv, 0, &co, &rc))
+		return rc;
+	if (optind == argc)
+		return app_usage_error("trace", "missing on or off");
+	sub = argv[optind++];
+	if (strcmp(sub, "on") == 0) {
+		if (argc - optind > 1)
+			return app_usage_error("trace",
+					       "on takes at most one BPF "
+					       "expression (quote it)");
+		if (argc > optind &&
+		    app_check_bpf(argv[optind], err, sizeof(err)) != 0)
+			return app_usage_error("trace", err);
+		json_t *req = json_pack("{s:s}", "action", "trace_on");
+		if (argc > optind)
+			json_object_set_new(req, "filter",
+					    json_string(argv[optind]));
+		return ctl_run("trace on", &co, req, NULL);
+	}
+	if (strcmp(sub, "off") == 0) {
+		if (optind < argc)
+			return app_usage_error("trace",
+					       "off takes no arguments");
+		return ctl_run("trace off", &co,
+			       json_pack("{s:s}", "action", "trace_off"), NULL);
+	}
+	return app_usage_error("trace", "expected on [BPF] or off");
+}
+
+int app_cmd_reload(int argc, char **argv)
+{
+	struct ctl_opts co;
+	int rc;
+
+	if (control_opts("reload", app_help_reload, argc, argv, 0, &co, &rc))
+		return rc;
+	if (optind < argc)
+		return app_usage_error("reload", "unexpected argument");
+	return ctl_run("reload", &co, json_pack("{s:s}", "action", "reload"),
+		       NULL);
+}

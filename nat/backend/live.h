@@ -1,0 +1,94 @@
+/* The one interface every live backend implements (NFQUEUE on Linux,
+ * WinDivert on Windows): a small ops table, like a kernel driver's
+ * net_device_ops. The caller holds the handle open() returns and reaches
+ * the backend only through these calls; nat_plat_live_backend()
+ * (platform.h) says which backend this build runs.
+ *
+ * A run: open() (packets are steered to us from here on), run() until a
+ * stop request, counters(), close() (steering removed). One run per
+ * process; every call but request_stop() on the engine thread, which
+ * owns the engine while run() runs. */
+#ifndef GLASSNAT_LIVE_H
+#define GLASSNAT_LIVE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "config.h"
+#include "engine.h"
+
+struct nat_live; /* one backend's run; only the backend sees inside */
+
+struct nat_live_opts {
+	/* Called about every 100 ms on the engine thread, busy or idle:
+	 * the app uses it for trace.loss, SIGHUP, the control socket. */
+	void (*on_tick)(void *ctx, uint64_t now_ns);
+	/* Called once by run() on the engine thread before the first
+	 * packet, with the steering in place (the app starts the control
+	 * socket here, so a second glassnat fails on the backend first).
+	 * -1 ends the run with the message in errbuf. May be NULL. */
+	int (*on_start)(void *ctx, char *errbuf, size_t errlen);
+	void *ctx;
+	bool verbose; /* the steering installed, echoed to log */
+	FILE *log;    /* text lines: startup facts and warnings; may be NULL */
+};
+
+/* The most counters a backend reports. */
+enum { NAT_LIVE_COUNTERS_MAX = 16 };
+
+enum nat_live_counter_flags {
+	NAT_LIVE_C_LOSS = 1u << 0,   /* non-zero: packets were lost (a WARN) */
+	NAT_LIVE_C_QUALIF = 1u << 1, /* printed "(label value)" after the
+				      * counter before it, not as "label: value" */
+};
+
+/* One counter of a backend, for the final statistics and `stats`. */
+struct nat_live_counter {
+	const char *name;  /* stable key ("enobufs", "verdict_errors") */
+	const char *label; /* the final statistics' words ("ENOBUFS") */
+	uint64_t value;
+	unsigned line;	/* counters with the same line print together */
+	unsigned flags; /* enum nat_live_counter_flags */
+};
+
+struct nat_live_ops {
+	const char *name; /* "nfqueue", "windivert" */
+
+	/* Starts steering packets to the engine e (created from cfg, hooks
+	 * set) as cfg says; o is copied. Returns the handle, or NULL with a
+	 * message in errbuf (nothing is left installed then). */
+	struct nat_live *(*open)(struct nat_engine *e,
+				 const struct nat_config *cfg,
+				 const struct nat_live_opts *o, char *errbuf,
+				 size_t errlen);
+
+	/* Calls o->on_start, then receives, translates and sends back in
+	 * batches until request_stop(). Returns 0 after a stop, -1 with a
+	 * message in errbuf. */
+	int (*run)(struct nat_live *l, char *errbuf, size_t errlen);
+
+	/* Asks run() to return after the batch in hand. Async-signal-safe,
+	 * any thread (a signal handler, a console control handler). */
+	void (*request_stop)(struct nat_live *l);
+
+	/* Steers the forwards fw[0..n) in place of cfg's (cfg: the running
+	 * config, after a reload) once the engine's forwards changed; the
+	 * change is atomic. Engine thread, from on_tick or on_start. Returns
+	 * 0, or -1 with errbuf; the old steering then stays. */
+	int (*set_forwards)(struct nat_live *l, const struct nat_config *cfg,
+			    const struct nat_forward_cfg *fw, size_t n,
+			    char *errbuf, size_t errlen);
+
+	/* Writes this backend's counters, at most max, into out and returns
+	 * how many; l NULL (open failed): the same counters, all zero. */
+	size_t (*counters)(struct nat_live *l, struct nat_live_counter *out,
+			   size_t max);
+
+	/* Removes the steering, releases everything, frees l. NULL is a
+	 * no-op. */
+	void (*close)(struct nat_live *l);
+};
+
+#endif

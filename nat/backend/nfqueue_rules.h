@@ -1,0 +1,71 @@
+/* The iptables chains of the NFQUEUE backend (nfqueue_rules.c), used by
+ * nfqueue.c only.
+ *
+ * raw GLASSNAT-RAW: notrack for what we translate; mangle GLASSNAT-IN
+ * (PREROUTING): inbound to our external addresses on port_range, the
+ * forwarded ports and ICMP, to the queue; mangle GLASSNAT-OUT
+ * (POSTROUTING): everything from internal_network, to the queue. A crash
+ * leaves them in place: NFQUEUE without a listener drops, so nothing
+ * leaks untranslated (fail closed) until the next start removes them. */
+#ifndef GLASSNAT_NFQUEUE_RULES_H
+#define GLASSNAT_NFQUEUE_RULES_H
+
+#include <net/if.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "config.h"
+
+#define NAT_NFQ_CHAIN_RAW "GLASSNAT-RAW"
+#define NAT_NFQ_CHAIN_IN  "GLASSNAT-IN"
+#define NAT_NFQ_CHAIN_OUT "GLASSNAT-OUT"
+
+enum { NAT_NFQ_MAX_OUTIF = 8 }; /* out interfaces followed for masquerade */
+
+/* What the chains match, computed once from the config. */
+struct nat_nfq_plan {
+	uint32_t ext[NAT_EXT_ADDR_MAX]; /* nat_ip and snat to_addresses */
+	unsigned n_ext;
+	char masq_if[NAT_NFQ_MAX_OUTIF][IF_NAMESIZE]; /* masquerade out ifs */
+	unsigned n_masq;
+	bool masq_any; /* a masquerade rule without out_interface */
+	bool u32_ok;   /* xt_u32 usable: echo replies matched by id */
+	char def_dev[IF_NAMESIZE], in_dev[IF_NAMESIZE];
+};
+
+/* Fills pl from cfg and the namespace's routes (/proc/net/route);
+ * pl->u32_ok is left false (nat_nfq_probe_u32 says). */
+void nat_nfq_plan_build(struct nat_nfq_plan *pl, const struct nat_config *cfg);
+
+/* Whether the kernel takes an xt_u32 match, tried in a throwaway chain. */
+bool nat_nfq_probe_u32(void);
+
+/* The iptables-restore input for the three chains sending to `queue`;
+ * with `jumps` also the jumps to them from the built-in chains (at
+ * install time only). Returns a malloc'd string, NULL when out of memory. */
+char *nat_nfq_rules_text(const struct nat_config *cfg,
+			 const struct nat_nfq_plan *pl, uint32_t queue,
+			 bool jumps);
+
+/* Feeds rules to iptables-restore --noflush (each chain replaced
+ * atomically). Returns 0, -1 with its message in errbuf. */
+int nat_nfq_restore(const char *rules, char *errbuf, size_t errlen);
+
+/* Removes every chain and jump the backend installs, in the current
+ * network namespace. Returns how many chains existed (0: nothing to do),
+ * -1 when iptables cannot be run (errbuf). */
+int nat_nfq_remove_chains(char *errbuf, size_t errlen);
+
+/* Warns on log (NULL: nothing) about host settings that defeat cfg:
+ * ip_local_port_range overlapping port_range, ip_forward off,
+ * accept_local off with forwards (hairpin). */
+void nat_nfq_startup_warnings(const struct nat_config *cfg,
+			      const struct nat_nfq_plan *pl, FILE *log);
+
+/* Whether addr is configured on an interface of this namespace (true
+ * when that cannot be told). */
+bool nat_nfq_addr_is_local(uint32_t addr);
+
+#endif
