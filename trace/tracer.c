@@ -35,6 +35,10 @@ enum {
 
 #define DEF_FILE_SIZE (64ull << 20)
 
+/* Every filter the config or a control request holds fits the selector. */
+_Static_assert(TRACE_SEL_EXPR_MAX >= NAT_BPF_MAX,
+	       "trace filter limit below the config's");
+
 struct rec {
 	uint32_t size; /* whole record, multiple of 8; WRAP = skip to 0 */
 	uint32_t pre_len, post_len;   /* bytes stored */
