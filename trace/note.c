@@ -259,18 +259,23 @@ static bool parse_map(struct span s, uint32_t *ip, uint16_t *port)
 	return true;
 }
 
-/* rule= value: "forward:" marks a port forward. */
+/* rule= value: "forward:" marks a port forward. Checked after decoding,
+ * so "forward%3Ax" and "forward:x" read alike and a decoded note encodes
+ * back to what it was. */
 static void set_rule(struct trace_note *n, struct span v)
 {
 	static const char fwd[] = "forward:";
+	const size_t fl = sizeof fwd - 1;
+	char tmp[sizeof fwd - 1 + TRACE_NOTE_NAME_MAX];
+	const char *name = tmp;
+	pct_decode(tmp, sizeof tmp, v);
 	n->has_rule = true;
-	n->forward = v.len >= sizeof fwd - 1 &&
-		     memcmp(v.p, fwd, sizeof fwd - 1) == 0;
-	if (n->forward) {
-		v.p += sizeof fwd - 1;
-		v.len -= sizeof fwd - 1;
-	}
-	pct_decode(n->rule, sizeof n->rule, v);
+	n->forward = strncmp(tmp, fwd, fl) == 0;
+	if (n->forward)
+		name += fl;
+	size_t nl = strnlen(name, sizeof n->rule - 1); /* cut to the field */
+	memset(n->rule, 0, sizeof n->rule);
+	memcpy(n->rule, name, nl);
 }
 
 enum last_key { LAST_OTHER, LAST_RULE, LAST_REASON };

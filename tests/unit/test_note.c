@@ -158,6 +158,10 @@ Test(note, decodes_replay_notes_with_unencoded_spaces)
 	cr_assert_eq(trace_note_decode(&n, s, strlen(s), err, sizeof err), 0);
 	cr_assert(n.forward);
 	cr_assert_str_eq(n.rule, "DNS over TCP");
+	s = "flow=4 dir=in verdict=nat rule=forward%3Aweb";
+	cr_assert_eq(trace_note_decode(&n, s, strlen(s), err, sizeof err), 0);
+	cr_assert(n.forward, "the prefix is read after decoding");
+	cr_assert_str_eq(n.rule, "web");
 }
 
 Test(note, decode_reads_only_len_bytes)
