@@ -16,8 +16,10 @@ static struct frame mk(const uint8_t *hdr, size_t hl, const uint8_t *l3,
 		       size_t l3len)
 {
 	struct frame f;
-	memcpy(f.b, hdr, hl);
-	memcpy(f.b + hl, l3, l3len);
+	if (hl)
+		memcpy(f.b, hdr, hl);
+	if (l3len)
+		memcpy(f.b + hl, l3, l3len);
 	f.len = hl + l3len;
 	return f;
 }
