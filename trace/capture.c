@@ -15,41 +15,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum {
-	BT_PB = 0x00000002u, /* obsolete Packet Block */
-	BT_IDB = 0x00000001u,
-	BT_SPB = 0x00000003u,
-	BT_ISB = 0x00000005u,
-	BT_EPB = 0x00000006u,
-	BT_SHB = 0x0A0D0D0Au, /* the same in both byte orders */
-};
+#include "pcapng.h"
 
+/* Classic pcap's file magics (the pcapng numbers are in pcapng.h). */
 enum {
-	BOM = 0x1A2B3C4Du,
 	PCAP_MAGIC_US = 0xA1B2C3D4u,
 	PCAP_MAGIC_NS = 0xA1B23C4Du,
-};
-
-/* Smallest total length of each block type: 12 bytes of framing plus the
- * fixed fields. */
-enum {
-	MIN_BLOCK = 12,
-	MIN_SHB = 12 + 16,
-	MIN_IDB = 12 + 8,
-	MIN_EPB = 12 + 20,
-	MIN_SPB = 12 + 4,
-	MIN_PB = 12 + 20,
-};
-
-enum { OPT_ENDOFOPT = 0, OPT_COMMENT = 1 };
-enum { IF_NAME = 2, IF_TSRESOL = 9, IF_TSOFFSET = 14 };
-enum {
-	EPB_FLAGS = 2,
-	EPB_HASH = 3,
-	EPB_DROPCOUNT = 4,
-	EPB_PACKETID = 5,
-	EPB_QUEUE = 6,
-	EPB_VERDICT = 7,
 };
 
 enum block_kind { K_SHB, K_IDB, K_EPB, K_PB };
@@ -288,15 +259,15 @@ static uint64_t ts_to_ns(const struct cap_iface *ifc, uint64_t t)
 static const char *block_name(uint32_t type)
 {
 	switch (type) {
-	case BT_SHB:
+	case PCAPNG_BT_SHB:
 		return "SHB";
-	case BT_IDB:
+	case PCAPNG_BT_IDB:
 		return "IDB";
-	case BT_EPB:
+	case PCAPNG_BT_EPB:
 		return "EPB";
-	case BT_SPB:
+	case PCAPNG_BT_SPB:
 		return "SPB";
-	case BT_PB:
+	case PCAPNG_BT_PB:
 		return "PB";
 	default:
 		return "block";
@@ -306,18 +277,18 @@ static const char *block_name(uint32_t type)
 static uint32_t block_min(uint32_t type)
 {
 	switch (type) {
-	case BT_SHB:
-		return MIN_SHB;
-	case BT_IDB:
-		return MIN_IDB;
-	case BT_EPB:
-		return MIN_EPB;
-	case BT_SPB:
-		return MIN_SPB;
-	case BT_PB:
-		return MIN_PB;
+	case PCAPNG_BT_SHB:
+		return PCAPNG_MIN_SHB;
+	case PCAPNG_BT_IDB:
+		return PCAPNG_MIN_IDB;
+	case PCAPNG_BT_EPB:
+		return PCAPNG_MIN_EPB;
+	case PCAPNG_BT_SPB:
+		return PCAPNG_MIN_SPB;
+	case PCAPNG_BT_PB:
+		return PCAPNG_MIN_PB;
 	default:
-		return MIN_BLOCK;
+		return PCAPNG_MIN_BLOCK;
 	}
 }
 
@@ -341,7 +312,7 @@ static int ng_read_block(struct cap_reader *r, uint32_t *type, struct cur *body,
 		return fail(r, off, "truncated block header (%zu of 8 bytes)",
 			    got);
 	*type = dec32(r, hdr); /* SHB's type reads the same either way */
-	if (*type == BT_SHB) {
+	if (*type == PCAPNG_BT_SHB) {
 		uint32_t bom;
 		if (rd(r, hdr + 8, 4, &got) < 0)
 			return -1;
@@ -352,9 +323,9 @@ static int ng_read_block(struct cap_reader *r, uint32_t *type, struct cur *body,
 				    8 + got);
 		have = 12;
 		memcpy(&bom, hdr + 8, 4);
-		if (bom == BOM)
+		if (bom == PCAPNG_BOM)
 			r->swap = false;
-		else if (bom == __builtin_bswap32(BOM))
+		else if (bom == __builtin_bswap32(PCAPNG_BOM))
 			r->swap = true;
 		else
 			return fail(r, off,
@@ -425,11 +396,11 @@ static int idb_option(struct cap_reader *r, uint64_t off, struct cap_iface *ifc,
 		      uint16_t code, const uint8_t *v, uint16_t len)
 {
 	switch (code) {
-	case IF_NAME:
+	case PCAPNG_IF_NAME:
 		copy_str(ifc->name, v, len);
 		ifc->has_name = true;
 		return 0;
-	case IF_TSRESOL:
+	case PCAPNG_IF_TSRESOL:
 		if (opt_len(r, off, "if_tsresol", len, 1) < 0)
 			return -1;
 		ifc->ts_binary = (v[0] & 0x80) != 0;
@@ -441,7 +412,7 @@ static int idb_option(struct cap_reader *r, uint64_t off, struct cap_iface *ifc,
 				    "if_tsresol 0x%02x: resolution too fine",
 				    v[0]);
 		return 0;
-	case IF_TSOFFSET:
+	case PCAPNG_IF_TSOFFSET:
 		if (opt_len(r, off, "if_tsoffset", len, 8) < 0)
 			return -1;
 		ifc->tsoffset = (int64_t)dec64(r, v);
@@ -457,36 +428,36 @@ static int pkt_option(struct cap_reader *r, uint64_t off, struct pkt_opts *o,
 		      uint16_t code, const uint8_t *v, uint16_t len)
 {
 	switch (code) {
-	case EPB_FLAGS:
+	case PCAPNG_EPB_FLAGS:
 		if (opt_len(r, off, "epb_flags", len, 4) < 0)
 			return -1;
 		o->flags = dec32(r, v);
 		o->has |= CAP_HAS_FLAGS;
 		return 0;
-	case EPB_HASH:
+	case PCAPNG_EPB_HASH:
 		if (len < 1)
 			return fail(r, off, "epb_hash option is empty");
 		o->has |= CAP_HAS_HASH;
 		return 0;
-	case EPB_DROPCOUNT:
+	case PCAPNG_EPB_DROPCOUNT:
 		if (opt_len(r, off, "epb_dropcount", len, 8) < 0)
 			return -1;
 		o->dropcount = dec64(r, v);
 		o->has |= CAP_HAS_DROPCOUNT;
 		return 0;
-	case EPB_PACKETID:
+	case PCAPNG_EPB_PACKETID:
 		if (opt_len(r, off, "epb_packetid", len, 8) < 0)
 			return -1;
 		o->packetid = dec64(r, v);
 		o->has |= CAP_HAS_PACKETID;
 		return 0;
-	case EPB_QUEUE:
+	case PCAPNG_EPB_QUEUE:
 		if (opt_len(r, off, "epb_queue", len, 4) < 0)
 			return -1;
 		o->queue = dec32(r, v);
 		o->has |= CAP_HAS_QUEUE;
 		return 0;
-	case EPB_VERDICT:
+	case PCAPNG_EPB_VERDICT:
 		if (len < 1)
 			return fail(r, off, "epb_verdict option is empty");
 		o->has |= CAP_HAS_VERDICT;
@@ -518,13 +489,13 @@ static int ng_options(struct cap_reader *r, uint64_t off, struct cur *c,
 				    "option %u length %u exceeds the block "
 				    "(%zu bytes left)",
 				    code, len, c->left);
-		if (code == OPT_ENDOFOPT) {
+		if (code == PCAPNG_OPT_ENDOFOPT) {
 			if (len != 0)
 				return fail(r, off,
 					    "opt_endofopt with length %u", len);
 			return 0;
 		}
-		if (code == OPT_COMMENT) {
+		if (code == PCAPNG_OPT_COMMENT) {
 			if (o && !o->has_comment) {
 				copy_str(r->comment, v, len);
 				o->has_comment = true;
@@ -554,7 +525,7 @@ static int ng_shb(struct cap_reader *r, uint64_t off, struct cur *c)
 	uint16_t major, minor;
 	take(c, 4); /* byte-order magic, checked by ng_read_block */
 	if (!get16(r, c, &major) || !get16(r, c, &minor) || !take(c, 8))
-		return fail(r, off, "SHB too short"); /* MIN_SHB prevents it */
+		return fail(r, off, "SHB too short"); /* PCAPNG_MIN_SHB prevents it */
 	if (major != 1)
 		return fail(r, off, "unsupported pcapng version %u.%u", major,
 			    minor);
@@ -724,22 +695,22 @@ static int ng_next(struct cap_reader *r, struct cap_packet *pkt)
 		pkt->offset = off;
 		pkt->section = r->section;
 		switch (type) {
-		case BT_SHB:
+		case PCAPNG_BT_SHB:
 			r->section++;
 			if (ng_shb(r, off, &body) < 0)
 				return -1;
 			break;
-		case BT_IDB:
+		case PCAPNG_BT_IDB:
 			if (ng_idb(r, off, &body) < 0)
 				return -1;
 			break;
-		case BT_EPB:
+		case PCAPNG_BT_EPB:
 			return ng_epb_pb(r, off, &body, false, pkt);
-		case BT_PB:
+		case PCAPNG_BT_PB:
 			return ng_epb_pb(r, off, &body, true, pkt);
-		case BT_SPB:
+		case PCAPNG_BT_SPB:
 			return ng_spb(r, off, &body, pkt);
-		case BT_ISB:
+		case PCAPNG_BT_ISB:
 			ng_isb(r, &body);
 			break;
 		default:
@@ -865,7 +836,7 @@ struct cap_reader *cap_open(const struct cap_source *src, char *errbuf,
 	memcpy(&magic, m, 4);
 	if (host_be())
 		magic = __builtin_bswap32(magic); /* as read little-endian */
-	if (magic == BT_SHB) {
+	if (magic == PCAPNG_BT_SHB) {
 		uint32_t type;
 		uint64_t off;
 		struct cur body;

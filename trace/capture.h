@@ -21,6 +21,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "pcapng.h"
+
 enum {
 	CAP_MAX_BLOCK = 16u * 1024 * 1024, /* largest block / record accepted */
 	CAP_MAX_IFACES = 4096,		   /* interfaces per pcapng section */
@@ -52,9 +54,9 @@ enum cap_format { CAP_PCAP = 1, CAP_PCAPNG = 2 };
 
 /* EPB flags (pcapng epb_flags), bits 0-1: direction. */
 enum {
-	CAP_DIR_MASK = 0x3u,
-	CAP_DIR_INBOUND = 0x1u,
-	CAP_DIR_OUTBOUND = 0x2u,
+	CAP_DIR_MASK = PCAPNG_EPB_DIR_MASK,
+	CAP_DIR_INBOUND = PCAPNG_EPB_DIR_INBOUND,
+	CAP_DIR_OUTBOUND = PCAPNG_EPB_DIR_OUTBOUND,
 };
 
 /* cap_packet.has bits: which optional fields are present. */

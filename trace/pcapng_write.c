@@ -9,16 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "pcapng.h"
+
 enum {
-	BT_SHB = 0x0A0D0D0Au,
-	BT_IDB = 0x00000001u,
-	BT_EPB = 0x00000006u,
-	OPT_ENDOFOPT = 0,
-	OPT_COMMENT = 1,
-	SHB_USERAPPL = 4,
-	IF_NAME = 2,
-	IF_TSRESOL = 9,
-	EPB_FLAGS = 2,
 	/* EPB: 28 fixed + flags 8 + comment 4 + padded + end 4 + trailer */
 	BUF_SIZE = 28 + PCAPNG_W_MAX_PACKET + 8 + 4 + PCAPNG_W_MAX_COMMENT + 4 +
 		   4 + 4 + 64,
@@ -106,7 +99,7 @@ static int finish(struct pcapng_w *w, bool has_opts, char *errbuf,
 {
 	uint32_t total;
 	if (has_opts) {
-		put16(w, OPT_ENDOFOPT);
+		put16(w, PCAPNG_OPT_ENDOFOPT);
 		put16(w, 0);
 	}
 	total = (uint32_t)w->len + 4;
@@ -131,12 +124,12 @@ struct pcapng_w *pcapng_w_open(pcapng_w_sink_fn sink, void *ctx, char *errbuf,
 	w->ctx = ctx;
 	w->n_ifs = 0;
 	w->bytes = 0;
-	begin(w, BT_SHB);
-	put32(w, 0x1A2B3C4Du);
+	begin(w, PCAPNG_BT_SHB);
+	put32(w, PCAPNG_BOM);
 	put16(w, 1); /* version 1.0 */
 	put16(w, 0);
 	put64(w, UINT64_MAX); /* section length not known */
-	put_opt(w, SHB_USERAPPL, appl, sizeof appl - 1);
+	put_opt(w, PCAPNG_SHB_USERAPPL, appl, sizeof appl - 1);
 	if (finish(w, true, errbuf, errlen) < 0) {
 		free(w);
 		return NULL;
@@ -157,14 +150,14 @@ int pcapng_w_interface(struct pcapng_w *w, const char *name, uint16_t linktype,
 		snprintf(errbuf, errlen, "too many interfaces");
 		return -1;
 	}
-	begin(w, BT_IDB);
+	begin(w, PCAPNG_BT_IDB);
 	put16(w, linktype);
 	put16(w, 0);
 	put32(w, 0); /* snaplen: no limit */
 	if (name) {
-		put_opt(w, IF_NAME, name, clip_utf8(name, PCAPNG_W_MAX_NAME));
+		put_opt(w, PCAPNG_IF_NAME, name, clip_utf8(name, PCAPNG_W_MAX_NAME));
 	}
-	put_opt(w, IF_TSRESOL, &tsresol, 1);
+	put_opt(w, PCAPNG_IF_TSRESOL, &tsresol, 1);
 	if (finish(w, true, errbuf, errlen) < 0)
 		return -1;
 	return (int)w->n_ifs++;
@@ -187,7 +180,7 @@ int pcapng_w_packet(struct pcapng_w *w, uint32_t if_id, uint64_t ts_ns,
 		orig_len = caplen;
 	if (orig_len > UINT32_MAX)
 		orig_len = UINT32_MAX;
-	begin(w, BT_EPB);
+	begin(w, PCAPNG_BT_EPB);
 	put32(w, if_id);
 	put32(w, (uint32_t)(ts_ns >> 32));
 	put32(w, (uint32_t)ts_ns);
@@ -197,11 +190,11 @@ int pcapng_w_packet(struct pcapng_w *w, uint32_t if_id, uint64_t ts_ns,
 		put(w, data, caplen);
 	pad4(w);
 	if (dir_flags) {
-		put_opt(w, EPB_FLAGS, &dir_flags, 4);
+		put_opt(w, PCAPNG_EPB_FLAGS, &dir_flags, 4);
 		has_opts = true;
 	}
 	if (comment) {
-		put_opt(w, OPT_COMMENT, comment,
+		put_opt(w, PCAPNG_OPT_COMMENT, comment,
 			clip_utf8(comment, PCAPNG_W_MAX_COMMENT));
 		has_opts = true;
 	}
@@ -211,19 +204,18 @@ int pcapng_w_packet(struct pcapng_w *w, uint32_t if_id, uint64_t ts_ns,
 int pcapng_w_isb(struct pcapng_w *w, uint32_t if_id, uint64_t ts_ns,
 		 uint64_t ifdrop, char *errbuf, size_t errlen)
 {
-	enum { BT_ISB = 5, ISB_ENDTIME = 3, ISB_IFDROP = 5 };
 	if (if_id >= w->n_ifs) {
 		snprintf(errbuf, errlen, "statistics for interface %u, %u written",
 			 if_id, w->n_ifs);
 		return -1;
 	}
-	begin(w, BT_ISB);
+	begin(w, PCAPNG_BT_ISB);
 	put32(w, if_id);
 	put32(w, (uint32_t)(ts_ns >> 32));
 	put32(w, (uint32_t)ts_ns);
 	uint32_t end[2] = {(uint32_t)(ts_ns >> 32), (uint32_t)ts_ns};
-	put_opt(w, ISB_ENDTIME, end, 8);
-	put_opt(w, ISB_IFDROP, &ifdrop, 8);
+	put_opt(w, PCAPNG_ISB_ENDTIME, end, 8);
+	put_opt(w, PCAPNG_ISB_IFDROP, &ifdrop, 8);
 	return finish(w, true, errbuf, errlen);
 }
 

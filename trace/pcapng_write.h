@@ -14,17 +14,19 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "pcapng.h"
+
 enum {
 	PCAPNG_W_MAX_PACKET = 262144, /* bytes kept of one packet */
 	PCAPNG_W_MAX_COMMENT = 1024,  /* bytes kept of a comment */
 	PCAPNG_W_MAX_NAME = 256,      /* bytes kept of an interface name */
 };
 
-/* EPB direction flags (epb_flags bits 0-1). */
+/* EPB direction flags (epb_flags bits 0-1, pcapng.h). */
 enum {
-	PCAPNG_W_DIR_NONE = 0,
-	PCAPNG_W_DIR_IN = 1,  /* inbound */
-	PCAPNG_W_DIR_OUT = 2, /* outbound */
+	PCAPNG_W_DIR_NONE = PCAPNG_EPB_DIR_NONE,
+	PCAPNG_W_DIR_IN = PCAPNG_EPB_DIR_INBOUND,
+	PCAPNG_W_DIR_OUT = PCAPNG_EPB_DIR_OUTBOUND,
 };
 
 /* Takes one whole block. Returns 0, or -1 with a message in errbuf. */

@@ -6,14 +6,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "config.h"
-
 struct trace_sel {
 	struct bpf_program prog;
 	bool has_prog; /* false: empty expression, everything matches */
 	uint32_t gen;  /* 0..TRACE_SEL_GEN_MASK */
 	uint32_t cap;  /* 0 = none */
-	char expr[NAT_BPF_MAX];
+	char expr[TRACE_SEL_EXPR_MAX];
 };
 
 /* Compiles expr into *prog; *has false for an empty expression. */
@@ -23,9 +21,9 @@ static int compile(const char *expr, struct bpf_program *prog, bool *has,
 	*has = false;
 	if (!expr || !*expr)
 		return 0;
-	if (strlen(expr) >= NAT_BPF_MAX) {
+	if (strlen(expr) >= TRACE_SEL_EXPR_MAX) {
 		snprintf(errbuf, errlen, "trace filter: longer than %d bytes",
-			 NAT_BPF_MAX - 1);
+			 TRACE_SEL_EXPR_MAX - 1);
 		return -1;
 	}
 	pcap_t *p = pcap_open_dead(DLT_RAW, 65535);

@@ -29,6 +29,10 @@ enum {
 	TRACE_SEL_GEN_SHIFT = 24,
 	TRACE_SEL_GEN_MASK = 0x3fu,
 	TRACE_SEL_COUNT_MASK = 0xffffffu, /* also the largest usable cap */
+	/* Bytes of a filter expression, NUL included. The selector owns this
+	 * limit; the config's filter buffer (NAT_BPF_MAX, config.h) is the
+	 * same size, which tracer.c asserts. */
+	TRACE_SEL_EXPR_MAX = 512,
 };
 
 /* What the flow word says for the current filter. */

@@ -19,6 +19,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "note.h"
 #include "pcapng_write.h"
 #include "ring.h"
 #include "select.h"
@@ -29,11 +30,14 @@ enum {
 	POLL_MAX_US = 32000,
 	DEF_FILES = 8,
 	DEF_QUEUE = 65536,
-	COMMENT_MAX = 512,
 	ERR_MAX = 256,
 };
 
 #define DEF_FILE_SIZE (64ull << 20)
+
+/* Every filter the config or a control request holds fits the selector. */
+_Static_assert(TRACE_SEL_EXPR_MAX >= NAT_BPF_MAX,
+	       "trace filter limit below the config's");
 
 struct rec {
 	uint32_t size; /* whole record, multiple of 8; WRAP = skip to 0 */
@@ -48,6 +52,8 @@ struct rec {
 	uint64_t flow_id;
 	char name[NAT_NAME_MAX]; /* rule or forward name, not terminated */
 };
+
+_Static_assert(NAT_NAME_MAX <= TRACE_NOTE_NAME_MAX, "names fit a note");
 
 /* A counter written by one thread, read by any. */
 typedef _Atomic uint64_t counter_t;
@@ -107,31 +113,7 @@ static void sleep_us(unsigned us)
 		;
 }
 
-/* ---- comments ---- */
-
-size_t trace_encode_value(char *dst, size_t cap, const char *s, size_t n)
-{
-	static const char hex[] = "0123456789ABCDEF";
-	size_t o = 0;
-	if (!cap)
-		return 0;
-	for (size_t i = 0; i < n; i++) {
-		uint8_t c = (uint8_t)s[i];
-		bool esc = c == ' ' || c == '%' || c == '=' || c < 0x20 ||
-			   c == 0x7f;
-		if (o + (esc ? 3 : 1) >= cap)
-			break;
-		if (esc) {
-			dst[o++] = '%';
-			dst[o++] = hex[c >> 4];
-			dst[o++] = hex[c & 15];
-		} else {
-			dst[o++] = (char)c;
-		}
-	}
-	dst[o] = '\0';
-	return o;
-}
+/* ---- notes ---- */
 
 static uint32_t get32(const uint8_t *p)
 {
@@ -176,9 +158,11 @@ static bool endpoint(const uint8_t *p, size_t len, bool src, uint32_t *ip,
 	return true;
 }
 
-static const char *dir_name(uint8_t d)
+static uint8_t note_dir(uint8_t d)
 {
-	return d == NAT_DIR_OUT ? "out" : d == NAT_DIR_IN ? "in" : "unknown";
+	return d == NAT_DIR_OUT	 ? TRACE_NOTE_OUT
+	       : d == NAT_DIR_IN ? TRACE_NOTE_IN
+				 : TRACE_NOTE_DIR_UNKNOWN;
 }
 
 static uint32_t dir_flags(uint8_t d)
@@ -188,34 +172,33 @@ static uint32_t dir_flags(uint8_t d)
 				 : PCAPNG_W_DIR_NONE;
 }
 
-static void format_comment(char *c, size_t cap, const struct rec *h, bool post,
-			   const uint8_t *pre, const uint8_t *pst)
+/* The note of the pre (post false) or post packet of record h. */
+static void make_note(struct trace_note *n, const struct rec *h, bool post,
+		      const uint8_t *pre, const uint8_t *pst)
 {
-	size_t o = (size_t)snprintf(
-		c, cap, "flow=%llu stage=%s dir=%s verdict=%s",
-		(unsigned long long)h->flow_id, post ? "post" : "pre",
-		dir_name(h->dir), nat_verdict_name(h->verdict));
-	if (h->reason != NAT_R_NONE && o < cap)
-		o += (size_t)snprintf(c + o, cap - o, " reason=%s",
-				      nat_reason_name(h->reason));
-	if (h->name_len && o < cap) {
-		o += (size_t)snprintf(c + o, cap - o, " rule=%s",
-				      h->forward ? "forward:" : "");
-		if (o < cap)
-			o += trace_encode_value(c + o, cap - o, h->name,
-						h->name_len);
+	memset(n, 0, sizeof *n);
+	n->flow = h->flow_id;
+	n->stage = post ? TRACE_NOTE_POST : TRACE_NOTE_PRE;
+	n->dir = note_dir(h->dir);
+	snprintf(n->verdict, sizeof n->verdict, "%s",
+		 nat_verdict_name(h->verdict));
+	if (h->reason != NAT_R_NONE)
+		snprintf(n->reason, sizeof n->reason, "%s",
+			 nat_reason_name(h->reason));
+	if (h->name_len) {
+		n->has_rule = true;
+		n->forward = h->forward;
+		memcpy(n->rule, h->name, h->name_len); /* < NAT_NAME_MAX */
 	}
-	if (h->hairpin && o < cap)
-		o += (size_t)snprintf(c + o, cap - o, " hairpin=1");
-	uint32_t ip;
-	uint16_t port;
-	if (post && h->verdict == NAT_V_NAT && o < cap &&
-	    (h->dir == NAT_DIR_OUT
-		     ? endpoint(pst, h->post_len, true, &ip, &port)
-		     : h->dir == NAT_DIR_IN &&
-			       endpoint(pre, h->pre_len, false, &ip, &port)))
-		snprintf(c + o, cap - o, " map=%u.%u.%u.%u:%u", ip >> 24,
-			 (ip >> 16) & 255, (ip >> 8) & 255, ip & 255, port);
+	n->hairpin = h->hairpin;
+	if (post && h->verdict == NAT_V_NAT)
+		n->has_map = h->dir == NAT_DIR_OUT
+				     ? endpoint(pst, h->post_len, true,
+						&n->map_ip, &n->map_port)
+				     : h->dir == NAT_DIR_IN &&
+					       endpoint(pre, h->pre_len, false,
+							&n->map_ip,
+							&n->map_port);
 }
 
 /* ---- queue: engine side ---- */
@@ -358,11 +341,15 @@ static void write_rec(struct tracer *t, const struct rec *h)
 {
 	const uint8_t *pre = (const uint8_t *)(h + 1);
 	const uint8_t *post = pre + h->pre_len;
-	char comment[COMMENT_MAX], err[ERR_MAX];
+	char comment[TRACE_NOTE_MAX], err[ERR_MAX];
+	struct trace_note note;
 	bool was_pending = trace_ring_pending(t->ring);
 	uint32_t flags = dir_flags(h->dir);
 
-	format_comment(comment, sizeof comment, h, false, pre, post);
+	make_note(&note, h, false, pre, post);
+	if (trace_note_encode(&note, TRACE_NOTE_ENCODED, comment,
+			      sizeof comment) < 0)
+		comment[0] = '\0'; /* cannot happen: names < NAT_NAME_MAX */
 	if (trace_ring_packet(t->ring, TRACE_RING_IF_PRE, h->ts_ns, pre,
 			      h->pre_len, h->pre_orig, flags, comment, err,
 			      sizeof err) < 0)
@@ -370,7 +357,10 @@ static void write_rec(struct tracer *t, const struct rec *h)
 	else
 		bump(&t->written, 1);
 	if (h->has_post) {
-		format_comment(comment, sizeof comment, h, true, pre, post);
+		make_note(&note, h, true, pre, post);
+		if (trace_note_encode(&note, TRACE_NOTE_ENCODED, comment,
+				      sizeof comment) < 0)
+			comment[0] = '\0';
 		if (trace_ring_packet(t->ring, TRACE_RING_IF_POST, h->ts_ns,
 				      post, h->post_len, h->post_orig, flags,
 				      comment, err, sizeof err) < 0)

@@ -102,10 +102,4 @@ uint64_t trace_failed(const struct tracer *t);	 /* dropped: I/O error */
 /* The last I/O error ("" when none); any thread. */
 void trace_last_error(struct tracer *t, char *buf, size_t len);
 
-/* Percent-encodes n bytes of s for a comment value: space, '%', '=' and
- * control bytes (< 0x20, 0x7f) become %XX (upper-case hex), every other
- * byte (UTF-8 included) is kept. Writes at most cap-1 bytes plus a NUL,
- * never splitting an escape; returns the length written. */
-size_t trace_encode_value(char *dst, size_t cap, const char *s, size_t n);
-
 #endif

@@ -3,182 +3,55 @@
 #include "replay.h"
 
 #include <errno.h>
-#ifdef _WIN32
-#include <winsock2.h>
-#else
-#include <arpa/inet.h>
-#endif
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "capture.h"
+#include "linktype.h"
+#include "note.h"
 #include "pcapng_write.h"
 
 enum {
-	LT_NULL = 0,
-	LT_ETHERNET = 1,
-	LT_DLT_RAW12 = 12,
-	LT_DLT_RAW14 = 14,
-	LT_RAW = 101,
-	LT_LOOP = 108,
-	LT_SLL = 113,
-	LT_IPV4 = 228,
-	LT_IPV6 = 229,
-	LT_SLL2 = 276,
-};
-
-enum {
-	ETH_IPV4 = 0x0800,
-	ETH_IPV6 = 0x86DD,
-	ETH_VLAN = 0x8100,
-	ETH_QINQ = 0x88A8,
-	ETH_QINQ_OLD = 0x9100,
 	REPLAY_BUF = 65536, /* the largest IPv4 datagram, plus one */
-	MAX_VLAN_TAGS = 8,
 };
 
-enum l3 { L3_IPV4, L3_IPV6, L3_NOT_IP, L3_UNKNOWN_LINK };
-
-static uint16_t rd16be(const uint8_t *p)
-{
-	uint16_t v;
-	memcpy(&v, p, 2);
-	return ntohs(v);
-}
-
-static uint32_t rd32be(const uint8_t *p)
-{
-	uint32_t v;
-	memcpy(&v, p, 4);
-	return ntohl(v);
-}
-
-static enum l3 by_version(const uint8_t *p, size_t len)
-{
-	if (len < 1)
-		return L3_NOT_IP;
-	switch (p[0] >> 4) {
-	case 4:
-		return L3_IPV4;
-	case 6:
-		return L3_IPV6;
-	default:
-		return L3_NOT_IP;
-	}
-}
-
-static enum l3 by_ethertype(uint16_t et)
-{
-	if (et == ETH_IPV4)
-		return L3_IPV4;
-	if (et == ETH_IPV6)
-		return L3_IPV6;
-	return L3_NOT_IP;
-}
-
-/* BSD loopback: the address family in the capturing host's byte order
- * (DLT_NULL) or network order (LOOP); AF_INET6 differs between systems. */
-static enum l3 by_family(const uint8_t *p)
-{
-	uint32_t be = rd32be(p), le = __builtin_bswap32(be);
-	if (be == 2 || le == 2)
-		return L3_IPV4;
-	for (int i = 0; i < 2; i++) {
-		uint32_t f = i ? le : be;
-		if (f == 10 || f == 24 || f == 28 || f == 30)
-			return L3_IPV6;
-	}
-	return L3_NOT_IP;
-}
-
-/* Finds the network-layer packet in a captured frame: sets *off to its
- * first byte. Reads nothing past len. */
-static enum l3 decap(uint32_t linktype, const uint8_t *p, size_t len,
-		     size_t *off)
-{
-	*off = 0;
-	switch (linktype) {
-	case LT_RAW:
-	case LT_DLT_RAW12:
-	case LT_DLT_RAW14:
-		return by_version(p, len);
-	case LT_IPV4:
-		return L3_IPV4;
-	case LT_IPV6:
-		return L3_IPV6;
-	case LT_ETHERNET: {
-		size_t o = 12;
-		uint16_t et;
-		int tags = 0;
-		if (len < 14)
-			return L3_NOT_IP;
-		et = rd16be(p + o);
-		while (et == ETH_VLAN || et == ETH_QINQ || et == ETH_QINQ_OLD) {
-			o += 4;
-			if (++tags > MAX_VLAN_TAGS || len < o + 2)
-				return L3_NOT_IP;
-			et = rd16be(p + o);
-		}
-		*off = o + 2;
-		return by_ethertype(et);
-	}
-	case LT_SLL:
-		if (len < 16)
-			return L3_NOT_IP;
-		*off = 16;
-		return by_ethertype(rd16be(p + 14));
-	case LT_SLL2:
-		if (len < 20)
-			return L3_NOT_IP;
-		*off = 20;
-		return by_ethertype(rd16be(p));
-	case LT_NULL:
-	case LT_LOOP:
-		if (len < 4)
-			return L3_NOT_IP;
-		*off = 4;
-		return by_family(p);
-	default:
-		return L3_UNKNOWN_LINK;
-	}
-}
-
-static const char *dir_name(enum nat_dir d)
+static uint8_t note_dir(enum nat_dir d)
 {
 	switch (d) {
 	case NAT_DIR_OUT:
-		return "out";
+		return TRACE_NOTE_OUT;
 	case NAT_DIR_IN:
-		return "in";
+		return TRACE_NOTE_IN;
 	default:
-		return "unknown";
+		return TRACE_NOTE_DIR_UNKNOWN;
 	}
 }
 
-/* "flow=ID dir=D verdict=V[ rule=NAME| rule=forward:NAME][ reason=R]" */
+/* "flow=ID dir=D verdict=V[ rule=NAME| rule=forward:NAME][ reason=R]", in
+ * the spelling replay output has always had (note.h). */
 static void format_comment(const struct nat_engine *e,
 			   const struct nat_result *nr, char *buf, size_t len)
 {
-	int n = snprintf(buf, len, "flow=%" PRIu64 " dir=%s verdict=%s",
-			 nr->flow_id, dir_name(nr->dir),
-			 nat_verdict_name(nr->verdict));
-	if (n < 0 || (size_t)n >= len)
-		return;
+	struct trace_note n;
+	memset(&n, 0, sizeof n);
+	n.flow = nr->flow_id;
+	n.dir = note_dir(nr->dir);
+	snprintf(n.verdict, sizeof n.verdict, "%s",
+		 nat_verdict_name(nr->verdict));
 	if (nr->rule != NAT_RULE_NONE) {
 		const char *name =
 			nr->forward ? nat_engine_forward_name(e, nr->rule)
 				    : nat_engine_rule_name(e, nr->rule);
-		int m = snprintf(buf + n, len - (size_t)n, " rule=%s%s",
-				 nr->forward ? "forward:" : "",
-				 name ? name : "?");
-		if (m < 0 || (size_t)m >= len - (size_t)n)
-			return;
-		n += m;
+		n.has_rule = true;
+		n.forward = nr->forward;
+		snprintf(n.rule, sizeof n.rule, "%s", name ? name : "?");
 	}
 	if (nr->verdict == NAT_V_PASS && nr->reason != NAT_R_NONE)
-		snprintf(buf + n, len - (size_t)n, " reason=%s",
+		snprintf(n.reason, sizeof n.reason, "%s",
 			 nat_reason_name(nr->reason));
+	if (trace_note_encode(&n, TRACE_NOTE_REPLAY_V1, buf, len) < 0)
+		buf[0] = '\0'; /* cannot happen: len is TRACE_NOTE_MAX */
 }
 
 static enum nat_dir capture_dir(const struct cap_packet *cp)
@@ -210,7 +83,7 @@ struct replay {
 	int w_if;
 	uint64_t last_ts;
 	uint8_t buf[REPLAY_BUF];
-	char comment[512];
+	char comment[TRACE_NOTE_MAX];
 };
 
 /* Processes one captured packet. Returns 0, or -1 when the output
@@ -221,13 +94,14 @@ static int replay_packet(struct replay *rp, const struct cap_packet *cp,
 	struct nat_meta meta;
 	struct nat_result nr;
 	size_t off, len, orig;
-	enum l3 l3 = decap(cp->linktype, cp->data, cp->caplen, &off);
+	enum trace_l3 l3 =
+		trace_link_decap(cp->linktype, cp->data, cp->caplen, &off);
 
 	if (cp->caplen < cp->len)
 		rp->res->truncated++;
-	if (l3 == L3_UNKNOWN_LINK || l3 == L3_NOT_IP) {
+	if (l3 == TRACE_L3_UNKNOWN_LINK || l3 == TRACE_L3_NOT_IP) {
 		rp->res->skipped++;
-		if (l3 == L3_UNKNOWN_LINK)
+		if (l3 == TRACE_L3_UNKNOWN_LINK)
 			rp->res->unknown_link++;
 		return 0;
 	}
@@ -246,7 +120,7 @@ static int replay_packet(struct replay *rp, const struct cap_packet *cp,
 	meta.ts_ns = rp->last_ts; /* an SPB has no time: keep the last */
 	meta.in_if = cp->if_name;
 	meta.dir = capture_dir(cp);
-	if (l3 == L3_IPV6) {
+	if (l3 == TRACE_L3_IPV6) {
 		rp->res->ipv6++;
 	} else if (meta.dir == NAT_DIR_UNKNOWN &&
 		   nat_engine_classify(rp->e, rp->buf, len) ==
@@ -285,7 +159,7 @@ static int open_output(struct replay *rp, FILE **outp, char *errbuf,
 	}
 	rp->w = pcapng_w_open_file(*outp, msg, sizeof msg);
 	if (rp->w)
-		rp->w_if = pcapng_w_interface(rp->w, "post-nat", LT_RAW, msg,
+		rp->w_if = pcapng_w_interface(rp->w, "post-nat", TRACE_LT_RAW, msg,
 					      sizeof msg);
 	if (!rp->w || rp->w_if < 0) {
 		snprintf(errbuf, errlen, "%s: %s", rp->o->out_path, msg);

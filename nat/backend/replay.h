@@ -2,9 +2,9 @@
  * exactly as the live path would, and writes what leaves the NAT.
  *
  * Input: classic pcap (either byte order, µs or ns) or pcapng (either byte
- * order, several sections and interfaces); link types raw IPv4/IP,
- * Ethernet (with VLAN tags), Linux cooked (SLL, SLL2) and BSD loopback,
- * the link type masked to its low 16 bits. A packet's direction comes from
+ * order, several sections and interfaces); every link type linktype.h
+ * decapsulates (raw IP, Ethernet with VLAN/QinQ tags, Linux cooked SLL
+ * and SLL2, BSD loopback), the link type masked to its low 16 bits. A packet's direction comes from
  * the pcapng EPB direction flag (inbound = from outside toward the inside
  * = NAT_DIR_IN, outbound = NAT_DIR_OUT), else the interface name ("inside"
  * / "outside"), else the engine's address classification. Its time is the
@@ -13,7 +13,8 @@
  * Output: pcapng, one interface "post-nat" (LINKTYPE_RAW, ns resolution);
  * every packet that is not dropped, after translation, with the EPB
  * direction flag and the comment "flow=ID dir=in|out verdict=V rule=NAME"
- * (reason=R when passed). */
+ * (reason=R when passed), written by the note codec (note.h) in its
+ * TRACE_NOTE_REPLAY_V1 spelling. */
 #ifndef GLASSNAT_REPLAY_H
 #define GLASSNAT_REPLAY_H
 

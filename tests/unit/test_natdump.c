@@ -3,7 +3,15 @@
 #include <criterion/criterion.h>
 #include <stdio.h>
 #include <string.h>
+#include <stdlib.h>
 #include <unistd.h>
+
+#include "config.h"
+#include "engine.h"
+#include "linktype.h"
+#include "pcapng_write.h"
+#include "pktbuild.h"
+#include "replay.h"
 
 #include "../../tools/natdump/nd_note.c"
 #include "../../tools/natdump/nd_out.c"
@@ -58,13 +66,19 @@ Test(natdump, not_a_glassnat_comment)
 
 Test(natdump, bad_percent_escapes_are_kept)
 {
-	char out[16];
-	nd_pct_decode(out, sizeof out, "a%2", 3);
-	cr_assert_str_eq(out, "a%2");
-	nd_pct_decode(out, sizeof out, "%zz%41", 6);
-	cr_assert_str_eq(out, "%zzA");
-	nd_pct_decode(out, 4, "abcdef", 6);
-	cr_assert_str_eq(out, "abc", "clipped to the buffer");
+	struct nd_note n;
+	nd_note_parse(&n, "flow=1 reason=a%2 rule=%zz%41");
+	cr_assert_str_eq(n.reason, "a%2");
+	cr_assert_str_eq(n.rule, "%zzA");
+}
+
+Test(natdump, a_bad_map_keeps_the_flow)
+{
+	struct nd_note n;
+	nd_note_parse(&n, "flow=5 stage=post dir=out verdict=nat map=1.2.3.4");
+	cr_assert(n.glassnat);
+	cr_assert_eq(n.flow, 5);
+	cr_assert(!n.has_map);
 }
 
 Test(natdump, headers_of_raw_and_ethernet_packets)
@@ -96,6 +110,128 @@ Test(natdump, headers_of_raw_and_ethernet_packets)
 	cr_assert(h.ip && !h.ports, "truncated TCP: addresses only");
 	nd_hdr_parse(&h, ip, 10, 101);
 	cr_assert(!h.ip);
+}
+
+/* One capture with a frame per link type and framing, VLAN stacks and
+ * non-IP frames included: every packet replay translates is one natdump
+ * decodes, with the same addresses and ports, and nothing else. */
+Test(natdump, reads_every_frame_replay_reads)
+{
+	static const char config[] = "nat_ip: 203.0.113.1\n"
+				     "internal_network: 10.0.0.0/24\n";
+	static const uint8_t eth[14] = { [12] = 0x08 };
+	static const uint8_t vlan[18] = { [12] = 0x81, [16] = 0x08 };
+	static const uint8_t qinq[22] = { [12] = 0x88, 0xa8,
+					  [16] = 0x81, [20] = 0x08 };
+	static const uint8_t q9100[22] = { [12] = 0x91, [16] = 0x91,
+					   [20] = 0x08 };
+	static const uint8_t arp[14] = { [12] = 0x08, 0x06 };
+	static const uint8_t sll[16] = { [14] = 0x08 };
+	static const uint8_t sll2[20] = { [0] = 0x08 };
+	static const uint8_t null_le[4] = { 2 }, loop_be[4] = { 0, 0, 0, 2 };
+	static const uint8_t loop_bad[4] = { 0, 0, 0, 7 };
+	static const struct {
+		uint16_t lt;
+		const uint8_t *hdr;
+		size_t hlen;
+	} cases[] = {
+		{ TRACE_LT_ETHERNET, eth, 14 },	  { TRACE_LT_ETHERNET, vlan, 18 },
+		{ TRACE_LT_ETHERNET, qinq, 22 },  { TRACE_LT_ETHERNET, q9100, 22 },
+		{ TRACE_LT_ETHERNET, arp, 14 },	  { TRACE_LT_LINUX_SLL, sll, 16 },
+		{ TRACE_LT_LINUX_SLL2, sll2, 20 }, { TRACE_LT_NULL, null_le, 4 },
+		{ TRACE_LT_LOOP, loop_be, 4 },	  { TRACE_LT_LOOP, loop_bad, 4 },
+		{ TRACE_LT_RAW, NULL, 0 },	  { TRACE_LT_DLT_RAW14, NULL, 0 },
+		{ TRACE_LT_IPV4, NULL, 0 },	  { 147, NULL, 0 },
+	};
+	enum { N = sizeof cases / sizeof cases[0] };
+	char dir[] = "/tmp/nd-replay-XXXXXX", in[64], out[64], err[512];
+	struct nat_config cfg;
+	struct nat_engine *e;
+	struct pcapng_w *w;
+	FILE *f;
+	bool replayed[N] = { false };
+	size_t ndecoded = 0;
+
+	cr_assert_not_null(mkdtemp(dir));
+	snprintf(in, sizeof in, "%s/in.pcapng", dir);
+	snprintf(out, sizeof out, "%s/out.pcapng", dir);
+	f = fopen(in, "wb");
+	cr_assert_not_null(f);
+	w = pcapng_w_open_file(f, err, sizeof err);
+	cr_assert_not_null(w, "%s", err);
+	for (size_t i = 0; i < N; i++) {
+		uint8_t fr[128];
+		size_t n;
+		cr_assert_eq(pcapng_w_interface(w, "inside", cases[i].lt, err,
+						sizeof err),
+			     (int)i, "%s", err);
+		if (cases[i].hlen)
+			memcpy(fr, cases[i].hdr, cases[i].hlen);
+		n = cases[i].hlen + tb_tcp(fr + cases[i].hlen, IP4(10, 0, 0, 5),
+					   (uint16_t)(1000 + i),
+					   IP4(8, 8, 8, 8), 443, 0x02, 0);
+		cr_assert_eq(pcapng_w_packet(w, (uint32_t)i, 1000 + i, fr, n, n,
+					     PCAPNG_W_DIR_OUT, NULL, err,
+					     sizeof err),
+			     0, "%s", err);
+	}
+	pcapng_w_close(w);
+	cr_assert_eq(fclose(f), 0);
+
+	/* replay: which packets were translated (their source port) */
+	cr_assert_eq(nat_config_load_mem("t.yaml", config, sizeof config - 1,
+					 &cfg, err, sizeof err),
+		     0, "%s", err);
+	e = nat_engine_create(&cfg, err, sizeof err);
+	cr_assert_not_null(e, "%s", err);
+	nat_config_free(&cfg);
+	struct nat_replay_opts o = { .in_path = in, .out_path = out };
+	struct nat_replay_result res;
+	cr_assert_eq(nat_replay_run(e, &o, &res, err, sizeof err), 0, "%s",
+		     err);
+	nat_engine_destroy(e);
+	cr_assert_eq(res.records, N);
+	cr_assert_eq(res.skipped, 3, "ARP, family 7, link type 147");
+	f = fopen(out, "rb");
+	cr_assert_not_null(f);
+	struct cap_source src;
+	cap_source_file(&src, f);
+	struct cap_reader *r = cap_open(&src, err, sizeof err);
+	cr_assert_not_null(r, "%s", err);
+	struct cap_packet p;
+	while (cap_next(r, &p, err, sizeof err) == 1) {
+		cr_assert_lt(p.ts_ns - 1000, (uint64_t)N);
+		replayed[p.ts_ns - 1000] = true;
+	}
+	cap_close(r);
+	fclose(f);
+
+	/* natdump on the same input */
+	f = fopen(in, "rb");
+	cr_assert_not_null(f);
+	cap_source_file(&src, f);
+	r = cap_open(&src, err, sizeof err);
+	cr_assert_not_null(r, "%s", err);
+	while (cap_next(r, &p, err, sizeof err) == 1) {
+		struct nd_hdr h;
+		size_t i = (size_t)(p.ts_ns - 1000);
+		cr_assert_lt(i, (size_t)N);
+		nd_hdr_parse(&h, p.data, p.caplen, p.linktype);
+		cr_assert_eq(h.ip, replayed[i],
+			     "frame %zu (link type %u): natdump %s, replay %s",
+			     i, p.linktype, h.ip ? "decodes" : "does not",
+			     replayed[i] ? "translates" : "skips");
+		if (h.ip) {
+			ndecoded++;
+			cr_assert_eq(h.src, IP4(10, 0, 0, 5), "frame %zu", i);
+			cr_assert_eq(h.sport, 1000 + i, "frame %zu", i);
+		}
+	}
+	cap_close(r);
+	fclose(f);
+	cr_assert_eq(ndecoded, N - 3);
+	snprintf(err, sizeof err, "rm -rf '%s'", dir);
+	cr_assert_eq(system(err), 0);
 }
 
 Test(natdump, formatter_matches_printf)

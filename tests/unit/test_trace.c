@@ -609,19 +609,6 @@ Test(trace, missing_dir_created_0750)
 	cr_assert_eq(st.st_mode & 0777, 0750, "mode %o", st.st_mode & 0777);
 }
 
-Test(trace, encode_value_escapes_space_percent_equals_controls_only)
-{
-	char out[128];
-	const char *in = "인터넷 a=b%c\t\x7f:/-";
-	trace_encode_value(out, sizeof out, in, strlen(in));
-	cr_assert_str_eq(out, "인터넷%20a%3Db%25c%09%7F:/-");
-	/* never splits an escape */
-	trace_encode_value(out, 5, "a b", 3);
-	cr_assert_str_eq(out, "a%20");
-	trace_encode_value(out, 4, "a b", 3);
-	cr_assert_str_eq(out, "a");
-}
-
 Test(trace, utf8_rule_name_encoded_in_comment)
 {
 	struct rig g;

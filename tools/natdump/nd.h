@@ -33,13 +33,10 @@ struct nd_note {
 	char rule[ND_NAME_MAX];
 };
 
-/* Parses comment (may be NULL) into *n. Never fails: what is not
- * understood is left out, and n->glassnat is false without a flow id. */
+/* Parses comment (may be NULL) into *n with the note codec (note.h).
+ * Never fails: what is not understood is left out, and n->glassnat is
+ * false without a valid flow id. */
 void nd_note_parse(struct nd_note *n, const char *comment);
-
-/* Percent-decodes src[0..len) into dst (dstlen >= 1, always terminated).
- * "%XY" with two hex digits becomes that byte; anything else is kept. */
-void nd_pct_decode(char *dst, size_t dstlen, const char *src, size_t len);
 
 /* ---- packet headers for display (nd_note.c) ---- */
 
@@ -54,8 +51,9 @@ struct nd_hdr {
 	uint8_t icmp_type, icmp_code;
 };
 
-/* Decodes the headers of a packet of the given link type (raw IPv4, or
- * Ethernet carrying IPv4, or Linux cooked). */
+/* Decodes the headers of an IPv4 packet in a frame of the given link
+ * type, decapsulated as replay does (linktype.h); h->ip false when the
+ * frame carries no IPv4. */
 void nd_hdr_parse(struct nd_hdr *h, const uint8_t *data, size_t caplen,
 		  uint32_t linktype);
 

@@ -1,158 +1,49 @@
-/* glassnat's trace comments and the packet headers natdump shows.
- *
- * A comment is a list of key=value words separated by spaces. Values are
- * percent-encoded by the tracer; glassnat replay writes rule names as they
- * are, so a word without '=' continues the value before it. */
+/* glassnat's trace notes as natdump sees them, and the packet headers
+ * natdump shows. The note codec is trace/note.c, the link layers
+ * trace/linktype.c: natdump reads what glassnat writes and replays. */
 #include "nd.h"
 
 #include <string.h>
 
+#include "linktype.h"
+#include "note.h"
 #include "packet.h"
-
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
-void nd_pct_decode(char *dst, size_t dstlen, const char *src, size_t len)
-{
-	size_t o = 0;
-	for (size_t i = 0; i < len && o + 1 < dstlen; i++) {
-		int hi, lo;
-		if (src[i] == '%' && i + 2 < len &&
-		    (hi = hexval(src[i + 1])) >= 0 &&
-		    (lo = hexval(src[i + 2])) >= 0) {
-			dst[o++] = (char)(hi << 4 | lo);
-			i += 2;
-		} else {
-			dst[o++] = src[i];
-		}
-	}
-	dst[o] = '\0';
-}
-
-static bool parse_u64(const char *s, size_t len, uint64_t *v)
-{
-	uint64_t x = 0;
-	if (len == 0 || len > 20)
-		return false;
-	for (size_t i = 0; i < len; i++) {
-		unsigned d = (unsigned)(s[i] - '0');
-		if (d > 9 || x > (UINT64_MAX - d) / 10)
-			return false;
-		x = x * 10 + d;
-	}
-	*v = x;
-	return true;
-}
-
-/* "a.b.c.d:port" */
-static bool parse_map(const char *s, size_t len, uint32_t *ip, uint16_t *port)
-{
-	char tmp[24];
-	const char *colon = memchr(s, ':', len);
-	uint64_t p;
-	size_t il;
-	if (!colon)
-		return false;
-	il = (size_t)(colon - s);
-	if (il >= sizeof tmp)
-		return false;
-	memcpy(tmp, s, il);
-	tmp[il] = '\0';
-	if (!nat_ip_parse(tmp, ip))
-		return false;
-	if (!parse_u64(colon + 1, len - il - 1, &p) || p > 65535)
-		return false;
-	*port = (uint16_t)p;
-	return true;
-}
-
-static bool key_is(const char *k, size_t kl, const char *name)
-{
-	return strlen(name) == kl && memcmp(k, name, kl) == 0;
-}
-
-enum { K_NONE, K_RULE, K_REASON, K_OTHER };
-
-static void note_value(struct nd_note *n, int key, const char *v, size_t vl)
-{
-	if (key == K_RULE)
-		nd_pct_decode(n->rule, sizeof n->rule, v, vl);
-	else if (key == K_REASON)
-		nd_pct_decode(n->reason, sizeof n->reason, v, vl);
-}
 
 void nd_note_parse(struct nd_note *n, const char *comment)
 {
-	const char *p = comment;
-	int last = K_NONE;
-	const char *lv = NULL; /* start of the last rule/reason value */
+	struct trace_note tn;
+	char err[64];
 
 	memset(n, 0, sizeof *n);
-	if (!p)
+	if (!comment)
 		return;
-	while (*p) {
-		const char *w, *eq, *v;
-		size_t wl, kl, vl;
-		while (*p == ' ')
-			p++;
-		if (!*p)
-			break;
-		w = p;
-		while (*p && *p != ' ')
-			p++;
-		wl = (size_t)(p - w);
-		eq = memchr(w, '=', wl);
-		if (!eq) {
-			/* an unencoded space inside a rule name */
-			if (last == K_RULE || last == K_REASON)
-				note_value(n, last, lv, (size_t)(p - lv));
-			continue;
-		}
-		kl = (size_t)(eq - w);
-		v = eq + 1;
-		vl = wl - kl - 1;
-		last = K_OTHER;
-		if (key_is(w, kl, "flow")) {
-			n->glassnat = parse_u64(v, vl, &n->flow);
-		} else if (key_is(w, kl, "stage")) {
-			if (vl == 3 && memcmp(v, "pre", 3) == 0)
-				n->stage = ND_STAGE_PRE;
-			else if (vl == 4 && memcmp(v, "post", 4) == 0)
-				n->stage = ND_STAGE_POST;
-		} else if (key_is(w, kl, "dir")) {
-			if (vl == 3 && memcmp(v, "out", 3) == 0)
-				n->dir = ND_DIR_OUT;
-			else if (vl == 2 && memcmp(v, "in", 2) == 0)
-				n->dir = ND_DIR_IN;
-		} else if (key_is(w, kl, "verdict")) {
-			nd_pct_decode(n->verdict, sizeof n->verdict, v, vl);
-		} else if (key_is(w, kl, "rule")) {
-			last = K_RULE;
-			lv = v;
-			note_value(n, last, v, vl);
-		} else if (key_is(w, kl, "reason")) {
-			last = K_REASON;
-			lv = v;
-			note_value(n, last, v, vl);
-		} else if (key_is(w, kl, "map")) {
-			n->has_map = parse_map(v, vl, &n->map_ip, &n->map_port);
-		} else if (key_is(w, kl, "hairpin")) {
-			n->hairpin = vl == 1 && v[0] == '1';
-		}
+	/* What is not understood is left out: a note with a bad map still
+	 * names its flow. */
+	(void)trace_note_decode(&tn, comment, strlen(comment), err,
+				sizeof err);
+	n->glassnat = tn.has_flow;
+	n->flow = tn.flow;
+	n->stage = tn.stage == TRACE_NOTE_PRE	 ? ND_STAGE_PRE
+		   : tn.stage == TRACE_NOTE_POST ? ND_STAGE_POST
+						 : ND_STAGE_NONE;
+	n->dir = tn.dir == TRACE_NOTE_OUT  ? ND_DIR_OUT
+		 : tn.dir == TRACE_NOTE_IN ? ND_DIR_IN
+					   : ND_DIR_NONE;
+	n->has_map = tn.has_map;
+	n->map_ip = tn.map_ip;
+	n->map_port = tn.map_port;
+	n->hairpin = tn.hairpin;
+	snprintf(n->verdict, sizeof n->verdict, "%s", tn.verdict);
+	snprintf(n->reason, sizeof n->reason, "%s", tn.reason);
+	if (tn.has_rule) { /* "forward:NAME", cut to the field */
+		const char *pre = tn.forward ? "forward:" : "";
+		size_t pl = strlen(pre), rl = strlen(tn.rule);
+		if (rl > sizeof n->rule - 1 - pl)
+			rl = sizeof n->rule - 1 - pl;
+		memcpy(n->rule, pre, pl);
+		memcpy(n->rule + pl, tn.rule, rl);
+		n->rule[pl + rl] = '\0';
 	}
-}
-
-static uint16_t rd16(const uint8_t *p)
-{
-	return (uint16_t)(p[0] << 8 | p[1]);
 }
 
 static uint32_t rd32(const uint8_t *p)
@@ -161,50 +52,18 @@ static uint32_t rd32(const uint8_t *p)
 	       (uint32_t)p[2] << 8 | p[3];
 }
 
-/* Offset of the IPv4 header for a link type, or -1. */
-static long l3_offset(const uint8_t *d, size_t caplen, uint32_t linktype)
-{
-	size_t off;
-	uint16_t et;
-	switch (linktype) {
-	case 101: /* LINKTYPE_RAW */
-	case 228: /* LINKTYPE_IPV4 */
-	case 12:  /* DLT_RAW as some writers store it */
-		return 0;
-	case 0: /* BSD loopback: 4-byte family in host order */
-		return caplen >= 4 ? 4 : -1;
-	case 1: /* Ethernet, one optional 802.1Q tag */
-		if (caplen < 14)
-			return -1;
-		et = rd16(d + 12);
-		off = 14;
-		if (et == 0x8100 && caplen >= 18) {
-			et = rd16(d + 16);
-			off = 18;
-		}
-		return et == 0x0800 ? (long)off : -1;
-	case 113: /* Linux cooked v1 */
-		return caplen >= 16 && rd16(d + 14) == 0x0800 ? 16 : -1;
-	case 276: /* Linux cooked v2 */
-		return caplen >= 20 && rd16(d) == 0x0800 ? 20 : -1;
-	default:
-		return -1;
-	}
-}
-
 void nd_hdr_parse(struct nd_hdr *h, const uint8_t *data, size_t caplen,
 		  uint32_t linktype)
 {
 	uint8_t copy[192];
 	struct nat_pkt p;
 	enum nat_parse_status st;
-	long l3 = l3_offset(data, caplen, linktype);
-	size_t n;
+	size_t l3, n;
 
 	memset(h, 0, sizeof *h);
-	if (l3 < 0)
+	if (trace_link_decap(linktype, data, caplen, &l3) != TRACE_L3_IPV4)
 		return;
-	n = caplen - (size_t)l3;
+	n = caplen - l3;
 	if (n > sizeof copy)
 		n = sizeof copy;
 	memcpy(copy, data + l3, n);
