@@ -64,64 +64,6 @@ struct plan {
 	uint16_t src_port, dst_port, isrc_port, idst_port;
 };
 
-/* ---- names ---- */
-
-static const char *const reason_names[NAT_R_MAX] = {
-	[NAT_R_NONE] = "none",
-	[NAT_R_MALFORMED_IP] = "malformed_ip",
-	[NAT_R_MALFORMED_L4] = "malformed_l4",
-	[NAT_R_MALFORMED_ICMP_INNER] = "malformed_icmp_inner",
-	[NAT_R_IPV6] = "ipv6",
-	[NAT_R_FRAGMENT] = "fragment",
-	[NAT_R_OTHER_PROTOCOL] = "other_protocol",
-	[NAT_R_ICMP_UNSUPPORTED] = "icmp_unsupported",
-	[NAT_R_ICMP_NO_FLOW] = "icmp_no_flow",
-	[NAT_R_NO_MAPPING] = "no_mapping",
-	[NAT_R_FILTERED] = "filtered",
-	[NAT_R_RULE_DROP] = "rule_drop",
-	[NAT_R_PORT_EXHAUSTED] = "port_exhausted",
-	[NAT_R_TABLE_FULL] = "table_full",
-	[NAT_R_TCP_NO_FLOW] = "tcp_no_flow",
-	[NAT_R_NO_ADDRESS] = "no_address",
-	[NAT_R_NOT_INSIDE] = "not_inside",
-	[NAT_R_NOT_OURS] = "not_ours",
-	[NAT_R_TO_HOST] = "to_host",
-	[NAT_R_HOST_INTERNAL] = "host_internal",
-};
-
-const char *nat_reason_name(enum nat_reason r)
-{
-	return (unsigned)r < NAT_R_MAX ? reason_names[r] : "?";
-}
-
-const char *nat_verdict_name(enum nat_verdict v)
-{
-	static const char *const n[] = {"nat", "bypass", "pass", "drop"};
-	return (unsigned)v < 4 ? n[v] : "?";
-}
-
-const char *nat_tcp_state_name(enum nat_tcp_state s)
-{
-	static const char *const n[NAT_TCP_STATE_MAX] = {
-		"NONE",	       "NEW",	      "SYN_SENT",  "SYN_RECEIVED",
-		"ESTABLISHED", "FIN_WAIT",    "TIME_WAIT", "CLOSED"};
-	return (unsigned)s < NAT_TCP_STATE_MAX ? n[s] : "?";
-}
-
-const char *nat_flow_kind_name(enum nat_flow_kind k)
-{
-	static const char *const n[] = {"snat", "bypass", "forward",
-					"inbound"};
-	return (unsigned)k < 4 ? n[k] : "?";
-}
-
-const char *nat_close_reason_name(enum nat_close_reason r)
-{
-	static const char *const n[] = {"timeout", "evicted", "shutdown",
-					"flushed"};
-	return (unsigned)r < 4 ? n[r] : "?";
-}
-
 /* ---- small helpers ---- */
 
 static inline int pool_of(uint8_t proto)

@@ -134,8 +134,12 @@ void nd_tcp_flags(struct nd_out *o, uint8_t flags);
 struct nd_reason_doc {
 	const char *name, *meaning, *check;
 };
-/* The text of docs/troubleshooting.md for a reason name, or NULL. */
+/* The explanation of a reason name (the words docs/troubleshooting.md
+ * uses too), or NULL for a name the engine does not give. */
 const struct nd_reason_doc *nd_reason_doc(const char *name);
+/* Writes every reason as "name<TAB>means<TAB>check" lines, in the engine's
+ * order (the hidden `natdump --list-reasons`). Returns the exit status. */
+int nd_list_reasons(FILE *f);
 
 /* ---- time arguments ---- */
 
