@@ -4,7 +4,11 @@
  * planned — and only then rewritten, so the trace hook sees the packet as
  * it arrived together with the verdict, and a drop never leaves a packet
  * half rewritten. Outbound packets to one of our own external addresses
- * are hairpinned: translated as outbound, then the result as inbound. */
+ * are hairpinned: translated as outbound, then the result as inbound.
+ *
+ * The rest of the engine is beside this file: engine_life.c (create,
+ * destroy, queries), engine_forward.c (run-time forwards), engine_reload.c;
+ * engine_int.h is what they share. */
 #include "engine.h"
 
 #include <stddef.h>
