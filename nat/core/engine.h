@@ -15,71 +15,7 @@
 #include <stdint.h>
 
 #include "config.h"
-
-enum nat_dir {
-	NAT_DIR_UNKNOWN = 0, /* let nat_engine_classify() decide */
-	NAT_DIR_OUT = 1,     /* arrived from the inside network */
-	NAT_DIR_IN = 2,	     /* arrived from the outside */
-};
-
-enum nat_verdict {
-	NAT_V_NAT = 0, /* accept, packet modified */
-	NAT_V_BYPASS,  /* accept unchanged: a rule said bypass */
-	NAT_V_PASS,    /* accept unchanged: not the NAT's business (reason) */
-	NAT_V_DROP,    /* drop (reason) */
-};
-
-/* Why a packet was dropped or passed untranslated. Each has a counter and
- * a name (nat_reason_name), stable for events, traces and docs. */
-enum nat_reason {
-	NAT_R_NONE = 0,
-	NAT_R_MALFORMED_IP,	 /* bad IPv4 header */
-	NAT_R_MALFORMED_L4,	 /* truncated TCP/UDP/ICMP header */
-	NAT_R_MALFORMED_ICMP_INNER, /* ICMP error with unusable inner header */
-	NAT_R_IPV6,		 /* IPv6: passed or dropped by policy */
-	NAT_R_FRAGMENT,		 /* non-first fragment: policy */
-	NAT_R_OTHER_PROTOCOL,	 /* not TCP/UDP/ICMP: policy */
-	NAT_R_ICMP_UNSUPPORTED,	 /* ICMP type glassnat does not translate */
-	NAT_R_ICMP_NO_FLOW,	 /* ICMP error about no known flow */
-	NAT_R_NO_MAPPING,	 /* inbound, no flow, forward or mapping */
-	NAT_R_FILTERED,		 /* mapping exists, filtering refused it */
-	NAT_R_RULE_DROP,	 /* a rule with action drop */
-	NAT_R_PORT_EXHAUSTED,	 /* no free external port / id */
-	NAT_R_TABLE_FULL,	 /* limits.max_flows reached */
-	NAT_R_TCP_NO_FLOW,	 /* outbound TCP RST for no known flow */
-	NAT_R_NO_ADDRESS,	 /* masquerade with no address for the out if */
-	NAT_R_NOT_INSIDE,	 /* outbound source outside internal_network */
-	NAT_R_NOT_OURS,		 /* inbound to an address that is not ours */
-	NAT_R_TO_HOST,		 /* inbound for the host itself */
-	NAT_R_HOST_INTERNAL,	 /* from host_internal_ip: never translated */
-	NAT_R_MAX
-};
-
-enum nat_tcp_state {
-	NAT_TCP_NONE = 0, /* not TCP */
-	NAT_TCP_NEW,	  /* first packet was not a SYN (picked up midstream) */
-	NAT_TCP_SYN_SENT,
-	NAT_TCP_SYN_RECEIVED,
-	NAT_TCP_ESTABLISHED,
-	NAT_TCP_FIN_WAIT,  /* one side sent FIN */
-	NAT_TCP_TIME_WAIT, /* both sides sent FIN */
-	NAT_TCP_CLOSED,	   /* RST seen */
-	NAT_TCP_STATE_MAX
-};
-
-enum nat_flow_kind {
-	NAT_FLOW_SNAT = 0, /* opened from inside, source translated */
-	NAT_FLOW_BYPASS,   /* opened from inside, untranslated (rule bypass) */
-	NAT_FLOW_FORWARD,  /* opened from outside through a port forward */
-	NAT_FLOW_INBOUND,  /* opened from outside through a mapping (EIF/ADF) */
-};
-
-enum nat_close_reason {
-	NAT_CLOSE_TIMEOUT = 0,
-	NAT_CLOSE_EVICTED, /* LRU at max_flows_per_host */
-	NAT_CLOSE_SHUTDOWN,
-	NAT_CLOSE_FLUSHED, /* removed by control (forward removed, etc.) */
-};
+#include "types.h"
 
 /* A copy of one flow's identity and counters, for events and listings.
  * inside = the inside host; mapped = its external address; remote = the
@@ -95,8 +31,6 @@ struct nat_flow_info {
 	uint64_t first_ns, last_ns;
 	uint64_t pkts_out, pkts_in, bytes_out, bytes_in;
 };
-
-#define NAT_RULE_NONE 0xffffu
 
 enum nat_event_type {
 	NAT_EV_FLOW_OPEN = 0,
@@ -298,11 +232,5 @@ int nat_engine_reload(struct nat_engine *e, const struct nat_config *cfg,
 /* The engine's current config (rules and forwards as compiled; forwards
  * array has free slots: use nat_engine_forward_list). */
 const struct nat_config *nat_engine_config(const struct nat_engine *e);
-
-const char *nat_reason_name(enum nat_reason r);
-const char *nat_verdict_name(enum nat_verdict v);
-const char *nat_tcp_state_name(enum nat_tcp_state s);
-const char *nat_flow_kind_name(enum nat_flow_kind k);
-const char *nat_close_reason_name(enum nat_close_reason r);
 
 #endif

@@ -21,7 +21,7 @@
 #include <stdint.h>
 
 #include "config.h"
-#include "engine.h"
+#include "types.h"
 
 #define NAT_FLOW_NIL UINT32_MAX
 #define NAT_WHEEL_SLOTS 8192u /* seconds; longer deadlines re-arm */

@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "engine.h"
+#include "types.h"
 
 int nat_rules_init(struct nat_rules *rs, const struct nat_config *cfg)
 {

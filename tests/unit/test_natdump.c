@@ -15,6 +15,7 @@
 
 #include "../../tools/natdump/nd_note.c"
 #include "../../tools/natdump/nd_out.c"
+#include "../../tools/natdump/nd_reasons.c"
 
 Test(natdump, comment_pre_with_all_keys)
 {
@@ -271,4 +272,74 @@ Test(natdump, time_arguments)
 	cr_assert_eq(t, 1700000000000004000ull);
 	cr_assert(!nd_parse_time("yesterday", &t));
 	cr_assert(!nd_parse_time("2023-13-14T22:13:20Z", &t));
+}
+
+/* One record written through nd_record() into buf. */
+static void record_to(char *buf, size_t len, const struct nd_field *f,
+		      size_t n, bool json)
+{
+	FILE *tf = tmpfile();
+	struct nd_out o;
+	size_t got;
+	cr_assert_not_null(tf);
+	nd_out_init(&o, tf);
+	nd_record(&o, f, n, json);
+	cr_assert_eq(nd_out_finish(&o), 0);
+	rewind(tf);
+	got = fread(buf, 1, len - 1, tf);
+	buf[got] = '\0';
+	fclose(tf);
+}
+
+Test(natdump, one_field_list_makes_the_text_line_and_the_json_object)
+{
+	struct nd_hdr ip = {.ip = true, .src = 0x0a000005u, .dst = 0xc6336407u,
+			    .sport = 1000, .dport = 53, .ports = true};
+	struct nd_hdr nonip = {.ip = false};
+	const struct nd_field f[] = {
+		{"id", "", ND_F_U64, true, .u = 42},
+		{"rule", " rule=", ND_F_STR, false, .dflt = "-", .s = ""},
+		{"name", " name=", ND_F_STR, true, .s = "a\"b"},
+		{"pre", " ", ND_F_TUPLE, true, .h = &ip},
+		{"post", " > ", ND_F_TUPLE, true, .h = &nonip},
+		{"in", " in=", ND_F_EP, true, .ip = 0x0a000005u, .port = 7,
+		 .ports = false},
+		{"out", " out=", ND_F_EP, false, .dflt = "?"},
+		{"bytes", "/", ND_F_U64, true, .suffix = "B", .u = 9},
+		{"ns", NULL, ND_F_U64, true, .u = 5},
+		{NULL, " text-only=", ND_F_WORD, true, .s = "w"},
+		{"hairpin", " hairpin", ND_F_TRUE, true, .u = 0},
+		{"gone", " gone=", ND_F_U64, false, .u = 1},
+	};
+	char buf[512];
+	record_to(buf, sizeof buf, f, sizeof f / sizeof f[0], false);
+	cr_assert_str_eq(buf, "42 rule=- name=a\"b 10.0.0.5:1000 > "
+			      "198.51.100.7:53 > non-ip in=10.0.0.5 out=?/9B "
+			      "text-only=w hairpin\n",
+			 "text: absent fields show their default, text-only "
+			 "fields are written, JSON-only ones are not; got %s",
+			 buf);
+	record_to(buf, sizeof buf, f, sizeof f / sizeof f[0], true);
+	cr_assert_str_eq(buf, "{\"id\":42,\"name\":\"a\\\"b\",\"pre\":{\"src\":"
+			      "\"10.0.0.5\",\"dst\":\"198.51.100.7\",\"sport\":"
+			      "1000,\"dport\":53},\"in\":{\"ip\":\"10.0.0.5\","
+			      "\"port\":7},\"bytes\":9,\"ns\":5,"
+			      "\"hairpin\":true}\n",
+			 "JSON: absent fields and non-IP tuples are left out, "
+			 "strings escaped; got %s",
+			 buf);
+}
+
+Test(natdump, every_engine_reason_is_explained)
+{
+	for (int r = NAT_R_NONE + 1; r < NAT_R_MAX; r++) {
+		const char *name = nat_reason_name((enum nat_reason)r);
+		const struct nd_reason_doc *d = nd_reason_doc(name);
+		cr_assert_not_null(d, "reason %d (%s) has no explanation", r,
+				   name);
+		cr_assert(d->meaning[0] && d->check[0],
+			  "reason %s: empty means or check", name);
+	}
+	cr_assert_null(nd_reason_doc("none"), "none is not a drop reason");
+	cr_assert_null(nd_reason_doc("no_such_reason"));
 }

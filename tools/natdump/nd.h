@@ -127,13 +127,60 @@ const char *nd_proto_name(uint8_t proto, char *buf);
 /* "S", "SA", "FA", ... in tcpdump's spelling: [S.] [F.] [R] [P.] */
 void nd_tcp_flags(struct nd_out *o, uint8_t flags);
 
+/* ---- records: one field list, written as text or as JSON (nd_out.c) ----
+ *
+ * Each kind of output line (a packet, a flow, a drop group, an event) is
+ * described once, as an array of fields; nd_record() writes it either as
+ * a text line or as a JSON object, so the two forms cannot drift apart. */
+
+enum nd_field_kind {
+	ND_F_U64,      /* a number */
+	ND_F_STR,      /* JSON: a string literal (escaped); text: as is */
+	ND_F_WORD,     /* a known-safe word: "word" in JSON, unescaped */
+	ND_F_RAW,      /* JSON text already encoded; text: as is */
+	ND_F_TIME,     /* "2023-11-14T22:13:20.001000000Z" (quoted in JSON) */
+	ND_F_IPPORT,   /* "1.2.3.4:5" (quoted in JSON) */
+	ND_F_TCPFLAGS, /* "[S.]" (quoted in JSON) */
+	ND_F_TUPLE,    /* JSON {"src","dst"[,"sport","dport"]}, left out when
+			* not IPv4; text "a:p > b:p", "a > b" or "non-ip" */
+	ND_F_EP,       /* JSON {"ip","port"}; text ip:port, or ip alone
+			* without ports */
+	ND_F_TRUE,     /* JSON true; text the label alone */
+};
+
+struct nd_field {
+	const char *key;   /* JSON key; NULL: a text-only field */
+	const char *label; /* text before the value; NULL: a JSON-only field */
+	enum nd_field_kind kind;
+	bool on;	    /* present; an absent field is left out of JSON */
+	const char *dflt;   /* text in place of an absent value, or NULL to
+			     * leave the field (label too) out of the text */
+	const char *suffix; /* text after a present value, or NULL */
+	uint64_t u;	    /* U64, TIME */
+	const char *s;	    /* STR, WORD, RAW */
+	const struct nd_hdr *h; /* TUPLE */
+	uint32_t ip;		/* IPPORT, EP (host order) */
+	uint16_t port;		/* IPPORT, EP */
+	bool ports;		/* EP: the text form shows the port */
+	uint8_t flags;		/* TCPFLAGS */
+};
+
+/* Writes one record: "{...}\n" in JSON, else the fields' labels and values
+ * in order and "\n". The first JSON field must be present. */
+void nd_record(struct nd_out *o, const struct nd_field *f, size_t n,
+	       bool json);
+
 /* ---- reasons (nd_reasons.c) ---- */
 
 struct nd_reason_doc {
 	const char *name, *meaning, *check;
 };
-/* The text of docs/troubleshooting.md for a reason name, or NULL. */
+/* The explanation of a reason name (the words docs/troubleshooting.md
+ * uses too), or NULL for a name the engine does not give. */
 const struct nd_reason_doc *nd_reason_doc(const char *name);
+/* Writes every reason as "name<TAB>means<TAB>check" lines, in the engine's
+ * order (the hidden `natdump --list-reasons`). Returns the exit status. */
+int nd_list_reasons(FILE *f);
 
 /* ---- time arguments ---- */
 

@@ -56,49 +56,18 @@ static const char *dir_name(uint8_t d)
 	return d == ND_DIR_OUT ? "out" : d == ND_DIR_IN ? "in" : "-";
 }
 
-static void put_tuple(struct nd_out *out, const struct nd_hdr *h)
-{
-	if (!h->ip) {
-		nd_puts(out, "non-ip");
-		return;
-	}
-	if (h->ports) {
-		nd_ipport(out, h->src, h->sport);
-		nd_puts(out, " > ");
-		nd_ipport(out, h->dst, h->dport);
-	} else {
-		nd_ip(out, h->src);
-		nd_puts(out, " > ");
-		nd_ip(out, h->dst);
-	}
-}
-
-static void json_tuple(struct nd_out *out, const char *key,
-		       const struct nd_hdr *h)
-{
-	nd_puts(out, ",\"");
-	nd_puts(out, key);
-	nd_puts(out, "\":{\"src\":\"");
-	nd_ip(out, h->src);
-	nd_puts(out, "\",\"dst\":\"");
-	nd_ip(out, h->dst);
-	nd_putc(out, '"');
-	if (h->ports) {
-		nd_puts(out, ",\"sport\":");
-		nd_u64(out, h->sport);
-		nd_puts(out, ",\"dport\":");
-		nd_u64(out, h->dport);
-	}
-	nd_putc(out, '}');
-}
-
-/* One line for a unit (show, follow). */
+/* One packet record (show, follow): the pair as one line. Text:
+ * "TIME FLOW DIR PROTO PRE → POST [FLAGS seq= ack= len=] VERDICT rule=
+ * reason= hairpin"; a packet without a glassnat note is "TIME - - PROTO
+ * TUPLE if=NAME". The TCP details stand before the verdict in text and
+ * after it in JSON, so they have a text row and a JSON row. */
 static void show_unit(struct nd_out *out, const struct nd_unit *u, bool json,
-		      bool tcp_detail, const char *file)
+		      bool tcp_detail)
 {
 	struct nd_hdr pre, post;
 	const struct nd_note *n = u->note;
 	const struct nd_hdr *any;
+	bool g = n->glassnat, td;
 	char pb[8];
 
 	memset(&pre, 0, sizeof pre);
@@ -110,123 +79,41 @@ static void show_unit(struct nd_out *out, const struct nd_unit *u, bool json,
 		nd_hdr_parse(&post, u->post->data, u->post->caplen,
 			     u->post->linktype);
 	any = u->pre ? &pre : &post;
+	td = tcp_detail && any->ip && any->proto == 6 && any->ports;
 
-	if (json) {
-		nd_puts(out, "{\"ts\":\"");
-		nd_time(out, u->ts_ns);
-		nd_puts(out, "\",\"ts_ns\":");
-		nd_u64(out, u->ts_ns);
-		if (n->glassnat) {
-			nd_puts(out, ",\"flow\":");
-			nd_u64(out, n->flow);
-			nd_puts(out, ",\"dir\":\"");
-			nd_puts(out, dir_name(n->dir));
-			nd_putc(out, '"');
-		}
-		if (any->ip) {
-			nd_puts(out, ",\"proto\":\"");
-			nd_puts(out, nd_proto_name(any->proto, pb));
-			nd_putc(out, '"');
-		}
-		if (u->pre && pre.ip)
-			json_tuple(out, "pre", &pre);
-		if (u->post && post.ip)
-			json_tuple(out, n->glassnat ? "post" : "packet", &post);
-		if (n->glassnat) {
-			nd_puts(out, ",\"verdict\":");
-			nd_json_str(out, n->verdict);
-			if (n->rule[0]) {
-				nd_puts(out, ",\"rule\":");
-				nd_json_str(out, n->rule);
-			}
-			if (n->reason[0]) {
-				nd_puts(out, ",\"reason\":");
-				nd_json_str(out, n->reason);
-			}
-			if (n->has_map) {
-				nd_puts(out, ",\"map\":\"");
-				nd_ipport(out, n->map_ip, n->map_port);
-				nd_putc(out, '"');
-			}
-			if (n->hairpin)
-				nd_puts(out, ",\"hairpin\":true");
-		}
-		if (tcp_detail && any->ip && any->proto == 6 && any->ports) {
-			nd_puts(out, ",\"tcp_flags\":\"");
-			nd_tcp_flags(out, any->tcp_flags);
-			nd_puts(out, "\",\"seq\":");
-			nd_u64(out, any->seq);
-			nd_puts(out, ",\"ack\":");
-			nd_u64(out, any->ack);
-			nd_puts(out, ",\"payload\":");
-			nd_u64(out, any->payload);
-		}
-		nd_puts(out, ",\"len\":");
-		nd_u64(out, u->pre ? u->pre->len : u->post->len);
-		if (file) {
-			nd_puts(out, ",\"file\":");
-			nd_json_str(out, file);
-		}
-		nd_puts(out, "}\n");
-		return;
-	}
-
-	nd_time(out, u->ts_ns);
-	nd_putc(out, ' ');
-	if (!n->glassnat) {
-		nd_puts(out, "- - ");
-		if (any->ip) {
-			nd_puts(out, nd_proto_name(any->proto, pb));
-			nd_putc(out, ' ');
-		}
-		put_tuple(out, any);
-		if (u->post->if_name) {
-			nd_puts(out, " if=");
-			nd_puts(out, u->post->if_name);
-		}
-		nd_putc(out, '\n');
-		return;
-	}
-	nd_u64(out, n->flow);
-	nd_putc(out, ' ');
-	nd_puts(out, dir_name(n->dir));
-	nd_putc(out, ' ');
-	if (any->ip) {
-		nd_puts(out, nd_proto_name(any->proto, pb));
-		nd_putc(out, ' ');
-	}
-	if (u->pre)
-		put_tuple(out, &pre);
-	else
-		nd_putc(out, '-');
-	nd_puts(out, " \xe2\x86\x92 "); /* → */
-	if (u->post)
-		put_tuple(out, &post);
-	else
-		nd_putc(out, '-');
-	if (tcp_detail && any->ip && any->proto == 6 && any->ports) {
-		nd_putc(out, ' ');
-		nd_tcp_flags(out, any->tcp_flags);
-		nd_puts(out, " seq=");
-		nd_u64(out, any->seq);
-		nd_puts(out, " ack=");
-		nd_u64(out, any->ack);
-		nd_puts(out, " len=");
-		nd_u64(out, any->payload);
-	}
-	nd_putc(out, ' ');
-	nd_puts(out, n->verdict[0] ? n->verdict : "-");
-	if (n->rule[0]) {
-		nd_puts(out, " rule=");
-		nd_puts(out, n->rule);
-	}
-	if (n->reason[0]) {
-		nd_puts(out, " reason=");
-		nd_puts(out, n->reason);
-	}
-	if (n->hairpin)
-		nd_puts(out, " hairpin");
-	nd_putc(out, '\n');
+	const struct nd_field f[] = {
+		{"ts", "", ND_F_TIME, true, .u = u->ts_ns},
+		{"ts_ns", NULL, ND_F_U64, true, .u = u->ts_ns},
+		{"flow", " ", ND_F_U64, g, .dflt = "-", .u = n->flow},
+		{"dir", " ", ND_F_WORD, g, .dflt = "-", .s = dir_name(n->dir)},
+		{"proto", " ", ND_F_WORD, any->ip,
+		 .s = nd_proto_name(any->proto, pb)},
+		{"pre", " ", ND_F_TUPLE, u->pre != NULL,
+		 .dflt = g ? "-" : NULL, .h = &pre},
+		{g ? "post" : "packet", g ? " \xe2\x86\x92 " : " ", ND_F_TUPLE,
+		 u->post != NULL, .dflt = "-", .h = &post},
+		{NULL, " if=", ND_F_STR, !g && u->post && u->post->if_name,
+		 .s = u->post ? u->post->if_name : NULL},
+		{NULL, " ", ND_F_TCPFLAGS, g && td, .flags = any->tcp_flags},
+		{NULL, " seq=", ND_F_U64, g && td, .u = any->seq},
+		{NULL, " ack=", ND_F_U64, g && td, .u = any->ack},
+		{NULL, " len=", ND_F_U64, g && td, .u = any->payload},
+		{"verdict", " ", ND_F_STR, g,
+		 .s = json || n->verdict[0] ? n->verdict : "-"},
+		{"rule", " rule=", ND_F_STR, g && n->rule[0], .s = n->rule},
+		{"reason", " reason=", ND_F_STR, g && n->reason[0],
+		 .s = n->reason},
+		{"map", NULL, ND_F_IPPORT, g && n->has_map, .ip = n->map_ip,
+		 .port = n->map_port},
+		{"hairpin", " hairpin", ND_F_TRUE, g && n->hairpin, .u = 0},
+		{"tcp_flags", NULL, ND_F_TCPFLAGS, td, .flags = any->tcp_flags},
+		{"seq", NULL, ND_F_U64, td, .u = any->seq},
+		{"ack", NULL, ND_F_U64, td, .u = any->ack},
+		{"payload", NULL, ND_F_U64, td, .u = any->payload},
+		{"len", NULL, ND_F_U64, true,
+		 .u = u->pre ? u->pre->len : u->post->len},
+	};
+	nd_record(out, f, sizeof f / sizeof f[0], json);
 }
 
 int nd_cmd_show(const struct nd_opts *o)
@@ -239,7 +126,7 @@ int nd_cmd_show(const struct nd_opts *o)
 	while (nd_pairer_next(r.pr, &u) == 1) {
 		if (!nd_unit_selected(o, r.flt, &u))
 			continue;
-		show_unit(&r.out, &u, o->json, false, NULL);
+		show_unit(&r.out, &u, o->json, false);
 		if (o->count && ++shown >= o->count)
 			break;
 	}
@@ -457,29 +344,43 @@ static int cmp_order(const void *a, const void *b)
 	return x->order < y->order ? -1 : x->order > y->order;
 }
 
-static void put_ep(struct nd_out *out, bool has, uint32_t ip, uint16_t port,
-		   bool ports)
+/* One flow record. Text: "ID PROTO INSIDE ↔ MAPPED ↔ REMOTE rule= first=
+ * last= out=P/BB in=P/BB end=END [drops=N:REASON]", or end=dropped:REASON
+ * when every packet was dropped; '?' for an endpoint the trace does not
+ * show. */
+static void put_flow(struct nd_out *out, const struct flow *f,
+		     const char *rule, const char *reason, bool json)
 {
-	if (!has)
-		nd_putc(out, '?');
-	else if (ports)
-		nd_ipport(out, ip, port);
-	else
-		nd_ip(out, ip);
-}
-
-static void json_ep(struct nd_out *out, const char *key, bool has, uint32_t ip,
-		    uint16_t port)
-{
-	if (!has)
-		return;
-	nd_puts(out, ",\"");
-	nd_puts(out, key);
-	nd_puts(out, "\":{\"ip\":\"");
-	nd_ip(out, ip);
-	nd_puts(out, "\",\"port\":");
-	nd_u64(out, port);
-	nd_putc(out, '}');
+	bool ports = f->proto == 6 || f->proto == 17 || f->proto == 1;
+	bool all_dropped = f->drops && f->drops == f->pkts_in + f->pkts_out;
+	char pb[8];
+	const struct nd_field fs[] = {
+		{"flow", "", ND_F_U64, true, .u = f->id},
+		{"proto", " ", ND_F_WORD, true,
+		 .s = nd_proto_name(f->proto, pb)},
+		{"inside", " ", ND_F_EP, f->has_in, .dflt = "?",
+		 .ip = f->in_ip, .port = f->in_port, .ports = ports},
+		{"mapped", " \xe2\x86\x94 ", ND_F_EP, f->has_map, .dflt = "?",
+		 .ip = f->map_ip, .port = f->map_port, .ports = ports},
+		{"remote", " \xe2\x86\x94 ", ND_F_EP, f->has_rem, .dflt = "?",
+		 .ip = f->rem_ip, .port = f->rem_port, .ports = ports},
+		{"rule", " rule=", ND_F_STR, rule[0] != 0, .dflt = "-",
+		 .s = rule},
+		{"first", " first=", ND_F_TIME, true, .u = f->first},
+		{"last", " last=", ND_F_TIME, true, .u = f->last},
+		{"pkts_out", " out=", ND_F_U64, true, .u = f->pkts_out},
+		{"bytes_out", "/", ND_F_U64, true, .suffix = "B",
+		 .u = f->bytes_out},
+		{"pkts_in", " in=", ND_F_U64, true, .u = f->pkts_in},
+		{"bytes_in", "/", ND_F_U64, true, .suffix = "B",
+		 .u = f->bytes_in},
+		{"end", " end=", ND_F_WORD, true,
+		 .s = !json && all_dropped ? "dropped" : flow_end(f)},
+		{"drops", " drops=", ND_F_U64, f->drops && (json || !all_dropped),
+		 .u = f->drops},
+		{"drop_reason", ":", ND_F_STR, f->drops != 0, .s = reason},
+	};
+	nd_record(out, fs, sizeof fs / sizeof fs[0], json);
 }
 
 int nd_cmd_flows(const struct nd_opts *o)
@@ -491,7 +392,6 @@ int nd_cmd_flows(const struct nd_opts *o)
 	struct flow **list = NULL;
 	uint64_t shown = 0;
 	int rc;
-	char pb[8];
 
 	if (run_open(&r, o) < 0)
 		return 1;
@@ -517,87 +417,10 @@ int nd_cmd_flows(const struct nd_opts *o)
 	}
 	for (size_t i = 0; list && i < t.n; i++) {
 		const struct flow *f = list[i];
-		bool ports = f->proto == 6 || f->proto == 17 || f->proto == 1;
-		const char *rule = name_of(&rules, f->rule);
-		const char *reason = name_of(&reasons, f->reason);
 		if (o->count && shown++ >= o->count)
 			break;
-		if (o->json) {
-			nd_puts(&r.out, "{\"flow\":");
-			nd_u64(&r.out, f->id);
-			nd_puts(&r.out, ",\"proto\":\"");
-			nd_puts(&r.out, nd_proto_name(f->proto, pb));
-			nd_putc(&r.out, '"');
-			json_ep(&r.out, "inside", f->has_in, f->in_ip, f->in_port);
-			json_ep(&r.out, "mapped", f->has_map, f->map_ip,
-				f->map_port);
-			json_ep(&r.out, "remote", f->has_rem, f->rem_ip,
-				f->rem_port);
-			if (rule[0]) {
-				nd_puts(&r.out, ",\"rule\":");
-				nd_json_str(&r.out, rule);
-			}
-			nd_puts(&r.out, ",\"first\":\"");
-			nd_time(&r.out, f->first);
-			nd_puts(&r.out, "\",\"last\":\"");
-			nd_time(&r.out, f->last);
-			nd_puts(&r.out, "\",\"pkts_out\":");
-			nd_u64(&r.out, f->pkts_out);
-			nd_puts(&r.out, ",\"bytes_out\":");
-			nd_u64(&r.out, f->bytes_out);
-			nd_puts(&r.out, ",\"pkts_in\":");
-			nd_u64(&r.out, f->pkts_in);
-			nd_puts(&r.out, ",\"bytes_in\":");
-			nd_u64(&r.out, f->bytes_in);
-			nd_puts(&r.out, ",\"end\":\"");
-			nd_puts(&r.out, flow_end(f));
-			nd_putc(&r.out, '"');
-			if (f->drops) {
-				nd_puts(&r.out, ",\"drops\":");
-				nd_u64(&r.out, f->drops);
-				nd_puts(&r.out, ",\"drop_reason\":");
-				nd_json_str(&r.out, reason);
-			}
-			nd_puts(&r.out, "}\n");
-			continue;
-		}
-		nd_u64(&r.out, f->id);
-		nd_putc(&r.out, ' ');
-		nd_puts(&r.out, nd_proto_name(f->proto, pb));
-		nd_putc(&r.out, ' ');
-		put_ep(&r.out, f->has_in, f->in_ip, f->in_port, ports);
-		nd_puts(&r.out, " \xe2\x86\x94 ");
-		put_ep(&r.out, f->has_map, f->map_ip, f->map_port, ports);
-		nd_puts(&r.out, " \xe2\x86\x94 ");
-		put_ep(&r.out, f->has_rem, f->rem_ip, f->rem_port, ports);
-		nd_puts(&r.out, " rule=");
-		nd_puts(&r.out, rule[0] ? rule : "-");
-		nd_puts(&r.out, " first=");
-		nd_time(&r.out, f->first);
-		nd_puts(&r.out, " last=");
-		nd_time(&r.out, f->last);
-		nd_puts(&r.out, " out=");
-		nd_u64(&r.out, f->pkts_out);
-		nd_putc(&r.out, '/');
-		nd_u64(&r.out, f->bytes_out);
-		nd_puts(&r.out, "B in=");
-		nd_u64(&r.out, f->pkts_in);
-		nd_putc(&r.out, '/');
-		nd_u64(&r.out, f->bytes_in);
-		nd_puts(&r.out, "B end=");
-		if (f->drops && f->drops == f->pkts_in + f->pkts_out) {
-			nd_puts(&r.out, "dropped:");
-			nd_puts(&r.out, reason);
-		} else {
-			nd_puts(&r.out, flow_end(f));
-			if (f->drops) {
-				nd_puts(&r.out, " drops=");
-				nd_u64(&r.out, f->drops);
-				nd_putc(&r.out, ':');
-				nd_puts(&r.out, reason);
-			}
-		}
-		nd_putc(&r.out, '\n');
+		put_flow(&r.out, f, name_of(&rules, f->rule),
+			 name_of(&reasons, f->reason), o->json);
 	}
 	free(list);
 	free(t.f);
@@ -615,6 +438,37 @@ struct drop_group {
 	struct nd_hdr ex;
 };
 
+/* One drop group. Text: "REASON rule=R N packets", then "  example: flow
+ * ID PROTO TUPLE at TIME" and the reason's "  means:" and "  check:"
+ * lines. The example's time stands before its tuple in JSON and after it
+ * in text. */
+static void put_drop_group(struct nd_out *out, const struct drop_group *g,
+			   const char *reason, const char *rule, bool json)
+{
+	const struct nd_reason_doc *d = nd_reason_doc(reason);
+	char pb[8];
+	const struct nd_field f[] = {
+		{"reason", "", ND_F_STR, true, .s = reason},
+		{"rule", " rule=", ND_F_STR, rule[0] != 0, .dflt = "-",
+		 .s = rule},
+		{"count", " ", ND_F_U64, true,
+		 .suffix = g->count == 1 ? " packet\n" : " packets\n",
+		 .u = g->count},
+		{"example_flow", "  example: flow ", ND_F_U64, true,
+		 .u = g->ex_flow},
+		{"example_ts", NULL, ND_F_TIME, true, .u = g->ex_ts},
+		{NULL, " ", ND_F_WORD, g->ex.ip,
+		 .s = nd_proto_name(g->ex.proto, pb)},
+		{"example", " ", ND_F_TUPLE, true, .h = &g->ex},
+		{NULL, " at ", ND_F_TIME, true, .u = g->ex_ts},
+		{"means", "\n  means: ", ND_F_STR, d != NULL,
+		 .s = d ? d->meaning : NULL},
+		{"check", "\n  check: ", ND_F_STR, d != NULL,
+		 .s = d ? d->check : NULL},
+	};
+	nd_record(out, f, sizeof f / sizeof f[0], json);
+}
+
 int nd_cmd_drops(const struct nd_opts *o)
 {
 	struct run r;
@@ -623,7 +477,6 @@ int nd_cmd_drops(const struct nd_opts *o)
 	struct drop_group *g = NULL;
 	size_t ng = 0, gcap = 0;
 	uint64_t total = 0;
-	char pb[8];
 
 	if (run_open(&r, o) < 0)
 		return 1;
@@ -659,60 +512,9 @@ int nd_cmd_drops(const struct nd_opts *o)
 		}
 		g[i].count++;
 	}
-	for (size_t i = 0; i < ng; i++) {
-		const char *reason = name_of(&reasons, g[i].reason);
-		const char *rule = name_of(&rules, g[i].rule);
-		const struct nd_reason_doc *d = nd_reason_doc(reason);
-		if (o->json) {
-			nd_puts(&r.out, "{\"reason\":");
-			nd_json_str(&r.out, reason);
-			if (rule[0]) {
-				nd_puts(&r.out, ",\"rule\":");
-				nd_json_str(&r.out, rule);
-			}
-			nd_puts(&r.out, ",\"count\":");
-			nd_u64(&r.out, g[i].count);
-			nd_puts(&r.out, ",\"example_flow\":");
-			nd_u64(&r.out, g[i].ex_flow);
-			nd_puts(&r.out, ",\"example_ts\":\"");
-			nd_time(&r.out, g[i].ex_ts);
-			nd_putc(&r.out, '"');
-			if (g[i].ex.ip)
-				json_tuple(&r.out, "example", &g[i].ex);
-			if (d) {
-				nd_puts(&r.out, ",\"means\":");
-				nd_json_str(&r.out, d->meaning);
-				nd_puts(&r.out, ",\"check\":");
-				nd_json_str(&r.out, d->check);
-			}
-			nd_puts(&r.out, "}\n");
-			continue;
-		}
-		nd_puts(&r.out, reason);
-		nd_puts(&r.out, " rule=");
-		nd_puts(&r.out, rule[0] ? rule : "-");
-		nd_putc(&r.out, ' ');
-		nd_u64(&r.out, g[i].count);
-		nd_puts(&r.out, g[i].count == 1 ? " packet\n" : " packets\n");
-		nd_puts(&r.out, "  example: flow ");
-		nd_u64(&r.out, g[i].ex_flow);
-		nd_putc(&r.out, ' ');
-		if (g[i].ex.ip) {
-			nd_puts(&r.out, nd_proto_name(g[i].ex.proto, pb));
-			nd_putc(&r.out, ' ');
-		}
-		put_tuple(&r.out, &g[i].ex);
-		nd_puts(&r.out, " at ");
-		nd_time(&r.out, g[i].ex_ts);
-		nd_putc(&r.out, '\n');
-		if (d) {
-			nd_puts(&r.out, "  means: ");
-			nd_puts(&r.out, d->meaning);
-			nd_puts(&r.out, "\n  check: ");
-			nd_puts(&r.out, d->check);
-			nd_putc(&r.out, '\n');
-		}
-	}
+	for (size_t i = 0; i < ng; i++)
+		put_drop_group(&r.out, &g[i], name_of(&reasons, g[i].reason),
+			       name_of(&rules, g[i].rule), o->json);
 	if (!o->json && ng == 0)
 		nd_puts(&r.out, "no drops\n");
 	free(g);
@@ -740,6 +542,20 @@ static void count_name(struct counter *c, size_t *n, size_t cap,
 	if (*n < cap) {
 		c[*n].name = name;
 		c[(*n)++].n = 1;
+	}
+}
+
+/* "LABEL NAME COUNT" lines, in order of first appearance. */
+static void put_counts(struct nd_out *out, const char *label,
+		       const struct counter *c, size_t n,
+		       const struct names *names)
+{
+	for (size_t i = 0; i < n; i++) {
+		nd_puts(out, label);
+		nd_puts(out, name_of(names, c[i].name));
+		nd_putc(out, ' ');
+		nd_u64(out, c[i].n);
+		nd_putc(out, '\n');
 	}
 }
 
@@ -830,20 +646,8 @@ int nd_cmd_stats(const struct nd_opts *o)
 	nd_puts(&r.out, "\ntrace losses ");
 	nd_u64(&r.out, losses + nd_input_ifdrop(r.in));
 	nd_putc(&r.out, '\n');
-	for (size_t i = 0; i < nv; i++) {
-		nd_puts(&r.out, "verdict ");
-		nd_puts(&r.out, name_of(&names, verdicts[i].name));
-		nd_putc(&r.out, ' ');
-		nd_u64(&r.out, verdicts[i].n);
-		nd_putc(&r.out, '\n');
-	}
-	for (size_t i = 0; i < nr; i++) {
-		nd_puts(&r.out, "reason ");
-		nd_puts(&r.out, name_of(&names, reasons[i].name));
-		nd_putc(&r.out, ' ');
-		nd_u64(&r.out, reasons[i].n);
-		nd_putc(&r.out, '\n');
-	}
+	put_counts(&r.out, "verdict ", verdicts, nv, &names);
+	put_counts(&r.out, "reason ", reasons, nr, &names);
 	free(t.f);
 	names_free(&names);
 	return run_close(&r);
@@ -953,5 +757,5 @@ int nd_cmd_export(const struct nd_opts *o)
 void nd_show_unit(struct nd_out *out, const struct nd_unit *u, bool json,
 		  bool tcp_detail)
 {
-	show_unit(out, u, json, tcp_detail, NULL);
+	show_unit(out, u, json, tcp_detail);
 }

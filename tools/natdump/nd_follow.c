@@ -146,18 +146,16 @@ static int cmp_event(const void *a, const void *b)
 	return x->line < y->line ? -1 : x->line > y->line;
 }
 
+/* One event line: "TIME TEXT", or {"event":{...}} as glassnat wrote it. */
 static void put_event(struct nd_out *out, const struct event *e, bool json)
 {
-	if (json) {
-		nd_puts(out, "{\"event\":");
-		nd_puts(out, e->json ? e->json : "null");
-		nd_puts(out, "}\n");
-		return;
-	}
-	nd_time(out, e->ts_ns);
-	nd_putc(out, ' ');
-	nd_puts(out, e->text ? e->text : "event");
-	nd_putc(out, '\n');
+	const struct nd_field f[] = {
+		{NULL, "", ND_F_TIME, true, .u = e->ts_ns},
+		{"event", " ", ND_F_RAW, true,
+		 .s = json ? (e->json ? e->json : "null")
+			   : (e->text ? e->text : "event")},
+	};
+	nd_record(out, f, sizeof f / sizeof f[0], json);
 }
 
 /* The TCP state the packets so far imply, in the engine's names. */

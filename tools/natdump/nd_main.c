@@ -130,6 +130,9 @@ int main(int argc, char **argv)
 		fputs(usage_main, stdout);
 		return 0;
 	}
+	/* Hidden: the reasons and their explanations, for the docs test. */
+	if (strcmp(argv[1], "--list-reasons") == 0 && argc == 2)
+		return nd_list_reasons(stdout);
 	for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
 		if (strcmp(argv[1], cmds[i].name) == 0)
 			c = &cmds[i];

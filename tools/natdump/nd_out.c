@@ -252,6 +252,135 @@ void nd_tcp_flags(struct nd_out *o, uint8_t f)
 	nd_putc(o, ']');
 }
 
+/* ---- records ---- */
+
+static void text_tuple(struct nd_out *o, const struct nd_hdr *h)
+{
+	if (!h->ip) {
+		nd_puts(o, "non-ip");
+		return;
+	}
+	if (h->ports) {
+		nd_ipport(o, h->src, h->sport);
+		nd_puts(o, " > ");
+		nd_ipport(o, h->dst, h->dport);
+	} else {
+		nd_ip(o, h->src);
+		nd_puts(o, " > ");
+		nd_ip(o, h->dst);
+	}
+}
+
+static void json_tuple(struct nd_out *o, const struct nd_hdr *h)
+{
+	nd_puts(o, "{\"src\":\"");
+	nd_ip(o, h->src);
+	nd_puts(o, "\",\"dst\":\"");
+	nd_ip(o, h->dst);
+	nd_putc(o, '"');
+	if (h->ports) {
+		nd_puts(o, ",\"sport\":");
+		nd_u64(o, h->sport);
+		nd_puts(o, ",\"dport\":");
+		nd_u64(o, h->dport);
+	}
+	nd_putc(o, '}');
+}
+
+/* A value in its text form; JSON quotes the kinds that are strings. */
+static void put_value(struct nd_out *o, const struct nd_field *f, bool json)
+{
+	bool quote = json && f->kind != ND_F_U64 && f->kind != ND_F_RAW;
+	switch (f->kind) {
+	case ND_F_STR:
+		if (json) {
+			nd_json_str(o, f->s);
+			return;
+		}
+		break;
+	case ND_F_TUPLE:
+		if (json)
+			json_tuple(o, f->h);
+		else
+			text_tuple(o, f->h);
+		return;
+	case ND_F_EP:
+		if (json) {
+			nd_puts(o, "{\"ip\":\"");
+			nd_ip(o, f->ip);
+			nd_puts(o, "\",\"port\":");
+			nd_u64(o, f->port);
+			nd_putc(o, '}');
+		} else if (f->ports) {
+			nd_ipport(o, f->ip, f->port);
+		} else {
+			nd_ip(o, f->ip);
+		}
+		return;
+	case ND_F_TRUE:
+		if (json)
+			nd_puts(o, "true");
+		return;
+	default:
+		break;
+	}
+	if (quote)
+		nd_putc(o, '"');
+	switch (f->kind) {
+	case ND_F_U64:
+		nd_u64(o, f->u);
+		break;
+	case ND_F_TIME:
+		nd_time(o, f->u);
+		break;
+	case ND_F_IPPORT:
+		nd_ipport(o, f->ip, f->port);
+		break;
+	case ND_F_TCPFLAGS:
+		nd_tcp_flags(o, f->flags);
+		break;
+	default: /* STR (text), WORD, RAW */
+		nd_puts(o, f->s);
+		break;
+	}
+	if (quote)
+		nd_putc(o, '"');
+}
+
+void nd_record(struct nd_out *o, const struct nd_field *f, size_t n,
+	       bool json)
+{
+	bool first = true;
+	if (json)
+		nd_putc(o, '{');
+	for (size_t i = 0; i < n; i++, f++) {
+		if (json) {
+			if (!f->key || !f->on ||
+			    (f->kind == ND_F_TUPLE && !f->h->ip))
+				continue;
+			if (!first)
+				nd_putc(o, ',');
+			first = false;
+			nd_putc(o, '"');
+			nd_puts(o, f->key);
+			nd_puts(o, "\":");
+			put_value(o, f, true);
+			continue;
+		}
+		if (!f->label || (!f->on && !f->dflt))
+			continue;
+		nd_puts(o, f->label);
+		if (!f->on) {
+			nd_puts(o, f->dflt);
+			continue;
+		}
+		put_value(o, f, false);
+		if (f->suffix)
+			nd_puts(o, f->suffix);
+	}
+	nd_puts(o, json ? "}\n" : "\n");
+}
+
 static bool digits(const char **s, int n, unsigned *v)
 {
 	*v = 0;

@@ -1,0 +1,274 @@
+/* An engine's lifetime and the queries on it: create, destroy, external
+ * addresses, classify, tick, flush, stats and names. See engine.h. */
+#include "engine.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+
+#include "engine_int.h"
+#include "packet.h"
+
+/* ---- lifetime and queries ---- */
+
+int nat_eng_add_addr(struct nat_engine *e, uint32_t ip, const char *ifname,
+		     char *errbuf, size_t errlen)
+{
+	if (e->n_addr == NAT_ADDR_MAX) {
+		snprintf(errbuf, errlen,
+			 "too many external addresses (at most %d)",
+			 NAT_ADDR_MAX);
+		return -1;
+	}
+	struct nat_addr *a = &e->addr[e->n_addr];
+	memset(a, 0, sizeof(*a));
+	a->ip = ip;
+	snprintf(a->ifname, sizeof(a->ifname), "%s", ifname ? ifname : "");
+	for (int k = 0; k < POOL_N; k++) {
+		if (nat_ports_init(&a->pool[k], e->cfg.port_range.lo,
+				   e->cfg.port_range.hi) < 0) {
+			for (int j = 0; j < k; j++)
+				nat_ports_destroy(&a->pool[j]);
+			snprintf(errbuf, errlen,
+				 "out of memory for port pools");
+			return -1;
+		}
+	}
+	return (int)e->n_addr++;
+}
+
+/* Distinct external addresses the config names: nat_ip, then each snat
+ * to_address in rule order. */
+unsigned nat_eng_config_addrs(const struct nat_config *cfg,
+			      uint32_t out[NAT_ADDR_MAX])
+{
+	unsigned n = 0;
+	out[n++] = cfg->nat_ip;
+	for (size_t i = 0; i < cfg->n_rules; i++) {
+		if (cfg->rules[i].action != NAT_ACT_SNAT)
+			continue;
+		bool seen = false;
+		for (unsigned j = 0; j < n; j++)
+			seen |= out[j] == cfg->rules[i].to_address;
+		if (!seen && n < NAT_ADDR_MAX)
+			out[n++] = cfg->rules[i].to_address;
+	}
+	return n;
+}
+
+size_t nat_engine_flow_bytes(void)
+{
+	return sizeof(struct nat_flow) + 3 * sizeof(uint32_t) +
+	       sizeof(struct nat_link);
+}
+
+size_t nat_engine_memory(const struct nat_config *cfg)
+{
+	uint32_t addrs[NAT_ADDR_MAX];
+	unsigned n = nat_eng_config_addrs(cfg, addrs);
+	return sizeof(struct nat_engine) +
+	       nat_flow_table_memory(cfg->limits.max_flows,
+				     cfg->limits.max_flows_per_host) +
+	       (size_t)n * POOL_N * nat_ports_memory() +
+	       2 * 65536 * sizeof(uint16_t) + cfg->n_rules +
+	       (size_t)NAT_FORWARDS_MAX *
+		       (sizeof(struct nat_forward_cfg) + 1 + sizeof(uint32_t));
+}
+
+struct nat_engine *nat_engine_create(const struct nat_config *cfg, char *errbuf,
+				     size_t errlen)
+{
+	struct nat_engine *e = calloc(1, sizeof(*e));
+	if (!e) {
+		snprintf(errbuf, errlen, "out of memory");
+		return NULL;
+	}
+	e->cfg = *cfg;
+	e->cfg.rules = NULL;
+	e->cfg.forwards = NULL;
+	e->cfg.n_rules = e->cfg.n_forwards = 0;
+	if (cfg->n_rules) {
+		e->cfg.rules = malloc(cfg->n_rules * sizeof(*cfg->rules));
+		e->rule_addr = calloc(cfg->n_rules, 1);
+		if (!e->cfg.rules || !e->rule_addr)
+			goto nomem;
+		memcpy(e->cfg.rules, cfg->rules,
+		       cfg->n_rules * sizeof(*cfg->rules));
+		e->cfg.n_rules = cfg->n_rules;
+	}
+	e->n_rule_names = e->cfg.n_rules;
+	e->cfg.forwards = calloc(NAT_FORWARDS_MAX, sizeof(*cfg->forwards));
+	e->fwd_state = calloc(NAT_FORWARDS_MAX, 1);
+	e->fwd_flows = calloc(NAT_FORWARDS_MAX, sizeof(*e->fwd_flows));
+	if (!e->cfg.forwards || !e->fwd_state || !e->fwd_flows)
+		goto nomem;
+	if (cfg->n_forwards > NAT_FORWARDS_MAX) {
+		snprintf(errbuf, errlen, "too many forwards (at most %d)",
+			 NAT_FORWARDS_MAX);
+		goto fail;
+	}
+	if (cfg->n_forwards) {
+		memcpy(e->cfg.forwards, cfg->forwards,
+		       cfg->n_forwards * sizeof(*cfg->forwards));
+		e->cfg.n_forwards = cfg->n_forwards;
+		memset(e->fwd_state, FWD_ACTIVE, cfg->n_forwards);
+	}
+	if (cfg->limits.max_flows == 0) {
+		snprintf(errbuf, errlen, "limits.max_flows must be at least 1");
+		goto fail;
+	}
+	if (nat_rules_init(&e->rules, &e->cfg) < 0)
+		goto nomem;
+	uint64_t seed = 0x243f6a8885a308d3ull;
+	if (getrandom(&seed, sizeof(seed), GRND_NONBLOCK) != sizeof(seed))
+		seed ^= (uint64_t)(uintptr_t)e;
+	if (nat_flow_table_init(&e->ft, cfg->limits.max_flows,
+				cfg->limits.max_flows_per_host, &cfg->timeouts,
+				seed) < 0)
+		goto nomem;
+
+	uint32_t addrs[NAT_ADDR_MAX];
+	unsigned n = nat_eng_config_addrs(cfg, addrs);
+	for (unsigned i = 0; i < n; i++)
+		if (nat_eng_add_addr(e, addrs[i], NULL, errbuf, errlen) < 0)
+			goto fail;
+	for (size_t i = 0; i < e->cfg.n_rules; i++)
+		if (e->cfg.rules[i].action == NAT_ACT_SNAT)
+			e->rule_addr[i] = (uint8_t)ext_addr_idx(
+				e, e->cfg.rules[i].to_address);
+	for (size_t i = 0; i < e->cfg.n_forwards; i++) {
+		const struct nat_forward_cfg *f = &e->cfg.forwards[i];
+		nat_ports_reserve(&e->addr[0].pool[pool_of(f->proto)],
+				  f->ext_port);
+	}
+	return e;
+nomem:
+	snprintf(errbuf, errlen, "out of memory reserving %zu bytes",
+		 nat_engine_memory(cfg));
+fail:
+	nat_engine_destroy(e);
+	return NULL;
+}
+
+void nat_engine_destroy(struct nat_engine *e)
+{
+	if (!e)
+		return;
+	for (unsigned i = 0; i < e->n_addr; i++)
+		for (int k = 0; k < POOL_N; k++)
+			nat_ports_destroy(&e->addr[i].pool[k]);
+	nat_flow_table_destroy(&e->ft);
+	nat_rules_destroy(&e->rules);
+	free(e->cfg.rules);
+	free(e->cfg.forwards);
+	free(e->fwd_state);
+	free(e->fwd_flows);
+	free(e->rule_addr);
+	free(e);
+}
+
+void nat_engine_set_hooks(struct nat_engine *e, const struct nat_hooks *h)
+{
+	if (h)
+		e->hooks = *h;
+	else
+		memset(&e->hooks, 0, sizeof(e->hooks));
+}
+
+int nat_engine_set_if_addr(struct nat_engine *e, const char *ifname,
+			   uint32_t addr, char *errbuf, size_t errlen)
+{
+	for (unsigned i = 0; i < e->n_addr; i++) {
+		if (strcmp(e->addr[i].ifname, ifname) == 0 &&
+		    e->addr[i].ip == addr)
+			return 0;
+	}
+	/* An address already in use (nat_ip itself, say) shares its pools:
+	 * two pools for one address would hand out one port twice. */
+	int a = ext_addr_idx(e, addr);
+	if (a >= 0 && e->addr[a].ifname[0] == '\0') {
+		snprintf(e->addr[a].ifname, sizeof(e->addr[a].ifname), "%s",
+			 ifname);
+		return 0;
+	}
+	return nat_eng_add_addr(e, addr, ifname, errbuf, errlen) < 0 ? -1 : 0;
+}
+
+enum nat_dir nat_engine_classify(const struct nat_engine *e, const uint8_t *pkt,
+				 size_t len)
+{
+	if (len < 20 || (pkt[0] >> 4) != 4)
+		return NAT_DIR_UNKNOWN;
+	uint32_t src, dst;
+	memcpy(&src, pkt + 12, 4);
+	memcpy(&dst, pkt + 16, 4);
+	src = __builtin_bswap32(src);
+	dst = __builtin_bswap32(dst);
+	if (is_inside(e, src))
+		return NAT_DIR_OUT;
+	if (ext_addr_idx(e, dst) >= 0)
+		return NAT_DIR_IN;
+	return NAT_DIR_UNKNOWN;
+}
+
+void nat_engine_tick(struct nat_engine *e, uint64_t ts_ns)
+{
+	if (!e->started || ts_ns < e->ts_ns)
+		return;
+	nat_eng_clock_to(e, ts_ns);
+}
+
+void nat_engine_flush(struct nat_engine *e, uint64_t ts_ns)
+{
+	if (ts_ns > e->ts_ns)
+		e->ts_ns = ts_ns;
+	for (uint32_t i = 0; i < e->ft.cap; i++)
+		if (e->ft.f[i].id != 0)
+			nat_eng_close_flow(e, i, NAT_CLOSE_SHUTDOWN);
+}
+
+const struct nat_stats *nat_engine_stats(struct nat_engine *e)
+{
+	/* Derived, not kept: the table knows how many flows it holds. */
+	e->st.flows_active = e->ft.used;
+	return &e->st;
+}
+
+uint64_t nat_engine_now(const struct nat_engine *e)
+{
+	return e->ts_ns;
+}
+
+void nat_engine_foreach_flow(const struct nat_engine *e,
+			     void (*fn)(void *ctx,
+					const struct nat_flow_info *fi),
+			     void *ctx)
+{
+	struct nat_flow_info fi;
+	for (uint32_t i = 0; i < e->ft.cap; i++) {
+		if (e->ft.f[i].id == 0)
+			continue;
+		nat_eng_flow_info(&e->ft.f[i], &fi);
+		fn(ctx, &fi);
+	}
+}
+
+const char *nat_engine_rule_name(const struct nat_engine *e, uint16_t rule)
+{
+	if (rule == NAT_RULE_NONE || rule >= e->n_rule_names)
+		return NULL;
+	return e->cfg.rules[rule].name;
+}
+
+const char *nat_engine_forward_name(const struct nat_engine *e, uint16_t idx)
+{
+	if (idx >= e->cfg.n_forwards || e->fwd_state[idx] == FWD_FREE)
+		return NULL;
+	return e->cfg.forwards[idx].name;
+}
+
+const struct nat_config *nat_engine_config(const struct nat_engine *e)
+{
+	return &e->cfg;
+}

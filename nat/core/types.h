@@ -1,0 +1,144 @@
+/* The enums every layer of the core shares, with their names: direction,
+ * verdict, reason, TCP state, flow kind, close reason. The lowest core
+ * header: packet < flow / ports / rules < engine all may include it, and it
+ * includes nothing of glassnat's. Names are stable: events, traces, stats,
+ * natdump and the docs use them. */
+#ifndef GLASSNAT_TYPES_H
+#define GLASSNAT_TYPES_H
+
+enum nat_dir {
+	NAT_DIR_UNKNOWN = 0, /* let nat_engine_classify() decide */
+	NAT_DIR_OUT = 1,     /* arrived from the inside network */
+	NAT_DIR_IN = 2,	     /* arrived from the outside */
+};
+
+enum nat_verdict {
+	NAT_V_NAT = 0, /* accept, packet modified */
+	NAT_V_BYPASS,  /* accept unchanged: a rule said bypass */
+	NAT_V_PASS,    /* accept unchanged: not the NAT's business (reason) */
+	NAT_V_DROP,    /* drop (reason) */
+};
+
+/* Why a packet was dropped or passed untranslated: the one list. Each
+ * entry is X(SYMBOL, "name", "what it means", "what to check"). The enum,
+ * nat_reason_name() and natdump's explanations (`natdump drops`, `natdump
+ * --list-reasons`) are made from it; docs/troubleshooting.md carries the
+ * same words (tests/e2e/docs_test.sh checks). Each reason has a counter
+ * (nat_stats.by_reason) and its name is stable for events, traces and
+ * docs. Add a reason at the end of the list. */
+#define NAT_FOREACH_REASON(X)                                                  \
+	X(MALFORMED_IP, "malformed_ip",                                        \
+	  "the IPv4 header is invalid (version, IHL, total length)",           \
+	  "the sender or a middlebox corrupting packets; capture on the "      \
+	  "inside interface")                                                  \
+	X(MALFORMED_L4, "malformed_l4",                                        \
+	  "the TCP/UDP/ICMP header is truncated or inconsistent",              \
+	  "MTU/offload settings and the sender; compare pre-nat bytes with a " \
+	  "capture upstream")                                                  \
+	X(MALFORMED_ICMP_INNER, "malformed_icmp_inner",                        \
+	  "an ICMP error whose embedded header cannot be used",                \
+	  "the router that sent the ICMP error; it must quote the IP header "  \
+	  "plus 8 bytes")                                                      \
+	X(IPV6, "ipv6", "IPv6 is never translated; passed or dropped by policy", \
+	  "policies.ipv6 in the config; IPv6 routing on the host")             \
+	X(FRAGMENT, "fragment",                                                \
+	  "a non-first fragment carries no ports to translate",                \
+	  "policies.fragments; path MTU discovery (ICMP type 3 code 4 must "   \
+	  "pass)")                                                             \
+	X(OTHER_PROTOCOL, "other_protocol",                                    \
+	  "not TCP, UDP or ICMP; passed or dropped by policy",                 \
+	  "policies.other_protocols; GRE/ESP need a bypass rule")              \
+	X(ICMP_UNSUPPORTED, "icmp_unsupported",                                \
+	  "an ICMP type glassnat does not translate",                          \
+	  "which ICMP type (natdump follow); only echo and errors 3/11/12 "    \
+	  "are translated")                                                    \
+	X(ICMP_NO_FLOW, "icmp_no_flow",                                        \
+	  "an ICMP error about a flow that does not exist (any more)",         \
+	  "whether the flow timed out (natdump flows, flow.close events)")     \
+	X(NO_MAPPING, "no_mapping",                                            \
+	  "inbound packet with no flow, no port forward and no mapping",       \
+	  "unsolicited traffic, or a flow that expired: timeouts, flow.close " \
+	  "events, forward list, policies.unmatched_inbound")                  \
+	X(FILTERED, "filtered",                                                \
+	  "a mapping exists but the filtering mode refused this remote",       \
+	  "filtering in the config (endpoint_independent / "                   \
+	  "address_dependent / address_and_port_dependent)")                   \
+	X(RULE_DROP, "rule_drop",                                              \
+	  "a rule with action drop matched the first packet",                  \
+	  "the rule named in the line: glassnat check -c FILE prints the "     \
+	  "plan")                                                              \
+	X(PORT_EXHAUSTED, "port_exhausted",                                    \
+	  "no free external port or ICMP id for a new flow",                   \
+	  "port_range size, flows per inside host, port.exhausted events")     \
+	X(TABLE_FULL, "table_full",                                            \
+	  "limits.max_flows reached: no room for a new flow",                  \
+	  "limits.max_flows and timeouts; table.full events; natdump flows "   \
+	  "for the top talkers")                                               \
+	X(TCP_NO_FLOW, "tcp_no_flow",                                          \
+	  "an outbound TCP RST for a flow that does not exist",                \
+	  "a host resetting a connection glassnat already closed or never "    \
+	  "saw")                                                               \
+	X(NO_ADDRESS, "no_address",                                            \
+	  "masquerade found no address on the out interface",                  \
+	  "the out interface's IPv4 address (ip -4 addr) and the rule's "      \
+	  "interface")                                                         \
+	X(NOT_INSIDE, "not_inside",                                            \
+	  "outbound source address outside internal_network",                  \
+	  "internal_network in the config; routing that sends other hosts "    \
+	  "through the NAT")                                                   \
+	X(NOT_OURS, "not_ours",                                                \
+	  "inbound to an address that is not one of the NAT's",                \
+	  "nat_ip and the addresses of the out interface; routing on the "     \
+	  "outside")                                                           \
+	X(TO_HOST, "to_host", "inbound for the host itself, not for the NAT",  \
+	  "ip_local_port_range overlapping port_range (a warning at start)")   \
+	X(HOST_INTERNAL, "host_internal",                                      \
+	  "from host_internal_ip: the host's own inside address is never "     \
+	  "translated",                                                        \
+	  "host_internal_ip in the config")
+
+#define NAT_REASON_ENUM_(sym, name, means, check) NAT_R_##sym,
+enum nat_reason {
+	NAT_R_NONE = 0, /* translated or bypassed: no reason */
+	NAT_FOREACH_REASON(NAT_REASON_ENUM_)
+	NAT_R_MAX
+};
+#undef NAT_REASON_ENUM_
+
+enum nat_tcp_state {
+	NAT_TCP_NONE = 0, /* not TCP */
+	NAT_TCP_NEW,	  /* first packet was not a SYN (picked up midstream) */
+	NAT_TCP_SYN_SENT,
+	NAT_TCP_SYN_RECEIVED,
+	NAT_TCP_ESTABLISHED,
+	NAT_TCP_FIN_WAIT,  /* one side sent FIN */
+	NAT_TCP_TIME_WAIT, /* both sides sent FIN */
+	NAT_TCP_CLOSED,	   /* RST seen */
+	NAT_TCP_STATE_MAX
+};
+
+enum nat_flow_kind {
+	NAT_FLOW_SNAT = 0, /* opened from inside, source translated */
+	NAT_FLOW_BYPASS,   /* opened from inside, untranslated (rule bypass) */
+	NAT_FLOW_FORWARD,  /* opened from outside through a port forward */
+	NAT_FLOW_INBOUND,  /* opened from outside through a mapping (EIF/ADF) */
+};
+
+enum nat_close_reason {
+	NAT_CLOSE_TIMEOUT = 0,
+	NAT_CLOSE_EVICTED, /* LRU at max_flows_per_host */
+	NAT_CLOSE_SHUTDOWN,
+	NAT_CLOSE_FLUSHED, /* removed by control (forward removed, etc.) */
+};
+
+/* No rule matched (a rule index in results, events and flows). */
+#define NAT_RULE_NONE 0xffffu
+
+/* Names (static strings; "?" for a value out of range). */
+const char *nat_reason_name(enum nat_reason r);
+const char *nat_verdict_name(enum nat_verdict v);
+const char *nat_tcp_state_name(enum nat_tcp_state s);
+const char *nat_flow_kind_name(enum nat_flow_kind k);
+const char *nat_close_reason_name(enum nat_close_reason r);
+
+#endif
