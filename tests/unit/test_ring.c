@@ -55,7 +55,7 @@ struct decoded {
  * complete zstd block) and reads it as pcapng. */
 static struct decoded decode(const char *path)
 {
-	struct decoded d = {0};
+	struct decoded d = { 0 };
 	size_t n, cap = 1 << 20, o = 0;
 	uint8_t *z = slurp(path, &n), *out = malloc(cap);
 	size_t fs = ZSTD_findFrameCompressedSize(z, n);
@@ -132,8 +132,8 @@ static void put(struct trace_ring *r, unsigned i)
 Test(ring, flush_makes_the_open_file_decode_to_the_last_record)
 {
 	char err[256], names[4][320];
-	struct trace_ring *r = trace_ring_open(g_dir, 64 << 20, 4, err,
-					       sizeof err);
+	struct trace_ring *r =
+		trace_ring_open(g_dir, 64 << 20, 4, err, sizeof err);
 	cr_assert_not_null(r, "%s", err);
 	for (unsigned i = 0; i < 3; i++)
 		put(r, i);
@@ -157,8 +157,8 @@ Test(ring, size_threshold_flushes_between_records)
 {
 	char err[256], names[4][320];
 	struct trace_ring_stats st;
-	struct trace_ring *r = trace_ring_open(g_dir, 64 << 20, 4, err,
-					       sizeof err);
+	struct trace_ring *r =
+		trace_ring_open(g_dir, 64 << 20, 4, err, sizeof err);
 	cr_assert_not_null(r, "%s", err);
 	cr_assert_eq(list(names, 4), 1);
 	/* ~2.4 MB of pcapng, never flushed by the caller */
@@ -193,8 +193,8 @@ Test(ring, rotation_ends_each_file_as_one_frame_with_its_isb)
 {
 	char err[256], names[16][320];
 	struct trace_ring_stats st;
-	struct trace_ring *r = trace_ring_open(g_dir, 64 << 10, 16, err,
-					       sizeof err);
+	struct trace_ring *r =
+		trace_ring_open(g_dir, 64 << 10, 16, err, sizeof err);
 	cr_assert_not_null(r, "%s", err);
 	for (unsigned i = 0; i < 3000; i++) {
 		put(r, i);
