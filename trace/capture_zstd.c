@@ -96,7 +96,9 @@ static int refill(struct cap_zstd *z)
 				return zfail(z,
 					     "truncated zstd frame (frame at "
 					     "compressed offset %" PRIu64
-					     ", input ends at %" PRIu64 ")",
+					     ", input ends at %" PRIu64
+					     "): the file was cut short or "
+					     "is still being written",
 					     z->frame_off,
 					     z->in_base + z->in_len);
 			return 0;

@@ -1,15 +1,18 @@
 /* A streaming zstd byte source for the capture reader (capture.h).
  *
  * Wraps another struct cap_source and hands out the decompressed bytes of
- * a sequence of zstd frames (ring files are concatenated complete frames;
- * skippable frames are skipped). Memory is fixed when created: one input
+ * a sequence of zstd frames: a ring file is one frame, flushed as it grew
+ * (ring.h); ring files of earlier versions are concatenated complete
+ * frames; skippable frames are skipped. Memory is fixed when created: one input
  * and one output buffer and one decompression context whose window is
  * capped at CAP_ZSTD_WINDOW_LOG_MAX, so a hostile frame header cannot make
  * it allocate more. Nothing is written to disk.
  *
- * Input that ends inside a frame is an error, reported only after every
- * byte decoded before the cut has been handed out:
- * "truncated zstd frame (frame at compressed offset F, input ends at E)". */
+ * Input that ends inside a frame (a ring file cut short, or still being
+ * written) is an error, reported only after every byte decoded before the
+ * cut (every complete zstd block) has been handed out:
+ * "truncated zstd frame (frame at compressed offset F, input ends at E):
+ * the file was cut short or is still being written". */
 #ifndef GLASSNAT_CAPTURE_ZSTD_H
 #define GLASSNAT_CAPTURE_ZSTD_H
 

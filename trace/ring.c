@@ -1,9 +1,12 @@
 /* zstd-compressed pcapng ring files (see ring.h).
  *
  * The pcapng writer hands whole blocks to ring_sink(), which streams them
- * through the one ZSTD_CCtx (ZSTD_e_continue) into the current file;
- * trace_ring_end_frame() flushes with ZSTD_e_end, which is what makes the
- * bytes on disk decodable up to that point. */
+ * through the one ZSTD_CCtx (ZSTD_e_continue) into the current file's one
+ * frame. trace_ring_flush() (ZSTD_e_flush) is what makes the bytes on disk
+ * decodable up to that point; end_file() ends the frame (ZSTD_e_end) at
+ * rotation and close. ZSTD_e_flush ends the current zstd block, so each
+ * flush costs a block header and some ratio: flushes come at most once a
+ * second or every TRACE_RING_FLUSH_BYTES. */
 #include "ring.h"
 
 #include <errno.h>
@@ -16,12 +19,11 @@
 #include <unistd.h>
 #include <zstd.h>
 
-#include "config.h"
 #include "pcapng_write.h"
 
 enum {
 	LINKTYPE_RAW = 101,
-	NAME_MAX_LEN = NAT_PATH_MAX + 64,
+	NAME_MAX_LEN = TRACE_RING_DIR_MAX + 64,
 	SEQ_MOD = 1000000,
 	OPEN_TRIES = 100, /* names taken by an earlier run in the same second */
 };
@@ -29,7 +31,7 @@ enum {
 #define RETRY_NS 1000000000ull /* between attempts to open a file */
 
 struct trace_ring {
-	char dir[NAT_PATH_MAX];
+	char dir[TRACE_RING_DIR_MAX];
 	uint64_t file_size;
 	uint32_t files;
 
@@ -40,7 +42,8 @@ struct trace_ring {
 	int fd; /* -1: no file open */
 	struct pcapng_w *w;
 	uint64_t file_bytes;
-	bool pending; /* data fed to the frame not yet ended */
+	uint64_t unflushed; /* pcapng bytes fed since the last flush */
+	bool pending;	    /* unflushed > 0 */
 	char path[NAME_MAX_LEN];
 
 	/* Files this ring created and has not removed, oldest first
@@ -87,8 +90,9 @@ static int write_all(struct trace_ring *r, const uint8_t *p, size_t n,
 	return 0;
 }
 
-/* Feeds len bytes to the frame (mode ZSTD_e_continue) or ends it
- * (ZSTD_e_end), writing whatever zstd produces. */
+/* Feeds len bytes to the frame (mode ZSTD_e_continue), flushes it
+ * (ZSTD_e_flush) or ends it (ZSTD_e_end), writing whatever zstd produces.
+ * zstd returns 0 when a flush or an end is complete. */
 static int compress(struct trace_ring *r, const void *buf, size_t len,
 		    ZSTD_EndDirective mode, char *errbuf, size_t errlen)
 {
@@ -104,7 +108,7 @@ static int compress(struct trace_ring *r, const void *buf, size_t len,
 		if (out.pos &&
 		    write_all(r, r->out, out.pos, errbuf, errlen) < 0)
 			return -1;
-		if (mode == ZSTD_e_end ? left == 0 : in.pos == in.size)
+		if (mode == ZSTD_e_continue ? in.pos == in.size : left == 0)
 			return 0;
 	}
 }
@@ -118,11 +122,12 @@ static int ring_sink(void *ctx, const void *buf, size_t len, char *errbuf,
 		return -1;
 	}
 	r->pending = true;
+	r->unflushed += len;
 	return compress(r, buf, len, ZSTD_e_continue, errbuf, errlen);
 }
 
-/* Closes the current file as it is (after a failed write: its complete
- * frames stay readable, so it stays in the ring). */
+/* Closes the current file as it is (after a failed write: what was
+ * flushed stays readable, so it stays in the ring). */
 static void drop_file(struct trace_ring *r)
 {
 	if (r->w)
@@ -132,6 +137,7 @@ static void drop_file(struct trace_ring *r)
 		close(r->fd);
 	r->fd = -1;
 	r->pending = false;
+	r->unflushed = 0;
 	r->path[0] = '\0';
 }
 
@@ -179,6 +185,7 @@ static int open_file(struct trace_ring *r, char *errbuf, size_t errlen)
 	r->fd = fd;
 	r->file_bytes = 0;
 	r->pending = false;
+	r->unflushed = 0;
 	snprintf(r->names[(r->first + r->n) % r->files], NAME_MAX_LEN, "%s",
 		 r->path);
 	r->n++;
@@ -219,7 +226,7 @@ static int io_failed(struct trace_ring *r)
 struct trace_ring *trace_ring_open(const char *dir, uint64_t file_size,
 				   uint32_t files, char *errbuf, size_t errlen)
 {
-	if (!dir || !*dir || strlen(dir) >= NAT_PATH_MAX) {
+	if (!dir || !*dir || strlen(dir) >= TRACE_RING_DIR_MAX) {
 		snprintf(errbuf, errlen, "trace dir: empty or too long");
 		return NULL;
 	}
@@ -269,14 +276,15 @@ fail:
 	return NULL;
 }
 
-int trace_ring_end_frame(struct trace_ring *r, char *errbuf, size_t errlen)
+int trace_ring_flush(struct trace_ring *r, char *errbuf, size_t errlen)
 {
 	if (r->fd < 0 || !r->pending)
 		return 0;
-	if (compress(r, NULL, 0, ZSTD_e_end, errbuf, errlen) < 0)
+	if (compress(r, NULL, 0, ZSTD_e_flush, errbuf, errlen) < 0)
 		return io_failed(r);
 	r->pending = false;
-	r->st.frames++;
+	r->unflushed = 0;
+	r->st.flushes++;
 	return 0;
 }
 
@@ -312,26 +320,31 @@ void trace_ring_note_lost(struct trace_ring *r, uint64_t total)
 	r->lost_now = total;
 }
 
-/* The file's last block: what was lost while it was the current file. */
-static int write_stats(struct trace_ring *r, char *errbuf, size_t errlen)
+/* Completes the current file: its last block says what was lost while it
+ * was the current file, then the frame ends. The file is closed either
+ * way. */
+static int end_file(struct trace_ring *r, char *errbuf, size_t errlen)
 {
-	if (r->fd < 0 || !r->w)
+	if (r->fd < 0)
 		return 0;
 	if (pcapng_w_isb(r->w, TRACE_RING_IF_PRE, r->last_ts,
-			 r->lost_now - r->lost_at_open, errbuf, errlen) < 0)
+			 r->lost_now - r->lost_at_open, errbuf, errlen) < 0 ||
+	    compress(r, NULL, 0, ZSTD_e_end, errbuf, errlen) < 0)
 		return io_failed(r);
+	r->st.frames++;
+	drop_file(r);
 	return 0;
 }
 
 int trace_ring_rotate_due(struct trace_ring *r, char *errbuf, size_t errlen)
 {
-	if (r->fd < 0 || r->file_bytes < r->file_size)
+	if (r->fd < 0)
 		return 0;
 	/* The next packet opens the next file. */
-	if (write_stats(r, errbuf, errlen) < 0 ||
-	    trace_ring_end_frame(r, errbuf, errlen) < 0)
-		return -1;
-	drop_file(r);
+	if (r->file_bytes >= r->file_size)
+		return end_file(r, errbuf, errlen);
+	if (r->unflushed >= TRACE_RING_FLUSH_BYTES)
+		return trace_ring_flush(r, errbuf, errlen);
 	return 0;
 }
 
@@ -359,10 +372,7 @@ int trace_ring_close(struct trace_ring *r, char *errbuf, size_t errlen)
 {
 	if (!r)
 		return 0;
-	int rc = write_stats(r, errbuf, errlen);
-	if (trace_ring_end_frame(r, errbuf, errlen) < 0)
-		rc = -1;
-	drop_file(r);
+	int rc = end_file(r, errbuf, errlen);
 	ZSTD_freeCCtx(r->cctx);
 	free(r->names);
 	free(r->out);

@@ -2,11 +2,16 @@
  *
  * Files are DIR/glassnat-<UTC YYYYmmddTHHMMSSZ>-<seq 6 digits>.pcapng.zst,
  * each a complete pcapng section (SHB, IDB 0 "pre-nat", IDB 1 "post-nat",
- * LINKTYPE_RAW, ns timestamps) stored as a sequence of complete zstd
- * frames. trace_ring_end_frame() closes the current frame; the caller
- * (the tracer's writer thread) does so at least once a second, and the
- * ring does on rotation and close, so a file cut short decodes up to its
- * last complete frame.
+ * LINKTYPE_RAW, ns timestamps, and last an Interface Statistics Block)
+ * stored as ONE zstd frame: readers that stop after the first frame
+ * (Wireshark 4.0) still read the whole file. The frame is flushed
+ * (ZSTD_e_flush: the bytes on disk decode up to there) by
+ * trace_ring_flush(), which the caller (the tracer's writer thread) calls
+ * at least once a second, and by the ring itself between records once
+ * TRACE_RING_FLUSH_BYTES of pcapng have been fed since the last flush. It
+ * is ended (ZSTD_e_end, with its checksum) at rotation and close. A file
+ * cut short (a crash, a copy of the file being written) decodes up to its
+ * last flush, and further to its last complete zstd block.
  *
  * A file is rotated at the first record boundary after its compressed size
  * on disk reaches file_size; it can exceed file_size by what zstd holds
@@ -14,10 +19,11 @@
  * epilogue. At most `files` files exist at once: the oldest this ring
  * wrote is removed before a new one is created.
  *
- * One ZSTD_CCtx and one output buffer serve every file. I/O errors (disk
- * full, DIR removed) close the damaged file, are counted and kept as the
- * last error, and the next packet opens a new file (at most one attempt a
- * second). Single-threaded: the writer thread owns a ring. */
+ * One ZSTD_CCtx (reset for each file) and one output buffer serve every
+ * file. I/O errors (disk full, DIR removed) close the damaged file, are
+ * counted and kept as the last error, and the next packet opens a new
+ * file (at most one attempt a second). Single-threaded: the writer thread
+ * owns a ring. */
 #ifndef GLASSNAT_TRACE_RING_H
 #define GLASSNAT_TRACE_RING_H
 
@@ -30,13 +36,20 @@ enum {
 	TRACE_RING_IF_POST = 1,
 	TRACE_RING_LEVEL =
 		1, /* zstd level: the cheapest of the standard ones */
+	/* pcapng bytes fed since the last flush that make the ring flush at
+	 * the next record boundary: bounds what a cut file loses when
+	 * packets come faster than one flush a second. */
+	TRACE_RING_FLUSH_BYTES = 200 * 1024,
+	/* Longest DIR accepted, with its NUL (the config's path limit). */
+	TRACE_RING_DIR_MAX = 256,
 };
 
 struct trace_ring_stats {
 	uint64_t files_opened;	/* files created */
 	uint64_t files_removed; /* oldest removed to keep the count bound */
 	uint64_t packets;	/* EPBs handed to zstd */
-	uint64_t frames;	/* zstd frames completed */
+	uint64_t flushes;	/* ZSTD_e_flush done (timer or size) */
+	uint64_t frames;	/* zstd frames ended: files completed */
 	uint64_t bytes;		/* compressed bytes written, all files */
 	uint64_t errors;	/* failed writes / opens */
 };
@@ -56,10 +69,11 @@ int trace_ring_packet(struct trace_ring *r, uint32_t if_id, uint64_t ts_ns,
 		      uint32_t dir_flags, const char *comment, char *errbuf,
 		      size_t errlen) __attribute__((warn_unused_result));
 
-/* Rotates when the current file has reached file_size: ends its frame
- * and closes it; the next packet opens a new file. The caller calls it
- * between records, so a before/after pair never spans two files.
- * Returns 0 or -1 (errbuf, counted). */
+/* Called between records (so a before/after pair never spans two files,
+ * nor two flushes). Rotates when the current file has reached file_size:
+ * writes its statistics block, ends its frame and closes it; the next
+ * packet opens a new file. Otherwise flushes when TRACE_RING_FLUSH_BYTES
+ * are pending. Returns 0 or -1 (errbuf, counted). */
 int trace_ring_rotate_due(struct trace_ring *r, char *errbuf, size_t errlen);
 
 /* The tracer's running total of records it could not write (queue full,
@@ -67,12 +81,13 @@ int trace_ring_rotate_due(struct trace_ring *r, char *errbuf, size_t errlen);
  * pre-nat) whose isb_ifdrop is what was lost while it was current. */
 void trace_ring_note_lost(struct trace_ring *r, uint64_t total);
 
-/* True when data was written since the current frame began. */
+/* True when data was fed to zstd since the last flush. */
 bool trace_ring_pending(const struct trace_ring *r);
 
-/* Ends the current zstd frame (ZSTD_e_end) and writes it out; a no-op
+/* Flushes the current frame (ZSTD_e_flush) and writes it out, so the file
+ * on disk decodes up to the last record; the frame stays open. A no-op
  * with nothing pending. Returns 0 or -1 (errbuf, counted). */
-int trace_ring_end_frame(struct trace_ring *r, char *errbuf, size_t errlen);
+int trace_ring_flush(struct trace_ring *r, char *errbuf, size_t errlen);
 
 /* Path of the file being written ("" when none is open). */
 const char *trace_ring_path(const struct trace_ring *r);
@@ -82,7 +97,8 @@ uint64_t trace_ring_file_bytes(const struct trace_ring *r);
 
 void trace_ring_stats(const struct trace_ring *r, struct trace_ring_stats *st);
 
-/* Ends the frame, closes the file, frees everything. Returns 0, or -1
+/* Writes the statistics block, ends the frame, closes the file, frees
+ * everything. Returns 0, or -1
  * when that last write failed (errbuf). */
 int trace_ring_close(struct trace_ring *r, char *errbuf, size_t errlen);
 

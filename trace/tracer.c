@@ -375,7 +375,8 @@ static void write_rec(struct tracer *t, const struct rec *h)
 		io_error(t, err, 0);
 }
 
-/* Ends the frame when its first data is frame_ns old (or when forced). */
+/* Flushes the ring when its oldest unflushed data is frame_ns old (or
+ * when forced). */
 static void frame_timer(struct tracer *t, bool force)
 {
 	char err[ERR_MAX];
@@ -383,7 +384,7 @@ static void frame_timer(struct tracer *t, bool force)
 		return;
 	if (!force && mono_ns() - t->frame_start < t->frame_ns)
 		return;
-	if (trace_ring_end_frame(t->ring, err, sizeof err) < 0)
+	if (trace_ring_flush(t->ring, err, sizeof err) < 0)
 		io_error(t, err, 0);
 }
 
@@ -475,8 +476,8 @@ struct tracer *trace_open_opts(const struct nat_trace_cfg *cfg,
 	pthread_mutex_init(&t->err_mu, NULL);
 	if (opts)
 		t->opts = *opts;
-	/* Ends a frame early enough that the poll sleep and the write still
-	 * keep the interval within frame_ms. */
+	/* Flushes early enough that the poll sleep and the write still keep
+	 * the interval within frame_ms. */
 	t->frame_ns = (uint64_t)(t->opts.frame_ms ? t->opts.frame_ms
 						  : TRACE_FRAME_MS) *
 		      1000000ull;

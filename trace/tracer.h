@@ -28,7 +28,7 @@
 enum {
 	TRACE_MAX_PACKET = 65535, /* bytes kept of one packet */
 	TRACE_QUEUE_UNIT = 1600,  /* queue bytes reserved per trace.queue */
-	TRACE_FRAME_MS = 1000,	  /* a zstd frame ends at least this often */
+	TRACE_FRAME_MS = 1000,	  /* the ring is flushed at least this often */
 };
 
 struct tracer;
@@ -36,7 +36,7 @@ struct tracer;
 /* Test and embedding knobs; all zero = the defaults. */
 struct trace_opts {
 	unsigned test_delay_us; /* writer sleeps this long per record */
-	unsigned frame_ms; /* frame end interval (default TRACE_FRAME_MS) */
+	unsigned frame_ms; /* flush interval (default TRACE_FRAME_MS) */
 	/* Called on the writer thread for I/O errors, at most once a second
 	 * (the rest are only counted). */
 	void (*on_error)(void *ctx, const char *msg);
@@ -59,12 +59,12 @@ trace_open_opts(const struct nat_trace_cfg *cfg, const char *dir_override,
 		char *errbuf, size_t errlen)
 	__attribute__((warn_unused_result));
 
-/* Writes out everything queued, ends the frame, closes the file, stops
+/* Writes out everything queued, ends the file, closes it, stops
  * the thread, frees. Call after the engine stopped calling the hook. */
 void trace_close(struct tracer *t);
 
-/* Waits until everything queued so far is written and the current zstd
- * frame is ended, so the files on disk hold it all. Blocks (polling every
+/* Waits until everything queued so far is written and flushed, so the
+ * files on disk decode to it all. Blocks (polling every
  * millisecond): for tests, shutdown and control requests, never the
  * packet path. */
 void trace_sync(struct tracer *t);

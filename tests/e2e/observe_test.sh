@@ -46,6 +46,9 @@ check "tshark reads the .pcapng.zst ring without a decompression step" 0 "$?"
 check "the ring has both interfaces" "post-nat pre-nat" \
 	"$(cut -f1 "$TMP/ring.tsv" | sort -u | tr '\n' ' ' | sed 's/ $//')"
 written=$(sed -n 's/^  trace  *\([0-9]*\) packets.*/\1/p' "$TMP/summary")
+check "tshark reads as many packets as natdump counts" \
+	"$("$BUILD/natdump" stats "${rings[0]}" | awk '$1 == "packets" { print $2 }')" \
+	"$(wc -l <"$TMP/ring.tsv")"
 check "every traced packet is in the ring with a comment" "$written" \
 	"$(grep -c 'flow=' "$TMP/ring.tsv")"
 check "direction flags: outbound on dir=out" 0 \
@@ -83,6 +86,9 @@ check "the final statistics close the log" stats "$(tail -n 1 "$EV" | jq -r .ev)
 "$GLASSNAT" replay -c configs/hyper-nat.yaml "$TMP/in.pcapng" -o "$TMP/out2.pcapng" \
 	--trace "$TMP/tr2" --trace-filter 'udp and host 192.168.45.57' -q
 tshark -r "$TMP"/tr2/*.pcapng.zst -T fields -e frame.comment >"$TMP/ring2.txt" 2>/dev/null
+check "filtered ring: tshark reads as many packets as natdump counts" \
+	"$("$BUILD/natdump" stats "$TMP"/tr2/*.pcapng.zst | awk '$1 == "packets" { print $2 }')" \
+	"$(wc -l <"$TMP/ring2.txt")"
 udp_flow=$(jq -r 'select(.ev=="flow.open" and .proto=="udp") | .flow' "$EV")
 check "a filter on the post-NAT address selects exactly the UDP flow" \
 	"flow=$udp_flow" "$(grep -o 'flow=[0-9]*' "$TMP/ring2.txt" | sort -u | tr '\n' ' ' | sed 's/ $//')"

@@ -1,6 +1,7 @@
 /* The streaming zstd source under the capture reader: concatenated and
- * skippable frames, a frame cut in the middle, garbage, and the pcapng
- * reader reading through it. */
+ * skippable frames (ring files of earlier versions), one frame flushed as
+ * it grows (ring files now) cut anywhere, a frame cut in the middle,
+ * garbage, and the pcapng reader reading through it. */
 #include <criterion/criterion.h>
 #include <stdlib.h>
 #include <string.h>
@@ -154,6 +155,144 @@ Test(capture_zstd, frame_cut_in_the_middle_delivers_what_was_decoded)
 	cr_assert_eq(strncmp(err, "offset ", 7), 0, "%s", err);
 	free(pc.p);
 	free(z.p);
+}
+
+/* Offset just past each pcapng block of pc (SHB, IDBs, then one a packet). */
+static size_t block_end(const struct mbuf *pc, unsigned blocks)
+{
+	size_t off = 0;
+	uint32_t bl;
+	for (unsigned i = 0; i < blocks; i++) {
+		memcpy(&bl, pc->p + off + 4, 4);
+		off += bl;
+	}
+	return off;
+}
+
+enum { FLUSH_EVERY = 40, RING_PKTS = 1600 };
+
+/* One frame as the ring writes it: fed packet block by packet block,
+ * flushed (ZSTD_e_flush) after every FLUSH_EVERY packets, ended after the
+ * last. flushed_at[k] is the compressed size after flush k, which holds
+ * (k + 1) * FLUSH_EVERY packets. */
+static struct mbuf ring_frame(const struct mbuf *pc, size_t *flushed_at,
+			      unsigned *n_flushes)
+{
+	struct mbuf z = {0};
+	ZSTD_CCtx *c = ZSTD_createCCtx();
+	uint8_t out[1 << 16];
+	size_t from = 0;
+	*n_flushes = 0;
+	cr_assert(!ZSTD_isError(
+		ZSTD_CCtx_setParameter(c, ZSTD_c_checksumFlag, 1)));
+	for (unsigned k = 0; k <= RING_PKTS / FLUSH_EVERY; k++) {
+		bool last = k == RING_PKTS / FLUSH_EVERY;
+		size_t to = last ? pc->len : block_end(pc, 3 + (k + 1) * FLUSH_EVERY);
+		ZSTD_inBuffer in = { pc->p + from, to - from, 0 };
+		ZSTD_EndDirective mode = last ? ZSTD_e_end : ZSTD_e_flush;
+		size_t left;
+		do {
+			ZSTD_outBuffer ob = { out, sizeof out, 0 };
+			left = ZSTD_compressStream2(c, &ob, &in, mode);
+			cr_assert(!ZSTD_isError(left));
+			append(&z, out, ob.pos);
+		} while (left);
+		if (!last)
+			flushed_at[(*n_flushes)++] = z.len;
+		from = to;
+	}
+	ZSTD_freeCCtx(c);
+	return z;
+}
+
+Test(capture_zstd, flushed_frame_cut_anywhere_delivers_every_flushed_packet)
+{
+	struct mbuf pc = make_pcapng(RING_PKTS, 0);
+	size_t flushed_at[RING_PKTS / FLUSH_EVERY];
+	unsigned nf;
+	struct mbuf z = ring_frame(&pc, flushed_at, &nf);
+	char err[CAP_ERRBUF_SIZE];
+	int rc;
+	cr_assert_eq(ZSTD_findFrameCompressedSize(z.p, z.len), z.len,
+		     "one frame");
+	cr_assert_eq(read_all(&z, &rc, err, NULL), RING_PKTS);
+	cr_assert_eq(rc, 0, "whole frame: clean end: %s", err);
+
+	size_t full = z.len;
+	unsigned prev = 0;
+	/* every odd offset step, and each flush point, one before and after */
+	size_t cuts[4096];
+	size_t nc = 0;
+	for (size_t c = 20; c < full && nc < 2000; c += 61)
+		cuts[nc++] = c;
+	for (unsigned k = 0; k < nf; k++) {
+		cuts[nc++] = flushed_at[k] - 1;
+		cuts[nc++] = flushed_at[k];
+		cuts[nc++] = flushed_at[k] + 1;
+	}
+	/* ascending, for the monotony check */
+	for (size_t i = 1; i < nc; i++)
+		for (size_t j = i; j > 0 && cuts[j - 1] > cuts[j]; j--) {
+			size_t t = cuts[j];
+			cuts[j] = cuts[j - 1];
+			cuts[j - 1] = t;
+		}
+	for (size_t i = 0; i < nc; i++) {
+		unsigned flushed = 0;
+		for (unsigned k = 0; k < nf; k++)
+			if (flushed_at[k] <= cuts[i])
+				flushed = (k + 1) * FLUSH_EVERY;
+		z.len = cuts[i];
+		unsigned n = read_all(&z, &rc, err, NULL);
+		if (rc == -2) /* cut before the IDBs were flushed */
+			cr_assert_eq(flushed, 0, "cut %zu: %s", cuts[i], err);
+		else
+			cr_assert_eq(rc, -1, "cut %zu: damage reported",
+				     cuts[i]);
+		cr_assert_geq(n, flushed,
+			      "cut at %zu: %u packets, %u were flushed before",
+			      cuts[i], n, flushed);
+		cr_assert_geq(n, prev, "cut at %zu: %u packets < %u at %zu",
+			      cuts[i], n, prev, i ? cuts[i - 1] : 0);
+		if (rc == -1)
+			cr_assert(strstr(err, "truncated zstd frame"), "%s",
+				  err);
+		prev = n;
+	}
+	free(pc.p);
+	z.len = full;
+	free(z.p);
+}
+
+Test(capture_zstd, old_multi_frame_ring_file_cut_delivers_complete_frames)
+{
+	/* earlier versions: a frame ended every FLUSH_EVERY packets */
+	struct mbuf pc = make_pcapng(400, 0), all = {0};
+	size_t from = 0, ends[16];
+	unsigned nfr = 0;
+	for (unsigned k = 1; k <= 400 / FLUSH_EVERY; k++) {
+		size_t to = k == 400 / FLUSH_EVERY ? pc.len
+						   : block_end(&pc, 3 + k * FLUSH_EVERY);
+		struct mbuf f = compress(&pc, from, to - from);
+		append(&all, f.p, f.len);
+		ends[nfr++] = all.len;
+		free(f.p);
+		from = to;
+	}
+	char err[CAP_ERRBUF_SIZE];
+	int rc;
+	cr_assert_eq(read_all(&all, &rc, err, NULL), 400);
+	cr_assert_eq(rc, 0, "%s", err);
+	size_t full = all.len;
+	for (unsigned k = 0; k + 1 < nfr; k++) {
+		all.len = ends[k] + (ends[k + 1] - ends[k]) / 2;
+		cr_assert_geq(read_all(&all, &rc, err, NULL), (k + 1) * FLUSH_EVERY,
+			      "cut in frame %u", k + 2);
+		cr_assert_eq(rc, -1);
+	}
+	all.len = full;
+	free(pc.p);
+	free(all.p);
 }
 
 Test(capture_zstd, cut_inside_the_frame_header_is_an_error)
