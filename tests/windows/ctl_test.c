@@ -23,6 +23,7 @@
 
 #include <windows.h>
 
+#include "client.h"
 #include "config.h"
 #include "control.h"
 #include "engine.h"
@@ -53,7 +54,7 @@ static char *call(const char *pipe, const char *line, int *rc)
 	char *resp = NULL;
 	size_t n;
 	unsigned long werr;
-	*rc = nat_ctl_win_call(pipe, line, 10000, &resp, &n, &werr);
+	*rc = (int)nat_ctl_call(pipe, line, 10000, &resp, &n, &werr);
 	return resp;
 }
 
