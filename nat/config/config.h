@@ -18,7 +18,7 @@
 #define NAT_PATH_MAX 256
 
 /* control_socket when the config sets none: a Unix socket on Linux, a
- * named pipe on Windows (nat/control/control_win.c, docs/windows.md). */
+ * named pipe on Windows (nat/control/server_win.c, docs/windows.md). */
 #ifdef _WIN32
 #define NAT_CONTROL_SOCKET_DEFAULT "\\\\.\\pipe\\glassnat"
 #define NAT_STATE_FILE_DEFAULT "C:\\ProgramData\\glassnat\\forwards.json"

@@ -1,4 +1,4 @@
-/* The Windows control server and client (nat/control/control_win.c), cross-built
+/* The Windows control server and client (nat/control/server_win.c), cross-built
  * into build-win/ctl_test.exe and run under wine by windows_test.sh.
  *
  *   ctl_test.exe CONFIG              the checks below; "ok - ..." /

@@ -6,7 +6,7 @@
 # the exit status, stdout and stderr line for line, and every file written
 # byte for byte. Then glassnat.exe `run` without WinDivert.dll must fail
 # with the clear error docs/windows.md promises, and the control pipe
-# (nat/control/control_win.c) is checked: tests/windows/ctl_test.c five times, then
+# (nat/control/server_win.c) is checked: tests/windows/ctl_test.c five times, then
 # glassnat.exe's client commands against a served pipe.
 #
 # Output: "ok - ..." / "not ok - ..." lines, then "N passed, M failed".

@@ -1,0 +1,214 @@
+/* The plan printer: what `glassnat check` prints for a loaded config (one
+ * line a setting, the rules and forwards numbered as errors name them).
+ * Its output is a contract (tests compare it byte for byte). */
+#include "config.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "config_yaml.h"
+
+static const char *policy_name(enum nat_policy p)
+{
+	return p == NAT_POLICY_PASS ? "pass" : "drop";
+}
+
+/* 7440 -> "2h4m", 240 -> "4m", 90 -> "1m30s". */
+static void fmt_duration(uint32_t s, char out[32])
+{
+	static const uint32_t mult[] = { 86400, 3600, 60, 1 };
+	static const char units[] = "dhms";
+	size_t used = 0;
+
+	snprintf(out, 32, "0s");
+	for (int i = 0; i < 4 && s; i++) {
+		uint32_t q = s / mult[i];
+		if (q == 0)
+			continue;
+		s -= q * mult[i];
+		used += (size_t)snprintf(out + used, 32 - used, "%" PRIu32 "%c",
+					 q, units[i]);
+	}
+}
+
+static void fmt_bytes(uint64_t b, char out[32])
+{
+	if (b >= (1ull << 30) && b % (1ull << 30) == 0)
+		snprintf(out, 32, "%" PRIu64 " GiB", b >> 30);
+	else if (b >= (1ull << 20) && b % (1ull << 20) == 0)
+		snprintf(out, 32, "%" PRIu64 " MiB", b >> 20);
+	else if (b >= (1ull << 10) && b % (1ull << 10) == 0)
+		snprintf(out, 32, "%" PRIu64 " KiB", b >> 10);
+	else
+		snprintf(out, 32, "%" PRIu64 " bytes", b);
+}
+
+static void print_rule(FILE *out, size_t i, const struct nat_rule_cfg *r,
+		       uint32_t nat_ip)
+{
+	char a[20], ip[16];
+
+	fprintf(out, "  %zu. %s ", i + 1, r->name);
+	if (r->proto)
+		fprintf(out, " %s", nat_proto_name(r->proto));
+	if (r->in_if[0])
+		fprintf(out, " in %s", r->in_if);
+	if (r->out_if[0])
+		fprintf(out, " out %s", r->out_if);
+	if (r->src.len) {
+		cfg_fmt_cidr(&r->src, a);
+		fprintf(out, " src %s", a);
+	}
+	cfg_fmt_cidr(&r->dst, a);
+	fprintf(out, " dst %s", a);
+	for (unsigned k = 0; k < r->n_ports; k++) {
+		fprintf(out, "%s%u", k ? "," : " ports ", r->ports[k].lo);
+		if (r->ports[k].hi != r->ports[k].lo)
+			fprintf(out, "-%u", r->ports[k].hi);
+	}
+	fprintf(out, " -> %s", nat_action_name(r->action));
+	if (r->action == NAT_ACT_NAT) {
+		cfg_fmt_ip(nat_ip, ip);
+		fprintf(out, " (as %s)", ip);
+	} else if (r->action == NAT_ACT_SNAT) {
+		cfg_fmt_ip(r->to_address, ip);
+		fprintf(out, " (as %s)", ip);
+	} else if (r->action == NAT_ACT_MASQUERADE) {
+		fprintf(out, " (as the out interface's address)");
+	}
+	fprintf(out, "  (line %u)\n", r->line);
+	if (r->description[0])
+		fprintf(out, "     %s\n", r->description);
+}
+
+void nat_config_print_plan(FILE *out, const struct nat_config *cfg,
+			   size_t reserved_bytes)
+{
+	const struct nat_timeouts *t = &cfg->timeouts;
+	const char *tnames[] = { "tcp_established",
+				 "tcp_transitory",
+				 "tcp_time_wait",
+				 "tcp_closed",
+				 "udp",
+				 "icmp" };
+	const uint32_t tvals[] = { t->tcp_established,
+				   t->tcp_transitory,
+				   t->tcp_time_wait,
+				   t->tcp_closed,
+				   t->udp,
+				   t->icmp };
+	char ip[16], net[20], d[32];
+
+	fprintf(out, "glassnat plan for %s\n",
+		cfg->path[0] ? cfg->path : "(memory)");
+	cfg_fmt_ip(cfg->nat_ip, ip);
+	fprintf(out, "  nat_ip            %s\n", ip);
+	cfg_fmt_cidr(&cfg->internal, net);
+	fprintf(out, "  internal_network  %s (%" PRIu64 " addresses)\n", net,
+		(uint64_t)1 << (32 - cfg->internal.len));
+	if (cfg->has_host_internal_ip) {
+		cfg_fmt_ip(cfg->host_internal_ip, ip);
+		fprintf(out, "  host_internal_ip  %s (never translated)\n", ip);
+	} else {
+		fprintf(out, "  host_internal_ip  (none)\n");
+	}
+
+	if (cfg->n_rules == 0) {
+		fprintf(out, "rules: (none)\n");
+	} else {
+		fprintf(out, "rules (first match, on the first packet of a "
+			     "flow):\n");
+		for (size_t i = 0; i < cfg->n_rules; i++)
+			print_rule(out, i, &cfg->rules[i], cfg->nat_ip);
+	}
+
+	if (cfg->n_forwards == 0) {
+		fprintf(out, "forwards: (none)\n");
+	} else {
+		fprintf(out, "forwards (inbound to nat_ip, DNAT):\n");
+		for (size_t i = 0; i < cfg->n_forwards; i++) {
+			const struct nat_forward_cfg *fw = &cfg->forwards[i];
+			cfg_fmt_ip(fw->int_ip, ip);
+			fprintf(out, "  %s/%u -> %s:%u  \"%s\"\n",
+				nat_proto_name(fw->proto), fw->ext_port, ip,
+				fw->int_port, fw->name);
+		}
+	}
+
+	fprintf(out, "translation:\n");
+	fprintf(out, "  filtering          %s\n",
+		nat_filtering_name(cfg->filtering));
+	fprintf(out, "  port_preservation  %s\n",
+		cfg->port_preservation ? "yes" : "no");
+	fprintf(out, "  port_range         %u-%u (%u ports)\n",
+		cfg->port_range.lo, cfg->port_range.hi,
+		(unsigned)(cfg->port_range.hi - cfg->port_range.lo + 1));
+
+	fprintf(out, "timeouts:\n");
+	for (size_t i = 0; i < 6; i++) {
+		fmt_duration(tvals[i], d);
+		fprintf(out, "  %-17s  %" PRIu32 " s (%s)\n", tnames[i],
+			tvals[i], d);
+	}
+
+	fprintf(out, "limits:\n");
+	fprintf(out, "  max_flows          %" PRIu32 "\n",
+		cfg->limits.max_flows);
+	if (cfg->limits.max_flows_per_host)
+		fprintf(out,
+			"  max_flows_per_host %" PRIu32
+			" (least recently used evicted)\n",
+			cfg->limits.max_flows_per_host);
+	else
+		fprintf(out, "  max_flows_per_host none\n");
+
+	fprintf(out, "policies:\n");
+	fprintf(out, "  fragments          %s\n",
+		policy_name(cfg->policies.fragments));
+	fprintf(out, "  ipv6               %s\n",
+		policy_name(cfg->policies.ipv6));
+	fprintf(out, "  other_protocols    %s\n",
+		policy_name(cfg->policies.other_protocols));
+	fprintf(out, "  unmatched_inbound  %s\n",
+		policy_name(cfg->policies.unmatched_inbound));
+
+	if (cfg->trace.enabled) {
+		fmt_bytes(cfg->trace.file_size, d);
+		fprintf(out, "trace: on\n");
+		fprintf(out, "  dir                %s\n",
+			cfg->trace.dir[0] ? cfg->trace.dir : "(from --trace)");
+		fprintf(out, "  filter             %s\n",
+			cfg->trace.filter[0] ? cfg->trace.filter
+					     : "(all packets)");
+		fprintf(out, "  files              %" PRIu32 " x %s\n",
+			cfg->trace.files, d);
+		if (cfg->trace.max_packets_per_flow)
+			fprintf(out, "  max_packets_per_flow %" PRIu32 "\n",
+				cfg->trace.max_packets_per_flow);
+		else
+			fprintf(out, "  max_packets_per_flow no cap\n");
+		fprintf(out, "  queue              %" PRIu32 " records\n",
+			cfg->trace.queue);
+	} else {
+		fprintf(out, "trace: off\n");
+	}
+
+	fprintf(out, "logging:\n");
+	fprintf(out, "  events             %s\n",
+		!cfg->logging.events[0]			? "(none)"
+		: strcmp(cfg->logging.events, "-") == 0 ? "stdout"
+							: cfg->logging.events);
+	fprintf(out, "  format             %s%s\n",
+		cfg->logging.format == NAT_LOG_JSON ? "json" : "text",
+		cfg->logging.verbose ? ", verbose" : "");
+	fprintf(out, "  queue              %" PRIu32 " records\n",
+		cfg->logging.queue);
+	fprintf(out, "control_socket       %s\n", cfg->control_socket);
+	fprintf(out, "state_file           %s\n",
+		cfg->state_file[0] ? cfg->state_file : "(none)");
+	fprintf(out,
+		"memory reserved: %zu bytes (%.1f MiB) for %" PRIu32 " flows\n",
+		reserved_bytes, (double)reserved_bytes / (1024.0 * 1024.0),
+		cfg->limits.max_flows);
+}
