@@ -23,6 +23,7 @@
 
 #include "log.h"
 #include "log_rec.h"
+#include "platform.h"
 
 #define SLOT	       256u	     /* bytes per ring slot */
 #define OUTBUF	       (64u * 1024u) /* writer's output buffer */
@@ -468,11 +469,7 @@ static void free_writer(struct log_writer *w)
 	free(w->out);
 	free(w->line);
 	free(w->rec);
-#ifdef _WIN32
-	nat_plat_aligned_free(w); /* aligned_alloc is _aligned_malloc there */
-#else
-	free(w);
-#endif
+	nat_plat_aligned_free(w); /* aligned_alloc is _aligned_malloc on Windows */
 }
 
 struct log_writer *log_open(const struct log_opts *o, char *errbuf,

@@ -12,20 +12,17 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "platform.h"
+
 #define NAT_NAME_MAX 64	 /* rule / forward names, bytes incl. NUL */
 #define NAT_DESC_MAX 160
 #define NAT_IFNAME_MAX 16 /* IFNAMSIZ */
 #define NAT_PATH_MAX 256
 
-/* control_socket when the config sets none: a Unix socket on Linux, a
- * named pipe on Windows (nat/control/server_win.c, docs/windows.md). */
-#ifdef _WIN32
-#define NAT_CONTROL_SOCKET_DEFAULT "\\\\.\\pipe\\glassnat"
-#define NAT_STATE_FILE_DEFAULT "C:\\ProgramData\\glassnat\\forwards.json"
-#else
-#define NAT_CONTROL_SOCKET_DEFAULT "/run/glassnat.sock"
-#define NAT_STATE_FILE_DEFAULT "/var/lib/glassnat/forwards.json"
-#endif
+/* control_socket and state_file when the config sets none: per platform
+ * (a Unix socket on Linux, a named pipe on Windows; platform.h). */
+#define NAT_CONTROL_SOCKET_DEFAULT NAT_PLAT_CONTROL_SOCKET_DEFAULT
+#define NAT_STATE_FILE_DEFAULT NAT_PLAT_STATE_FILE_DEFAULT
 #define NAT_BPF_MAX 512
 #define NAT_RULE_PORTS_MAX 16
 #define NAT_RULES_MAX 1024

@@ -42,6 +42,22 @@ bool nat_plat_is_admin(void);
 #define NAT_PLAT_CTL_ACCESS "root only"
 #endif
 
+/* Where the control endpoint and the state file live when the config
+ * names none (server_win.c, docs/windows.md). */
+#ifdef _WIN32
+#define NAT_PLAT_CONTROL_SOCKET_DEFAULT "\\\\.\\pipe\\glassnat"
+#define NAT_PLAT_STATE_FILE_DEFAULT "C:\\ProgramData\\glassnat\\forwards.json"
+#else
+#define NAT_PLAT_CONTROL_SOCKET_DEFAULT "/run/glassnat.sock"
+#define NAT_PLAT_STATE_FILE_DEFAULT "/var/lib/glassnat/forwards.json"
+#endif
+
+/* Frees what aligned_alloc returned (Windows: _aligned_free, which
+ * nat/platform/win32/stdlib.h maps; free everywhere else). */
+#ifndef _WIN32
+#define nat_plat_aligned_free(p) free(p)
+#endif
+
 /* The text of an OS error code (errno on Linux: strerror; Windows:
  * "Windows error N") in buf, which it returns. */
 const char *nat_plat_os_error(unsigned long err, char *buf, size_t len);
