@@ -91,4 +91,10 @@ struct nat_live_ops {
 	void (*close)(struct nat_live *l);
 };
 
+/* For a backend's counters(): copies list[i] with values[i] into out, at
+ * most max of the n; returns how many. */
+size_t nat_live_fill_counters(const struct nat_live_counter *list,
+			      const uint64_t *values, size_t n,
+			      struct nat_live_counter *out, size_t max);
+
 #endif

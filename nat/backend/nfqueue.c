@@ -702,12 +702,7 @@ static size_t nfq_counters(struct nat_live *L, struct nat_live_counter *out,
 			       sizeof(nfq_counter_list) /
 				       sizeof(nfq_counter_list[0]),
 		       "one value per counter");
-	size_t n = all < max ? all : max;
-	for (size_t i = 0; i < n; i++) {
-		out[i] = nfq_counter_list[i];
-		out[i].value = v[i];
-	}
-	return n;
+	return nat_live_fill_counters(nfq_counter_list, v, all, out, max);
 }
 
 const struct nat_live_ops nat_live_nfqueue = {

@@ -620,12 +620,7 @@ static size_t wd_counters(struct nat_live *l, struct nat_live_counter *out,
 			       sizeof(wd_counter_list) /
 				       sizeof(wd_counter_list[0]),
 		       "one value per counter");
-	size_t n = all < max ? all : max;
-	for (size_t i = 0; i < n; i++) {
-		out[i] = wd_counter_list[i];
-		out[i].value = v[i];
-	}
-	return n;
+	return nat_live_fill_counters(wd_counter_list, v, all, out, max);
 }
 
 const struct nat_live_ops nat_live_windivert = {

@@ -56,6 +56,20 @@ static const char *dir_name(uint8_t d)
 	return d == ND_DIR_OUT ? "out" : d == ND_DIR_IN ? "in" : "-";
 }
 
+/* The headers of a unit's pre and post packets (zeroed where absent). */
+static void unit_hdrs(const struct nd_unit *u, struct nd_hdr *pre,
+		      struct nd_hdr *post)
+{
+	memset(pre, 0, sizeof *pre);
+	memset(post, 0, sizeof *post);
+	if (u->pre)
+		nd_hdr_parse(pre, u->pre->data, u->pre->caplen,
+			     u->pre->linktype);
+	if (u->post)
+		nd_hdr_parse(post, u->post->data, u->post->caplen,
+			     u->post->linktype);
+}
+
 /* One packet record (show, follow): the pair as one line. Text:
  * "TIME FLOW DIR PROTO PRE → POST [FLAGS seq= ack= len=] VERDICT rule=
  * reason= hairpin"; a packet without a glassnat note is "TIME - - PROTO
@@ -70,14 +84,7 @@ static void show_unit(struct nd_out *out, const struct nd_unit *u, bool json,
 	bool g = n->glassnat, td;
 	char pb[8];
 
-	memset(&pre, 0, sizeof pre);
-	memset(&post, 0, sizeof post);
-	if (u->pre)
-		nd_hdr_parse(&pre, u->pre->data, u->pre->caplen,
-			     u->pre->linktype);
-	if (u->post)
-		nd_hdr_parse(&post, u->post->data, u->post->caplen,
-			     u->post->linktype);
+	unit_hdrs(u, &pre, &post);
 	any = u->pre ? &pre : &post;
 	td = tcp_detail && any->ip && any->proto == 6 && any->ports;
 
@@ -244,14 +251,7 @@ static void flow_account(struct flow *f, const struct nd_unit *u,
 	const struct nd_pkt *p = u->pre ? u->pre : u->post;
 	bool out = n->dir != ND_DIR_IN;
 
-	memset(&pre, 0, sizeof pre);
-	memset(&post, 0, sizeof post);
-	if (u->pre)
-		nd_hdr_parse(&pre, u->pre->data, u->pre->caplen,
-			     u->pre->linktype);
-	if (u->post)
-		nd_hdr_parse(&post, u->post->data, u->post->caplen,
-			     u->post->linktype);
+	unit_hdrs(u, &pre, &post);
 	if (!f->first || u->ts_ns < f->first)
 		f->first = u->ts_ns;
 	if (u->ts_ns > f->last)
