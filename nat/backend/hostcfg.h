@@ -66,6 +66,7 @@ struct nat_hostcfg {
 	void *log_ctx;
 	bool active; /* apply changed something; restore has work to do */
 	bool ports_changed;
+	char boot_id[40]; /* kernel/random/boot_id when applied; "" unknown */
 	struct nat_hostcfg_ports ports_added; /* reserved by glassnat */
 	struct nat_hostcfg_change chg[NAT_HOSTCFG_CHANGES_MAX];
 	size_t n_chg;

@@ -20,6 +20,7 @@
 
 #define RESERVED_REL "net/ipv4/ip_local_reserved_ports"
 #define PORT_RANGE_REL "net/ipv4/ip_local_port_range"
+#define BOOT_ID_REL "kernel/random/boot_id"
 #define STATE_MAGIC "glassnat-hostcfg 1"
 #define STATE_MAX (1u << 20)   /* bytes of a state file we accept */
 #define SYSCTL_MAX (1u << 20)  /* bytes of a /proc/sys value we read */
@@ -339,6 +340,21 @@ static bool ifname_ok(const char *name)
 	       strcmp(name, "..") && !strpbrk(name, " \t\n");
 }
 
+/* The kernel's boot id ("" when unknown, e.g. in a test's tree): sysctls
+ * start over at boot, so a state file from another boot has nothing left
+ * to put back. */
+static void read_boot_id(const struct nat_hostcfg *h, char *out, size_t len)
+{
+	char *s, err[8];
+
+	out[0] = '\0';
+	if (read_value(h, BOOT_ID_REL, &s, err, sizeof(err)) != 0)
+		return;
+	if (strlen(s) < len && strspn(s, "0123456789abcdef-") == strlen(s))
+		snprintf(out, len, "%s", s);
+	free(s);
+}
+
 /* ---- state file ---------------------------------------------------------- */
 
 /* The text of the state file: what restore needs, nothing else. */
@@ -359,6 +375,8 @@ static char *state_text(const struct nat_hostcfg *h)
 			     STATE_MAGIC "\n# host settings glassnat changed "
 					 "for its run; put back on exit or "
 					 "at the next start\n");
+	if (h->boot_id[0])
+		n += (size_t)snprintf(s + n, cap - n, "boot %s\n", h->boot_id);
 	if (ports)
 		n += (size_t)snprintf(s + n, cap - n, "ports-added %s\n",
 				      ports);
@@ -484,6 +502,7 @@ static int parse_state(struct nat_hostcfg *h, char *text, char *errbuf,
 
 	h->n_chg = 0;
 	h->ports_changed = false;
+	h->boot_id[0] = '\0';
 	nat_hostcfg_ports_clear(&h->ports_added);
 	for (char *line = strtok_r(text, "\n", &save); line;
 	     line = strtok_r(NULL, "\n", &save)) {
@@ -495,6 +514,14 @@ static int parse_state(struct nat_hostcfg *h, char *text, char *errbuf,
 		}
 		if (line[0] == '#')
 			continue;
+		if (!strncmp(line, "boot ", 5)) {
+			size_t n = strlen(line + 5);
+			if (n == 0 || n >= sizeof(h->boot_id) ||
+			    strspn(line + 5, "0123456789abcdef-") != n)
+				goto bad;
+			memcpy(h->boot_id, line + 5, n + 1);
+			continue;
+		}
 		if (!strncmp(line, "ports-added ", 12)) {
 			if (h->ports_changed ||
 			    nat_hostcfg_ports_parse(line + 12, strlen(line + 12),
@@ -801,6 +828,16 @@ int nat_hostcfg_recover(struct nat_hostcfg *h, const char *state_path,
 	free(text);
 	if (rc != 0)
 		return -1;
+	char boot[sizeof(h->boot_id)];
+	read_boot_id(h, boot, sizeof(boot));
+	if (boot[0] && h->boot_id[0] && strcmp(boot, h->boot_id) != 0) {
+		say(h, false,
+		    "state file %s is from an earlier boot: the kernel started "
+		    "from its own settings since, nothing to put back",
+		    state_path);
+		h->active = true;
+		return finish_restore(h, 0, errbuf, errlen);
+	}
 	say(h, true,
 	    "state file %s: the last run did not exit cleanly; putting back "
 	    "the host settings it changed",
@@ -905,6 +942,7 @@ int nat_hostcfg_apply(struct nat_hostcfg *h, const struct nat_hostcfg_want *want
 	}
 
 	/* Record, then change. */
+	read_boot_id(h, h->boot_id, sizeof(h->boot_id));
 	if (write_state(h, errbuf, errlen) != 0)
 		goto fail;
 	h->active = true;

@@ -134,7 +134,8 @@ check "while applied: reserved, accept_local on vi" \
 	"$(snapshot)"
 check "the state file holds the originals" \
 	"ports-added 40000-60000|set net/ipv4/conf/vi/accept_local 0 1" \
-	"$(grep -v '^#' "$STATE" | tail -n +2 | paste -sd '|')"
+	"$(grep -v -e '^#' -e '^boot ' "$STATE" | tail -n +2 | paste -sd '|')"
+check "the state file names this boot" "boot $(cat /proc/sys/kernel/random/boot_id)" "$(grep '^boot ' "$STATE")"
 check "the kernel's own connect()s avoid the reserved range (0 of 300 in it)" 0 "$(connects_in_range)"
 check "a hairpinned packet is let in" in "$(hairpin)"
 if release TERM; then ok "driver exits 0 on SIGTERM"; else not_ok "driver exits 0 on SIGTERM"; fi

@@ -407,6 +407,31 @@ Test(hostcfg, recover_after_a_crash_restores_and_says_so)
 	cr_assert_str_eq(get("net/ipv4/conf/eth1/rp_filter"), "2");
 }
 
+Test(hostcfg, a_state_file_from_an_earlier_boot_is_dropped_untouched)
+{
+	struct nat_hostcfg_want w = want_default();
+	put("kernel/random/boot_id", "0f1e2d3c-aaaa-4bbb-8ccc-000000000001");
+	must_apply(&w);
+	FILE *f = fopen(state, "r");
+	char text[512] = "";
+	cr_assert_not_null(f);
+	cr_assert_gt(fread(text, 1, sizeof(text) - 1, f), 0);
+	fclose(f);
+	cr_assert(strstr(text, "\nboot 0f1e2d3c-aaaa-4bbb-8ccc-000000000001\n"),
+		  "%s", text);
+	/* Reboot: the kernel's values start over (here: as the boot set
+	 * them, which happen to equal what glassnat had set). */
+	put("kernel/random/boot_id", "0f1e2d3c-aaaa-4bbb-8ccc-000000000002");
+	nat_hostcfg_init(&h, root, log_cb, NULL);
+	logbuf[0] = '\0';
+	cr_assert_eq(nat_hostcfg_recover(&h, state, err, sizeof(err)), 0, "%s",
+		     err);
+	cr_assert(strstr(logbuf, "is from an earlier boot"), "%s", logbuf);
+	cr_assert_str_eq(get("net/ipv4/conf/eth1/accept_local"), "1");
+	cr_assert_str_eq(get("net/ipv4/ip_local_reserved_ports"), "40000-60000");
+	cr_assert_not(exists(state));
+}
+
 Test(hostcfg, recover_without_a_state_file_does_nothing)
 {
 	cr_assert_eq(nat_hostcfg_recover(&h, state, err, sizeof(err)), 0);
@@ -450,6 +475,7 @@ Test(hostcfg, a_state_file_cannot_make_restore_write_elsewhere)
 		      "line 2");
 	state_refused("glassnat-hostcfg 1\nports-added 1-",
 		      "line 2");
+	state_refused("glassnat-hostcfg 1\nboot ../../x", "line 2");
 	state_refused("something else\n", "line 1");
 	state_refused("", "line 0");
 }
