@@ -104,11 +104,66 @@ static int do_connect(int n, unsigned lo, unsigned hi)
 	return done == n ? 0 : 1;
 }
 
+static int do_recover(struct nat_hostcfg *h, const char *state)
+{
+	char err[1024];
+	if (nat_hostcfg_recover(h, state, err, sizeof(err)) != 0) {
+		fprintf(stderr, "recover: %s\n", err);
+		return 1;
+	}
+	printf("recovered\n");
+	return 0;
+}
+
+/* args: STATE LO-HI[,...] [IF...] */
+static int do_hold(struct nat_hostcfg *h, char **args, int n)
+{
+	struct nat_hostcfg_want want = {0};
+	char *save = NULL, err[1024];
+
+	for (char *r = strtok_r(args[1], ",", &save); r;
+	     r = strtok_r(NULL, ",", &save)) {
+		unsigned lo, hi;
+		if (want.n_reserve == NAT_HOSTCFG_RANGES_MAX ||
+		    parse_range(r, &lo, &hi))
+			return usage();
+		want.reserve[want.n_reserve].lo = (uint16_t)lo;
+		want.reserve[want.n_reserve++].hi = (uint16_t)hi;
+	}
+	for (int k = 2; k < n; k++) {
+		if (want.n_hairpin_if == NAT_HOSTCFG_IFS_MAX ||
+		    strlen(args[k]) >= sizeof(want.hairpin_if[0]))
+			return usage();
+		strcpy(want.hairpin_if[want.n_hairpin_if++], args[k]);
+	}
+
+	struct sigaction sa = {.sa_handler = on_signal};
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	if (nat_hostcfg_recover(h, args[0], err, sizeof(err)) != 0) {
+		fprintf(stderr, "recover: %s\n", err);
+		return 1;
+	}
+	if (nat_hostcfg_apply(h, &want, args[0], err, sizeof(err)) != 0) {
+		fprintf(stderr, "apply: %s\n", err);
+		return 1;
+	}
+	printf("applied\n");
+	fflush(stdout);
+	while (!stop)
+		pause();
+	if (nat_hostcfg_restore(h, err, sizeof(err)) != 0) {
+		fprintf(stderr, "restore: %s\n", err);
+		return 1;
+	}
+	printf("restored\n");
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	const char *proc_sys = NULL;
 	struct nat_hostcfg *h;
-	char err[1024];
 	int i = 1;
 
 	if (argc > 2 && !strcmp(argv[1], "-p")) {
@@ -128,55 +183,11 @@ int main(int argc, char **argv)
 	if (!h)
 		return 1;
 	nat_hostcfg_init(h, proc_sys, log_line, NULL);
-	if (!strcmp(argv[i], "recover") && argc - i == 2) {
-		if (nat_hostcfg_recover(h, argv[i + 1], err, sizeof(err)) != 0) {
-			fprintf(stderr, "recover: %s\n", err);
-			return 1;
-		}
-		printf("recovered\n");
-		return 0;
-	}
-	if (strcmp(argv[i], "hold") != 0 || argc - i < 3)
-		return usage();
-
-	struct nat_hostcfg_want want = {0};
-	char *list = argv[i + 2], *save = NULL;
-	for (char *r = strtok_r(list, ",", &save); r;
-	     r = strtok_r(NULL, ",", &save)) {
-		unsigned lo, hi;
-		if (want.n_reserve == NAT_HOSTCFG_RANGES_MAX ||
-		    parse_range(r, &lo, &hi))
-			return usage();
-		want.reserve[want.n_reserve].lo = (uint16_t)lo;
-		want.reserve[want.n_reserve++].hi = (uint16_t)hi;
-	}
-	for (int k = i + 3; k < argc; k++) {
-		if (want.n_hairpin_if == NAT_HOSTCFG_IFS_MAX ||
-		    strlen(argv[k]) >= sizeof(want.hairpin_if[0]))
-			return usage();
-		strcpy(want.hairpin_if[want.n_hairpin_if++], argv[k]);
-	}
-
-	struct sigaction sa = {.sa_handler = on_signal};
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGINT, &sa, NULL);
-	if (nat_hostcfg_recover(h, argv[i + 1], err, sizeof(err)) != 0) {
-		fprintf(stderr, "recover: %s\n", err);
-		return 1;
-	}
-	if (nat_hostcfg_apply(h, &want, argv[i + 1], err, sizeof(err)) != 0) {
-		fprintf(stderr, "apply: %s\n", err);
-		return 1;
-	}
-	printf("applied\n");
-	fflush(stdout);
-	while (!stop)
-		pause();
-	if (nat_hostcfg_restore(h, err, sizeof(err)) != 0) {
-		fprintf(stderr, "restore: %s\n", err);
-		return 1;
-	}
-	printf("restored\n");
+	int rc = !strcmp(argv[i], "recover") && argc - i == 2
+			 ? do_recover(h, argv[i + 1])
+		 : !strcmp(argv[i], "hold") && argc - i >= 3
+			 ? do_hold(h, argv + i + 1, argc - i - 1)
+			 : usage();
 	free(h);
-	return 0;
+	return rc;
 }
