@@ -22,9 +22,9 @@
 #include <stdint.h>
 
 enum {
-	NAT_HOSTCFG_IFS_MAX = 8,       /* interfaces in one want */
-	NAT_HOSTCFG_RANGES_MAX = 16,   /* port ranges in one want */
-	NAT_HOSTCFG_PATH_MAX = 512,    /* proc_sys prefix, state file path */
+	NAT_HOSTCFG_IFS_MAX = 8,     /* interfaces in one want */
+	NAT_HOSTCFG_RANGES_MAX = 16, /* port ranges in one want */
+	NAT_HOSTCFG_PATH_MAX = 512,  /* proc_sys prefix, state file path */
 	NAT_HOSTCFG_CHANGES_MAX = 1 + 2 * NAT_HOSTCFG_IFS_MAX,
 };
 
@@ -54,7 +54,7 @@ typedef void (*nat_hostcfg_log_fn)(void *ctx, bool warning, const char *line);
 
 /* One change: the file under proc_sys, the value found, the value set. */
 struct nat_hostcfg_change {
-	char rel[96];  /* e.g. "net/ipv4/conf/eth1/accept_local" */
+	char rel[96]; /* e.g. "net/ipv4/conf/eth1/accept_local" */
 	char was[16];
 	char now[16];
 };
@@ -123,7 +123,8 @@ int nat_hostcfg_recover(struct nat_hostcfg *h, const char *state_path,
  * first) or when the reservation would leave the host no ephemeral port.
  * On failure puts back what it changed and returns -1 with the file and
  * the value in errbuf. */
-int nat_hostcfg_apply(struct nat_hostcfg *h, const struct nat_hostcfg_want *want,
+int nat_hostcfg_apply(struct nat_hostcfg *h,
+		      const struct nat_hostcfg_want *want,
 		      const char *state_path, char *errbuf, size_t errlen)
 	__attribute__((warn_unused_result));
 

@@ -18,12 +18,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define RESERVED_REL "net/ipv4/ip_local_reserved_ports"
+#define RESERVED_REL   "net/ipv4/ip_local_reserved_ports"
 #define PORT_RANGE_REL "net/ipv4/ip_local_port_range"
-#define BOOT_ID_REL "kernel/random/boot_id"
-#define STATE_MAGIC "glassnat-hostcfg 1"
-#define STATE_MAX (1u << 20)   /* bytes of a state file we accept */
-#define SYSCTL_MAX (1u << 20)  /* bytes of a /proc/sys value we read */
+#define BOOT_ID_REL    "kernel/random/boot_id"
+#define STATE_MAGIC    "glassnat-hostcfg 1"
+#define STATE_MAX      (1u << 20) /* bytes of a state file we accept */
+#define SYSCTL_MAX     (1u << 20) /* bytes of a /proc/sys value we read */
 
 /* ---- ports --------------------------------------------------------------- */
 
@@ -126,7 +126,7 @@ int nat_hostcfg_ports_parse(const char *text, size_t len,
 			goto bad;
 		i++;
 		continue;
-bad:
+	bad:
 		/* The item up to the next comma, for the message. */
 		{
 			size_t end = item;
@@ -161,7 +161,8 @@ size_t nat_hostcfg_ports_format(const struct nat_hostcfg_ports *set, char *buf,
 			continue;
 		}
 		uint32_t lo = p;
-		while (p + 1 < 65536 && nat_hostcfg_ports_has(set, (uint16_t)(p + 1)))
+		while (p + 1 < 65536 &&
+		       nat_hostcfg_ports_has(set, (uint16_t)(p + 1)))
 			p++;
 		char item[16];
 		int n = lo == p ? snprintf(item, sizeof(item), "%s%u",
@@ -232,7 +233,8 @@ static int read_value(const struct nat_hostcfg *h, const char *rel, char **out,
 	}
 	for (;;) {
 		if (n + 1 >= cap || !buf) {
-			char *nb = cap > SYSCTL_MAX ? NULL : realloc(buf, cap *= 2);
+			char *nb = cap > SYSCTL_MAX ? NULL
+						    : realloc(buf, cap *= 2);
 			if (!nb) {
 				saved = ENOMEM;
 				break;
@@ -388,8 +390,7 @@ static char *state_text(const struct nat_hostcfg *h)
 	return s;
 }
 
-static int write_state(const struct nat_hostcfg *h, char *errbuf,
-		       size_t errlen)
+static int write_state(const struct nat_hostcfg *h, char *errbuf, size_t errlen)
 {
 	char tmp[NAT_HOSTCFG_PATH_MAX + 32], dir[NAT_HOSTCFG_PATH_MAX];
 	char *text = state_text(h);
@@ -400,8 +401,7 @@ static int write_state(const struct nat_hostcfg *h, char *errbuf,
 			 h->state_path);
 		return -1;
 	}
-	snprintf(tmp, sizeof(tmp), "%s.%ld.tmp", h->state_path,
-		 (long)getpid());
+	snprintf(tmp, sizeof(tmp), "%s.%ld.tmp", h->state_path, (long)getpid());
 	for (int attempt = 0; attempt < 2 && fd < 0; attempt++) {
 		fd = open(tmp,
 			  O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
@@ -477,9 +477,8 @@ static bool rel_ok(const char *rel)
 		return false;
 	memcpy(ifname, p, (size_t)(slash - p));
 	ifname[slash - p] = '\0';
-	return ifname_ok(ifname) &&
-	       (!strcmp(slash + 1, "accept_local") ||
-		!strcmp(slash + 1, "rp_filter"));
+	return ifname_ok(ifname) && (!strcmp(slash + 1, "accept_local") ||
+				     !strcmp(slash + 1, "rp_filter"));
 }
 
 static bool small_int_ok(const char *s)
@@ -524,9 +523,9 @@ static int parse_state(struct nat_hostcfg *h, char *text, char *errbuf,
 		}
 		if (!strncmp(line, "ports-added ", 12)) {
 			if (h->ports_changed ||
-			    nat_hostcfg_ports_parse(line + 12, strlen(line + 12),
-						    &h->ports_added, errbuf,
-						    errlen) != 0)
+			    nat_hostcfg_ports_parse(
+				    line + 12, strlen(line + 12),
+				    &h->ports_added, errbuf, errlen) != 0)
 				goto bad;
 			h->ports_changed = true;
 			continue;
@@ -580,8 +579,8 @@ static bool changes_full(struct nat_hostcfg *h, char *errbuf, size_t errlen)
 }
 
 /* Decides the per-interface changes for hairpin on ifname. */
-static int plan_hairpin(struct nat_hostcfg *h, const char *ifname,
-			char *errbuf, size_t errlen)
+static int plan_hairpin(struct nat_hostcfg *h, const char *ifname, char *errbuf,
+			size_t errlen)
 {
 	char rel[96], rel_all[96];
 	int dev, all;
@@ -701,7 +700,7 @@ static unsigned put_back(struct nat_hostcfg *h, char *errbuf, size_t errlen)
 		say(h, false, "%s=%s on %s again (glassnat had set %s)", key,
 		    c->was, ifname, c->now);
 		continue;
-fail:
+	fail:
 		if (!failed++)
 			snprintf(errbuf, errlen, "%s", err);
 		say(h, true, "%s", err);
@@ -714,7 +713,8 @@ fail:
 		    nat_hostcfg_ports_parse(text, strlen(text), &cur, err,
 					    sizeof(err)) != 0) {
 			if (text) {
-				char path[NAT_HOSTCFG_PATH_MAX + 64], inner[256];
+				char path[NAT_HOSTCFG_PATH_MAX + 64],
+					inner[256];
 				full_path(h, RESERVED_REL, path, sizeof(path));
 				snprintf(inner, sizeof(inner), "%.255s", err);
 				snprintf(err, sizeof(err), "%.300s: %s", path,
@@ -741,7 +741,7 @@ fail:
 		if (!failed++)
 			snprintf(errbuf, errlen, "%s", err);
 		say(h, true, "%s", err);
-ports_done:
+	ports_done:
 		free(text);
 		free(now);
 		free(added);
@@ -749,8 +749,8 @@ ports_done:
 	return failed;
 }
 
-static int finish_restore(struct nat_hostcfg *h, unsigned failed,
-			  char *errbuf, size_t errlen)
+static int finish_restore(struct nat_hostcfg *h, unsigned failed, char *errbuf,
+			  size_t errlen)
 {
 	if (failed) {
 		size_t n = strlen(errbuf);
@@ -846,7 +846,8 @@ int nat_hostcfg_recover(struct nat_hostcfg *h, const char *state_path,
 	return finish_restore(h, put_back(h, errbuf, errlen), errbuf, errlen);
 }
 
-int nat_hostcfg_apply(struct nat_hostcfg *h, const struct nat_hostcfg_want *want,
+int nat_hostcfg_apply(struct nat_hostcfg *h,
+		      const struct nat_hostcfg_want *want,
 		      const char *state_path, char *errbuf, size_t errlen)
 {
 	struct nat_hostcfg_ports cur, wanted, after;
@@ -896,8 +897,7 @@ int nat_hostcfg_apply(struct nat_hostcfg *h, const struct nat_hostcfg_want *want
 		nat_hostcfg_ports_clear(&wanted);
 		for (size_t i = 0; i < want->n_reserve; i++) {
 			if (want->reserve[i].lo > want->reserve[i].hi) {
-				snprintf(errbuf, errlen,
-					 "bad port range %u-%u",
+				snprintf(errbuf, errlen, "bad port range %u-%u",
 					 want->reserve[i].lo,
 					 want->reserve[i].hi);
 				goto fail;
@@ -925,12 +925,13 @@ int nat_hostcfg_apply(struct nat_hostcfg *h, const struct nat_hostcfg_want *want
 		left = ephemeral_left(h, &after, &eph_lo, &eph_hi);
 		if (eph_hi != 0 && left == 0) {
 			char *wt = ports_text(&wanted);
-			snprintf(errbuf, errlen,
-				 "reserving %s would leave the host no port of "
-				 "its ephemeral range %u-%u (%s/%s) for its own "
-				 "connections: move port_range or the range",
-				 wt ? wt : "the port range", eph_lo, eph_hi,
-				 h->proc_sys, PORT_RANGE_REL);
+			snprintf(
+				errbuf, errlen,
+				"reserving %s would leave the host no port of "
+				"its ephemeral range %u-%u (%s/%s) for its own "
+				"connections: move port_range or the range",
+				wt ? wt : "the port range", eph_lo, eph_hi,
+				h->proc_sys, PORT_RANGE_REL);
 			free(wt);
 			goto fail;
 		}
@@ -976,8 +977,8 @@ int nat_hostcfg_apply(struct nat_hostcfg *h, const struct nat_hostcfg_want *want
 		if (write_value(h, c->rel, c->now, errbuf, errlen) != 0)
 			goto undo;
 		change_names(c, key, sizeof(key), ifname, sizeof(ifname));
-		say(h, false, "%s=%s on %s (was %s) %s, restored on exit",
-		    key, c->now, ifname, c->was, change_reason(c));
+		say(h, false, "%s=%s on %s (was %s) %s, restored on exit", key,
+		    c->now, ifname, c->was, change_reason(c));
 	}
 	free(was);
 	free(added_text);

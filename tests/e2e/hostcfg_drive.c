@@ -60,7 +60,7 @@ static int parse_range(const char *s, unsigned *lo, unsigned *hi)
 
 static int do_connect(int n, unsigned lo, unsigned hi)
 {
-	struct sockaddr_in a = {.sin_family = AF_INET};
+	struct sockaddr_in a = { .sin_family = AF_INET };
 	socklen_t alen = sizeof(a);
 	int ls = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	int in = 0, done = 0;
@@ -81,7 +81,8 @@ static int do_connect(int n, unsigned lo, unsigned hi)
 		d.sin_addr.s_addr =
 			htonl(0x7f000000u | (uint32_t)(i / 250) << 8 |
 			      (uint32_t)(i % 250 + 1));
-		if (s < 0 || connect(s, (struct sockaddr *)&d, sizeof(d)) != 0 ||
+		if (s < 0 ||
+		    connect(s, (struct sockaddr *)&d, sizeof(d)) != 0 ||
 		    getsockname(s, (struct sockaddr *)&me, &mlen) != 0) {
 			fprintf(stderr, "connect %d: %s\n", i, strerror(errno));
 			if (s >= 0)
@@ -118,7 +119,7 @@ static int do_recover(struct nat_hostcfg *h, const char *state)
 /* args: STATE LO-HI[,...] [IF...] */
 static int do_hold(struct nat_hostcfg *h, char **args, int n)
 {
-	struct nat_hostcfg_want want = {0};
+	struct nat_hostcfg_want want = { 0 };
 	char *save = NULL, err[1024];
 
 	for (char *r = strtok_r(args[1], ",", &save); r;
@@ -137,7 +138,7 @@ static int do_hold(struct nat_hostcfg *h, char **args, int n)
 		strcpy(want.hairpin_if[want.n_hairpin_if++], args[k]);
 	}
 
-	struct sigaction sa = {.sa_handler = on_signal};
+	struct sigaction sa = { .sa_handler = on_signal };
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
 	if (nat_hostcfg_recover(h, args[0], err, sizeof(err)) != 0) {

@@ -96,8 +96,9 @@ Test(hostcfg_ports, malformed_lists_are_refused_naming_the_item)
 
 Test(hostcfg_ports, nul_inside_the_length_is_refused)
 {
-	cr_assert_eq(nat_hostcfg_ports_parse("80\0" "81", 5, &set, err,
-					     sizeof(err)),
+	cr_assert_eq(nat_hostcfg_ports_parse("80\0"
+					     "81",
+					     5, &set, err, sizeof(err)),
 		     -1);
 }
 
@@ -110,7 +111,7 @@ Test(hostcfg_ports, format_truncates_like_snprintf)
 	cr_assert_eq(strlen(buf), 4, "only whole items, got '%s'", buf);
 	cr_assert_str_eq(buf, "1000");
 	cr_assert_eq(nat_hostcfg_ports_format(&set, NULL, 0), n);
-	char one[1] = {'x'};
+	char one[1] = { 'x' };
 	nat_hostcfg_ports_format(&set, one, 1);
 	cr_assert_eq(one[0], '\0');
 }
@@ -173,8 +174,8 @@ Test(hostcfg_ports, random_sets_match_a_naive_model)
 			n += (size_t)snprintf(text + n, sizeof(text) - n,
 					      "%s%u", i ? "," : "", lo);
 			if (hi != lo || rand() % 4 == 0)
-				n += (size_t)snprintf(text + n, sizeof(text) - n,
-						      "-%u", hi);
+				n += (size_t)snprintf(
+					text + n, sizeof(text) - n, "-%u", hi);
 		}
 		cr_assert_eq(nat_hostcfg_ports_parse(text, n, &set, err,
 						     sizeof(err)),
@@ -197,9 +198,9 @@ Test(hostcfg_ports, random_sets_match_a_naive_model)
 		nat_hostcfg_ports_add(&set, (uint16_t)p, (uint16_t)p);
 	size_t need = nat_hostcfg_ports_format(&set, got, sizeof(got));
 	cr_assert_lt(need, 262144);
-	cr_assert_eq(nat_hostcfg_ports_parse(got, need, &other, err,
-					     sizeof(err)),
-		     0);
+	cr_assert_eq(
+		nat_hostcfg_ports_parse(got, need, &other, err, sizeof(err)),
+		0);
 	cr_assert_eq(memcmp(&set, &other, sizeof(set)), 0);
 }
 
@@ -212,8 +213,8 @@ static void log_cb(void *ctx, bool warning, const char *line)
 {
 	(void)ctx;
 	size_t n = strlen(logbuf);
-	snprintf(logbuf + n, sizeof(logbuf) - n, "%s%s\n",
-		 warning ? "W: " : "", line);
+	snprintf(logbuf + n, sizeof(logbuf) - n, "%s%s\n", warning ? "W: " : "",
+		 line);
 }
 
 static void put(const char *rel, const char *value)
@@ -280,7 +281,7 @@ TestSuite(hostcfg, .init = tree_setup, .fini = tree_teardown);
 
 static struct nat_hostcfg_want want_default(void)
 {
-	struct nat_hostcfg_want w = {0};
+	struct nat_hostcfg_want w = { 0 };
 	w.reserve[0].lo = 40000;
 	w.reserve[0].hi = 60000;
 	w.n_reserve = 1;
@@ -299,7 +300,8 @@ Test(hostcfg, apply_sets_what_is_missing_and_says_so_one_line_each)
 {
 	struct nat_hostcfg_want w = want_default();
 	must_apply(&w);
-	cr_assert_str_eq(get("net/ipv4/ip_local_reserved_ports"), "40000-60000");
+	cr_assert_str_eq(get("net/ipv4/ip_local_reserved_ports"),
+			 "40000-60000");
 	cr_assert_str_eq(get("net/ipv4/conf/eth1/accept_local"), "1");
 	cr_assert_str_eq(get("net/ipv4/conf/eth1/rp_filter"), "0",
 			 "rp_filter 0 lets hairpin pass: left alone");
@@ -344,7 +346,8 @@ Test(hostcfg, user_reservations_are_kept_before_and_meanwhile)
 	cr_assert_str_eq(get("net/ipv4/ip_local_reserved_ports"),
 			 "8080,40000-60000");
 	cr_assert(strstr(logbuf, "reserved ports 40000-40099,40201-60000 ") !=
-		  NULL, "%s", logbuf);
+			  NULL,
+		  "%s", logbuf);
 	put("net/ipv4/ip_local_reserved_ports", "8080,9090,40000-60000");
 	cr_assert_eq(nat_hostcfg_restore(&h, err, sizeof(err)), 0, "%s", err);
 	cr_assert_str_eq(get("net/ipv4/ip_local_reserved_ports"),
@@ -367,8 +370,9 @@ Test(hostcfg, a_value_the_user_changed_meanwhile_is_left_with_a_warning)
 	logbuf[0] = '\0';
 	cr_assert_eq(nat_hostcfg_restore(&h, err, sizeof(err)), 0, "%s", err);
 	cr_assert_str_eq(get("net/ipv4/conf/eth1/accept_local"), "2");
-	cr_assert(strstr(logbuf, "W: accept_local on eth1 left at 2: changed "
-				 "since glassnat set it to 1 (it was 0)") != NULL,
+	cr_assert(strstr(logbuf,
+			 "W: accept_local on eth1 left at 2: changed "
+			 "since glassnat set it to 1 (it was 0)") != NULL,
 		  "%s", logbuf);
 }
 
@@ -384,7 +388,8 @@ Test(hostcfg, nothing_to_change_writes_no_state_file)
 	cr_assert_not(exists(state));
 	cr_assert_str_eq(logbuf, "");
 	cr_assert_eq(nat_hostcfg_restore(&h, err, sizeof(err)), 0);
-	cr_assert_str_eq(get("net/ipv4/ip_local_reserved_ports"), "30000-61000");
+	cr_assert_str_eq(get("net/ipv4/ip_local_reserved_ports"),
+			 "30000-61000");
 }
 
 Test(hostcfg, recover_after_a_crash_restores_and_says_so)
@@ -428,7 +433,8 @@ Test(hostcfg, a_state_file_from_an_earlier_boot_is_dropped_untouched)
 		     err);
 	cr_assert(strstr(logbuf, "is from an earlier boot"), "%s", logbuf);
 	cr_assert_str_eq(get("net/ipv4/conf/eth1/accept_local"), "1");
-	cr_assert_str_eq(get("net/ipv4/ip_local_reserved_ports"), "40000-60000");
+	cr_assert_str_eq(get("net/ipv4/ip_local_reserved_ports"),
+			 "40000-60000");
 	cr_assert_not(exists(state));
 }
 
@@ -465,16 +471,16 @@ Test(hostcfg, a_state_file_cannot_make_restore_write_elsewhere)
 		      "line 2");
 	state_refused("glassnat-hostcfg 1\nset net/ipv4/ip_forward 0 1",
 		      "line 2");
-	state_refused("glassnat-hostcfg 1\nset net/ipv4/conf/eth1/forwarding 0 1",
-		      "line 2");
+	state_refused(
+		"glassnat-hostcfg 1\nset net/ipv4/conf/eth1/forwarding 0 1",
+		"line 2");
 	state_refused("glassnat-hostcfg 1\nset net/ipv4/conf/eth1/accept_local "
 		      "0 1 extra",
 		      "line 2");
 	state_refused("glassnat-hostcfg 1\nset net/ipv4/conf/eth1/accept_local "
 		      "x 1",
 		      "line 2");
-	state_refused("glassnat-hostcfg 1\nports-added 1-",
-		      "line 2");
+	state_refused("glassnat-hostcfg 1\nports-added 1-", "line 2");
 	state_refused("glassnat-hostcfg 1\nboot ../../x", "line 2");
 	state_refused("something else\n", "line 1");
 	state_refused("", "line 0");
@@ -505,7 +511,8 @@ Test(hostcfg, a_failed_change_undoes_the_earlier_ones)
 	cr_assert_eq(unlink(link), 0);
 	cr_assert_eq(symlink(target, link), 0);
 	cr_assert_eq(nat_hostcfg_apply(&h, &w, state, err, sizeof(err)), -1);
-	cr_assert(strstr(err, "writing '2' to ") && strstr(err, "eth1/rp_filter"),
+	cr_assert(strstr(err, "writing '2' to ") &&
+			  strstr(err, "eth1/rp_filter"),
 		  "the error names the value and the file: %s", err);
 	cr_assert_str_eq(get("net/ipv4/ip_local_reserved_ports"), "");
 	cr_assert_str_eq(get("net/ipv4/conf/eth1/accept_local"), "0");
