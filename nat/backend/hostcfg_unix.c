@@ -88,6 +88,25 @@ static bool parse_port(const char *text, size_t len, size_t *i, uint16_t *out)
 	return true;
 }
 
+/* The message for a bad item: the text from it up to the next comma (at
+ * most 24 bytes, anything unprintable as '?': it ends up in a log line). */
+static void bad_item(const char *text, size_t len, size_t item, char *errbuf,
+		     size_t errlen)
+{
+	char shown[25];
+	size_t n = 0;
+
+	while (item + n < len && text[item + n] != ',' && n < 24) {
+		char c = text[item + n];
+		shown[n++] = c >= 0x20 && c < 0x7f ? c : '?';
+	}
+	shown[n] = '\0';
+	snprintf(errbuf, errlen,
+		 "bad port list item '%s' at offset %zu (want PORT or LO-HI, "
+		 "0-65535, separated by commas)",
+		 shown, item);
+}
+
 int nat_hostcfg_ports_parse(const char *text, size_t len,
 			    struct nat_hostcfg_ports *out, char *errbuf,
 			    size_t errlen)
@@ -127,17 +146,7 @@ int nat_hostcfg_ports_parse(const char *text, size_t len,
 		i++;
 		continue;
 	bad:
-		/* The item up to the next comma, for the message. */
-		{
-			size_t end = item;
-			while (end < len && text[end] != ',' && end - item < 24)
-				end++;
-			snprintf(errbuf, errlen,
-				 "bad port list item '%.*s' at offset %zu "
-				 "(want PORT or LO-HI, 0-65535, separated by "
-				 "commas)",
-				 (int)(end - item), text + item, item);
-		}
+		bad_item(text, len, item, errbuf, errlen);
 		nat_hostcfg_ports_clear(out);
 		return -1;
 	}

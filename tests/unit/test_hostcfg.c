@@ -89,7 +89,7 @@ Test(hostcfg_ports, malformed_lists_are_refused_naming_the_item)
 	must_fail("000080", "'000080'");
 	must_fail("+5", "'+5'");
 	must_fail("0x10", "'0x10'");
-	must_fail("1\n2", "offset 0");
+	must_fail("1\n2", "'1?2' at offset 0");
 	must_fail("1-99999", "'1-99999'");
 	must_fail("4294967297", "'4294967297'");
 }
