@@ -91,7 +91,9 @@ $(BUILD)/bench_engine: $(BENCH_SRC) $(LIB)
 
 # Test helpers the e2e scripts and benches run (built like the rest, so
 # SAN=1 gets sanitized helpers too).
-E2E_TOOLS := $(BUILD)/natdump_gen $(BUILD)/trace_gen
+E2E_TOOLS := $(BUILD)/natdump_gen $(BUILD)/trace_gen $(BUILD)/hostcfg_drive
+$(BUILD)/hostcfg_drive: tests/e2e/hostcfg_drive.c $(LIB)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 $(BUILD)/natdump_gen: tests/e2e/natdump_gen.c $(LIB)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 $(BUILD)/trace_gen: tests/e2e/trace_gen.c $(LIB)
