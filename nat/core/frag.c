@@ -21,12 +21,12 @@
 
 #include "packet.h"
 
-#define NIL UINT32_MAX
-#define CHUNK 256u
-#define BLOCKS 8192u /* 8-byte blocks in the largest datagram */
-#define BITMAP_WORDS (BLOCKS / 64u)
-#define DGRAM_MAX 65535u
-#define LIMIT_MAX (1u << 20)
+#define NIL	       UINT32_MAX
+#define CHUNK	       256u
+#define BLOCKS	       8192u /* 8-byte blocks in the largest datagram */
+#define BITMAP_WORDS   (BLOCKS / 64u)
+#define DGRAM_MAX      65535u
+#define LIMIT_MAX      (1u << 20)
 #define HELD_BYTES_MIN 576u
 #define HELD_BYTES_MAX (1u << 30)
 
@@ -80,7 +80,8 @@ struct nat_frag_table {
 	uint32_t *chunk_next;
 	uint32_t free_chunk, n_chunks;
 	uint64_t held_bytes;
-	uint8_t *scratch; /* DGRAM_MAX bytes: a held fragment being handed back */
+	/* DGRAM_MAX bytes: a held fragment being handed back */
+	uint8_t *scratch;
 	struct nat_frag_stats st;
 };
 
@@ -99,7 +100,7 @@ static const char *const stat_descs[NAT_FRAG_STAT_MAX] = {
 };
 
 static const size_t stat_offsets[NAT_FRAG_STAT_MAX] = {
-#define NAT_FRAG_X_OFF(E, f, d)                                                \
+#define NAT_FRAG_X_OFF(E, f, d) \
 	[NAT_FRAG_S_##E] = offsetof(struct nat_frag_stats, f),
 	NAT_FRAG_STATS(NAT_FRAG_X_OFF)
 #undef NAT_FRAG_X_OFF
@@ -397,8 +398,7 @@ static void forget(struct nat_frag_table *t, uint32_t i)
 static bool complete(const struct entry *e)
 {
 	return (e->flags & E_LEARNED) && (e->flags & E_LAST_SEEN) &&
-	       e->covered == e->end_blocks && !e->poison &&
-	       e->held_head == NIL;
+	       e->covered == e->end_blocks && !e->poison && e->held_head == NIL;
 }
 
 /* Marks the datagram bad: this fragment and every later one (held ones

@@ -21,27 +21,28 @@
 
 /* One list, many uses: the counters, their enum, their names and their
  * descriptions all come from here. X(ENUM, field, description). */
-#define NAT_FRAG_STATS(X)                                                     \
-	X(LEARNED, learned, "first fragments whose rewrite was learned")     \
-	X(TRANSLATED, translated,                                            \
-	  "later fragments that found their first fragment's rewrite")       \
-	X(HELD, held, "later fragments copied into the buffer before their " \
-		      "first fragment")                                      \
-	X(RELEASED, released,                                                \
-	  "held fragments handed back rewritten once the first arrived")     \
-	X(EXPIRED_HELD, expired_held,                                        \
-	  "held fragments dropped: their first fragment never came")         \
-	X(EXPIRED_ENTRIES, expired_entries,                                  \
-	  "datagrams forgotten on the timeout before they were complete")    \
-	X(DROPPED_FULL, dropped_full,                                        \
-	  "fragments dropped: no free datagram entry")                       \
-	X(DROPPED_BUFFER, dropped_buffer,                                    \
-	  "later fragments dropped: hold buffer out of slots or bytes")      \
-	X(DROPPED_OVERLAP, dropped_overlap,                                  \
-	  "fragments dropped: overlapping or inconsistent ranges (and the "  \
-	  "rest of that datagram)")                                          \
-	X(DROPPED_TINY, dropped_tiny,                                        \
-	  "fragments dropped: offset 8 bytes, or a first fragment shorter "  \
+#define NAT_FRAG_STATS(X)                                                   \
+	X(LEARNED, learned, "first fragments whose rewrite was learned")    \
+	X(TRANSLATED, translated,                                           \
+	  "later fragments that found their first fragment's rewrite")      \
+	X(HELD, held,                                                       \
+	  "later fragments copied into the buffer before their "            \
+	  "first fragment")                                                 \
+	X(RELEASED, released,                                               \
+	  "held fragments handed back rewritten once the first arrived")    \
+	X(EXPIRED_HELD, expired_held,                                       \
+	  "held fragments dropped: their first fragment never came")        \
+	X(EXPIRED_ENTRIES, expired_entries,                                 \
+	  "datagrams forgotten on the timeout before they were complete")   \
+	X(DROPPED_FULL, dropped_full,                                       \
+	  "fragments dropped: no free datagram entry")                      \
+	X(DROPPED_BUFFER, dropped_buffer,                                   \
+	  "later fragments dropped: hold buffer out of slots or bytes")     \
+	X(DROPPED_OVERLAP, dropped_overlap,                                 \
+	  "fragments dropped: overlapping or inconsistent ranges (and the " \
+	  "rest of that datagram)")                                         \
+	X(DROPPED_TINY, dropped_tiny,                                       \
+	  "fragments dropped: offset 8 bytes, or a first fragment shorter " \
 	  "than its L4 header (RFC 1858)")
 
 enum nat_frag_stat {
@@ -115,7 +116,8 @@ struct nat_frag_rewrite {
  * later fragment has no L4 header, and the L4 checksum of the whole
  * datagram (in the first fragment) was fixed when the first fragment was
  * translated. Returns false, changing nothing, when len < 20. */
-bool nat_frag_apply(uint8_t *pkt, size_t len, const struct nat_frag_rewrite *rw);
+bool nat_frag_apply(uint8_t *pkt, size_t len,
+		    const struct nat_frag_rewrite *rw);
 
 struct nat_frag_params {
 	uint32_t max_datagrams;	 /* datagrams tracked at once (>= 1) */
@@ -140,13 +142,13 @@ size_t nat_frag_memory(const struct nat_frag_params *p);
 
 /* What a call did with a fragment. */
 enum nat_frag_result {
-	NAT_FRAG_OK = 0,	/* learned / translated (rewrite filled) */
-	NAT_FRAG_MISS,		/* lookup: first fragment not learned yet */
-	NAT_FRAG_HELD,		/* hold: copied, the caller drops its copy */
-	NAT_FRAG_DROP_FULL,	/* no free datagram entry */
-	NAT_FRAG_DROP_BUFFER,	/* hold buffer full (slots or bytes) */
-	NAT_FRAG_DROP_OVERLAP,	/* overlapping or inconsistent range */
-	NAT_FRAG_DROP_TINY,	/* RFC 1858 tiny fragment */
+	NAT_FRAG_OK = 0,       /* learned / translated (rewrite filled) */
+	NAT_FRAG_MISS,	       /* lookup: first fragment not learned yet */
+	NAT_FRAG_HELD,	       /* hold: copied, the caller drops its copy */
+	NAT_FRAG_DROP_FULL,    /* no free datagram entry */
+	NAT_FRAG_DROP_BUFFER,  /* hold buffer full (slots or bytes) */
+	NAT_FRAG_DROP_OVERLAP, /* overlapping or inconsistent range */
+	NAT_FRAG_DROP_TINY,    /* RFC 1858 tiny fragment */
 };
 
 /* Called once for every held fragment leaving the buffer. why is
@@ -172,10 +174,9 @@ struct nat_frag_out {
  * nat_frag_release() for the same key. On a DROP_* result nothing was
  * learned and the counter was bumped: drop the first fragment too (its
  * later fragments cannot follow it). */
-enum nat_frag_result nat_frag_learn(struct nat_frag_table *t,
-				    const struct nat_frag_info *fi,
-				    const struct nat_frag_rewrite *rw,
-				    uint64_t now_ns)
+enum nat_frag_result
+nat_frag_learn(struct nat_frag_table *t, const struct nat_frag_info *fi,
+	       const struct nat_frag_rewrite *rw, uint64_t now_ns)
 	__attribute__((warn_unused_result));
 
 /* For a later fragment fi (kind NAT_FRAG_LATER): NAT_FRAG_OK with *rw
@@ -185,20 +186,18 @@ enum nat_frag_result nat_frag_learn(struct nat_frag_table *t,
  * earlier one of its datagram) is unacceptable: drop it. A datagram whose
  * last fragment was seen and whose bytes are all accounted for is
  * forgotten here. */
-enum nat_frag_result nat_frag_lookup(struct nat_frag_table *t,
-				     const struct nat_frag_info *fi,
-				     uint64_t now_ns,
-				     struct nat_frag_rewrite *rw)
+enum nat_frag_result
+nat_frag_lookup(struct nat_frag_table *t, const struct nat_frag_info *fi,
+		uint64_t now_ns, struct nat_frag_rewrite *rw)
 	__attribute__((warn_unused_result));
 
 /* Copies the later fragment pkt[0..len) (fi from nat_frag_parse of the
  * same bytes) into the buffer, in arrival order, with the caller's tag.
  * NAT_FRAG_HELD: the table owns the copy (the caller drops the original);
  * DROP_*: refused and counted. */
-enum nat_frag_result nat_frag_hold(struct nat_frag_table *t,
-				   const struct nat_frag_info *fi,
-				   const uint8_t *pkt, size_t len, uint64_t tag,
-				   uint64_t now_ns)
+enum nat_frag_result
+nat_frag_hold(struct nat_frag_table *t, const struct nat_frag_info *fi,
+	      const uint8_t *pkt, size_t len, uint64_t tag, uint64_t now_ns)
 	__attribute__((warn_unused_result));
 
 /* Hands every fragment held for key to out, rewritten, in arrival order

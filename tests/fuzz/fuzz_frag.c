@@ -65,10 +65,10 @@ static bool ip_csum_ok(const uint8_t *b)
  * checked against what its datagram must get. */
 static struct nat_frag_rewrite rewrite_for(const struct nat_frag_key *k)
 {
-	struct nat_frag_rewrite rw = {.what = (uint8_t)(k->id % 4u),
-				      .src = 0xcb007100u | (k->src & 0xff),
-				      .dst = 0xac11f000u | k->id,
-				      .flow_id = k->src ^ k->id};
+	struct nat_frag_rewrite rw = { .what = (uint8_t)(k->id % 4u),
+				       .src = 0xcb007100u | (k->src & 0xff),
+				       .dst = 0xac11f000u | k->id,
+				       .flow_id = k->src ^ k->id };
 	return rw;
 }
 
@@ -147,7 +147,7 @@ static size_t build(uint8_t *b, const uint8_t *rec, bool first)
 static void one(struct run *r, uint8_t *pkt, size_t len, uint64_t now)
 {
 	struct nat_frag_info fi;
-	struct nat_frag_out out = {r, on_out};
+	struct nat_frag_out out = { r, on_out };
 	switch (nat_frag_parse(pkt, len, &fi)) {
 	case NAT_FRAG_FIRST: {
 		check(fi.offset == 0 && fi.more);
@@ -165,7 +165,8 @@ static void one(struct run *r, uint8_t *pkt, size_t len, uint64_t now)
 			bool was_ok = ip_csum_ok(pkt);
 			check(nat_frag_apply(pkt, len, &rw));
 			struct nat_frag_rewrite want = rewrite_for(&fi.key);
-			check(rw.what == want.what && rw.flow_id == want.flow_id);
+			check(rw.what == want.what &&
+			      rw.flow_id == want.flow_id);
 			if (was_ok)
 				check(ip_csum_ok(pkt));
 		} else if (res == NAT_FRAG_MISS && r->last_tag + 1 < 4096) {
@@ -189,15 +190,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static struct run r;
 	memset(&r, 0, sizeof(r));
-	struct nat_frag_params p = {.max_datagrams = DGRAMS,
-				    .max_held = HELD,
-				    .max_held_bytes = BYTES,
-				    .timeout_ns = 2000 * MS,
-				    .hash_seed = 3};
+	struct nat_frag_params p = { .max_datagrams = DGRAMS,
+				     .max_held = HELD,
+				     .max_held_bytes = BYTES,
+				     .timeout_ns = 2000 * MS,
+				     .hash_seed = 3 };
 	char err[160];
 	r.t = nat_frag_create(&p, err, sizeof(err));
 	check(r.t != NULL);
-	struct nat_frag_out out = {&r, on_out};
+	struct nat_frag_out out = { &r, on_out };
 	uint64_t now = 0;
 	uint8_t b[1600];
 
@@ -230,7 +231,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				struct nat_frag_key k = {
 					0xac11f010u + (rec[1] & 3), 0xc6336407u,
 					(uint16_t)((rec[1] >> 2) & 3),
-					(rec[1] & 16) ? 6 : 17};
+					(rec[1] & 16) ? 6 : 17
+				};
 				nat_frag_release(r.t, &k, &out);
 				break;
 			}

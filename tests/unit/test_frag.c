@@ -49,22 +49,22 @@ static struct nat_frag_info info_of(const uint8_t *b, size_t len,
 	return fi;
 }
 
-static struct nat_frag_table *mk(uint32_t dgrams, uint32_t held,
-				 uint32_t bytes)
+static struct nat_frag_table *mk(uint32_t dgrams, uint32_t held, uint32_t bytes)
 {
-	struct nat_frag_params p = {.max_datagrams = dgrams,
-				    .max_held = held,
-				    .max_held_bytes = bytes,
-				    .timeout_ns = 0,
-				    .hash_seed = 0x5eed};
+	struct nat_frag_params p = { .max_datagrams = dgrams,
+				     .max_held = held,
+				     .max_held_bytes = bytes,
+				     .timeout_ns = 0,
+				     .hash_seed = 0x5eed };
 	char err[160];
 	struct nat_frag_table *t = nat_frag_create(&p, err, sizeof(err));
 	cr_assert_not_null(t, "create: %s", err);
 	return t;
 }
 
-static const struct nat_frag_rewrite SNAT = {
-	.what = NAT_FRAG_RW_SRC, .src = IP4(203, 0, 113, 1), .flow_id = 7};
+static const struct nat_frag_rewrite SNAT = { .what = NAT_FRAG_RW_SRC,
+					      .src = IP4(203, 0, 113, 1),
+					      .flow_id = 7 };
 
 /* Expect every counter of t to equal want (named in the failure). */
 static void expect_stats(const struct nat_frag_table *t,
@@ -115,8 +115,8 @@ static void on_out(void *ctx, uint64_t tag, uint8_t *pkt, size_t len,
 /* A 3-fragment UDP datagram: [0,1480) [1480,2960) [2960,3000). */
 static size_t frag3(uint8_t *b, int which, uint32_t src, uint16_t id)
 {
-	static const uint16_t off[3] = {0, 1480, 2960};
-	static const uint16_t pay[3] = {1480, 1480, 40};
+	static const uint16_t off[3] = { 0, 1480, 2960 };
+	static const uint16_t pay[3] = { 1480, 1480, 40 };
 	return mkfrag(b, src, REMOTE, P_UDP, id, off[which], pay[which],
 		      which < 2);
 }
@@ -173,7 +173,7 @@ Test(frag, in_order_fragments_follow_the_first_and_are_forgotten_at_the_end)
 			     "payload touched");
 	}
 	expect_usage(t, 0, 0);
-	struct nat_frag_stats want = {.learned = 1, .translated = 2};
+	struct nat_frag_stats want = { .learned = 1, .translated = 2 };
 	expect_stats(t, &want);
 	/* A duplicate after completion is a new, unlearned datagram. */
 	struct nat_frag_rewrite rw;
@@ -191,16 +191,16 @@ Test(frag, later_fragments_before_the_first_are_held_then_released_in_order)
 		size_t n = frag3(b, w, INSIDE, 77);
 		fi = info_of(b, n, NAT_FRAG_LATER);
 		cr_assert_eq(nat_frag_lookup(t, &fi, S_NS, &rw), NAT_FRAG_MISS);
-		cr_assert_eq(nat_frag_hold(t, &fi, b, n, 100u + (unsigned)w,
-					   S_NS),
-			     NAT_FRAG_HELD);
+		cr_assert_eq(
+			nat_frag_hold(t, &fi, b, n, 100u + (unsigned)w, S_NS),
+			NAT_FRAG_HELD);
 	}
 	expect_usage(t, 1, 2);
 	size_t n = frag3(b, 0, INSIDE, 77);
 	fi = info_of(b, n, NAT_FRAG_FIRST);
 	cr_assert_eq(nat_frag_learn(t, &fi, &SNAT, 2 * S_NS), NAT_FRAG_OK);
-	struct seen s = {0};
-	struct nat_frag_out out = {&s, on_out};
+	struct seen s = { 0 };
+	struct nat_frag_out out = { &s, on_out };
 	cr_assert_eq(nat_frag_release(t, &fi.key, &out), 2);
 	cr_assert_eq(s.n, 2);
 	/* arrival order: the last fragment came first */
@@ -217,7 +217,7 @@ Test(frag, later_fragments_before_the_first_are_held_then_released_in_order)
 	cr_expect_eq(s.pkt[1][20], (uint8_t)1480, "held payload corrupted");
 	cr_expect_eq(s.pkt[1][1499], (uint8_t)(1480 + 1479));
 	expect_usage(t, 0, 0);
-	struct nat_frag_stats want = {.learned = 1, .held = 2, .released = 2};
+	struct nat_frag_stats want = { .learned = 1, .held = 2, .released = 2 };
 	expect_stats(t, &want);
 	nat_frag_destroy(t);
 }
@@ -233,8 +233,8 @@ Test(frag, first_fragment_never_arriving_expires_held_ones_at_the_timeout)
 					   10 * S_NS + (uint64_t)w),
 			     NAT_FRAG_HELD);
 	}
-	struct seen s = {0};
-	struct nat_frag_out out = {&s, on_out};
+	struct seen s = { 0 };
+	struct nat_frag_out out = { &s, on_out };
 	cr_expect_eq(nat_frag_expire(t, 40 * S_NS, &out), 0,
 		     "expired before 30 s");
 	cr_expect_eq(s.n, 0);
@@ -245,8 +245,9 @@ Test(frag, first_fragment_never_arriving_expires_held_ones_at_the_timeout)
 	cr_expect(s.why[0] == NAT_FRAG_S_EXPIRED_HELD &&
 		  s.why[1] == NAT_FRAG_S_EXPIRED_HELD);
 	expect_usage(t, 0, 0);
-	struct nat_frag_stats want = {
-		.held = 2, .expired_held = 2, .expired_entries = 1};
+	struct nat_frag_stats want = { .held = 2,
+				       .expired_held = 2,
+				       .expired_entries = 1 };
 	expect_stats(t, &want);
 	nat_frag_destroy(t);
 }
@@ -260,7 +261,7 @@ Test(frag, learned_but_incomplete_datagram_expires_as_an_entry)
 	cr_assert_eq(nat_frag_learn(t, &fi, &SNAT, 0), NAT_FRAG_OK);
 	cr_expect_eq(nat_frag_expire(t, 30 * S_NS - 1, NULL), 0);
 	cr_expect_eq(nat_frag_expire(t, 30 * S_NS, NULL), 1);
-	struct nat_frag_stats want = {.learned = 1, .expired_entries = 1};
+	struct nat_frag_stats want = { .learned = 1, .expired_entries = 1 };
 	expect_stats(t, &want);
 	nat_frag_destroy(t);
 }
@@ -286,7 +287,7 @@ Test(frag, overlapping_fragment_drops_the_rest_of_its_datagram)
 	fi = info_of(b, n, NAT_FRAG_FIRST);
 	cr_assert_eq(nat_frag_learn(t, &fi, &SNAT, 0), NAT_FRAG_OK);
 	cr_expect_eq(nat_frag_learn(t, &fi, &SNAT, 0), NAT_FRAG_DROP_OVERLAP);
-	struct nat_frag_stats want = {.learned = 2, .dropped_overlap = 3};
+	struct nat_frag_stats want = { .learned = 2, .dropped_overlap = 3 };
 	expect_stats(t, &want);
 	nat_frag_destroy(t);
 }
@@ -304,15 +305,16 @@ Test(frag, overlap_among_held_fragments_drops_them_at_release)
 	n = frag3(b, 0, INSIDE, 3);
 	fi = info_of(b, n, NAT_FRAG_FIRST);
 	cr_expect_eq(nat_frag_learn(t, &fi, &SNAT, 0), NAT_FRAG_DROP_OVERLAP);
-	struct seen s = {0};
-	struct nat_frag_out out = {&s, on_out};
+	struct seen s = { 0 };
+	struct nat_frag_out out = { &s, on_out };
 	cr_expect_eq(nat_frag_release(t, &fi.key, &out), 1);
 	cr_assert_eq(s.n, 1);
 	cr_expect_eq(s.why[0], NAT_FRAG_S_DROPPED_OVERLAP,
 		     "a fragment of an overlapping datagram was released");
 	cr_expect_eq(nat_frag_expire(t, 31 * S_NS, &out), 1);
-	struct nat_frag_stats want = {
-		.held = 1, .dropped_overlap = 3, .expired_entries = 1};
+	struct nat_frag_stats want = { .held = 1,
+				       .dropped_overlap = 3,
+				       .expired_entries = 1 };
 	expect_stats(t, &want);
 	expect_usage(t, 0, 0);
 	nat_frag_destroy(t);
@@ -352,8 +354,9 @@ Test(frag, fragment_past_the_last_ones_end_is_inconsistent)
 	fi = info_of(b, n, NAT_FRAG_LATER);
 	cr_expect_eq(nat_frag_lookup(t, &fi, 0, &rw), NAT_FRAG_DROP_OVERLAP);
 	expect_usage(t, 3, 0);
-	struct nat_frag_stats want = {
-		.learned = 3, .translated = 2, .dropped_overlap = 3};
+	struct nat_frag_stats want = { .learned = 3,
+				       .translated = 2,
+				       .dropped_overlap = 3 };
 	expect_stats(t, &want);
 	nat_frag_destroy(t);
 }
@@ -383,7 +386,7 @@ Test(frag, tiny_fragments_are_dropped_rfc1858)
 	n = mkfrag(b, INSIDE, REMOTE, P_UDP, 13, 0, 8, true);
 	fi = info_of(b, n, NAT_FRAG_FIRST);
 	cr_expect_eq(nat_frag_learn(t, &fi, &SNAT, 0), NAT_FRAG_OK);
-	struct nat_frag_stats want = {.learned = 1, .dropped_tiny = 4};
+	struct nat_frag_stats want = { .learned = 1, .dropped_tiny = 4 };
 	expect_stats(t, &want);
 	nat_frag_destroy(t);
 }
@@ -410,11 +413,11 @@ Test(frag, table_full_refuses_new_datagrams_and_counts)
 	cr_expect_eq(nat_frag_expire(t, 30 * S_NS, NULL), 2);
 	cr_expect_eq(nat_frag_learn(t, &fi, &SNAT, 30 * S_NS),
 		     NAT_FRAG_DROP_OVERLAP, "learn of a non-first fragment");
-	struct nat_frag_stats want = {.held = 3,
-				      .dropped_full = 2,
-				      .expired_held = 3,
-				      .expired_entries = 2,
-				      .dropped_overlap = 1};
+	struct nat_frag_stats want = { .held = 3,
+				       .dropped_full = 2,
+				       .expired_held = 3,
+				       .expired_entries = 2,
+				       .dropped_overlap = 1 };
 	expect_stats(t, &want);
 	nat_frag_destroy(t);
 }
@@ -432,7 +435,7 @@ Test(frag, buffer_full_by_slots_or_bytes_refuses_and_counts)
 			     "datagram %u", id);
 	}
 	expect_usage(t, 2, 2);
-	struct nat_frag_stats want = {.held = 2, .dropped_buffer = 1};
+	struct nat_frag_stats want = { .held = 2, .dropped_buffer = 1 };
 	expect_stats(t, &want);
 	nat_frag_destroy(t);
 
@@ -453,10 +456,10 @@ Test(frag, buffer_full_by_slots_or_bytes_refuses_and_counts)
 	n = frag3(b, 1, INSIDE, 2);
 	fi = info_of(b, n, NAT_FRAG_LATER);
 	cr_expect_eq(nat_frag_hold(t, &fi, b, n, 4, 30 * S_NS), NAT_FRAG_HELD);
-	struct nat_frag_stats want2 = {.held = 3,
-				       .dropped_buffer = 1,
-				       .expired_held = 2,
-				       .expired_entries = 1};
+	struct nat_frag_stats want2 = { .held = 3,
+					.dropped_buffer = 1,
+					.expired_held = 2,
+					.expired_entries = 1 };
 	expect_stats(t, &want2);
 	nat_frag_destroy(t);
 }
@@ -465,9 +468,9 @@ Test(frag, same_ip_id_from_two_sources_are_two_datagrams)
 {
 	struct nat_frag_table *t = mk(8, 8, 8192);
 	const uint32_t other = IP4(172, 17, 240, 23);
-	const struct nat_frag_rewrite rw_b = {
-		.what = NAT_FRAG_RW_SRC, .src = IP4(203, 0, 113, 2),
-		.flow_id = 8};
+	const struct nat_frag_rewrite rw_b = { .what = NAT_FRAG_RW_SRC,
+					       .src = IP4(203, 0, 113, 2),
+					       .flow_id = 8 };
 	uint8_t b[1600];
 	/* both datagrams' second fragments arrive first */
 	size_t n = frag3(b, 1, INSIDE, 99);
@@ -480,8 +483,8 @@ Test(frag, same_ip_id_from_two_sources_are_two_datagrams)
 	n = frag3(b, 0, other, 99);
 	fi = info_of(b, n, NAT_FRAG_FIRST);
 	cr_assert_eq(nat_frag_learn(t, &fi, &rw_b, 0), NAT_FRAG_OK);
-	struct seen s = {0};
-	struct nat_frag_out out = {&s, on_out};
+	struct seen s = { 0 };
+	struct nat_frag_out out = { &s, on_out };
 	cr_assert_eq(nat_frag_release(t, &fi.key, &out), 1);
 	cr_expect_eq(s.tag[0], 2);
 	cr_expect_eq(tb_src(s.pkt[0]), rw_b.src);
@@ -504,7 +507,8 @@ Test(frag, same_ip_id_from_two_sources_are_two_datagrams)
 	cr_expect_eq(rw.src, SNAT.src);
 	expect_usage(t, 0, 0);
 	struct nat_frag_stats want = {
-		.learned = 2, .held = 2, .released = 2, .translated = 2};
+		.learned = 2, .held = 2, .released = 2, .translated = 2
+	};
 	expect_stats(t, &want);
 	nat_frag_destroy(t);
 }
@@ -513,8 +517,8 @@ Test(frag, inbound_rewrite_of_the_destination_and_hairpin_of_both)
 {
 	struct nat_frag_table *t = mk(8, 8, 8192);
 	uint8_t b[1600];
-	const struct nat_frag_rewrite dnat = {.what = NAT_FRAG_RW_DST,
-					      .dst = INSIDE};
+	const struct nat_frag_rewrite dnat = { .what = NAT_FRAG_RW_DST,
+					       .dst = INSIDE };
 	size_t n = mkfrag(b, REMOTE, NATIP, P_UDP, 7, 0, 1480, true);
 	struct nat_frag_info fi = info_of(b, n, NAT_FRAG_FIRST);
 	cr_assert_eq(nat_frag_learn(t, &fi, &dnat, 0), NAT_FRAG_OK);
@@ -525,17 +529,17 @@ Test(frag, inbound_rewrite_of_the_destination_and_hairpin_of_both)
 	cr_assert(nat_frag_apply(b, n, &rw));
 	cr_expect(tb_src(b) == REMOTE && tb_dst(b) == INSIDE);
 	cr_expect(tb_ip_ok(b));
-	const struct nat_frag_rewrite both = {
-		.what = NAT_FRAG_RW_SRC | NAT_FRAG_RW_DST,
-		.src = NATIP,
-		.dst = IP4(172, 17, 240, 21)};
+	const struct nat_frag_rewrite both = { .what = NAT_FRAG_RW_SRC |
+						       NAT_FRAG_RW_DST,
+					       .src = NATIP,
+					       .dst = IP4(172, 17, 240, 21) };
 	cr_assert(nat_frag_apply(b, n, &both));
 	cr_expect(tb_src(b) == NATIP && tb_dst(b) == IP4(172, 17, 240, 21));
 	cr_expect(tb_ip_ok(b));
 	/* nothing asked: nothing changes */
 	uint8_t before[1600];
 	memcpy(before, b, n);
-	const struct nat_frag_rewrite none = {0};
+	const struct nat_frag_rewrite none = { 0 };
 	cr_assert(nat_frag_apply(b, n, &none));
 	cr_expect_eq(memcmp(before, b, n), 0);
 	cr_expect_not(nat_frag_apply(b, 19, &both));
@@ -569,9 +573,9 @@ Test(frag, header_checksum_after_apply_equals_a_full_recompute)
 			tb_put32(b + 16, 0xffffffff);
 		tb_put16(b + 10, 0);
 		tb_put16(b + 10, tb_fold(tb_sum(0, b, ihl)));
-		struct nat_frag_rewrite rw = {.what = (uint8_t)(rnd() % 4),
-					      .src = (uint32_t)rnd(),
-					      .dst = (uint32_t)rnd()};
+		struct nat_frag_rewrite rw = { .what = (uint8_t)(rnd() % 4),
+					       .src = (uint32_t)rnd(),
+					       .dst = (uint32_t)rnd() };
 		if (round % 13 == 0)
 			rw.src = 0;
 		if (round % 17 == 0)
@@ -596,7 +600,7 @@ Test(frag, stat_names_come_from_one_list)
 	cr_expect_str_eq(nat_frag_stat_name(NAT_FRAG_S_DROPPED_TINY),
 			 "dropped_tiny");
 	cr_expect_str_eq(nat_frag_stat_name(NAT_FRAG_STAT_MAX), "?");
-	struct nat_frag_stats st = {0};
+	struct nat_frag_stats st = { 0 };
 	st.dropped_buffer = 42;
 	cr_expect_eq(nat_frag_stat_value(&st, NAT_FRAG_S_DROPPED_BUFFER), 42);
 	for (int s = 0; s < NAT_FRAG_STAT_MAX; s++) {
@@ -608,8 +612,9 @@ Test(frag, stat_names_come_from_one_list)
 Test(frag, create_refuses_bad_parameters_with_a_message)
 {
 	char err[160] = "";
-	struct nat_frag_params p = {.max_datagrams = 0, .max_held = 4,
-				    .max_held_bytes = 4096};
+	struct nat_frag_params p = { .max_datagrams = 0,
+				     .max_held = 4,
+				     .max_held_bytes = 4096 };
 	cr_expect_null(nat_frag_create(&p, err, sizeof(err)));
 	cr_expect(strstr(err, "max_datagrams 0") != NULL, "message: %s", err);
 	p.max_datagrams = 4;
@@ -625,9 +630,9 @@ Test(frag, create_refuses_bad_parameters_with_a_message)
 /* ---- the naive model: a plain array in creation order, ranges kept as a
  * list and compared pairwise, held fragments as a plain array ---- */
 
-#define N_DGRAMS 6
-#define N_HELD 10
-#define N_BYTES 3000
+#define N_DGRAMS  6
+#define N_HELD	  10
+#define N_BYTES	  3000
 #define N_TIMEOUT (5 * S_NS)
 
 struct nd {
@@ -679,7 +684,8 @@ static int nv_create(struct naive *m, const struct nat_frag_key *k,
 
 static void nv_remove(struct naive *m, int i)
 {
-	memmove(&m->d[i], &m->d[i + 1], (size_t)(m->n - i - 1) * sizeof(m->d[0]));
+	memmove(&m->d[i], &m->d[i + 1],
+		(size_t)(m->n - i - 1) * sizeof(m->d[0]));
 	m->n--;
 }
 
@@ -716,7 +722,8 @@ static enum nat_frag_result nv_admit(struct naive *m, struct nd *d,
 	}
 	if (fi->offset == 8)
 		return nv_poison(m, d, NAT_FRAG_S_DROPPED_TINY);
-	uint32_t b0 = fi->offset / 8u, b1 = (fi->offset + fi->payload + 7u) / 8u;
+	uint32_t b0 = fi->offset / 8u,
+		 b1 = (fi->offset + fi->payload + 7u) / 8u;
 	if (d->last && (b1 > d->end || (!fi->more && b1 != d->end)))
 		return nv_poison(m, d, NAT_FRAG_S_DROPPED_OVERLAP);
 	if (!d->last && !fi->more && b1 < d->maxend)
@@ -811,8 +818,7 @@ static enum nat_frag_result nv_hold(struct naive *m,
 		fresh = true;
 	}
 	struct nd *d = &m->d[i];
-	if (!d->poison &&
-	    (m->held == N_HELD || m->bytes + need > N_BYTES)) {
+	if (!d->poison && (m->held == N_HELD || m->bytes + need > N_BYTES)) {
 		m->st[NAT_FRAG_S_DROPPED_BUFFER]++;
 		if (fresh)
 			nv_remove(m, i);
@@ -878,8 +884,8 @@ static void on_got(void *ctx, uint64_t tag, uint8_t *pkt, size_t len,
 static void compare_out(const struct naive *m, const struct got *g,
 			uint32_t want_src_of_released, int step)
 {
-	cr_assert_eq(g->n, m->nout, "step %d: %d fragments out, model %d",
-		     step, g->n, m->nout);
+	cr_assert_eq(g->n, m->nout, "step %d: %d fragments out, model %d", step,
+		     g->n, m->nout);
 	for (int i = 0; i < g->n; i++) {
 		cr_assert_eq(g->tag[i], m->otag[i], "step %d: out %d tag", step,
 			     i);
@@ -895,11 +901,11 @@ static void compare_out(const struct naive *m, const struct got *g,
 Test(frag, matches_naive_model_over_200000_random_fragments)
 {
 	rng = 0xf4a9u;
-	struct nat_frag_params p = {.max_datagrams = N_DGRAMS,
-				    .max_held = N_HELD,
-				    .max_held_bytes = N_BYTES,
-				    .timeout_ns = N_TIMEOUT,
-				    .hash_seed = 1};
+	struct nat_frag_params p = { .max_datagrams = N_DGRAMS,
+				     .max_held = N_HELD,
+				     .max_held_bytes = N_BYTES,
+				     .timeout_ns = N_TIMEOUT,
+				     .hash_seed = 1 };
 	char err[160];
 	struct nat_frag_table *t = nat_frag_create(&p, err, sizeof(err));
 	cr_assert_not_null(t, "%s", err);
@@ -909,24 +915,25 @@ Test(frag, matches_naive_model_over_200000_random_fragments)
 	uint64_t now = 0, tag = 0;
 	for (int step = 0; step < 200000; step++) {
 		now += rnd() % (S_NS / 2);
-		struct got g = {0};
-		struct nat_frag_out out = {&g, on_got};
+		struct got g = { 0 };
+		struct nat_frag_out out = { &g, on_got };
 		m.nout = 0;
 		uint32_t src = IP4(10, 0, 0, 1 + rnd() % 3);
 		uint16_t id = (uint16_t)(rnd() % 3);
 		uint8_t proto = rnd() % 2 ? P_UDP : P_TCP;
 		/* the rewrite is a function of the key, so released
 		 * fragments can be checked */
-		struct nat_frag_rewrite rw = {.what = NAT_FRAG_RW_SRC,
-					      .src = src ^ 0xcb000000u ^ id,
-					      .flow_id = id};
+		struct nat_frag_rewrite rw = { .what = NAT_FRAG_RW_SRC,
+					       .src = src ^ 0xcb000000u ^ id,
+					       .flow_id = id };
 		unsigned op = (unsigned)(rnd() % 12);
 		if (op < 3) {
 			uint16_t pay = (uint16_t)(8 * (1 + rnd() % 6));
-			size_t n = mkfrag(b, src, REMOTE, proto, id, 0, pay,
-					  true);
+			size_t n =
+				mkfrag(b, src, REMOTE, proto, id, 0, pay, true);
 			struct nat_frag_info fi = info_of(b, n, NAT_FRAG_FIRST);
-			enum nat_frag_result r = nat_frag_learn(t, &fi, &rw, now);
+			enum nat_frag_result r =
+				nat_frag_learn(t, &fi, &rw, now);
 			cr_assert_eq(r, nv_learn(&m, &fi, &rw, now),
 				     "step %d: learn %d", step, r);
 			if (r == NAT_FRAG_OK)
@@ -962,7 +969,7 @@ Test(frag, matches_naive_model_over_200000_random_fragments)
 				     nv_expire(&m, now), "step %d: expire",
 				     step);
 		} else {
-			struct nat_frag_key k = {src, REMOTE, id, proto};
+			struct nat_frag_key k = { src, REMOTE, id, proto };
 			cr_assert_eq(nat_frag_release(t, &k, &out),
 				     nv_release(&m, &k), "step %d: release",
 				     step);
