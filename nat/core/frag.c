@@ -80,6 +80,7 @@ struct nat_frag_table {
 	uint32_t *chunk_next;
 	uint32_t free_chunk, n_chunks;
 	uint64_t held_bytes;
+	uint64_t latest_ns; /* the latest now_ns seen at a creation */
 	/* DGRAM_MAX bytes: a held fragment being handed back */
 	uint8_t *scratch;
 	struct nat_frag_stats st;
@@ -358,7 +359,10 @@ static uint32_t create(struct nat_frag_table *t, const struct nat_frag_key *k,
 	memset(&t->bits[(size_t)i * BITMAP_WORDS], 0,
 	       BITMAP_WORDS * sizeof(uint64_t));
 	e->key = *k;
-	e->deadline_ns = now_ns + t->p.timeout_ns;
+	/* A caller's clock that steps back must not unsort the age list. */
+	if (now_ns > t->latest_ns)
+		t->latest_ns = now_ns;
+	e->deadline_ns = t->latest_ns + t->p.timeout_ns;
 	e->held_head = e->held_tail = NIL;
 	uint32_t b = hash(t, k);
 	e->hnext = t->bucket[b];

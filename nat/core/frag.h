@@ -211,7 +211,8 @@ size_t nat_frag_release(struct nat_frag_table *t,
 /* Forgets every datagram first seen timeout_ns or more before now_ns:
  * its held fragments leave through out as EXPIRED_HELD (or
  * DROPPED_OVERLAP for a datagram found overlapping) and the datagram
- * counts as EXPIRED_ENTRIES. O(expired). Call it at least once a second
+ * counts as EXPIRED_ENTRIES. O(expired). A now_ns that steps back
+ * delays expiry; it never reorders it. Call it at least once a second
  * (expiry has the caller's resolution); out may have fn NULL. Returns the
  * number of datagrams forgotten. */
 size_t nat_frag_expire(struct nat_frag_table *t, uint64_t now_ns,
