@@ -1006,14 +1006,15 @@ Test(frag, clock_stepping_back_delays_expiry_never_reorders_it)
 	n = frag3(b, 1, INSIDE, 2);
 	fi = info_of(b, n, NAT_FRAG_LATER);
 	cr_assert_eq(nat_frag_hold(t, &fi, b, n, 2, 5 * S_NS), NAT_FRAG_HELD);
-	struct seen s = {0};
-	struct nat_frag_out out = {&s, on_out};
+	struct seen s = { 0 };
+	struct nat_frag_out out = { &s, on_out };
 	cr_expect_eq(nat_frag_expire(t, 40 * S_NS - 1, &out), 0,
 		     "the second datagram expired before the first");
 	cr_expect_eq(nat_frag_expire(t, 40 * S_NS, &out), 2);
 	cr_expect(s.n == 2 && s.tag[0] == 1 && s.tag[1] == 2);
-	struct nat_frag_stats want = {
-		.held = 2, .expired_held = 2, .expired_entries = 2};
+	struct nat_frag_stats want = { .held = 2,
+				       .expired_held = 2,
+				       .expired_entries = 2 };
 	expect_stats(t, &want);
 	nat_frag_destroy(t);
 }
