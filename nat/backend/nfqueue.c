@@ -15,6 +15,7 @@
  *
  * The iptables chains that steer packets here are nfqueue_rules.c's. */
 #include "nfqueue.h"
+#include "hostcfg.h"
 #include "nfqueue_rules.h"
 
 #include <arpa/inet.h>
@@ -117,6 +118,8 @@ struct nat_live {
 	char ifname_big[2][IF_NAMESIZE];    /* ifindex >= IFCACHE */
 	uint64_t last_ts;
 	bool warned_addr_full;
+	bool host_init; /* host: set up (restore on close) */
+	struct nat_hostcfg host; /* sysctls set for the run (hostcfg.h) */
 };
 
 /* Rewrites the chains for cfg with the forwards fw[0..n) in place of
@@ -571,9 +574,69 @@ static void nfq_close(struct nat_live *L)
 			fprintf(L->o.log, "error: removing the chains: %s\n",
 				err2);
 	}
+	/* After the chains: while they are in, the reservation keeps the
+	 * host's own connections out of the queued ports. */
+	if (L->host_init) {
+		char err3[600];
+		if (nat_hostcfg_restore(&L->host, err3, sizeof(err3)) != 0 &&
+		    L->o.log)
+			fprintf(L->o.log,
+				"error: putting back the host settings: %s\n",
+				err3);
+	}
 	queue_close(L);
 	free(L->rx);
 	free(L);
+}
+
+static void host_log(void *ctx, bool warning, const char *line)
+{
+	FILE *log = ctx;
+
+	if (log) {
+		fprintf(log, "%shost: %s\n", warning ? "warning: " : "", line);
+		fflush(log);
+	}
+}
+
+/* The host settings the run needs (hostcfg.h): first puts back what a
+ * crashed run left (its state file sits beside the control socket), then
+ * reserves port_range from the kernel's ephemeral ports (replies to the
+ * host's own connections must not land in the queue) and lets hairpinned
+ * packets in on the inside interface. */
+static int host_setup(struct nat_live *L, const struct nat_config *cfg,
+		      char *errbuf, size_t errlen)
+{
+	struct nat_hostcfg_want want = { 0 };
+	char state[NAT_HOSTCFG_PATH_MAX], err[600];
+
+	if (snprintf(state, sizeof(state), "%s.host", cfg->control_socket) >=
+	    (int)sizeof(state)) {
+		seterr(errbuf, errlen, "control_socket %s: path too long",
+		       cfg->control_socket);
+		return -1;
+	}
+	nat_hostcfg_init(&L->host, NULL, host_log, L->o.log);
+	L->host_init = true;
+	if (nat_hostcfg_recover(&L->host, state, err, sizeof(err)) != 0) {
+		seterr(errbuf, errlen,
+		       "putting back the host settings a crashed run left: %s",
+		       err);
+		return -1;
+	}
+	want.reserve[0].lo = cfg->port_range.lo;
+	want.reserve[0].hi = cfg->port_range.hi;
+	want.n_reserve = 1;
+	if (L->plan.in_dev[0]) {
+		snprintf(want.hairpin_if[0], sizeof(want.hairpin_if[0]), "%s",
+			 L->plan.in_dev);
+		want.n_hairpin_if = 1;
+	}
+	if (nat_hostcfg_apply(&L->host, &want, state, err, sizeof(err)) != 0) {
+		seterr(errbuf, errlen, "host settings: %s", err);
+		return -1;
+	}
+	return 0;
 }
 
 /* Binds the queue first: a second glassnat fails here (EBUSY) before it
@@ -623,8 +686,10 @@ static struct nat_live *nfq_open(struct nat_engine *e,
 			stale);
 
 	nat_nfq_plan_build(&L->plan, cfg);
+	if (host_setup(L, cfg, errbuf, errlen) != 0)
+		goto fail;
 	L->plan.u32_ok = nat_nfq_probe_u32();
-	nat_nfq_startup_warnings(cfg, &L->plan, o->log);
+	nat_nfq_startup_warnings(o->log);
 	rules = nat_nfq_rules_text(cfg, &L->plan, L->queue, true);
 	if (!rules) {
 		seterr(errbuf, errlen, "out of memory (rules)");

@@ -425,49 +425,17 @@ static bool read_proc(const char *path, char *buf, size_t len)
 	return ok;
 }
 
-void nat_nfq_startup_warnings(const struct nat_config *cfg,
-			     const struct nat_nfq_plan *pl, FILE *log)
+void nat_nfq_startup_warnings(FILE *log)
 {
 	char buf[128];
-	unsigned lo, hi;
 
 	if (!log)
 		return;
-	if (read_proc("/proc/sys/net/ipv4/ip_local_port_range", buf,
-		      sizeof(buf)) &&
-	    sscanf(buf, "%u %u", &lo, &hi) == 2 && lo <= cfg->port_range.hi &&
-	    hi >= cfg->port_range.lo)
-		fprintf(log,
-			"warning: the host's ip_local_port_range %u-%u overlaps "
-			"port_range %u-%u: the host's own connections from "
-			"%u-%u on the NAT address will be queued and dropped "
-			"(no_mapping); move one of them (sysctl "
-			"net.ipv4.ip_local_port_range, see "
-			"docs/troubleshooting.md)\n",
-			lo, hi, cfg->port_range.lo, cfg->port_range.hi,
-			lo > cfg->port_range.lo ? lo : cfg->port_range.lo,
-			hi < cfg->port_range.hi ? hi : cfg->port_range.hi);
 	if (read_proc("/proc/sys/net/ipv4/ip_forward", buf, sizeof(buf)) &&
 	    buf[0] == '0')
 		fprintf(log,
 			"warning: net.ipv4.ip_forward is 0: the kernel will "
 			"not forward anything, nothing will be translated\n");
-	if (cfg->n_forwards > 0 && pl->in_dev[0]) {
-		char path[96];
-		snprintf(path, sizeof(path),
-			 "/proc/sys/net/ipv4/conf/%s/accept_local", pl->in_dev);
-		bool dev1 = read_proc(path, buf, sizeof(buf)) && buf[0] == '1';
-		bool all1 = read_proc("/proc/sys/net/ipv4/conf/all/accept_local",
-				      buf, sizeof(buf)) &&
-			    buf[0] == '1';
-		if (!dev1 && !all1)
-			fprintf(log,
-				"warning: net.ipv4.conf.%s.accept_local is 0: "
-				"inside hosts reaching a port forward through "
-				"the NAT address (hairpin) will be dropped by "
-				"the kernel as martians; set it to 1\n",
-				pl->in_dev);
-	}
 }
 
 /* Whether addr is configured on an interface of this namespace. A

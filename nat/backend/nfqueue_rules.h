@@ -58,11 +58,10 @@ int nat_nfq_restore(const char *rules, char *errbuf, size_t errlen);
  * -1 when iptables cannot be run (errbuf). */
 int nat_nfq_remove_chains(char *errbuf, size_t errlen);
 
-/* Warns on log (NULL: nothing) about host settings that defeat cfg:
- * ip_local_port_range overlapping port_range, ip_forward off,
- * accept_local off with forwards (hairpin). */
-void nat_nfq_startup_warnings(const struct nat_config *cfg,
-			      const struct nat_nfq_plan *pl, FILE *log);
+/* Warns on log (NULL: nothing) about host settings that defeat the NAT and
+ * that glassnat does not set itself: ip_forward off. (The reserved ports
+ * and accept_local are set for the run by hostcfg.h.) */
+void nat_nfq_startup_warnings(FILE *log);
 
 /* Whether addr is configured on an interface of this namespace (true
  * when that cannot be told). */

@@ -89,8 +89,19 @@ else
 	sed 's/^/# /' "$LOG"
 	finish
 fi
-check "no ip_local_port_range warning when the ranges do not overlap" \
-	bash -c "! grep -q ip_local_port_range '$LOG'"
+# The gateway namespace starts with the kernel's defaults (topology.sh).
+gw_host() {
+	in_ns "$NS_GW" sh -c 'cd /proc/sys/net/ipv4 &&
+		echo "reserved=$(cat ip_local_reserved_ports) accept_local=$(cat conf/br0/accept_local)"'
+}
+check "port_range reserved from the kernel's ephemeral ports, one log line" \
+	test "$(grep -c "host: reserved ports 40000-60000 from the kernel's ephemeral range" "$LOG")" -eq 1
+check "accept_local set on the inside interface br0, one log line" \
+	test "$(grep -c 'host: accept_local=1 on br0 (was 0)' "$LOG")" -eq 1
+check "no start-up warning about ip_local_port_range or accept_local" \
+	bash -c "! grep -qE 'warning.*(ip_local_port_range|accept_local)' '$LOG'"
+check "while running: reserved and accept_local set ($(gw_host))" \
+	test "$(gw_host)" = "reserved=40000-60000 accept_local=1"
 rules=$(in_ns "$NS_GW" iptables-save)
 check "raw notrack, mangle PREROUTING and POSTROUTING chains present" \
 	bash -c "grep -q -- '-A PREROUTING -j GLASSNAT-RAW' <<<\"\$0\" &&
@@ -173,6 +184,8 @@ check "the drop is counted: no_mapping in the final statistics" \
 check "queue counters reported (overflow, ENOBUFS)" \
 	grep -q 'Queue overflow: [0-9]*, not delivered (socket full): [0-9]*, ENOBUFS: [0-9]*' "$LOG"
 check "after SIGINT no GLASSNAT chain is left" test "$(chains_in_gw)" -eq 0
+check "after SIGINT the host settings are back ($(gw_host))" \
+	test "$(gw_host)" = "reserved= accept_local=0"
 
 # ---- 11. events and traces (wired by the lead) -----------------------------------------
 if [ "$EVENTS_WIRED" = 1 ]; then
@@ -204,7 +217,6 @@ fi
 
 # ---- 12. crash: fail closed, then the next start cleans up -----------------------------
 LOG2=$TMP/glassnat2.log
-in_ns "$NS_GW" sysctl -qw net.ipv4.ip_local_port_range="32768 60999"
 start_glassnat "$LOG2"
 crash_glassnat
 check "after a crash (SIGKILL) the chains stay ($(chains_in_gw) lines)" \
@@ -216,8 +228,8 @@ LOG3=$TMP/glassnat3.log
 start_glassnat "$LOG3"
 check "the next start removes the stale chains and says so" \
 	grep -q 'removed 3 GLASSNAT chain' "$LOG3"
-check "warning at start: ip_local_port_range overlaps port_range" \
-	grep -q 'ip_local_port_range 32768-60999 overlaps port_range 40000-60000' "$LOG3"
+check "the next start puts back the host settings the crashed run left" \
+	grep -q 'host: state file .* the last run did not exit cleanly' "$LOG3"
 check "exactly one set of chains after the restart" \
 	test "$(in_ns "$NS_GW" iptables-save | grep -c -- '-j GLASSNAT-IN$')" -eq 1
 r=$(peer "$NS_IN1" tcp-send $IP_SRV 5001 100000)
@@ -226,6 +238,8 @@ check "after the restart traffic is translated again ($r)" \
 stop_glassnat TERM
 check "SIGTERM: exit 0 and no chain left ($GRC)" \
 	bash -c "[ '$GRC' -eq 0 ] && [ \$(ip netns exec '$NS_GW' iptables-save | grep -c GLASSNAT) -eq 0 ]"
+check "after the crash and the next run the host settings are back ($(gw_host))" \
+	test "$(gw_host)" = "reserved= accept_local=0"
 
 # ---- 13. a second glassnat on the same queue refuses, touching nothing -----------------
 start_glassnat "$LOG"

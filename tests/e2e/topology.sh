@@ -11,7 +11,9 @@
 #                                            │                         srv 198.51.100.10
 #                                 host0 192.0.2.1 ── hnet 192.0.2.10 ("host network")
 #
-# The internet router has no route to 172.17.240.0/24: an inside address
+# The gateway keeps the kernel's defaults but ip_forward: glassnat sets
+# what else it needs for its run (reserved ports, accept_local on br0)
+# and puts it back. The internet router has no route to 172.17.240.0/24: an inside address
 # that leaked untranslated would go nowhere. Names are gn-<run id>-<role>,
 # unique per run (TOPO_ID, default the shell's pid).
 #
@@ -123,11 +125,6 @@ _topo_addrs() {
 		ip -n "$NS_SRV" route add default via 198.51.100.1 &&
 		ip netns exec "$NS_GW" sysctl -qw net.ipv4.ip_forward=1 &&
 		ip netns exec "$NS_INET" sysctl -qw net.ipv4.ip_forward=1 &&
-		# Hairpinned packets come back in on br0 from nat_ip, a local
-		# address: the kernel drops those as martians unless told.
-		ip netns exec "$NS_GW" sysctl -qw net.ipv4.conf.br0.accept_local=1 &&
-		# The gateway's own ephemeral ports, clear of port_range.
-		ip netns exec "$NS_GW" sysctl -qw net.ipv4.ip_local_port_range="20000 29999" &&
 		_topo_wait_links
 }
 
