@@ -275,61 +275,68 @@ void nat_nfq_plan_build(struct nat_nfq_plan *pl, const struct nat_config *cfg)
 		plan_add_masq(pl, pl->def_dev);
 }
 
-/* Appends, for one destination match `dst` ("-d 1.2.3.4" or "-i eth0 -m
- * addrtype --dst-type LOCAL"), the inbound rules of chain with target. */
+/* Appends, for one match `m` of the packets addressed to one external
+ * address, the inbound rules of chain with target. */
 static void gen_inbound(struct sbuf *b, const struct nat_config *cfg,
 			const struct nat_nfq_plan *pl, const char *chain,
-			const char *dst, const char *target)
+			const char *m, const char *target)
 {
 	static const char *const protos[] = { "tcp", "udp" };
 	const struct nat_port_range *pr = &cfg->port_range;
 
 	for (int k = 0; k < 2; k++) {
 		uint8_t proto = k == 0 ? 6 : 17;
-		sb_printf(b, "-A %s ! -i lo %s -p %s --dport %u:%u -j %s\n",
-			  chain, dst, protos[k], pr->lo, pr->hi, target);
+		sb_printf(b, "-A %s %s -p %s --dport %u:%u -j %s\n", chain, m,
+			  protos[k], pr->lo, pr->hi, target);
 		for (size_t i = 0; i < cfg->n_forwards; i++) {
 			const struct nat_forward_cfg *f = &cfg->forwards[i];
 			if (f->proto != proto ||
 			    (f->ext_port >= pr->lo && f->ext_port <= pr->hi))
 				continue;
-			sb_printf(b, "-A %s ! -i lo %s -p %s --dport %u -j %s\n",
-				  chain, dst, protos[k], f->ext_port, target);
+			sb_printf(b, "-A %s %s -p %s --dport %u -j %s\n", chain,
+				  m, protos[k], f->ext_port, target);
 		}
 	}
 	/* ICMP: errors (about our flows, RFC 5508) always; echo replies only
 	 * for identifiers glassnat hands out, when xt_u32 can say so, so the
 	 * host's own pings from this address keep working. */
-	sb_printf(b, "-A %s ! -i lo %s -p icmp --icmp-type 3 -j %s\n", chain,
-		  dst, target);
-	sb_printf(b, "-A %s ! -i lo %s -p icmp --icmp-type 11 -j %s\n", chain,
-		  dst, target);
-	sb_printf(b, "-A %s ! -i lo %s -p icmp --icmp-type 12 -j %s\n", chain,
-		  dst, target);
+	sb_printf(b, "-A %s %s -p icmp --icmp-type 3 -j %s\n", chain, m,
+		  target);
+	sb_printf(b, "-A %s %s -p icmp --icmp-type 11 -j %s\n", chain, m,
+		  target);
+	sb_printf(b, "-A %s %s -p icmp --icmp-type 12 -j %s\n", chain, m,
+		  target);
 	if (pl->u32_ok)
 		sb_printf(b,
-			  "-A %s ! -i lo %s -p icmp --icmp-type 0 -m u32 "
+			  "-A %s %s -p icmp --icmp-type 0 -m u32 "
 			  "--u32 \"0>>22&0x3C@4>>16=%u:%u\" -j %s\n",
-			  chain, dst, pr->lo, pr->hi, target);
+			  chain, m, pr->lo, pr->hi, target);
 	else
-		sb_printf(b, "-A %s ! -i lo %s -p icmp --icmp-type 0 -j %s\n",
-			  chain, dst, target);
+		sb_printf(b, "-A %s %s -p icmp --icmp-type 0 -j %s\n", chain,
+			  m, target);
 }
 
+/* A fixed address: "! -i lo -d A/32" (the host talking to itself over
+ * lo is never the NAT's). A masquerade interface: whatever arrives on it
+ * for an address of that interface (addrtype LOCAL limited to the
+ * incoming interface), so the match follows its address as it changes;
+ * `-i IF` already excludes lo, and iptables takes one -i per rule. */
 static void gen_all_inbound(struct sbuf *b, const struct nat_config *cfg,
 			    const struct nat_nfq_plan *pl, const char *chain,
 			    const char *target)
 {
-	char dst[96], ip[16];
+	char m[96], ip[16];
 
 	for (unsigned i = 0; i < pl->n_ext; i++) {
-		snprintf(dst, sizeof(dst), "-d %s/32", nat_ip_str(pl->ext[i], ip));
-		gen_inbound(b, cfg, pl, chain, dst, target);
+		snprintf(m, sizeof(m), "! -i lo -d %s/32",
+			 nat_ip_str(pl->ext[i], ip));
+		gen_inbound(b, cfg, pl, chain, m, target);
 	}
 	for (unsigned i = 0; i < pl->n_masq; i++) {
-		snprintf(dst, sizeof(dst), "-i %s -m addrtype --dst-type LOCAL",
+		snprintf(m, sizeof(m),
+			 "-i %s -m addrtype --dst-type LOCAL --limit-iface-in",
 			 pl->masq_if[i]);
-		gen_inbound(b, cfg, pl, chain, dst, target);
+		gen_inbound(b, cfg, pl, chain, m, target);
 	}
 }
 
