@@ -183,6 +183,12 @@ int app_cmd_replay(int argc, char **argv)
 
 /* ---- check ----------------------------------------------------------- */
 
+static void check_warn(void *ctx, const char *msg)
+{
+	(void)ctx;
+	fprintf(stderr, "glassnat check: warning: %s\n", msg);
+}
+
 int app_cmd_check(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -217,6 +223,11 @@ int app_cmd_check(int argc, char **argv)
 	if (app_load_config(config, &cfg) != 0)
 		return EX_USAGE;
 	nat_config_print_plan(stdout, &cfg, nat_engine_memory(&cfg));
+	/* Run on the gateway (the host that has nat_ip), say what `run`
+	 * would refuse; elsewhere the host's addresses say nothing. */
+	if (nat_plat_addr_is_local(cfg.nat_ip) == 1)
+		nat_config_lint_addrs(&cfg, nat_plat_addr_is_local, NULL,
+				      check_warn, NULL);
 	nat_config_free(&cfg);
 	return fflush(stdout) == 0 ? EX_OK : EX_RUNTIME;
 }

@@ -37,6 +37,7 @@
 #include <linux/netfilter/nfnetlink_queue.h>
 
 #include "packet.h"
+#include "platform.h"
 
 /* libnetfilter_queue's message helpers (nlmsg API). Its public header
  * drags in the old libnfnetlink API, so the few prototypes are here. */
@@ -639,6 +640,21 @@ static int host_setup(struct nat_live *L, const struct nat_config *cfg,
 	return 0;
 }
 
+struct lint_first {
+	char *errbuf;
+	size_t errlen;
+	unsigned n;
+};
+
+/* nat_config_lint_addrs' emit: the first message becomes the error. */
+static void lint_keep_first(void *ctx, const char *msg)
+{
+	struct lint_first *lf = ctx;
+
+	if (lf->n++ == 0)
+		seterr(lf->errbuf, lf->errlen, "%s", msg);
+}
+
 /* Binds the queue first: a second glassnat fails here (EBUSY) before it
  * could touch the first one's chains. Then removes what a crashed run
  * left and installs the chains. */
@@ -658,13 +674,18 @@ static struct nat_live *nfq_open(struct nat_engine *e,
 	L->cfg = cfg;
 	L->o = *o;
 	L->queue = NFQ_QUEUE_NUM;
-	if (!nat_nfq_addr_is_local(cfg->nat_ip)) {
-		char ip[16];
-		seterr(errbuf, errlen,
-		       "nat_ip %s is not an address of this host (no interface "
-		       "has it): nothing installed; add it to the outside "
-		       "interface (ip addr add %s/PREFIX dev IF) or fix nat_ip",
-		       nat_ip_str(cfg->nat_ip, ip), ip);
+	/* Replies to an address the host does not have never reach it: the
+	 * NAT's traffic would vanish. Refused before anything is touched. */
+	nat_nfq_plan_build(&L->plan, cfg);
+	struct lint_first lf = { errbuf, errlen, 0 };
+	if (nat_config_lint_addrs(cfg, nat_plat_addr_is_local,
+				  L->plan.def_dev, lint_keep_first, &lf) > 0) {
+		size_t n = strlen(errbuf);
+		snprintf(errbuf + n, errlen > n ? errlen - n : 0,
+			 "; nothing installed%s",
+			 lf.n > 1 ? " (and more: glassnat check -c FILE lists "
+				    "them)"
+				  : "");
 		goto fail;
 	}
 	L->rx = malloc((size_t)BATCH * RXBUF);
@@ -685,7 +706,6 @@ static struct nat_live *nfq_open(struct nat_engine *e,
 			"earlier run that did not stop cleanly\n",
 			stale);
 
-	nat_nfq_plan_build(&L->plan, cfg);
 	if (host_setup(L, cfg, errbuf, errlen) != 0)
 		goto fail;
 	L->plan.u32_ok = nat_nfq_probe_u32();

@@ -444,25 +444,3 @@ void nat_nfq_startup_warnings(FILE *log)
 			"warning: net.ipv4.ip_forward is 0: the kernel will "
 			"not forward anything, nothing will be translated\n");
 }
-
-/* Whether addr is configured on an interface of this namespace. A
- * gateway whose nat_ip is not local would queue nothing useful: the
- * replies never reach it. Checked before anything is installed. */
-bool nat_nfq_addr_is_local(uint32_t addr)
-{
-	struct ifaddrs *ifa, *p;
-	bool found = false;
-
-	if (getifaddrs(&ifa) != 0)
-		return true; /* cannot tell: do not refuse */
-	for (p = ifa; p && !found; p = p->ifa_next) {
-		if (!p->ifa_addr || p->ifa_addr->sa_family != AF_INET)
-			continue;
-		struct sockaddr_in sin;
-		memcpy(&sin, p->ifa_addr, sizeof(sin));
-		found = ntohl(sin.sin_addr.s_addr) == addr;
-	}
-	freeifaddrs(ifa);
-	return found;
-}
-

@@ -63,8 +63,4 @@ int nat_nfq_remove_chains(char *errbuf, size_t errlen);
  * and accept_local are set for the run by hostcfg.h.) */
 void nat_nfq_startup_warnings(FILE *log);
 
-/* Whether addr is configured on an interface of this namespace (true
- * when that cannot be told). */
-bool nat_nfq_addr_is_local(uint32_t addr);
-
 #endif

@@ -173,4 +173,18 @@ const char *nat_proto_name(uint8_t proto); /* "any", "tcp", "udp", "icmp" */
 void nat_config_print_plan(FILE *out, const struct nat_config *cfg,
 			   size_t reserved_bytes);
 
+/* Whether addr is an address of this host: 1 yes, 0 no, -1 cannot tell
+ * (nat_plat_addr_is_local). */
+typedef int (*nat_addr_local_fn)(uint32_t addr);
+
+/* The addresses cfg translates to that are not addresses of this host:
+ * nat_ip, then each snat rule's to_address (replies to them never reach
+ * the gateway: the traffic is blackholed). For each, emit gets one
+ * message with the fix (no newline); out_dev names the outside interface
+ * in it when a rule names none (NULL or "": "OUT"). Returns how many. */
+size_t nat_config_lint_addrs(const struct nat_config *cfg,
+			     nat_addr_local_fn is_local, const char *out_dev,
+			     void (*emit)(void *ctx, const char *msg),
+			     void *ctx);
+
 #endif

@@ -212,3 +212,37 @@ void nat_config_print_plan(FILE *out, const struct nat_config *cfg,
 		reserved_bytes, (double)reserved_bytes / (1024.0 * 1024.0),
 		cfg->limits.max_flows);
 }
+
+size_t nat_config_lint_addrs(const struct nat_config *cfg,
+			     nat_addr_local_fn is_local, const char *out_dev,
+			     void (*emit)(void *ctx, const char *msg), void *ctx)
+{
+	const char *dev = out_dev && out_dev[0] ? out_dev : "OUT";
+	char ip[16], msg[512];
+	size_t n = 0;
+
+	if (is_local(cfg->nat_ip) == 0) {
+		cfg_fmt_ip(cfg->nat_ip, ip);
+		snprintf(msg, sizeof(msg),
+			 "nat_ip %s is not an address of this host (no "
+			 "interface has it): add it to the outside interface "
+			 "(ip addr add %s/32 dev %s) or fix nat_ip",
+			 ip, ip, dev);
+		emit(ctx, msg);
+		n++;
+	}
+	for (size_t i = 0; i < cfg->n_rules; i++) {
+		const struct nat_rule_cfg *r = &cfg->rules[i];
+		if (r->action != NAT_ACT_SNAT || is_local(r->to_address) != 0)
+			continue;
+		cfg_fmt_ip(r->to_address, ip);
+		snprintf(msg, sizeof(msg),
+			 "snat rule '%s': to_address %s is not an address of "
+			 "this host (ip addr add %s/32 dev %s, or use "
+			 "masquerade)",
+			 r->name, ip, ip, r->out_if[0] ? r->out_if : dev);
+		emit(ctx, msg);
+		n++;
+	}
+	return n;
+}

@@ -141,9 +141,37 @@ const char *nat_plat_os_error(unsigned long err, char *buf, size_t len)
 	return buf;
 }
 
+int nat_plat_addr_is_local(uint32_t addr)
+{
+	(void)addr;
+	return -1;
+}
+
 #else /* Linux */
 
+#include <arpa/inet.h>
+#include <ifaddrs.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <unistd.h>
+
+int nat_plat_addr_is_local(uint32_t addr)
+{
+	struct ifaddrs *ifa, *p;
+	int found = 0;
+
+	if (getifaddrs(&ifa) != 0)
+		return -1;
+	for (p = ifa; p && !found; p = p->ifa_next) {
+		if (!p->ifa_addr || p->ifa_addr->sa_family != AF_INET)
+			continue;
+		struct sockaddr_in sin;
+		memcpy(&sin, p->ifa_addr, sizeof(sin));
+		found = ntohl(sin.sin_addr.s_addr) == addr;
+	}
+	freeifaddrs(ifa);
+	return found;
+}
 
 void nat_plat_init(void)
 {

@@ -7,6 +7,7 @@
 #include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 /* Windows: stdout and stderr in binary mode (no CR LF: the programs' output
  * is byte-identical to Linux), no wildcard expansion of the command line
@@ -61,6 +62,11 @@ bool nat_plat_is_admin(void);
 /* The text of an OS error code (errno on Linux: strerror; Windows:
  * "Windows error N") in buf, which it returns. */
 const char *nat_plat_os_error(unsigned long err, char *buf, size_t len);
+
+/* 1 when addr (host byte order) is configured on an interface of this host
+ * (Linux: of this network namespace), 0 when not, -1 when that cannot be
+ * told (Windows: not implemented; glassnat check then says nothing). */
+int nat_plat_addr_is_local(uint32_t addr);
 
 /* Directory of the running executable, without the trailing separator,
  * into buf. Returns 0, -1 when it does not fit or cannot be found. */
