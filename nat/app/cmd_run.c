@@ -72,6 +72,8 @@ struct run_ctx {
 	struct nat_ctl_ops ops;
 	const struct nat_live_ops *be;
 	struct nat_live *live; /* NULL until the backend is open */
+	bool started; /* steering and control socket up: a run, not a
+		       * failed start (only then final statistics) */
 };
 
 /* The live gateway's view of the engine's forwards changed: steer their
@@ -213,6 +215,8 @@ static int run_start(void *ctx, char *errbuf, size_t errlen)
 	run_log("INFO", "CONTROL",
 		"Control socket %s (" NAT_PLAT_CTL_ACCESS ")",
 		rc->cfg->control_socket);
+	rc->started = true;
+	run_log("INFO", "ENGINE", "Started");
 	return 0;
 }
 
@@ -367,7 +371,8 @@ static void run_final_stats(const struct nat_stats *s, uint64_t active,
 
 /* Runs the backend until a stop request or a failure, and reads its
  * counters into lc[NAT_LIVE_COUNTERS_MAX] (*nlc of them) before it closes.
- * Returns 0 after a stop, -1 after a failure (both logged). */
+ * Returns 0 after a stop, -1 after a failure (both logged; a failure
+ * before ctx->started is logged as a failed start, once). */
 static int run_backend(struct run_ctx *ctx, struct nat_live_counter *lc,
 		       size_t *nlc)
 {
@@ -386,7 +391,6 @@ static int run_backend(struct run_ctx *ctx, struct nat_live_counter *lc,
 	if (nat_plat_stop_signals(run_on_stop, run_on_hup) != 0)
 		fprintf(stderr, "glassnat run: cannot install the Ctrl+C "
 				"handler\n");
-	run_log("INFO", "ENGINE", "Started");
 	ctx->live = be->open(ctx->e, ctx->cfg, &o, err, sizeof(err));
 	if (ctx->live) {
 		run_live = ctx->live;
@@ -401,8 +405,12 @@ static int run_backend(struct run_ctx *ctx, struct nat_live_counter *lc,
 	nat_ctl_server_stop(ctx->ctl);
 	ctx->ctl = NULL;
 	if (lrc != 0) {
-		run_log("ERROR", "ENGINE", "%s%s", err,
-			!nat_plat_is_admin() ? NAT_PLAT_ADMIN_HINT : "");
+		if (ctx->started)
+			run_log("ERROR", "ENGINE", "%s", err);
+		else
+			run_log("ERROR", "MAIN", "Start failed: %s%s", err,
+				!nat_plat_is_admin() ? NAT_PLAT_ADMIN_HINT
+						     : "");
 		return -1;
 	}
 	run_log("INFO", "MAIN", "Received signal %s, shutting down...",
@@ -589,6 +597,11 @@ int app_cmd_run(int argc, char **argv)
 	uint64_t active = s->flows_active;
 	struct nat_obs_counts oc;
 	nat_obs_close(&ctx.ob, app_wall_ns(), &oc);
+	if (!ctx.started) {
+		/* Nothing ran: no statistics that would read like a run. */
+		nat_engine_destroy(e);
+		goto out;
+	}
 	run_log("INFO", "ENGINE", "Stopped");
 	run_final_stats(s, active, lc, nlc);
 	if (oc.traced)
