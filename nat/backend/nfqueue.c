@@ -119,7 +119,7 @@ struct nat_live {
 	char ifname_big[2][IF_NAMESIZE];    /* ifindex >= IFCACHE */
 	uint64_t last_ts;
 	bool warned_addr_full;
-	bool host_init; /* host: set up (restore on close) */
+	bool host_init;		 /* host: set up (restore on close) */
 	struct nat_hostcfg host; /* sysctls set for the run (hostcfg.h) */
 };
 

@@ -49,12 +49,13 @@ static size_t lint(const char *text, nat_addr_local_fn f, const char *dev)
 
 Test(config_lint, snat_to_an_address_the_host_lacks_is_named_with_the_fix)
 {
-	size_t n = lint(BASE "rules:\n"
-			     "  - {name: a, action: snat, to_address: 198.51.100.9}\n"
-			     "  - {name: b, action: snat, to_address: 203.0.113.1}\n"
-			     "  - {name: c, action: snat, to_address: 198.51.100.7,"
-			     " out_interface: eth7}\n",
-			host_has_nat_ip_only, "out0");
+	size_t n = lint(
+		BASE "rules:\n"
+		     "  - {name: a, action: snat, to_address: 198.51.100.9}\n"
+		     "  - {name: b, action: snat, to_address: 203.0.113.1}\n"
+		     "  - {name: c, action: snat, to_address: 198.51.100.7,"
+		     " out_interface: eth7}\n",
+		host_has_nat_ip_only, "out0");
 	cr_assert_eq(n, 2);
 	cr_assert_str_eq(got,
 			 "snat rule 'a': to_address 198.51.100.9 is not an "
@@ -68,9 +69,10 @@ Test(config_lint, snat_to_an_address_the_host_lacks_is_named_with_the_fix)
 
 Test(config_lint, nat_ip_first_then_rules_and_OUT_without_a_device)
 {
-	size_t n = lint(BASE "rules:\n"
-			     "  - {name: a, action: snat, to_address: 198.51.100.9}\n",
-			host_has_nothing, NULL);
+	size_t n = lint(
+		BASE "rules:\n"
+		     "  - {name: a, action: snat, to_address: 198.51.100.9}\n",
+		host_has_nothing, NULL);
 	cr_assert_eq(n, 2);
 	cr_assert_str_eq(got,
 			 "nat_ip 203.0.113.1 is not an address of this host "
