@@ -3,7 +3,7 @@
 # namespace topology (tests/e2e/topology.sh), driven by `glassnat forward /
 # flows / stats / trace / reload` and raw requests on its control socket.
 # Each check prints "ok - ..." or "not ok - ..."; the last line is
-# "N passed, M failed". Needs root; live traffic stays inside namespaces
+# "N passed, M failed, K skipped". Needs root; live traffic stays inside namespaces
 # gn-<pid>-* (removed on exit, trap); the control socket and the state file
 # live in a temporary directory, never in /run or /var/lib.
 #
@@ -148,13 +148,18 @@ check "nobody on a socket opened to all: the gateway refuses (SO_PEERCRED: $out)
 
 # ---- 3. runtime forward: added, listed, reachable ----------------------------------
 r=$(peer "$NS_SRV" tcp-probe $IP_NAT 9090 --timeout 1)
-check "before the add, tcp/9090 on nat_ip is not forwarded ($r)" test "$r" != connected
+# Not forwarded: a port outside port_range on nat_ip is the gateway host's
+# own, and nothing listens there, so its kernel answers the SYN with a RST:
+# "refused". "connected", "timeout", "error ..." or nothing (a crashed
+# probe) all fail.
+check "before the add, tcp/9090 on nat_ip is not forwarded: the gateway host refuses it ($r)" \
+	test "$r" = refused
 out=$(ctl forward add --name rt --proto tcp --port 9090 --to $IP_IN1:80)
 check "forward add --name rt --proto tcp --port 9090 --to $IP_IN1:80 ($out)" \
 	bash -c "grep -q 'Port forward added' <<<\"\$0\"" "$out"
 out=$(ctl forward add udp/5301:$IP_IN2)
 check "forward add udp/5301:$IP_IN2 (short form, named udp/5301) ($out)" \
-	bash -c "grep -q 'udp/5301' <<<\"\$0\"" "$out"
+	test "$out" = 'Port forward added: "udp/5301" udp/5301 -> 172.17.240.22:5301'
 out=$(ctl forward add tcp/9091:$IP_IN1:80 --name web 2>&1)
 rc=$?
 check "a clash by name is refused, naming both ($out)" \
@@ -197,12 +202,13 @@ check "stats --prometheus: HELP/TYPE lines and glassnat_packets_total{verdict=\"
 out=$(ctl forward remove 9090)
 check "forward remove 9090 ($out)" bash -c "grep -q 'Port forward removed' <<<\"\$0\"" "$out"
 r=$(peer "$NS_SRV" tcp-probe $IP_NAT 9090 --timeout 1)
-check "after the removal new connections to tcp/9090 fail ($r)" test "$r" != connected
+check "after the removal new connections to tcp/9090 are refused by the gateway host ($r)" test "$r" = refused
 fl=$(ctl flows --port 9090 --json)
 check "the removed forward's flows are closed" \
 	bash -c "jq -e '[.flows[]|select(.kind==\"forward\")]|length==0' <<<\"\$0\" >/dev/null" "$fl"
 out=$(ctl forward remove --name udp/5301)
-check "forward remove --name udp/5301 ($out)" bash -c "grep -q 'removed' <<<\"\$0\"" "$out"
+check "forward remove --name udp/5301 ($out)" \
+	test "$out" = 'Port forward removed: "udp/5301" udp/5301 -> 172.17.240.22:5301'
 out=$(ctl forward remove 9090 2>&1)
 rc=$?
 check "removing it again: exit 1, no forward on port 9090 ($out)" \
@@ -210,7 +216,7 @@ check "removing it again: exit 1, no forward on port 9090 ($out)" \
 
 # ---- 6. reload ---------------------------------------------------------------------------------
 r=$(peer "$NS_SRV" tcp-probe $IP_NAT 9191 --timeout 1)
-check "before the reload tcp/9191 is not forwarded ($r)" test "$r" != connected
+check "before the reload tcp/9191 is not forwarded: the gateway host refuses it ($r)" test "$r" = refused
 write_config reloaded tcp 9191 $IP_IN2 81
 out=$(ctl reload)
 check "glassnat reload accepts the new forward and says what changed ($out)" \
@@ -258,7 +264,7 @@ check "an oversized line gets an error and the connection is closed ($out)" \
 	bash -c "grep -q '\"error\":\"oversized\"' <<<\"\$0\" && grep -q closed <<<\"\$0\"" "$out"
 out=$(raw stall)
 check "a client that stalls mid-request gets a timeout error after ~5 s ($out)" \
-	bash -c "grep -q '\"error\":\"timeout\"' <<<\"\$0\"" "$out"
+	bash -c "grep -Eq '\"error\":\"timeout\".* after=(4\.[5-9]|5\.[0-9]|6\.0)\$' <<<\"\$0\"" "$out"
 raw hangup >/dev/null
 sleep 0.2
 errs=$(ctl stats --json | jq -c '.stats.control.errors')
