@@ -13,6 +13,7 @@ cd "$(dirname "$0")/../.." || exit 1
 BUILD=${BUILD:-build}
 GLASSNAT=$(pwd)/$BUILD/glassnat
 PEER=tests/e2e/live_peer.py
+NATDUMP=$(pwd)/$BUILD/natdump
 
 . tests/e2e/live_lib.sh
 live_preconditions control
@@ -46,6 +47,9 @@ logging:
 control_socket: "$SOCK"
 state_file: "$STATE"
 EOF
+	if [ -n "${TRACE_DIR:-}" ]; then
+		printf 'trace:\n  enabled: false\n  dir: "%s"\n' "$TRACE_DIR" >>"$CONF.new"
+	fi
 	mv "$CONF.new" "$CONF"
 }
 
@@ -278,7 +282,6 @@ check "after the bad requests the gateway still forwards ($r)" \
 out=$(ctl trace on 'udp port 5353' 2>&1)
 check "trace on without a trace directory is refused clearly ($out)" \
 	bash -c "grep -q 'no trace directory' <<<\"\$0\"" "$out"
-
 # ---- 9. events -------------------------------------------------------------------------------------
 ctl forward add tcp/9292:$IP_IN1:80 --name keep >/dev/null
 check "events: forward.add for rt (origin runtime) and reloaded (config)" \
@@ -289,6 +292,9 @@ check "events: config.load with the changes of the reload" \
 	bash -c "jq -se 'any(.[]; .ev==\"config.load\" and (.changes // \"\" | contains(\"reloaded\")))' '$EV' >/dev/null"
 
 # ---- 10. persistence across a restart ---------------------------------------------------------------
+# The restart also gets a trace directory (trace.dir, not enabled) for 10b.
+TRACE_DIR=$TMP/trace
+write_config reloaded tcp 9191 $IP_IN2 81
 stop_glassnat
 check "SIGTERM: exit 0, socket removed, no chain left ($GRC)" \
 	bash -c "[ '$GRC' -eq 0 ] && [ ! -e '$SOCK' ] && [ \$(ip netns exec '$NS_GW' iptables-save | grep -c GLASSNAT) -eq 0 ]"
@@ -299,6 +305,23 @@ check "after a restart the runtime forward keep tcp/9292 is restored from the st
 	bash -c "grep -Eq '^keep +tcp +9292 +172.17.240.21:80 +runtime' <<<\"\$0\" && grep -q 'Restored 1 runtime' '$LOG2'" "$list"
 r=$(peer "$NS_SRV" tcp-send $IP_NAT 9292 10000)
 check "the restored forward is reachable ($r)" bash -c "[[ \$0 == 'ok peer=$IP_SRV:'* ]]" "$r"
+# trace on / off with a trace directory (the config of this restart): a
+# UDP flow while tracing with a filter that selects it, a TCP flow it does
+# not select, then trace off and one more UDP flow. The ring must hold
+# exactly the first UDP flow, one packet each way.
+out=$(ctl trace on 'udp port 5353' 2>&1)
+check "trace on 'udp port 5353' ($out)" test "$out" = "Tracing on, filter: udp port 5353"
+r1=$(peer "$NS_IN2" udp-ask $IP_SRV 5353 traced-1)
+r2=$(peer "$NS_SRV" tcp-send $IP_NAT 8080 1000)
+out=$(ctl trace off 2>&1)
+check "trace off ($out)" test "$out" = "Tracing off"
+r3=$(peer "$NS_IN2" udp-ask $IP_SRV 5353 untraced-2)
+check "traffic while tracing and after: answered ($r1; $r2; $r3)" \
+	bash -c "[[ \$0 == 'peer=$IP_NAT:'*' data=traced-1' && \$1 == 'ok peer=$IP_SRV:'* && \$2 == 'peer=$IP_NAT:'*' data=untraced-2' ]]" "$r1" "$r2" "$r3"
+sleep 1.5 # the ring writer flushes at least every second
+"$NATDUMP" flows "$TRACE_DIR" >"$TMP/trflows" 2>"$TMP/trflows.err"
+check "the ring holds one flow: the UDP one traced before trace off ($(tr '\n' ';' <"$TMP/trflows"))" \
+	bash -c "[ \$(wc -l <'$TMP/trflows') -eq 1 ] && grep -Eq '^[0-9]+ udp $IP_IN2:[0-9]+ ↔ $IP_NAT:[0-9]+ ↔ $IP_SRV:5353 .* out=1/[0-9]+B in=1/' '$TMP/trflows'"
 stop_glassnat
 # A config forward on the same port: start refuses, naming both.
 write_config reloaded tcp 9191 $IP_IN2 81 clash tcp 9292 $IP_IN2 81
