@@ -1,11 +1,15 @@
 # glassnat — the one entry point.
 #   make            build glassnat and natdump into build/
 #   make deps       install missing Debian packages (apt-get)
-#   make test       deps + build + unit tests + replay/e2e tests (root)
+#   make test       deps + build + unit tests + replay/e2e tests (root) +
+#                   the fuzz targets on their seed corpora + windows-test;
+#                   each suite ends "N passed, M failed, K skipped"
 #   make SAN=1 test the same with AddressSanitizer + UBSan (build-san/)
 #   make demo       the demo (root)
 #   make bench      engine benchmarks
 #   make fuzz       build the libFuzzer targets and run each FUZZ_SECONDS
+#   make fuzz-seeds the libFuzzer targets on their seed corpora, once
+#   make mutants    the mutation smoke (scripts/mutants.sh; not in CI)
 #   make install    install binaries, man pages and example configs
 #   make windows    glassnat.exe, natdump.exe (mingw-w64) into build-win/
 #   make windows-test  the Windows build under wine against the Linux one
@@ -65,8 +69,8 @@ ifneq ($(NATDUMP_SRC),)
 PROGS += $(BUILD)/natdump
 endif
 
-.PHONY: all deps test unit e2e demo bench fuzz fuzz-build install clean \
-	format check-root
+.PHONY: all deps test unit e2e demo bench fuzz fuzz-build fuzz-seeds mutants \
+	install clean format check-root
 all: $(PROGS)
 
 $(BUILD)/obj/%.o: %.c
@@ -104,19 +108,32 @@ deps:
 
 # Unit tests need no privileges; the replay and namespace tests run as root
 # (scripts/as-root.sh re-runs them through sudo for a normal user).
+# The unit tests' TAP report is summed into the line every suite ends with;
+# a test Criterion skips (cr_skip_test) is counted apart, and a report with
+# fewer results than its plan (the runner died) is a failure.
 unit: $(BUILD)/unit_tests
-	$(BUILD)/unit_tests --jobs 2
+	@$(BUILD)/unit_tests --jobs 2 --tap=$(BUILD)/unit.tap; rc=$$?; \
+	grep '^not ok\|# SKIP' $(BUILD)/unit.tap; \
+	awk -v rc=$$rc '/^1\.\.[0-9]+$$/ { plan = substr($$0, 4) } \
+		/^not ok / { f++; next } /^ok .*# SKIP/ { s++; next } /^ok / { p++ } \
+		END { if (p + f + s != plan) { print "not ok - unit_tests: " p + f + s \
+			" results for a plan of " plan; f++ } \
+		if (rc && !f) { print "not ok - unit_tests exited " rc; f++ } \
+		printf "%d passed, %d failed, %d skipped\n", p, f, s; exit f > 0 }' \
+		$(BUILD)/unit.tap
 
 e2e: all $(E2E_TOOLS)
 	@BUILD=$(BUILD) scripts/as-root.sh tests/e2e/run.sh
 
+# Nothing is skipped for a missing tool: `make deps` installs them all, and
+# `scripts/deps.sh --check` fails naming any that is still missing.
 test: deps
+	@scripts/deps.sh --check
 	@$(MAKE) --no-print-directory all $(BUILD)/unit_tests
 	@$(MAKE) --no-print-directory unit
 	@$(MAKE) --no-print-directory e2e
-	@if command -v wine >/dev/null && command -v $(W_CC) >/dev/null; then \
-		$(MAKE) --no-print-directory windows-test; \
-	else echo "windows-test skipped: no wine or mingw-w64 (make deps)"; fi
+	@$(MAKE) --no-print-directory fuzz-seeds
+	@$(MAKE) --no-print-directory windows-test
 
 demo: deps
 	@$(MAKE) --no-print-directory all
@@ -131,15 +148,44 @@ bench: $(BUILD)/bench_engine all $(E2E_TOOLS)
 	@BUILD=$(BUILD) scripts/as-root.sh tests/bench/live_bench.sh
 
 # libFuzzer targets are built by clang with the sanitizers, apart from the
-# gcc objects, in build-fuzz/.
+# gcc objects, in build-fuzz/: the library once (instrumented for coverage,
+# fuzzer-no-link), then each target linked against it. The fuzz build is
+# always sanitized, whatever SAN says.
 FUZZ_CC ?= clang
-FUZZ_CFLAGS := -std=c11 -g -O1 $(WARN) -Wno-unused-command-line-argument \
-	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
-build-fuzz/%: tests/fuzz/%.c $(LIB_SRC) $(wildcard $(NAT_DIRS:%=%/*.h) trace/*.h logging/*.h)
-	@mkdir -p build-fuzz
-	$(FUZZ_CC) $(CPPFLAGS) $(FUZZ_CFLAGS) -o $@ $< $(LIB_SRC) $(LDLIBS)
+FUZZ_SAN := address,undefined -fno-sanitize-recover=undefined
+FUZZ_CFLAGS := -std=c11 -g -O1 $(WARN) -Wno-unused-command-line-argument
+FUZZ_OBJ := $(LIB_SRC:%.c=build-fuzz/obj/%.o)
+build-fuzz/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(CPPFLAGS) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link,$(FUZZ_SAN) \
+		-MMD -MP -c $< -o $@
+build-fuzz/libglassnat.a: $(FUZZ_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+build-fuzz/%: tests/fuzz/%.c build-fuzz/libglassnat.a
+	$(FUZZ_CC) $(CPPFLAGS) $(FUZZ_CFLAGS) -fsanitize=fuzzer,$(FUZZ_SAN) \
+		-o $@ $< build-fuzz/libglassnat.a $(LDLIBS)
 
 fuzz-build: $(FUZZ_BIN)
+
+# Every target replays its seed corpus once (-runs=0: the seeds, no
+# mutation) under ASan + UBSan; a crash, a leak or a target without seeds
+# fails. Seconds once built; make fuzz is the long run.
+fuzz-seeds: fuzz-build
+	@p=0; f=0; for t in $(FUZZ_BIN); do \
+		name=$$(basename $$t); seeds=tests/fuzz/seeds/$$name; \
+		n=$$(ls $$seeds 2>/dev/null | wc -l); \
+		if [ "$$n" -eq 0 ]; then echo "not ok - $$name: no seed corpus in $$seeds"; \
+			f=$$((f + 1)); continue; fi; \
+		if $$t -runs=0 -timeout=10 -rss_limit_mb=2048 $$seeds \
+			>build-fuzz/$$name.seeds.log 2>&1; then \
+			echo "ok - $$name: $$n seeds"; p=$$((p + 1)); \
+		else echo "not ok - $$name: $$n seeds"; sed 's/^/#   /' build-fuzz/$$name.seeds.log | tail -n 30; \
+			f=$$((f + 1)); fi; \
+	done; echo "$$p passed, $$f failed, 0 skipped"; [ $$f -eq 0 ]
+
+mutants: all $(BUILD)/unit_tests
+	@scripts/mutants.sh
 
 fuzz: deps fuzz-build
 	@set -e; for f in $(FUZZ_BIN); do \
@@ -171,4 +217,4 @@ clean:
 
 include mk/windows.mk
 
--include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
+-include $(shell find $(BUILD) build-fuzz/obj -name '*.d' 2>/dev/null)

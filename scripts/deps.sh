@@ -21,6 +21,27 @@ PACKAGES=(
 	flex bison wine wine64
 )
 
+# `scripts/deps.sh --check` (run by `make test` after `make deps`): every
+# command the tests run is there, or it fails naming the command and its
+# package. A test never skips for a missing tool; this says which is gone.
+if [ "${1:-}" = --check ]; then
+	TOOLS=(gcc:gcc make:make clang:clang zstd:zstd zstdcat:zstd
+		tshark:tshark jq:jq python3:python3 ip:iproute2 iptables:iptables
+		iperf3:iperf3 setpriv:util-linux pgrep:procps
+		x86_64-w64-mingw32-gcc:gcc-mingw-w64-x86-64-posix
+		dpkg-source:dpkg-dev cmake:cmake flex:flex bison:bison wine:wine)
+	gone=()
+	for t in "${TOOLS[@]}"; do
+		command -v "${t%%:*}" >/dev/null 2>&1 || gone+=("${t%%:*} (package ${t#*:})")
+	done
+	if [ ${#gone[@]} -gt 0 ]; then
+		echo "deps: missing after make deps: ${gone[*]}" >&2
+		exit 1
+	fi
+	echo "deps: all ${#TOOLS[@]} commands the tests run are installed"
+	exit 0
+fi
+
 # `make windows` cross-builds libyaml, zstd, libpcap and jansson from
 # Debian's source packages: apt-get source needs a deb-src entry, for the
 # same mirror and suite as the machine's own. Added once, as a separate

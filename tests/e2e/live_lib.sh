@@ -2,9 +2,11 @@
 # (live_test.sh, control_test.sh): their reporting, where a check runs a
 # command ("check DESCRIPTION COMMAND..."), and the preconditions.
 # Each check prints "ok - ..." or "not ok - ..."; finish prints
-# "N passed, M failed" (the line tests/e2e/run.sh sums).
+# "N passed, M failed, K skipped" (the line tests/e2e/run.sh sums). A skip
+# is counted apart, never as a pass, and its text names the reason.
 pass=0
 fail=0
+skipped=0
 ok() { echo "ok - $*"; pass=$((pass + 1)); }
 notok() { echo "not ok - $*"; fail=$((fail + 1)); }
 check() { # check "description" command...
@@ -12,9 +14,13 @@ check() { # check "description" command...
 	shift
 	if "$@"; then ok "$d"; else notok "$d"; fi
 }
-skip() { echo "ok - # SKIP $*"; pass=$((pass + 1)); }
+skip() { # skip "what: why"
+	if [ -z "$*" ]; then notok "a check skipped without a reason"; return; fi
+	echo "ok - # SKIP $*"
+	skipped=$((skipped + 1))
+}
 finish() {
-	echo "$pass passed, $fail failed"
+	echo "$pass passed, $fail failed, $skipped skipped"
 	[ "$fail" -eq 0 ]
 	exit
 }

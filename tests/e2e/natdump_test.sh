@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # natdump end to end: generated glassnat-style traces (plain and zstd, a
 # directory of rings), glassnat replay output, damaged files, export read
-# back by tshark. Ends with "N passed, M failed".
+# back by tshark. Ends with "N passed, M failed, 0 skipped" (it skips
+# nothing: a missing tool or feature is a failure).
 set -uo pipefail
 cd "$(dirname "$0")/../.." || exit 1
 BUILD=${BUILD:-build}
@@ -22,7 +23,7 @@ has() { grep -qF -- "$2" "$1"; }
 
 # The generator is built by the Makefile (make e2e), with the build's flags.
 [ -x "$BUILD/natdump_gen" ] || make --no-print-directory BUILD="$BUILD" \
-	"$BUILD/natdump_gen" >/dev/null || { echo "0 passed, 1 failed"; exit 1; }
+	"$BUILD/natdump_gen" >/dev/null || { echo "not ok - natdump_gen built"; echo "0 passed, 1 failed, 0 skipped"; exit 1; }
 "$BUILD/natdump_gen" scenario >"$T/sc.pcapng"
 zstd -q "$T/sc.pcapng" -o "$T/sc.pcapng.zst"
 
@@ -122,11 +123,35 @@ check "cut pcapng: offset message" grep -q "cut.pcapng: offset [0-9]*: truncated
 "$ND" stats "$T/empty.pcapng" "$T/sc.pcapng" >/dev/null 2>"$T/emptyerr"
 check "empty file: exit 1, other files read" test $? -eq 1
 check "empty file: message" has "$T/emptyerr" "empty.pcapng: offset 0: empty file"
-check "usage error exits 2" test "$("$ND" show >/dev/null 2>&1; echo $?)" -eq 2
-check "bad BPF exits 2 or 1" test "$("$ND" show -f 'nonsense (' "$T/sc.pcapng" >/dev/null 2>&1; echo $?)" -ne 0
-for c in show flows follow drops stats export; do
-	check "$c --help" "$ND" "$c" --help
+# expect NAME WANT_RC STDOUT_FIRST_LINE STDERR_FIRST_LINE CMD...: the exact
+# status and the first line of each stream (a crash, a timeout or another
+# message fails it; "" is an empty stream).
+expect() {
+	local name=$1 want=$2 out1=$3 err1=$4
+	shift 4
+	timeout 20 "$@" >"$T/x.out" 2>"$T/x.err"
+	local rc=$? got
+	got="exit $rc out[$(head -n 1 "$T/x.out")] err[$(head -n 1 "$T/x.err")]"
+	if [ "$got" == "exit $want out[$out1] err[$err1]" ]; then ok "$name"; else
+		bad "$name"
+		echo "#   expected: exit $want out[$out1] err[$err1]"
+		echo "#   got:      $got"
+	fi
+}
+expect "no FILE: exit 2, says so, then the usage" 2 "" "natdump show: no FILE or DIR given" "$ND" show
+# A filter libpcap cannot compile: refused before any file is read (exit 1
+# today, where a usage error would be 2: see the closing note of issue 19).
+expect "bad BPF: exit 1, names the expression and libpcap's error" 1 "" \
+	"natdump: -f 'nonsense (': can't parse filter expression: syntax error" \
+	"$ND" show -f 'nonsense (' "$T/sc.pcapng"
+for c in show flows drops stats; do
+	expect "$c --help: exit 0, its usage on stdout, nothing on stderr" 0 \
+		"usage: natdump $c [OPTIONS] FILE|DIR..." "" "$ND" "$c" --help
 done
+expect "follow --help: exit 0, its usage on stdout, nothing on stderr" 0 \
+	"usage: natdump follow ID [OPTIONS] [--events FILE] FILE|DIR..." "" "$ND" follow --help
+expect "export --help: exit 0, its usage on stdout, nothing on stderr" 0 \
+	"usage: natdump export -o OUT.pcapng [OPTIONS] FILE|DIR..." "" "$ND" export --help
 
 # export: read back by tshark with the same count and comments
 "$ND" export -o "$T/exp.pcapng" "$T/ring" "$T/sc.pcapng.zst"
@@ -168,8 +193,8 @@ if "$BUILD/glassnat" replay --help 2>&1 | grep -q -- "--trace DIR" &&
 		bad "glassnat replay --trace failed"
 	fi
 else
-	echo "# glassnat replay --trace not wired yet: ring checks skipped"
+	bad "glassnat replay --help offers --trace DIR (rings to read)"
 fi
 
-echo "$pass passed, $fail failed"
+echo "$pass passed, $fail failed, 0 skipped"
 [ "$fail" -eq 0 ]

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Runs every tests/e2e/*_test.sh, shows their output, and sums the
-# "N passed, M failed" line each one ends with. Exit status 1 when any
-# check failed or a script did not end with its summary line.
+# "N passed, M failed, K skipped" line each one ends with (a script's old
+# "N passed, M failed" line is read as 0 skipped). Ends with
+# "N passed, M failed, K skipped"; exit status 1 when any check failed or a
+# script did not end with its summary line (a crash, a timeout).
 #
 #   BUILD=build tests/e2e/run.sh
 set -uo pipefail
@@ -10,6 +12,7 @@ export BUILD=${BUILD:-build}
 
 total_pass=0
 total_fail=0
+total_skip=0
 log=$(mktemp "${TMPDIR:-/tmp}/glassnat-e2e.XXXXXX")
 trap 'rm -f "$log"' EXIT
 
@@ -19,9 +22,10 @@ for t in tests/e2e/*_test.sh; do
 	bash "$t" 2>&1 | tee "$log"
 	rc=${PIPESTATUS[0]}
 	last=$(tail -n 1 "$log")
-	if [[ $last =~ ^([0-9]+)\ passed,\ ([0-9]+)\ failed$ ]]; then
+	if [[ $last =~ ^([0-9]+)\ passed,\ ([0-9]+)\ failed(,\ ([0-9]+)\ skipped)?$ ]]; then
 		total_pass=$((total_pass + BASH_REMATCH[1]))
 		total_fail=$((total_fail + BASH_REMATCH[2]))
+		total_skip=$((total_skip + ${BASH_REMATCH[4]:-0}))
 		if [ "$rc" -ne 0 ] && [ "${BASH_REMATCH[2]}" -eq 0 ]; then
 			echo "not ok - $t exited $rc with no failed check"
 			total_fail=$((total_fail + 1))
@@ -32,5 +36,5 @@ for t in tests/e2e/*_test.sh; do
 	fi
 done
 
-echo "$total_pass passed, $total_fail failed"
+echo "$total_pass passed, $total_fail failed, $total_skip skipped"
 [ "$total_fail" -eq 0 ]

@@ -109,6 +109,7 @@ mapfile -t cuts < <(printf '%s\n' "${cuts[@]}" | sort -n -u)
 
 prev_t=0 prev_z=0 prev_n=0
 bad_t=0 bad_z=0 bad_n=0 bad_mono=0 bad_agree=0 bad_rc=0 bad_msg=0 bad_exact=0
+n_before=0 n_after=0 n_exact=0
 for c in "${cuts[@]}"; do
 	head -c "$c" "$file" >"$tmp/cut.pcapng.zst"
 	# packets flushed before the cut
@@ -134,30 +135,46 @@ for c in "${cuts[@]}"; do
 	fi
 	# The flush point itself: exactly the flushed packets, nothing more.
 	for b in "${flushed_at[@]}"; do
-		if [ "$b" -eq "$c" ] && [ "${n[0]}" -ne "$min" ]; then
+		[ "$b" -eq "$c" ] || continue
+		n_exact=$((n_exact + 1))
+		if [ "${n[0]}" -ne "$min" ]; then
 			bad_exact=$((bad_exact + 1))
 			echo "#   at the flush point: ${n[0]}, not $min"
 		fi
 	done
-	# Once the headers are flushed tshark opens the file and exits 0;
-	# natdump reads what is there, says where the frame was cut, exits 1.
+	# Every cut file is damaged: natdump reads what is there, says where
+	# the frame was cut and exits 1, also when the cut is before the first
+	# flush (nothing to recover is still no silent success). Once the
+	# headers are flushed tshark opens the file and exits 0.
 	if [ "$min" -gt 0 ]; then
-		if [ "${t[1]}" -ne 0 ] || [ "${n[1]}" -ne 1 ]; then
+		n_after=$((n_after + 1))
+		if [ "${t[1]}" -ne 0 ]; then
 			bad_rc=$((bad_rc + 1))
-			echo "#   exit: tshark ${t[1]} natdump ${n[1]}: $(head -c 300 "$tmp/tshark.err")"
+			echo "#   exit: tshark ${t[1]}: $(head -c 300 "$tmp/tshark.err")"
 		fi
-		grep -q "cut.pcapng.zst: offset [0-9]*: truncated zstd frame" "$tmp/nd.err" ||
-			{ bad_msg=$((bad_msg + 1)); echo "#   natdump: $(cat "$tmp/nd.err")"; }
+	else
+		n_before=$((n_before + 1))
 	fi
+	if [ "${n[1]}" -ne 1 ]; then
+		bad_rc=$((bad_rc + 1))
+		echo "#   exit: natdump ${n[1]} (want 1)"
+	fi
+	grep -q "/cut.pcapng.zst: offset [0-9]*: truncated zstd frame" "$tmp/nd.err" ||
+		{ bad_msg=$((bad_msg + 1)); echo "#   natdump: $(cat "$tmp/nd.err")"; }
 	prev_t=${t[0]} prev_z=$z prev_n=${n[0]}
 done
+# The cuts must reach past flush points, or every "at least what was
+# flushed" below compares zero packets: a few cuts fall before the first
+# flush (7, 100, 1001, ...), at least 25 after it, 3 exactly on one.
+check "${#cuts[@]} cuts: some before the first flush, at least 25 after, 3 at flush points" \
+	"yes 3" "$([ "$n_before" -ge 3 ] && [ "$n_after" -ge 25 ] && echo yes) $n_exact"
 check "${#cuts[@]} cuts: tshark recovers every flushed packet" 0 "$bad_t"
 check "${#cuts[@]} cuts: zstdcat | tshark recovers what was flushed less 128 KiB" 0 "$bad_z"
 check "${#cuts[@]} cuts: natdump recovers every flushed packet" 0 "$bad_n"
 check "${#cuts[@]} cuts: no reader recovers fewer from a longer cut" 0 "$bad_mono"
 check "${#cuts[@]} cuts: tshark and natdump count the same packets" 0 "$bad_agree"
 check "cuts at flush points give exactly the flushed packets" 0 "$bad_exact"
-check "cut files: tshark exits 0, natdump 1" 0 "$bad_rc"
+check "cut files: natdump exits 1 on every cut, tshark 0 once a flush is in" 0 "$bad_rc"
 check "cut files: natdump names the file, offset and the cut frame" 0 "$bad_msg"
 head -c "${flushed_at[-1]}" "$file" >"$tmp/cut.pcapng.zst"
 check "a cut at the last flush: tshark reads every packet (only the ISB is missing)" \

@@ -9,7 +9,7 @@
 # (nat/control/server_win.c) is checked: tests/windows/ctl_test.c five times, then
 # glassnat.exe's client commands against a served pipe.
 #
-# Output: "ok - ..." / "not ok - ..." lines, then "N passed, M failed".
+# Output: "ok - ..." / "not ok - ..." lines, then "N passed, M failed, K skipped".
 #
 #   BUILD=build W=build-win tests/windows/windows_test.sh
 set -uo pipefail
