@@ -729,6 +729,7 @@ Test(engine, unsolicited_inbound_dropped_as_no_mapping)
 
 Test(engine, malformed_fragments_ipv6_counted_never_mangled)
 {
+	g_cfg.policies.fragments = NAT_POLICY_DROP;
 	struct nat_engine *e = make();
 	size_t n = tb_tcp(buf, IN1, 5000, R1, 80, NAT_TCP_SYN, 0);
 	struct nat_result r = go(e, 30, NAT_DIR_OUT, 0);
@@ -736,7 +737,8 @@ Test(engine, malformed_fragments_ipv6_counted_never_mangled)
 	memset(buf, 0xab, 40);
 	r = go(e, 40, NAT_DIR_OUT, 0);
 	cr_assert_eq(r.reason, NAT_R_MALFORMED_IP);
-	/* A non-first fragment: dropped by default, never rewritten. */
+	/* A non-first fragment with policies.fragments: drop: dropped, never
+	 * rewritten. */
 	n = tb_udp(buf, IN1, 5000, R1, 53, 40);
 	tb_put16(buf + 6, 0x0010); /* offset 16*8 */
 	tb_put16(buf + 10, 0);
