@@ -1355,3 +1355,23 @@ Test(engine, replies_to_a_bypassed_flow_are_its_inbound_packets)
 		     nat_tcp_state_name(fi.tcp_state));
 	nat_engine_destroy(e);
 }
+
+Test(engine, reload_refuses_new_fragment_limits_and_keeps_running)
+{
+	struct nat_engine *e = make();
+	struct nat_config n = g_cfg;
+	char chg[256], err[512];
+	n.limits.max_frag_held = 7;
+	cr_assert_eq(nat_engine_reload(e, &n, chg, sizeof(chg), err,
+				       sizeof(err)),
+		     -1, "a reload resized the fragment table");
+	cr_assert(strstr(err, "max_frag_held 1024 -> 7") != NULL, "%s", err);
+	n = g_cfg;
+	n.policies.fragments = NAT_POLICY_DROP;
+	cr_assert_eq(nat_engine_reload(e, &n, chg, sizeof(chg), err,
+				       sizeof(err)),
+		     0, "%s", err);
+	cr_assert_eq(nat_engine_config(e)->policies.fragments,
+		     NAT_POLICY_DROP);
+	nat_engine_destroy(e);
+}
