@@ -716,16 +716,19 @@ static enum nat_verdict frag_later(struct ctx *c)
 	return verdict(c, NAT_V_HELD, NAT_R_NONE);
 }
 
-/* After a first fragment (offset 0, MF) was decided and not dropped:
- * tells the tracker the rewrite its later fragments get. Returns false,
- * with the packet now dropped, when the tracker refuses it. */
+/* After a first fragment (offset 0, MF) was decided: tells the tracker
+ * what its later fragments get, the rewrite or the same drop (so they do
+ * not wait in the buffer for nothing). Returns false when the tracker
+ * refuses it; the packet is then dropped (keeping its own reason if it
+ * was dropped already). */
 static bool frag_learn(struct ctx *c, struct nat_frag_key *key,
 		       struct nat_frag_rewrite *rw)
 {
 	struct nat_engine *e = c->e;
 	struct nat_frag_info fi;
 	if (frag_info(c->p, &fi) != NAT_FRAG_FIRST) {
-		verdict(c, NAT_V_DROP, NAT_R_FRAG_BAD);
+		if (c->res->verdict != NAT_V_DROP)
+			verdict(c, NAT_V_DROP, NAT_R_FRAG_BAD);
 		return false;
 	}
 	memset(rw, 0, sizeof(*rw));
@@ -742,7 +745,8 @@ static bool frag_learn(struct ctx *c, struct nat_frag_key *key,
 	rw->dir = (uint8_t)c->res->dir;
 	enum nat_frag_result r = nat_frag_learn(e->frag, &fi, rw, e->ts_ns);
 	if (r != NAT_FRAG_OK) {
-		frag_drop(c, r);
+		if (c->res->verdict != NAT_V_DROP)
+			frag_drop(c, r);
 		return false;
 	}
 	*key = fi.key;
@@ -969,7 +973,6 @@ enum nat_verdict nat_process(struct nat_engine *e, uint8_t *pkt, size_t len,
 		decide(&c);
 		if ((p.flags & (NAT_PKT_FRAG_MORE | NAT_PKT_FRAG_LATER)) ==
 			    NAT_PKT_FRAG_MORE &&
-		    res->verdict != NAT_V_DROP &&
 		    e->cfg.policies.fragments == NAT_POLICY_TRANSLATE)
 			learned = frag_learn(&c, &fkey, &frw);
 		break;

@@ -155,7 +155,9 @@ enum nat_dir nat_engine_classify(const struct nat_engine *e,
  * let the original go). Called on the engine's thread from inside
  * nat_process() (after the packet that released them, which is returned
  * after), nat_engine_tick() or nat_engine_flush(). pkt is the engine's:
- * valid during the call only. fn must not call back into the engine. */
+ * valid during the call only. fn must not call back into the engine. A
+ * backend clears the sink before its own state goes away (the final
+ * nat_engine_flush() drops what is still held through the sink). */
 struct nat_frag_sink {
 	void *ctx;
 	void (*fn)(void *ctx, uint64_t tag, const uint8_t *pkt, size_t len,

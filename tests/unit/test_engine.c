@@ -1375,3 +1375,29 @@ Test(engine, reload_refuses_new_fragment_limits_and_keeps_running)
 		     NAT_POLICY_DROP);
 	nat_engine_destroy(e);
 }
+
+Test(engine, later_fragments_of_a_dropped_first_fragment_share_its_drop)
+{
+	struct nat_engine *e = make_frag();
+	static struct frags f;
+	size_t dl = tb_udp(g_dg, R1, 53, NAT, 40999, 4000 - 8);
+	fragment(g_dg, dl, 1480, 5, &f);
+	cr_assert_eq(go_frag(e, &f, 1, NAT_DIR_IN, 0).verdict, NAT_V_HELD);
+	struct nat_result r = go_frag(e, &f, 0, NAT_DIR_IN, 0);
+	cr_assert_eq(r.verdict, NAT_V_DROP);
+	cr_assert_eq(r.reason, NAT_R_NO_MAPPING);
+	cr_assert_eq(g_out.n, 1, "the held fragment still waits");
+	cr_assert_eq(g_out.res[0].verdict, NAT_V_DROP);
+	cr_assert_eq(g_out.res[0].reason, NAT_R_NO_MAPPING,
+		     "held fragment of an unsolicited datagram dropped as %s",
+		     nat_reason_name(g_out.res[0].reason));
+	r = go_frag(e, &f, 2, NAT_DIR_IN, 0);
+	cr_assert_eq(r.verdict, NAT_V_DROP);
+	cr_assert_eq(r.reason, NAT_R_NO_MAPPING);
+	const struct nat_stats *st = nat_engine_stats(e);
+	cr_assert_eq(st->by_reason[NAT_R_NO_MAPPING], 3);
+	cr_assert_eq(st->frag_held_now, 0);
+	cr_assert_eq(st->frag_datagrams_now, 0);
+	assert_packets_add_up(e);
+	nat_engine_destroy(e);
+}
