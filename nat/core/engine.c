@@ -600,6 +600,16 @@ static enum nat_verdict outbound(struct ctx *c)
 	uint32_t idx = nat_flow_find_in(&e->ft, p->proto, p->src, p->sport,
 					p->dst, p->dport);
 	if (idx == NAT_FLOW_NIL) {
+		/* A reply between two inside hosts to a bypassed flow (a
+		 * bypass rule for the inside network) arrives from inside
+		 * too: it is that flow's inbound packet, not a new flow. */
+		uint32_t r = nat_flow_find_out(&e->ft, p->proto, p->dst,
+					       p->dport, p->src, p->sport);
+		if (r != NAT_FLOW_NIL && e->ft.f[r].kind == NAT_FLOW_BYPASS) {
+			set_flow(c, r);
+			account(e, r, p, false, true);
+			return verdict(c, NAT_V_BYPASS, NAT_R_NONE);
+		}
 		enum nat_verdict v = outbound_new(c, &idx);
 		if (idx == NAT_FLOW_NIL || v == NAT_V_DROP)
 			return v;

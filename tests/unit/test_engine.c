@@ -1401,3 +1401,42 @@ Test(engine, later_fragments_of_a_dropped_first_fragment_share_its_drop)
 	assert_packets_add_up(e);
 	nat_engine_destroy(e);
 }
+
+/* Issue 17 items 7 and 8: with a bypass rule for the inside network, the
+ * reply between two inside hosts comes from inside as well; it belongs to
+ * the bypassed flow (in packets, TCP state), it does not open a flow. */
+Test(engine, inside_to_inside_reply_is_the_bypassed_flows_inbound_packet)
+{
+	g_rules[0] = (struct nat_rule_cfg){.action = NAT_ACT_BYPASS,
+					   .dst = {IP4(172, 17, 240, 0), 24}};
+	snprintf(g_rules[0].name, NAT_NAME_MAX, "inside");
+	struct nat_engine *e = make();
+	size_t n = tb_tcp(buf, IN1, 5555, IN2, 22, NAT_TCP_SYN, 0);
+	struct nat_result r = go(e, n, NAT_DIR_OUT, 0);
+	cr_assert_eq(r.verdict, NAT_V_BYPASS);
+	uint64_t id = r.flow_id;
+	n = tb_tcp(buf, IN2, 22, IN1, 5555, NAT_TCP_SYN | NAT_TCP_ACK, 0);
+	r = go(e, n, NAT_DIR_OUT, S);
+	cr_assert_eq(r.verdict, NAT_V_BYPASS, "%s", nat_reason_name(r.reason));
+	cr_assert_eq(r.flow_id, id, "the reply opened flow %llu",
+		     (unsigned long long)r.flow_id);
+	n = tb_tcp(buf, IN1, 5555, IN2, 22, NAT_TCP_ACK, 0);
+	cr_assert_eq(go(e, n, NAT_DIR_OUT, S).flow_id, id);
+	struct nat_flow_info fi = {0};
+	nat_engine_foreach_flow(e, copy_flow, &fi);
+	cr_assert_eq(nat_engine_stats(e)->flows_total, 1);
+	cr_assert_eq(fi.pkts_in, 1, "reply not counted as the flow's in");
+	cr_assert_eq(fi.pkts_out, 2);
+	cr_assert_eq(fi.tcp_state, NAT_TCP_ESTABLISHED, "state %s",
+		     nat_tcp_state_name(fi.tcp_state));
+	/* ICMP echo between inside hosts: the reply is the flow's too. */
+	n = tb_echo(buf, 8, IN1, IN2, 0x77, 1);
+	r = go(e, n, NAT_DIR_OUT, 2 * S);
+	cr_assert_eq(r.verdict, NAT_V_BYPASS);
+	id = r.flow_id;
+	n = tb_echo(buf, 0, IN2, IN1, 0x77, 1);
+	r = go(e, n, NAT_DIR_OUT, 2 * S);
+	cr_assert_eq(r.flow_id, id, "the echo reply opened a flow");
+	cr_assert_eq(nat_engine_stats(e)->flows_total, 2);
+	nat_engine_destroy(e);
+}
