@@ -84,7 +84,41 @@ struct replay {
 	uint64_t last_ts;
 	uint8_t buf[REPLAY_BUF];
 	char comment[TRACE_NOTE_MAX];
+	int sink_err; /* a released fragment could not be written */
+	char sink_msg[CAP_ERRBUF_SIZE];
 };
+
+/* Writes one packet that leaves the NAT. Returns 0 or -1 (errbuf). */
+static int write_out(struct replay *rp, const uint8_t *pkt, size_t len,
+		     size_t orig, uint64_t ts_ns, const struct nat_result *nr,
+		     char *errbuf, size_t errlen)
+{
+	format_comment(rp->e, nr, rp->comment, sizeof rp->comment);
+	if (pcapng_w_packet(rp->w, (uint32_t)rp->w_if, ts_ns, pkt, len, orig,
+			    nr->dir == NAT_DIR_IN    ? PCAPNG_W_DIR_IN
+			    : nr->dir == NAT_DIR_OUT ? PCAPNG_W_DIR_OUT
+						     : PCAPNG_W_DIR_NONE,
+			    rp->comment, errbuf, errlen) < 0)
+		return -1;
+	rp->res->written++;
+	return 0;
+}
+
+/* The engine's fragment sink: a held fragment leaves, written when its
+ * first fragment came (at that packet's time, just before it), never when
+ * dropped. */
+static void replay_frag_out(void *ctx, uint64_t tag, const uint8_t *pkt,
+			    size_t len, const struct nat_meta *m,
+			    const struct nat_result *nr)
+{
+	struct replay *rp = ctx;
+	(void)tag;
+	if (nr->verdict == NAT_V_DROP || !rp->w || rp->sink_err)
+		return;
+	if (write_out(rp, pkt, len, len, m->ts_ns, nr, rp->sink_msg,
+		      sizeof rp->sink_msg) < 0)
+		rp->sink_err = -1;
+}
 
 /* Processes one captured packet. Returns 0, or -1 when the output
  * cannot be written (errbuf). */
@@ -131,19 +165,15 @@ static int replay_packet(struct replay *rp, const struct cap_packet *cp,
 	nat_process(rp->e, rp->buf, len, &meta, &nr);
 	if (rp->o->after_packet)
 		rp->o->after_packet(rp->o->ctx, meta.ts_ns);
-	if (nr.verdict == NAT_V_DROP || !rp->w)
-		return 0;
-
-	format_comment(rp->e, &nr, rp->comment, sizeof rp->comment);
-	if (pcapng_w_packet(rp->w, (uint32_t)rp->w_if, meta.ts_ns, rp->buf, len,
-			    orig,
-			    nr.dir == NAT_DIR_IN    ? PCAPNG_W_DIR_IN
-			    : nr.dir == NAT_DIR_OUT ? PCAPNG_W_DIR_OUT
-						    : PCAPNG_W_DIR_NONE,
-			    rp->comment, errbuf, errlen) < 0)
+	if (rp->sink_err) {
+		snprintf(errbuf, errlen, "%s", rp->sink_msg);
 		return -1;
-	rp->res->written++;
-	return 0;
+	}
+	/* A held fragment is written when it is released, if ever. */
+	if (nr.verdict == NAT_V_DROP || nr.verdict == NAT_V_HELD || !rp->w)
+		return 0;
+	return write_out(rp, rp->buf, len, orig, meta.ts_ns, &nr, errbuf,
+			 errlen);
 }
 
 /* Opens the output and writes the section and the "post-nat" interface. */
@@ -188,6 +218,8 @@ int nat_replay_run(struct nat_engine *e, const struct nat_replay_opts *o,
 	rp->e = e;
 	rp->o = o;
 	rp->res = res;
+	struct nat_frag_sink sink = {.ctx = rp, .fn = replay_frag_out};
+	nat_engine_set_frag_sink(e, &sink);
 
 	in = fopen(o->in_path, "rb");
 	if (!in) {
@@ -215,6 +247,11 @@ int nat_replay_run(struct nat_engine *e, const struct nat_replay_opts *o,
 	else
 		rc = 0;
 done:
+	/* Fragments still held when the file ends never saw their first
+	 * fragment: they are dropped and counted (fragment_timeout) now,
+	 * while the sink still has somewhere to put them. */
+	nat_engine_drop_held(e);
+	nat_engine_set_frag_sink(e, NULL);
 	pcapng_w_close(rp->w);
 	if (out && fclose(out) != 0 && rc == 0) {
 		snprintf(errbuf, errlen, "%s: %s", o->out_path,
@@ -265,4 +302,11 @@ void nat_replay_print_summary(FILE *out, const struct nat_replay_opts *o,
 	fprintf(out, "  %-28s %12" PRIu64 "\n", "flows active",
 		st->flows_active);
 	fprintf(out, "  %-28s %12" PRIu64 "\n", "hairpinned", st->hairpinned);
+	if (!st->frag.learned && !st->frag.held && !st->frag.translated)
+		return;
+	fprintf(out, "  fragments:\n");
+	for (int i = 0; i < NAT_FRAG_STAT_MAX; i++)
+		fprintf(out, "    %-26s %12" PRIu64 "\n",
+			nat_frag_stat_name((enum nat_frag_stat)i),
+			nat_frag_stat_value(&st->frag, (enum nat_frag_stat)i));
 }

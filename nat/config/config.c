@@ -31,7 +31,7 @@ static const uint8_t fwd_proto_values[] = { 6, 17 };
 static const char *const filtering_names[] = { "address_and_port_dependent",
 					       "address_dependent",
 					       "endpoint_independent" };
-static const char *const policy_names[] = { "drop", "pass" };
+static const char *const policy_names[] = { "drop", "pass", "translate" };
 static const char *const format_names[] = { "text", "json" };
 
 enum {
@@ -396,40 +396,62 @@ static int read_timeouts(struct loader *l, const yaml_node_t *n)
 					    "tcp_time_wait",
 					    "tcp_closed",
 					    "udp",
-					    "icmp" };
+					    "icmp",
+					    "fragment" };
 	struct nat_timeouts *t = &l->cfg->timeouts;
 	uint32_t *dst[] = { &t->tcp_established,
 			    &t->tcp_transitory,
 			    &t->tcp_time_wait,
 			    &t->tcp_closed,
 			    &t->udp,
-			    &t->icmp };
-	yaml_node_t *v[6];
+			    &t->icmp,
+			    &t->fragment };
+	yaml_node_t *v[7];
 	char f[CFG_FIELD_MAX];
 	int r = cfg_want_mapping(l, n, "timeouts");
 
 	if (r <= 0)
 		return r;
-	if (cfg_read_keys(l, n, "timeouts", keys, 6, v) < 0)
+	if (cfg_read_keys(l, n, "timeouts", keys, 7, v) < 0)
 		return -1;
-	for (size_t i = 0; i < 6; i++) {
+	for (size_t i = 0; i < 7; i++) {
 		cfg_field_name(f, "timeouts", keys[i]);
 		if (v[i] && cfg_get_duration(l, v[i], f, dst[i]) < 0)
 			return -1;
 	}
+	/* Held fragments wait this long for their first fragment: an hour is
+	 * far past any reordering, and keeps the tracker's arithmetic in
+	 * range. */
+	if (v[6] && t->fragment > 3600)
+		return fail(l, v[6], "timeouts.fragment",
+			    "%" PRIu32 " s is too long (at most 3600 s; Linux "
+			    "waits 30 s for a datagram's fragments)",
+			    t->fragment);
 	return 0;
 }
 
 static int read_limits(struct loader *l, const yaml_node_t *n)
 {
-	static const char *const keys[] = { "max_flows", "max_flows_per_host" };
+	static const char *const keys[] = { "max_flows", "max_flows_per_host",
+					    "max_frag_datagrams",
+					    "max_frag_held", "max_frag_bytes" };
 	struct nat_limits *lim = &l->cfg->limits;
-	yaml_node_t *v[2];
+	yaml_node_t *v[5];
 	int r = cfg_want_mapping(l, n, "limits");
 
 	if (r <= 0)
 		return r;
-	if (cfg_read_keys(l, n, "limits", keys, 2, v) < 0)
+	if (cfg_read_keys(l, n, "limits", keys, 5, v) < 0)
+		return -1;
+	/* The fragment tracker's own bounds (frag.c). */
+	if (v[2] && cfg_get_u32(l, v[2], "limits.max_frag_datagrams", 1,
+				1u << 20, &lim->max_frag_datagrams) < 0)
+		return -1;
+	if (v[3] && cfg_get_u32(l, v[3], "limits.max_frag_held", 1, 1u << 20,
+				&lim->max_frag_held) < 0)
+		return -1;
+	if (v[4] && cfg_get_u32(l, v[4], "limits.max_frag_bytes", 576,
+				1u << 30, &lim->max_frag_bytes) < 0)
 		return -1;
 	if (v[0] && cfg_get_u32(l, v[0], "limits.max_flows", 1, CFG_FLOWS_MAX,
 			    &lim->max_flows) < 0)
@@ -461,10 +483,16 @@ static int read_policies(struct loader *l, const yaml_node_t *n)
 		if (!v[i])
 			continue;
 		cfg_field_name(f, "policies", keys[i]);
-		if (cfg_get_enum(l, v[i], f, "policy", policy_names, 2, &e) < 0)
+		/* translate only for fragments (index 0); a fragment passed
+		 * unchanged would carry the inside source address out, so
+		 * `pass` there means translate as well. */
+		if (cfg_get_enum(l, v[i], f, "policy", policy_names,
+				 i == 0 ? 3 : 2, &e) < 0)
 			return -1;
 		*dst[i] = (enum nat_policy)e;
 	}
+	if (p->fragments == NAT_POLICY_PASS)
+		p->fragments = NAT_POLICY_TRANSLATE;
 	return 0;
 }
 
@@ -850,9 +878,13 @@ void nat_config_defaults(struct nat_config *cfg)
 	cfg->timeouts.tcp_closed = 10;
 	cfg->timeouts.udp = 120;
 	cfg->timeouts.icmp = 60;
+	cfg->timeouts.fragment = 30;
 	cfg->limits.max_flows = 65536;
 	cfg->limits.max_flows_per_host = 0;
-	cfg->policies.fragments = NAT_POLICY_DROP;
+	cfg->limits.max_frag_datagrams = 1024;
+	cfg->limits.max_frag_held = 1024;
+	cfg->limits.max_frag_bytes = 1u << 20;
+	cfg->policies.fragments = NAT_POLICY_TRANSLATE;
 	cfg->policies.ipv6 = NAT_POLICY_PASS;
 	cfg->policies.other_protocols = NAT_POLICY_DROP;
 	cfg->policies.unmatched_inbound = NAT_POLICY_DROP;

@@ -43,8 +43,10 @@ enum nat_filtering {
 	NAT_FILTER_EI,		  /* endpoint-independent */
 };
 
-/* What to do with packets the engine will not translate. */
-enum nat_policy { NAT_POLICY_DROP = 0, NAT_POLICY_PASS };
+/* What to do with packets the engine will not translate. TRANSLATE is for
+ * policies.fragments only: non-first fragments follow their first
+ * fragment's translation (docs/fragments.md). */
+enum nat_policy { NAT_POLICY_DROP = 0, NAT_POLICY_PASS, NAT_POLICY_TRANSLATE };
 
 enum nat_log_format { NAT_LOG_TEXT = 0, NAT_LOG_JSON };
 
@@ -89,15 +91,25 @@ struct nat_timeouts { /* seconds */
 	uint32_t tcp_closed;	  /* default 10 (after RST) */
 	uint32_t udp;		  /* default 120 (RFC 4787 REQ-5) */
 	uint32_t icmp;		  /* default 60 (RFC 5508 REQ-1) */
+	uint32_t fragment;	  /* default 30: a datagram's fragments are
+				     tracked this long from the first one seen
+				     (Linux's ipfrag_time); at most 3600 */
 };
 
 struct nat_limits {
 	uint32_t max_flows;	     /* default 65536 */
 	uint32_t max_flows_per_host; /* default 0 = no per-host limit */
+	/* The fragment tracker (docs/fragments.md), sized at start. */
+	uint32_t max_frag_datagrams; /* datagrams tracked; default 1024 */
+	uint32_t max_frag_held;	     /* fragments held early; default 1024 */
+	uint32_t max_frag_bytes;     /* bytes held; default 1 MiB (>= 576) */
 };
 
 struct nat_policies {
-	enum nat_policy fragments;	  /* non-first fragments; default drop */
+	enum nat_policy fragments; /* non-first fragments: translate (the
+				    * default; `pass` in a file means it
+				    * too: a later fragment never leaves
+				    * with an inside address) or drop */
 	enum nat_policy ipv6;		  /* default pass */
 	enum nat_policy other_protocols;  /* not TCP/UDP/ICMP; default drop */
 	enum nat_policy unmatched_inbound; /* no flow, forward or mapping;

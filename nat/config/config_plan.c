@@ -11,7 +11,9 @@
 
 static const char *policy_name(enum nat_policy p)
 {
-	return p == NAT_POLICY_PASS ? "pass" : "drop";
+	return p == NAT_POLICY_PASS	   ? "pass"
+	       : p == NAT_POLICY_TRANSLATE ? "translate"
+					   : "drop";
 }
 
 /* 7440 -> "2h4m", 240 -> "4m", 90 -> "1m30s". */
@@ -91,13 +93,15 @@ void nat_config_print_plan(FILE *out, const struct nat_config *cfg,
 				 "tcp_time_wait",
 				 "tcp_closed",
 				 "udp",
-				 "icmp" };
+				 "icmp",
+				 "fragment" };
 	const uint32_t tvals[] = { t->tcp_established,
 				   t->tcp_transitory,
 				   t->tcp_time_wait,
 				   t->tcp_closed,
 				   t->udp,
-				   t->icmp };
+				   t->icmp,
+				   t->fragment };
 	char ip[16], net[20], d[32];
 
 	fprintf(out, "glassnat plan for %s\n",
@@ -146,7 +150,7 @@ void nat_config_print_plan(FILE *out, const struct nat_config *cfg,
 		(unsigned)(cfg->port_range.hi - cfg->port_range.lo + 1));
 
 	fprintf(out, "timeouts:\n");
-	for (size_t i = 0; i < 6; i++) {
+	for (size_t i = 0; i < 7; i++) {
 		fmt_duration(tvals[i], d);
 		fprintf(out, "  %-17s  %" PRIu32 " s (%s)\n", tnames[i],
 			tvals[i], d);
@@ -162,6 +166,12 @@ void nat_config_print_plan(FILE *out, const struct nat_config *cfg,
 			cfg->limits.max_flows_per_host);
 	else
 		fprintf(out, "  max_flows_per_host none\n");
+	fprintf(out,
+		"  max_frag_datagrams %" PRIu32 "\n"
+		"  max_frag_held      %" PRIu32 "\n"
+		"  max_frag_bytes     %" PRIu32 "\n",
+		cfg->limits.max_frag_datagrams, cfg->limits.max_frag_held,
+		cfg->limits.max_frag_bytes);
 
 	fprintf(out, "policies:\n");
 	fprintf(out, "  fragments          %s\n",

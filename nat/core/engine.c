@@ -141,6 +141,7 @@ void nat_eng_clock_to(struct nat_engine *e, uint64_t ts)
 	e->now_s = (uint32_t)((ts - e->base_ns) / NS_PER_S);
 	e->next_sec_ns = e->base_ns + (uint64_t)(e->now_s + 1) * NS_PER_S;
 	expire_to(e, e->now_s);
+	nat_eng_frag_expire(e, ts);
 }
 
 /* ---- TCP state ---- */
@@ -292,6 +293,7 @@ struct ctx {
 	const struct nat_meta *m;
 	struct nat_result *res;
 	struct plan pl;
+	uint32_t idx; /* the packet's flow (set_flow), or NAT_FLOW_NIL */
 };
 
 static enum nat_verdict verdict(struct ctx *c, enum nat_verdict v,
@@ -311,6 +313,7 @@ static enum nat_verdict policy(struct ctx *c, enum nat_policy pol,
 static void set_flow(struct ctx *c, uint32_t idx)
 {
 	const struct nat_flow *f = &c->e->ft.f[idx];
+	c->idx = idx;
 	c->res->flow_id = f->id;
 	c->res->flow_trace = &c->e->ft.f[idx].trace;
 	c->res->forward = f->kind == NAT_FLOW_FORWARD;
@@ -597,6 +600,16 @@ static enum nat_verdict outbound(struct ctx *c)
 	uint32_t idx = nat_flow_find_in(&e->ft, p->proto, p->src, p->sport,
 					p->dst, p->dport);
 	if (idx == NAT_FLOW_NIL) {
+		/* A reply between two inside hosts to a bypassed flow (a
+		 * bypass rule for the inside network) arrives from inside
+		 * too: it is that flow's inbound packet, not a new flow. */
+		uint32_t r = nat_flow_find_out(&e->ft, p->proto, p->dst,
+					       p->dport, p->src, p->sport);
+		if (r != NAT_FLOW_NIL && e->ft.f[r].kind == NAT_FLOW_BYPASS) {
+			set_flow(c, r);
+			account(e, r, p, false, true);
+			return verdict(c, NAT_V_BYPASS, NAT_R_NONE);
+		}
 		enum nat_verdict v = outbound_new(c, &idx);
 		if (idx == NAT_FLOW_NIL || v == NAT_V_DROP)
 			return v;
@@ -623,6 +636,131 @@ static enum nat_verdict outbound(struct ctx *c)
 		e->st.hairpinned++;
 	}
 	return verdict(c, NAT_V_NAT, NAT_R_NONE);
+}
+
+/* ---- non-first fragments (docs/fragments.md) ---- */
+
+static enum nat_verdict frag_drop(struct ctx *c, enum nat_frag_result r)
+{
+	switch (r) {
+	case NAT_FRAG_DROP_OVERLAP:
+		return verdict(c, NAT_V_DROP, NAT_R_FRAG_OVERLAP);
+	case NAT_FRAG_DROP_TINY:
+		return verdict(c, NAT_V_DROP, NAT_R_FRAG_TINY);
+	default: /* DROP_FULL, DROP_BUFFER */
+		return verdict(c, NAT_V_DROP, NAT_R_FRAG_FULL);
+	}
+}
+
+/* The fragment facts of the parsed packet. The tracker reads only the IP
+ * header, which nat_pkt_parse() checked lies within the bytes; a
+ * truncated copy is described by its total length (it can be
+ * translated, never held). */
+static enum nat_frag_kind frag_info(const struct nat_pkt *p,
+				    struct nat_frag_info *fi)
+{
+	size_t n = p->len < p->ip_total ? p->ip_total : p->len;
+	return nat_frag_parse(p->buf, n, fi);
+}
+
+/* A non-first fragment whose first fragment was decided: the same
+ * translation (addresses only: it has no L4 header), the same flow. */
+static enum nat_verdict frag_follow(struct ctx *c,
+				    const struct nat_frag_rewrite *rw)
+{
+	struct nat_engine *e = c->e;
+	c->res->flow_id = rw->flow_id;
+	c->res->dir = (enum nat_dir)rw->dir;
+	if (rw->flow_idx < e->ft.cap && rw->flow_id &&
+	    e->ft.f[rw->flow_idx].id == rw->flow_id) {
+		set_flow(c, rw->flow_idx);
+		account(e, rw->flow_idx, c->p, rw->dir != NAT_DIR_IN, true);
+	}
+	if (!rw->what)
+		return verdict(c, (enum nat_verdict)rw->verdict,
+			       (enum nat_reason)rw->reason);
+	c->pl.src = (rw->what & NAT_FRAG_RW_SRC) != 0;
+	c->pl.src_ip = rw->src;
+	c->pl.dst = (rw->what & NAT_FRAG_RW_DST) != 0;
+	c->pl.dst_ip = rw->dst;
+	if (c->pl.src && c->pl.dst) {
+		c->res->hairpin = true;
+		e->st.hairpinned++;
+	}
+	return verdict(c, NAT_V_NAT, NAT_R_NONE);
+}
+
+static enum nat_verdict frag_later(struct ctx *c)
+{
+	struct nat_engine *e = c->e;
+	const struct nat_pkt *p = c->p;
+	if (e->cfg.policies.fragments != NAT_POLICY_TRANSLATE)
+		return verdict(c, NAT_V_DROP, NAT_R_FRAGMENT);
+	/* What the first fragment gets from its addresses alone, a later
+	 * one gets at once: nothing to remember. */
+	if (c->res->dir == NAT_DIR_OUT && !is_inside(e, p->src))
+		return verdict(c, NAT_V_PASS, NAT_R_NOT_INSIDE);
+	if (c->res->dir == NAT_DIR_OUT && e->cfg.has_host_internal_ip &&
+	    p->src == e->cfg.host_internal_ip)
+		return verdict(c, NAT_V_PASS, NAT_R_HOST_INTERNAL);
+	if (c->res->dir == NAT_DIR_UNKNOWN)
+		return verdict(c, NAT_V_PASS, NAT_R_NOT_OURS);
+
+	struct nat_frag_info fi;
+	if (frag_info(p, &fi) != NAT_FRAG_LATER)
+		return verdict(c, NAT_V_DROP, NAT_R_FRAG_BAD);
+	struct nat_frag_rewrite rw;
+	enum nat_frag_result r = nat_frag_lookup(e->frag, &fi, e->ts_ns, &rw);
+	if (r == NAT_FRAG_OK)
+		return frag_follow(c, &rw);
+	if (r != NAT_FRAG_MISS)
+		return frag_drop(c, r);
+	/* Before its first fragment: held until that one is decided. */
+	if (!e->frag_sink.fn)
+		return verdict(c, NAT_V_DROP, NAT_R_FRAG_UNHELD);
+	if (p->flags & NAT_PKT_TRUNCATED)
+		return verdict(c, NAT_V_DROP, NAT_R_FRAG_BAD);
+	r = nat_frag_hold(e->frag, &fi, p->buf, p->len, c->m->tag, e->ts_ns);
+	if (r != NAT_FRAG_HELD)
+		return frag_drop(c, r);
+	return verdict(c, NAT_V_HELD, NAT_R_NONE);
+}
+
+/* After a first fragment (offset 0, MF) was decided: tells the tracker
+ * what its later fragments get, the rewrite or the same drop (so they do
+ * not wait in the buffer for nothing). Returns false when the tracker
+ * refuses it; the packet is then dropped (keeping its own reason if it
+ * was dropped already). */
+static bool frag_learn(struct ctx *c, struct nat_frag_key *key,
+		       struct nat_frag_rewrite *rw)
+{
+	struct nat_engine *e = c->e;
+	struct nat_frag_info fi;
+	if (frag_info(c->p, &fi) != NAT_FRAG_FIRST) {
+		if (c->res->verdict != NAT_V_DROP)
+			verdict(c, NAT_V_DROP, NAT_R_FRAG_BAD);
+		return false;
+	}
+	memset(rw, 0, sizeof(*rw));
+	if (c->res->verdict == NAT_V_NAT) {
+		rw->what = (uint8_t)((c->pl.src ? NAT_FRAG_RW_SRC : 0) |
+				     (c->pl.dst ? NAT_FRAG_RW_DST : 0));
+		rw->src = c->pl.src_ip;
+		rw->dst = c->pl.dst_ip;
+	}
+	rw->flow_id = c->res->flow_id;
+	rw->flow_idx = c->idx;
+	rw->verdict = (uint8_t)c->res->verdict;
+	rw->reason = (uint8_t)c->res->reason;
+	rw->dir = (uint8_t)c->res->dir;
+	enum nat_frag_result r = nat_frag_learn(e->frag, &fi, rw, e->ts_ns);
+	if (r != NAT_FRAG_OK) {
+		if (c->res->verdict != NAT_V_DROP)
+			frag_drop(c, r);
+		return false;
+	}
+	*key = fi.key;
+	return true;
 }
 
 static void apply(struct nat_pkt *p, const struct plan *pl)
@@ -656,6 +794,8 @@ static void count(struct nat_engine *e, const struct nat_result *r)
 	case NAT_V_DROP:
 		e->st.dropped++;
 		break;
+	case NAT_V_HELD: /* counted when it leaves */
+		break;
 	}
 	if (r->reason != NAT_R_NONE)
 		e->st.by_reason[r->reason]++;
@@ -687,6 +827,124 @@ static void emit_drop(struct nat_engine *e, const struct nat_pkt *p,
 	nat_eng_emit(e, &ev);
 }
 
+/* The decision for a parsed packet, in c->res (and c->pl). */
+static void decide(struct ctx *c)
+{
+	struct nat_engine *e = c->e;
+	const struct nat_pkt *p = c->p;
+	if (p->flags & NAT_PKT_UDP_LEN_BAD)
+		verdict(c, NAT_V_DROP, NAT_R_UDP_LENGTH);
+	else if (p->flags & NAT_PKT_ICMP_CSUM_BAD)
+		verdict(c, NAT_V_DROP, NAT_R_ICMP_CHECKSUM);
+	else if (p->proto != 6 && p->proto != 17 && p->proto != 1)
+		policy(c, e->cfg.policies.other_protocols,
+		       NAT_R_OTHER_PROTOCOL);
+	else if (p->flags & NAT_PKT_FRAG_LATER)
+		frag_later(c);
+	else if (c->res->dir == NAT_DIR_OUT)
+		outbound(c);
+	else if (c->res->dir == NAT_DIR_IN)
+		(p->flags & NAT_PKT_ICMP_ERROR)
+			? icmp_error_in(c)
+			: inbound(c, p->src, p->sport, p->dst, p->dport, false);
+	else
+		verdict(c, NAT_V_PASS, NAT_R_NOT_OURS);
+}
+
+/* Counts a decided packet, shows it to the hooks, rewrites it. */
+static void finish(struct nat_engine *e, struct nat_pkt *p, uint8_t *pkt,
+		   size_t len, const struct nat_meta *m,
+		   const struct nat_result *res, const struct plan *pl,
+		   bool parsed)
+{
+	count(e, res);
+	if (e->hooks.packet)
+		e->hooks.packet(e->hooks.ctx, 0, pkt, len, m, res);
+	if (res->verdict == NAT_V_DROP) {
+		emit_drop(e, p, res, parsed);
+		return;
+	}
+	if (res->verdict == NAT_V_NAT)
+		apply(p, pl);
+	if (e->hooks.packet)
+		e->hooks.packet(e->hooks.ctx, 1, pkt, len, m, res);
+}
+
+/* A held fragment leaving the tracker (nat_frag_out): decided as if it
+ * arrived now, shown to the hooks as it arrived and as it leaves, and
+ * handed to the sink with its tag. */
+struct frag_out_ctx {
+	struct nat_engine *e;
+	const struct nat_frag_key *key;	   /* release: the datagram */
+	const struct nat_frag_rewrite *rw; /* and what it learned */
+};
+
+static void frag_out(void *vctx, uint64_t tag, uint8_t *pkt, size_t len,
+		     enum nat_frag_stat why)
+{
+	struct frag_out_ctx *o = vctx;
+	struct nat_engine *e = o->e;
+	struct nat_meta m;
+	struct nat_result res;
+	struct ctx c;
+	struct nat_pkt p;
+	memset(&m, 0, sizeof(m));
+	memset(&res, 0, sizeof(res));
+	memset(&c, 0, sizeof(c));
+	m.ts_ns = e->ts_ns;
+	m.tag = tag;
+	res.rule = NAT_RULE_NONE;
+	c.e = e;
+	c.p = &p;
+	c.m = &m;
+	c.res = &res;
+	c.idx = NAT_FLOW_NIL;
+	bool ok = true;
+	if (why == NAT_FRAG_S_RELEASED) {
+		/* The tracker rewrote it already; the hooks see it first as it
+		 * arrived, so put the addresses of the key back, then redo the
+		 * rewrite through the pipeline's own path. */
+		struct nat_frag_rewrite back = {.what = NAT_FRAG_RW_SRC |
+							NAT_FRAG_RW_DST,
+						.src = o->key->src,
+						.dst = o->key->dst};
+		nat_frag_apply(pkt, len, &back);
+		m.dir = (enum nat_dir)o->rw->dir;
+		res.dir = m.dir;
+		ok = nat_pkt_parse(&p, pkt, len) == NAT_PARSE_OK;
+		if (ok)
+			frag_follow(&c, o->rw);
+		else /* cannot happen: the tracker holds whole fragments */
+			verdict(&c, NAT_V_DROP, NAT_R_FRAG_BAD);
+	} else {
+		ok = nat_pkt_parse(&p, pkt, len) == NAT_PARSE_OK;
+		m.dir = ok && is_inside(e, p.src) ? NAT_DIR_OUT : NAT_DIR_IN;
+		res.dir = m.dir;
+		verdict(&c, NAT_V_DROP,
+			why == NAT_FRAG_S_EXPIRED_HELD	   ? NAT_R_FRAG_TIMEOUT
+			: why == NAT_FRAG_S_DROPPED_TINY ? NAT_R_FRAG_TINY
+							 : NAT_R_FRAG_OVERLAP);
+	}
+	finish(e, &p, pkt, len, &m, &res, &c.pl, ok);
+	if (e->frag_sink.fn)
+		e->frag_sink.fn(e->frag_sink.ctx, tag, pkt, len, &m, &res);
+}
+
+static void frag_release(struct nat_engine *e, const struct nat_frag_key *k,
+			 const struct nat_frag_rewrite *rw)
+{
+	struct frag_out_ctx o = {.e = e, .key = k, .rw = rw};
+	struct nat_frag_out out = {.ctx = &o, .fn = frag_out};
+	(void)nat_frag_release(e->frag, k, &out);
+}
+
+void nat_eng_frag_expire(struct nat_engine *e, uint64_t now_ns)
+{
+	struct frag_out_ctx o = {.e = e};
+	struct nat_frag_out out = {.ctx = &o, .fn = frag_out};
+	(void)nat_frag_expire(e->frag, now_ns, &out);
+}
+
 enum nat_verdict nat_process(struct nat_engine *e, uint8_t *pkt, size_t len,
 			     const struct nat_meta *m, struct nat_result *res)
 {
@@ -710,7 +968,10 @@ enum nat_verdict nat_process(struct nat_engine *e, uint8_t *pkt, size_t len,
 
 	struct nat_pkt p;
 	c.p = &p;
-	bool parsed = false;
+	c.idx = NAT_FLOW_NIL;
+	bool parsed = false, learned = false;
+	struct nat_frag_key fkey;
+	struct nat_frag_rewrite frw;
 	switch (nat_pkt_parse(&p, pkt, len)) {
 	case NAT_PARSE_OK:
 		parsed = true;
@@ -719,20 +980,11 @@ enum nat_verdict nat_process(struct nat_engine *e, uint8_t *pkt, size_t len,
 				   : ext_addr_idx(e, p.dst) >= 0
 					   ? NAT_DIR_IN
 					   : NAT_DIR_UNKNOWN;
-		if (p.flags & NAT_PKT_FRAG_LATER)
-			policy(&c, e->cfg.policies.fragments, NAT_R_FRAGMENT);
-		else if (p.proto != 6 && p.proto != 17 && p.proto != 1)
-			policy(&c, e->cfg.policies.other_protocols,
-			       NAT_R_OTHER_PROTOCOL);
-		else if (res->dir == NAT_DIR_OUT)
-			outbound(&c);
-		else if (res->dir == NAT_DIR_IN)
-			(p.flags & NAT_PKT_ICMP_ERROR)
-				? icmp_error_in(&c)
-				: inbound(&c, p.src, p.sport, p.dst, p.dport,
-					  false);
-		else
-			verdict(&c, NAT_V_PASS, NAT_R_NOT_OURS);
+		decide(&c);
+		if ((p.flags & (NAT_PKT_FRAG_MORE | NAT_PKT_FRAG_LATER)) ==
+			    NAT_PKT_FRAG_MORE &&
+		    e->cfg.policies.fragments == NAT_POLICY_TRANSLATE)
+			learned = frag_learn(&c, &fkey, &frw);
 		break;
 	case NAT_PARSE_IPV6:
 		policy(&c, e->cfg.policies.ipv6, NAT_R_IPV6);
@@ -748,17 +1000,12 @@ enum nat_verdict nat_process(struct nat_engine *e, uint8_t *pkt, size_t len,
 		break;
 	}
 
-	count(e, res);
-	if (e->hooks.packet)
-		e->hooks.packet(e->hooks.ctx, 0, pkt, len, m, res);
-	if (res->verdict == NAT_V_DROP) {
-		emit_drop(e, &p, res, parsed);
-		return NAT_V_DROP;
-	}
-	if (res->verdict == NAT_V_NAT)
-		apply(&p, &c.pl);
-	if (e->hooks.packet)
-		e->hooks.packet(e->hooks.ctx, 1, pkt, len, m, res);
+	/* A held fragment is seen by the hooks when it leaves. */
+	if (res->verdict == NAT_V_HELD)
+		return NAT_V_HELD;
+	finish(e, &p, pkt, len, m, res, &c.pl, parsed);
+	if (learned)
+		frag_release(e, &fkey, &frw);
 	return res->verdict;
 }
 

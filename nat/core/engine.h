@@ -15,6 +15,7 @@
 #include <stdint.h>
 
 #include "config.h"
+#include "frag.h"
 #include "types.h"
 
 /* A copy of one flow's identity and counters, for events and listings.
@@ -65,6 +66,9 @@ struct nat_meta {
 	uint64_t ts_ns;	    /* packet time, ns since the Unix epoch */
 	const char *in_if;  /* NULL when unknown */
 	const char *out_if; /* NULL when unknown */
+	/* The backend's handle of this packet (NFQUEUE: its packet id),
+	 * given back with a held fragment when it leaves (frag sink). */
+	uint64_t tag;
 };
 
 /* What happened to one packet. */
@@ -105,6 +109,13 @@ struct nat_stats {
 	uint64_t flows_expired, flows_evicted;
 	uint64_t hairpinned;
 	uint64_t port_exhausted_events, table_full_events;
+	/* The fragment tracker's counters (docs/fragments.md;
+	 * nat_frag_stat_name() names them) and its use now. Held fragments
+	 * are in `packets` from their arrival but get their verdict (and its
+	 * counter) when they leave, so packets = natted + bypassed + passed
+	 * + dropped + frag_held_now. */
+	struct nat_frag_stats frag;
+	uint64_t frag_datagrams_now, frag_held_now;
 };
 
 struct nat_engine;
@@ -136,8 +147,37 @@ int nat_engine_set_if_addr(struct nat_engine *e, const char *ifname,
 enum nat_dir nat_engine_classify(const struct nat_engine *e,
 				 const uint8_t *pkt, size_t len);
 
+/* Where held fragments leave (verdict NAT_V_HELD, docs/fragments.md).
+ * fn is called once for every packet nat_process() answered NAT_V_HELD,
+ * with that packet's meta tag: res->verdict NAT_V_NAT / BYPASS / PASS
+ * (pkt[0..len) is the fragment as it must leave, rewritten: send it) or
+ * NAT_V_DROP (its first fragment never came, or its datagram overlapped:
+ * let the original go). Called on the engine's thread from inside
+ * nat_process() (after the packet that released them, which is returned
+ * after), nat_engine_tick() or nat_engine_flush(). pkt is the engine's:
+ * valid during the call only. fn must not call back into the engine. A
+ * backend clears the sink before its own state goes away (the final
+ * nat_engine_flush() drops what is still held through the sink). */
+struct nat_frag_sink {
+	void *ctx;
+	void (*fn)(void *ctx, uint64_t tag, const uint8_t *pkt, size_t len,
+		   const struct nat_meta *meta, const struct nat_result *res);
+};
+
+/* Sets (s NULL or s->fn NULL: clears) the sink. Without one the engine
+ * holds nothing: a non-first fragment that comes before its first is
+ * dropped (reason fragment_unheld). */
+void nat_engine_set_frag_sink(struct nat_engine *e,
+			      const struct nat_frag_sink *s);
+
+/* Drops every held fragment now (reason fragment_timeout), through the
+ * sink: for a backend that stops (the end of a replay). */
+void nat_engine_drop_held(struct nat_engine *e);
+
 /* Processes one packet in place (length never changes). Returns the
- * verdict (also in *res, which must not be NULL). */
+ * verdict (also in *res, which must not be NULL). NAT_V_HELD: the engine
+ * kept a copy of this non-first fragment; it leaves later through the
+ * fragment sink. */
 enum nat_verdict nat_process(struct nat_engine *e, uint8_t *pkt, size_t len,
 			     const struct nat_meta *meta,
 			     struct nat_result *res);
@@ -154,7 +194,8 @@ void nat_process_batch(struct nat_engine *e, uint8_t *const *pkts,
  * time passes; backends call it when idle. */
 void nat_engine_tick(struct nat_engine *e, uint64_t ts_ns);
 
-/* Closes every flow (events with NAT_CLOSE_SHUTDOWN). */
+/* Closes every flow (events with NAT_CLOSE_SHUTDOWN) and drops every
+ * held fragment (reason fragment_timeout, through the sink). */
 void nat_engine_flush(struct nat_engine *e, uint64_t ts_ns);
 
 /* The counters; flows_active is the table's count at the time of the

@@ -11,6 +11,7 @@
 
 #include "engine.h"
 #include "flow.h"
+#include "frag.h"
 #include "ports.h"
 #include "rules.h"
 
@@ -48,6 +49,10 @@ struct nat_engine {
 	/* cfg.rules[0..n_rules) match; [n_rules..n_rule_names) are names of
 	 * rules a reload dropped that live flows still carry. */
 	size_t n_rule_names;
+	/* Non-first fragments (docs/fragments.md): the tracker, and where
+	 * held ones leave. */
+	struct nat_frag_table *frag;
+	struct nat_frag_sink frag_sink;
 };
 
 enum fwd_state { FWD_FREE = 0, FWD_ACTIVE, FWD_RETIRED };
@@ -88,6 +93,9 @@ void nat_eng_close_flow(struct nat_engine *e, uint32_t idx,
 			enum nat_close_reason why);
 /* Advances engine time to ts (never backwards) and fires due timers. */
 void nat_eng_clock_to(struct nat_engine *e, uint64_t ts);
+/* Drops every held fragment whose datagram is due at now_ns (UINT64_MAX:
+ * all of them) through the sink, counted. */
+void nat_eng_frag_expire(struct nat_engine *e, uint64_t now_ns);
 
 /* ---- engine_life.c ---- */
 

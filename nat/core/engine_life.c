@@ -63,8 +63,21 @@ size_t nat_engine_flow_bytes(void)
 	       sizeof(struct nat_link);
 }
 
+static void frag_params(const struct nat_config *cfg, uint32_t seed,
+			struct nat_frag_params *fp)
+{
+	memset(fp, 0, sizeof(*fp));
+	fp->max_datagrams = cfg->limits.max_frag_datagrams;
+	fp->max_held = cfg->limits.max_frag_held;
+	fp->max_held_bytes = cfg->limits.max_frag_bytes;
+	fp->timeout_ns = (uint64_t)cfg->timeouts.fragment * NS_PER_S;
+	fp->hash_seed = seed;
+}
+
 size_t nat_engine_memory(const struct nat_config *cfg)
 {
+	struct nat_frag_params fp;
+	frag_params(cfg, 0, &fp);
 	uint32_t addrs[NAT_ADDR_MAX];
 	unsigned n = nat_eng_config_addrs(cfg, addrs);
 	return sizeof(struct nat_engine) +
@@ -73,7 +86,8 @@ size_t nat_engine_memory(const struct nat_config *cfg)
 	       (size_t)n * POOL_N * nat_ports_memory() +
 	       2 * 65536 * sizeof(uint16_t) + cfg->n_rules +
 	       (size_t)NAT_FORWARDS_MAX *
-		       (sizeof(struct nat_forward_cfg) + 1 + sizeof(uint32_t));
+		       (sizeof(struct nat_forward_cfg) + 1 + sizeof(uint32_t)) +
+	       nat_frag_memory(&fp);
 }
 
 struct nat_engine *nat_engine_create(const struct nat_config *cfg, char *errbuf,
@@ -127,6 +141,11 @@ struct nat_engine *nat_engine_create(const struct nat_config *cfg, char *errbuf,
 				cfg->limits.max_flows_per_host, &cfg->timeouts,
 				seed) < 0)
 		goto nomem;
+	struct nat_frag_params fp;
+	frag_params(cfg, (uint32_t)(seed >> 32), &fp);
+	e->frag = nat_frag_create(&fp, errbuf, errlen);
+	if (!e->frag)
+		goto fail;
 
 	uint32_t addrs[NAT_ADDR_MAX];
 	unsigned n = nat_eng_config_addrs(cfg, addrs);
@@ -160,6 +179,7 @@ void nat_engine_destroy(struct nat_engine *e)
 			nat_ports_destroy(&e->addr[i].pool[k]);
 	nat_flow_table_destroy(&e->ft);
 	nat_rules_destroy(&e->rules);
+	nat_frag_destroy(e->frag);
 	free(e->cfg.rules);
 	free(e->cfg.forwards);
 	free(e->fwd_state);
@@ -174,6 +194,20 @@ void nat_engine_set_hooks(struct nat_engine *e, const struct nat_hooks *h)
 		e->hooks = *h;
 	else
 		memset(&e->hooks, 0, sizeof(e->hooks));
+}
+
+void nat_engine_set_frag_sink(struct nat_engine *e,
+			      const struct nat_frag_sink *s)
+{
+	if (s && s->fn)
+		e->frag_sink = *s;
+	else
+		memset(&e->frag_sink, 0, sizeof(e->frag_sink));
+}
+
+void nat_engine_drop_held(struct nat_engine *e)
+{
+	nat_eng_frag_expire(e, UINT64_MAX);
 }
 
 int nat_engine_set_if_addr(struct nat_engine *e, const char *ifname,
@@ -223,6 +257,7 @@ void nat_engine_flush(struct nat_engine *e, uint64_t ts_ns)
 {
 	if (ts_ns > e->ts_ns)
 		e->ts_ns = ts_ns;
+	nat_eng_frag_expire(e, UINT64_MAX);
 	for (uint32_t i = 0; i < e->ft.cap; i++)
 		if (e->ft.f[i].id != 0)
 			nat_eng_close_flow(e, i, NAT_CLOSE_SHUTDOWN);
@@ -232,6 +267,11 @@ const struct nat_stats *nat_engine_stats(struct nat_engine *e)
 {
 	/* Derived, not kept: the table knows how many flows it holds. */
 	e->st.flows_active = e->ft.used;
+	struct nat_frag_usage u;
+	nat_frag_usage(e->frag, &u);
+	e->st.frag = *nat_frag_stats(e->frag);
+	e->st.frag_datagrams_now = u.datagrams;
+	e->st.frag_held_now = u.held;
 	return &e->st;
 }
 

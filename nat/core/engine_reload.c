@@ -115,6 +115,23 @@ static int reload_check(const struct nat_engine *e, const struct nat_config *n,
 			n->limits.max_flows_per_host);
 		return -1;
 	}
+	if (n->limits.max_frag_datagrams != o->limits.max_frag_datagrams ||
+	    n->limits.max_frag_held != o->limits.max_frag_held ||
+	    n->limits.max_frag_bytes != o->limits.max_frag_bytes ||
+	    n->timeouts.fragment != o->timeouts.fragment) {
+		snprintf(errbuf, errlen,
+			 "fragment limits changed (max_frag_datagrams %u -> "
+			 "%u, max_frag_held %u -> %u, max_frag_bytes %u -> "
+			 "%u, timeouts.fragment %u -> %u): they size the "
+			 "fragment table, that needs a restart; the running "
+			 "config stays",
+			 o->limits.max_frag_datagrams,
+			 n->limits.max_frag_datagrams, o->limits.max_frag_held,
+			 n->limits.max_frag_held, o->limits.max_frag_bytes,
+			 n->limits.max_frag_bytes, o->timeouts.fragment,
+			 n->timeouts.fragment);
+		return -1;
+	}
 	if (n->n_forwards > NAT_FORWARDS_MAX) {
 		snprintf(errbuf, errlen, "too many forwards");
 		return -1;

@@ -108,6 +108,10 @@ struct nat_frag_rewrite {
 	uint8_t what;
 	uint32_t src, dst;
 	uint64_t flow_id;
+	/* The engine's too, carried back untouched: the flow's slot and how
+	 * the first fragment went (enum nat_verdict, nat_reason, nat_dir). */
+	uint32_t flow_idx;
+	uint8_t verdict, reason, dir;
 };
 
 /* Rewrites the addresses rw asks for in the IPv4 header at pkt[0..len)

@@ -33,6 +33,7 @@ enum {
 	TCP_OFF_CSUM = 16,
 
 	UDP_HDR_LEN = 8,
+	UDP_OFF_LEN = 4,
 	UDP_OFF_CSUM = 6,
 
 	ICMP_HDR_LEN = 8,
@@ -252,6 +253,14 @@ static inline enum nat_parse_status parse_udp(struct nat_pkt *p,
 		return NAT_PARSE_BAD_L4;
 	p->sport = rd16(l4);
 	p->dport = rd16(l4 + 2);
+	/* RFC 768: the length counts header and data, so at least 8, and the
+	 * datagram lies within the IP payload (judged on the total length
+	 * field, also for a truncated copy). A first fragment carries only
+	 * the start: its length field may exceed its own payload. */
+	uint16_t ulen = rd16(l4 + UDP_OFF_LEN);
+	if (ulen < UDP_HDR_LEN ||
+	    (!(p->flags & NAT_PKT_FRAG_MORE) && ulen > p->ip_total - p->ihl))
+		p->flags |= NAT_PKT_UDP_LEN_BAD;
 	return NAT_PARSE_OK;
 }
 
@@ -297,6 +306,11 @@ static enum nat_parse_status parse_inner(struct nat_pkt *p)
 		break;
 	}
 	p->flags |= NAT_PKT_ICMP_ERROR;
+	/* RFC 5508 REQ-3: an ICMP error with a bad checksum is dropped. Only
+	 * judged when the whole message is here. */
+	if (!(p->flags & (NAT_PKT_TRUNCATED | NAT_PKT_FRAG_MORE)) &&
+	    nat_csum_add(0, p->buf + p->ihl, p->l4_len) != 0xffff)
+		p->flags |= NAT_PKT_ICMP_CSUM_BAD;
 	return NAT_PARSE_OK;
 }
 

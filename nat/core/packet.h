@@ -27,6 +27,12 @@ enum {
 	NAT_PKT_ICMP_ERROR = 1u << 2, /* ICMP type 3, 11 or 12 with inner header */
 	NAT_PKT_ICMP_QUERY = 1u << 3, /* ICMP echo request (8) or reply (0) */
 	NAT_PKT_TRUNCATED = 1u << 4,  /* captured bytes < IP total length */
+	/* Content errors the parser finds but does not refuse (the headers
+	 * are usable, for natdump and traces); the engine drops on them. */
+	NAT_PKT_UDP_LEN_BAD = 1u << 5,	 /* UDP length < 8, or past the IP
+					    payload (not on a first fragment) */
+	NAT_PKT_ICMP_CSUM_BAD = 1u << 6, /* ICMP error, whole message present,
+					    checksum wrong (RFC 5508 REQ-3) */
 };
 
 /* The embedded datagram of an ICMP error (RFC 792; RFC 5508). Offsets are
@@ -75,6 +81,11 @@ enum {
  * fragments the L4 header (TCP: 20 bytes and data offset within bytes
  * available; UDP: 8; ICMP: 8) and, for ICMP errors (types 3, 11, 12), the
  * embedded IPv4 header plus at least 8 bytes of its L4 header.
+ * Flags, without refusing the packet: a UDP length field below 8 or (when
+ * the packet is not a first fragment) above the IP payload as
+ * NAT_PKT_UDP_LEN_BAD; an ICMP error whose checksum is wrong over the whole
+ * message as NAT_PKT_ICMP_CSUM_BAD (not judged on a truncated copy or a
+ * first fragment, where the message is not all there).
  * Never reads past len. On failure *p is partly filled (src/dst/proto are
  * valid once the IP header passed). */
 enum nat_parse_status nat_pkt_parse(struct nat_pkt *p, uint8_t *buf,

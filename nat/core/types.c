@@ -15,8 +15,9 @@ const char *nat_reason_name(enum nat_reason r)
 
 const char *nat_verdict_name(enum nat_verdict v)
 {
-	static const char *const n[] = {"nat", "bypass", "pass", "drop"};
-	return (unsigned)v < 4 ? n[v] : "?";
+	static const char *const n[] = {"nat", "bypass", "pass", "drop",
+					"held"};
+	return (unsigned)v < sizeof(n) / sizeof(n[0]) ? n[v] : "?";
 }
 
 const char *nat_tcp_state_name(enum nat_tcp_state s)

@@ -17,6 +17,11 @@ enum nat_verdict {
 	NAT_V_BYPASS,  /* accept unchanged: a rule said bypass */
 	NAT_V_PASS,    /* accept unchanged: not the NAT's business (reason) */
 	NAT_V_DROP,    /* drop (reason) */
+	NAT_V_HELD,    /* a non-first fragment before its first: the engine
+			* keeps a copy and hands it back later through the
+			* fragment sink (nat_engine_set_frag_sink); the
+			* backend must neither send nor drop its original
+			* until then */
 };
 
 /* Why a packet was dropped or passed untranslated: the one list. Each
@@ -42,9 +47,9 @@ enum nat_verdict {
 	X(IPV6, "ipv6", "IPv6 is never translated; passed or dropped by policy", \
 	  "policies.ipv6 in the config; IPv6 routing on the host")             \
 	X(FRAGMENT, "fragment",                                                \
-	  "a non-first fragment carries no ports to translate",                \
-	  "policies.fragments; path MTU discovery (ICMP type 3 code 4 must "   \
-	  "pass)")                                                             \
+	  "a non-first fragment dropped by policies.fragments: drop",          \
+	  "policies.fragments (translate is the default); path MTU discovery " \
+	  "(ICMP type 3 code 4 must pass)")                                    \
 	X(OTHER_PROTOCOL, "other_protocol",                                    \
 	  "not TCP, UDP or ICMP; passed or dropped by policy",                 \
 	  "policies.other_protocols; GRE/ESP need a bypass rule")              \
@@ -95,7 +100,41 @@ enum nat_verdict {
 	X(HOST_INTERNAL, "host_internal",                                      \
 	  "from host_internal_ip: the host's own inside address is never "     \
 	  "translated",                                                        \
-	  "host_internal_ip in the config")
+	  "host_internal_ip in the config")                                    \
+	X(UDP_LENGTH, "udp_length",                                            \
+	  "a UDP length field below 8 or past the end of the IP payload",      \
+	  "the sender or a middlebox corrupting packets (RFC 768); natdump "   \
+	  "show the packet")                                                   \
+	X(ICMP_CHECKSUM, "icmp_checksum",                                      \
+	  "an ICMP error whose checksum is wrong (RFC 5508 REQ-3)",            \
+	  "the router that sent it, or corruption on the way; compare with a " \
+	  "capture upstream")                                                  \
+	X(FRAG_BAD, "fragment_bad",                                            \
+	  "a fragment IPv4 does not allow: empty, not a multiple of 8 bytes "  \
+	  "before the last, ending past 65535 bytes, or cut short where it "   \
+	  "had to be held",                                                    \
+	  "the sender or a middlebox; in replay, the capture's snaplen")       \
+	X(FRAG_OVERLAP, "fragment_overlap",                                    \
+	  "a fragment overlapping bytes already seen for its datagram, and "   \
+	  "the rest of that datagram",                                         \
+	  "overlap attacks (RFC 1858) or fragments duplicated on the path; "   \
+	  "natdump follow the flow")                                           \
+	X(FRAG_TINY, "fragment_tiny",                                          \
+	  "a fragment at offset 8 bytes, or a first fragment shorter than its " \
+	  "L4 header (RFC 1858), and the rest of that datagram",               \
+	  "the sender: tiny-fragment attacks")                                 \
+	X(FRAG_FULL, "fragment_full",                                          \
+	  "the fragment table or the hold buffer is full",                     \
+	  "limits.max_frag_datagrams, max_frag_held and max_frag_bytes; a "    \
+	  "flood of fragments whose first fragment never comes")               \
+	X(FRAG_TIMEOUT, "fragment_timeout",                                    \
+	  "a held fragment whose first fragment did not arrive in time",       \
+	  "loss of first fragments upstream; timeouts.fragment")               \
+	X(FRAG_UNHELD, "fragment_unheld",                                      \
+	  "a non-first fragment came before its first fragment and the "       \
+	  "backend in use cannot hold it",                                     \
+	  "reordering upstream; which backends hold fragments: "               \
+	  "docs/fragments.md")
 
 #define NAT_REASON_ENUM_(sym, name, means, check) NAT_R_##sym,
 enum nat_reason {

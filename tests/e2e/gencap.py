@@ -190,7 +190,68 @@ def scenario_basic():
                                           0x5000_0000, 0, TCP_SYN, mss=1460)
 
 
-SCENARIOS = {"basic": scenario_basic}
+def fragment(pkt, chunk):
+    """Cuts an IPv4 packet (20-byte header) into fragments of `chunk`
+    payload bytes (a multiple of 8), keeping its IP id."""
+    hdr, pay = pkt[:20], pkt[20:]
+    out = []
+    for off in range(0, len(pay), chunk):
+        part = pay[off:off + chunk]
+        more = 0x2000 if off + chunk < len(pay) else 0
+        h = hdr[:2] + struct.pack("!H", 20 + len(part)) + hdr[4:6] + \
+            struct.pack("!H", more | off // 8) + hdr[8:10] + b"\0\0" + \
+            hdr[12:]
+        h = h[:10] + struct.pack("!H", csum(h)) + h[12:]
+        out.append(h + part)
+    return out
+
+
+def big(n, seed):
+    return bytes((i * 7 + seed) & 0xFF for i in range(n))
+
+
+def scenario_fragments():
+    """Fragments and bad input (issue 17 items 4 and 12): yields
+    (outbound?, comment, packet) in capture order."""
+    out, inn = True, False
+
+    # 1. A 4,000-byte UDP datagram out, on a 1500-byte MTU: 3 fragments,
+    # in order; its 4,000-byte reply comes back last fragment first.
+    q = fragment(udp(HOST22, 53001, DNS, 53, big(3992, 1)), 1480)
+    for i, f in enumerate(q):
+        yield out, "udp 4000 out fragment %d" % (i + 1), f
+    r = fragment(udp(DNS, 53, NAT_IP, 53001, big(3992, 2)), 1480)
+    for i in (2, 1, 0):
+        yield inn, "udp 4000 reply fragment %d" % (i + 1), r[i]
+
+    # 2. A later fragment whose first never comes: held, then dropped
+    # (fragment_timeout) when the replay ends.
+    lone = fragment(udp(HOST23, 53002, DNS, 53, big(2000, 3)), 1480)
+    yield out, "udp later fragment, first never sent", lone[1]
+
+    # 3. An overlapping fragment: the first is translated, the second
+    # (moved 8 bytes back) and the rest are dropped (fragment_overlap).
+    ov = fragment(udp(HOST21, 53003, DNS, 53, big(3992, 4)), 1480)
+    bad = bytearray(ov[1])
+    bad[6:8] = struct.pack("!H", 0x2000 | (1480 // 8 - 1))
+    bad[10:12] = b"\0\0"
+    bad[10:12] = struct.pack("!H", csum(bytes(bad[:20])))
+    yield out, "udp overlap first fragment", ov[0]
+    yield out, "udp overlapping fragment", bytes(bad)
+    yield out, "udp fragment after the overlap", ov[2]
+
+    # 4. Bad input: UDP length 4 (udp_length) and an ICMP error with a
+    # wrong checksum (icmp_checksum).
+    u = bytearray(udp(HOST21, 53004, DNS, 53, b"12345678"))
+    u[24:26] = struct.pack("!H", 4)
+    yield out, "udp length 4", bytes(u)
+    natted = udp(NAT_IP, 53001, DNS, 53, b"x")
+    e = bytearray(icmp(DNS, NAT_IP, 3, 3, b"\0\0\0\0", natted))
+    e[22] ^= 0x10
+    yield inn, "icmp port unreachable, bad checksum", bytes(e)
+
+
+SCENARIOS = {"basic": scenario_basic, "fragments": scenario_fragments}
 
 
 def pad4(b):

@@ -3,7 +3,10 @@
  * (with a small table, a 4-port range and a forward, so exhaustion,
  * eviction, hairpins and expiry are all reachable). Each packet is copied
  * into a buffer of exactly its length so ASan sees any overread. After the
- * engine, every translated packet must still parse. */
+ * engine, every translated packet must still parse. Fragments: a tiny
+ * fragment table (so full, timeout and overlap are reachable); every
+ * packet the engine holds must leave through the sink exactly once (by
+ * the flush at the latest), and packets = verdicts + fragments held. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +18,40 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static struct nat_engine *engine;
+
+enum { TAGS = 1 << 16 };
+static uint8_t held[TAGS]; /* 1 while the engine holds that packet */
+static size_t n_held;
+
+static void frag_out(void *ctx, uint64_t tag, const uint8_t *pkt, size_t len,
+		     const struct nat_meta *m, const struct nat_result *res)
+{
+	(void)ctx;
+	(void)m;
+	if (tag >= TAGS || !held[tag])
+		abort(); /* a fragment left that was never held, or twice */
+	held[tag] = 0;
+	n_held--;
+	if (res->verdict == NAT_V_NAT) {
+		uint8_t *copy = malloc(len ? len : 1);
+		struct nat_pkt p;
+		if (!copy)
+			abort();
+		memcpy(copy, pkt, len);
+		if (nat_pkt_parse(&p, copy, len) != NAT_PARSE_OK)
+			abort(); /* a released fragment was broken */
+		free(copy);
+	}
+}
+
+static void check_counts(void)
+{
+	const struct nat_stats *st = nat_engine_stats(engine);
+	if (st->packets != st->natted + st->bypassed + st->passed +
+				   st->dropped + st->frag_held_now ||
+	    st->frag_held_now != n_held)
+		abort();
+}
 
 static void setup(void)
 {
@@ -48,17 +85,23 @@ static void setup(void)
 	c.timeouts.udp = 2;
 	c.timeouts.icmp = 1;
 	c.timeouts.tcp_transitory = 3;
+	c.timeouts.fragment = 2;
+	c.limits.max_frag_datagrams = 4;
+	c.limits.max_frag_held = 4;
+	c.limits.max_frag_bytes = 2048;
 	char err[256];
 	engine = nat_engine_create(&c, err, sizeof(err));
 	if (!engine)
 		abort();
+	struct nat_frag_sink sink = {.ctx = NULL, .fn = frag_out};
+	nat_engine_set_frag_sink(engine, &sink);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	if (!engine)
 		setup();
-	uint64_t ts = 0;
+	uint64_t ts = 0, tag = 0;
 	while (size >= 4) {
 		uint8_t dir = data[0] % 3;
 		ts += (uint64_t)data[1] * 100000000ull;
@@ -67,13 +110,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		size -= 4;
 		if (len > size)
 			len = size;
+		if (held[tag % TAGS]) /* 65536 packets in one input */
+			break;
 		uint8_t *pkt = malloc(len ? len : 1);
 		if (!pkt)
 			return 0;
 		memcpy(pkt, data, len);
-		struct nat_meta m = {.dir = (enum nat_dir)dir, .ts_ns = ts};
+		struct nat_meta m = {.dir = (enum nat_dir)dir, .ts_ns = ts,
+				     .tag = tag % TAGS};
 		struct nat_result r;
 		enum nat_verdict v = nat_process(engine, pkt, len, &m, &r);
+		if (v == NAT_V_HELD) {
+			held[tag % TAGS] = 1;
+			n_held++;
+		}
+		tag++;
+		check_counts();
 		if (v == NAT_V_NAT) {
 			struct nat_pkt p;
 			if (nat_pkt_parse(&p, pkt, len) != NAT_PARSE_OK)
@@ -86,5 +138,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	/* Start the next input from an empty table. */
 	nat_engine_flush(engine, ts + 1);
 	nat_engine_tick(engine, ts + 100000000000ull);
+	if (n_held != 0)
+		abort(); /* the flush left a held fragment behind */
+	check_counts();
 	return 0;
 }

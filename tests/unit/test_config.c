@@ -68,7 +68,11 @@ Test(config, defaults_match_the_header_contract)
 	cr_assert_eq(cfg.timeouts.icmp, 60);
 	cr_assert_eq(cfg.limits.max_flows, 65536);
 	cr_assert_eq(cfg.limits.max_flows_per_host, 0);
-	cr_assert_eq(cfg.policies.fragments, NAT_POLICY_DROP);
+	cr_assert_eq(cfg.policies.fragments, NAT_POLICY_TRANSLATE);
+	cr_assert_eq(cfg.timeouts.fragment, 30);
+	cr_assert_eq(cfg.limits.max_frag_datagrams, 1024);
+	cr_assert_eq(cfg.limits.max_frag_held, 1024);
+	cr_assert_eq(cfg.limits.max_frag_bytes, 1u << 20);
 	cr_assert_eq(cfg.policies.ipv6, NAT_POLICY_PASS);
 	cr_assert_eq(cfg.policies.other_protocols, NAT_POLICY_DROP);
 	cr_assert_eq(cfg.policies.unmatched_inbound, NAT_POLICY_DROP);
@@ -487,7 +491,9 @@ Test(config, policies_filtering_and_logging_format_by_name)
 		       "unmatched_inbound: pass}\n"
 		       "logging: {events: \"-\", format: json, queue: 10}\n");
 	cr_assert_eq(cfg.filtering, NAT_FILTER_ADDR);
-	cr_assert_eq(cfg.policies.fragments, NAT_POLICY_PASS);
+	cr_assert_eq(cfg.policies.fragments, NAT_POLICY_TRANSLATE,
+		     "fragments: pass must mean translate: a later fragment "
+		     "passed unchanged leaks the inside source address");
 	cr_assert_eq(cfg.policies.ipv6, NAT_POLICY_DROP);
 	cr_assert_eq(cfg.policies.other_protocols, NAT_POLICY_PASS);
 	cr_assert_eq(cfg.policies.unmatched_inbound, NAT_POLICY_PASS);

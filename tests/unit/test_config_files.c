@@ -265,7 +265,7 @@ Test(config_files, full_good_config_sets_every_key)
 	cr_assert_eq(cfg.timeouts.icmp, 30);
 	cr_assert_eq(cfg.limits.max_flows, 1024);
 	cr_assert_eq(cfg.limits.max_flows_per_host, 64);
-	cr_assert_eq(cfg.policies.fragments, NAT_POLICY_PASS);
+	cr_assert_eq(cfg.policies.fragments, NAT_POLICY_TRANSLATE);
 	cr_assert_eq(cfg.policies.ipv6, NAT_POLICY_DROP);
 	cr_assert_eq(cfg.policies.other_protocols, NAT_POLICY_PASS);
 	cr_assert_eq(cfg.policies.unmatched_inbound, NAT_POLICY_PASS);

@@ -729,6 +729,7 @@ Test(engine, unsolicited_inbound_dropped_as_no_mapping)
 
 Test(engine, malformed_fragments_ipv6_counted_never_mangled)
 {
+	g_cfg.policies.fragments = NAT_POLICY_DROP;
 	struct nat_engine *e = make();
 	size_t n = tb_tcp(buf, IN1, 5000, R1, 80, NAT_TCP_SYN, 0);
 	struct nat_result r = go(e, 30, NAT_DIR_OUT, 0);
@@ -736,7 +737,8 @@ Test(engine, malformed_fragments_ipv6_counted_never_mangled)
 	memset(buf, 0xab, 40);
 	r = go(e, 40, NAT_DIR_OUT, 0);
 	cr_assert_eq(r.reason, NAT_R_MALFORMED_IP);
-	/* A non-first fragment: dropped by default, never rewritten. */
+	/* A non-first fragment with policies.fragments: drop: dropped, never
+	 * rewritten. */
 	n = tb_udp(buf, IN1, 5000, R1, 53, 40);
 	tb_put16(buf + 6, 0x0010); /* offset 16*8 */
 	tb_put16(buf + 10, 0);
@@ -859,4 +861,582 @@ Test(engine, batch_processing_equals_one_by_one)
 	cr_assert_eq(nat_engine_stats(a)->natted, nat_engine_stats(b)->natted);
 	nat_engine_destroy(a);
 	nat_engine_destroy(b);
+}
+
+/* ---- bad input (issue 17 item 12) ---- */
+
+Test(engine, udp_length_0_4_7_or_past_the_datagram_dropped_and_counted)
+{
+	struct nat_engine *e = make();
+	const uint16_t bad[] = {0, 4, 7, 8 + 10 + 1, 4000};
+	size_t nbad = sizeof(bad) / sizeof(bad[0]);
+	for (size_t i = 0; i < nbad; i++) {
+		size_t n = tb_udp(buf, IN1, 5000, R1, 53, 10);
+		tb_put16(buf + 24, bad[i]);
+		tb_put16(buf + 26, 0);
+		uint16_t c = tb_l4_csum(buf, buf + 20, n - 20, 17);
+		tb_put16(buf + 26, c ? c : 0xffff);
+		uint8_t before[64];
+		memcpy(before, buf, n);
+		struct nat_result r = go(e, n, NAT_DIR_OUT, 0);
+		cr_assert_eq(r.verdict, NAT_V_DROP,
+			     "UDP length %u over an 18-byte datagram was %s",
+			     bad[i], nat_verdict_name(r.verdict));
+		cr_assert_eq(r.reason, NAT_R_UDP_LENGTH, "length %u: %s",
+			     bad[i], nat_reason_name(r.reason));
+		cr_assert(memcmp(before, buf, n) == 0, "dropped but rewritten");
+		/* Inbound too. */
+		n = tb_udp(buf, R1, 53, NAT, 40000, 10);
+		tb_put16(buf + 24, bad[i]);
+		cr_assert_eq(go(e, n, NAT_DIR_IN, 0).reason, NAT_R_UDP_LENGTH);
+	}
+	const struct nat_stats *st = nat_engine_stats(e);
+	cr_assert_eq(st->by_reason[NAT_R_UDP_LENGTH], 2 * nbad);
+	cr_assert_eq(st->dropped, 2 * nbad);
+	cr_assert_eq(st->flows_total, 0, "a bad datagram opened a flow");
+	cr_assert_eq(count_ev(NAT_EV_PKT_DROP), 2 * nbad);
+	cr_assert_eq(g_ev[0].reason, NAT_R_UDP_LENGTH);
+	/* The right length passes. */
+	size_t n = tb_udp(buf, IN1, 5000, R1, 53, 10);
+	cr_assert_eq(go(e, n, NAT_DIR_OUT, 0).verdict, NAT_V_NAT);
+	nat_engine_destroy(e);
+}
+
+Test(engine, icmp_error_with_bad_checksum_dropped_and_counted)
+{
+	struct nat_engine *e = make();
+	uint16_t m;
+	open_udp_mapping(e, &m);
+	uint8_t inner[64];
+	size_t qn = tb_udp(inner, NAT, m, R1, 53, 10);
+	size_t n = tb_icmp_error(buf, 3, 3, R1, NAT, inner, qn);
+	buf[22] ^= 0x10; /* the ICMP checksum */
+	uint8_t before[128];
+	memcpy(before, buf, n);
+	struct nat_result r = go(e, n, NAT_DIR_IN, 1);
+	cr_assert_eq(r.verdict, NAT_V_DROP, "bad-checksum error was %s",
+		     nat_verdict_name(r.verdict));
+	cr_assert_eq(r.reason, NAT_R_ICMP_CHECKSUM, "%s",
+		     nat_reason_name(r.reason));
+	cr_assert(memcmp(before, buf, n) == 0, "dropped but rewritten");
+	cr_assert_eq(nat_engine_stats(e)->by_reason[NAT_R_ICMP_CHECKSUM], 1);
+	cr_assert_eq(g_ev[g_nev - 1].type, NAT_EV_PKT_DROP);
+	cr_assert_eq(g_ev[g_nev - 1].reason, NAT_R_ICMP_CHECKSUM);
+	/* The same error intact is translated. */
+	n = tb_icmp_error(buf, 3, 3, R1, NAT, inner, qn);
+	r = go(e, n, NAT_DIR_IN, 1);
+	cr_assert_eq(r.verdict, NAT_V_NAT, "%s", nat_reason_name(r.reason));
+	cr_assert_eq(tb_dst(buf), IN1);
+	assert_csums("icmp error in");
+	/* A truncated copy cannot be judged: translated as before. */
+	n = tb_icmp_error(buf, 3, 3, R1, NAT, inner, qn);
+	buf[22] ^= 0x10;
+	r = go(e, n - 2, NAT_DIR_IN, 1);
+	cr_assert_eq(r.verdict, NAT_V_NAT, "%s", nat_reason_name(r.reason));
+	nat_engine_destroy(e);
+}
+
+/* ---- fragments (docs/fragments.md; issue 17 item 4) ---- */
+
+#define FR_MAX 8
+#define DG_MAX 8192
+
+struct frags {
+	uint8_t b[FR_MAX][1600];
+	size_t len[FR_MAX];
+	size_t n;
+};
+
+/* Cuts the IPv4 datagram d (20-byte header) into fragments carrying
+ * `chunk` payload bytes each (a multiple of 8), IP id `id`. */
+static void fragment(const uint8_t *d, size_t dlen, size_t chunk, uint16_t id,
+		     struct frags *f)
+{
+	size_t pay = dlen - 20;
+	f->n = 0;
+	for (size_t off = 0; off < pay; off += chunk) {
+		size_t k = pay - off < chunk ? pay - off : chunk;
+		uint8_t *o = f->b[f->n];
+		cr_assert_lt(f->n, FR_MAX);
+		memcpy(o, d, 20);
+		memcpy(o + 20, d + 20 + off, k);
+		tb_put16(o + 2, (uint16_t)(20 + k));
+		tb_put16(o + 4, id);
+		tb_put16(o + 6, (uint16_t)((off + k < pay ? 0x2000 : 0) |
+					   (off / 8)));
+		tb_put16(o + 10, 0);
+		tb_put16(o + 10, tb_fold(tb_sum(0, o, 20)));
+		f->len[f->n++] = 20 + k;
+	}
+}
+
+/* Puts fragments back together (any order) into out; returns the length,
+ * 0 when a byte is missing. */
+static size_t reassemble(uint8_t (*b)[1600], const size_t *len, size_t n,
+			 uint8_t *out)
+{
+	size_t end = 0, got = 0;
+	for (size_t i = 0; i < n; i++) {
+		size_t off = (size_t)(tb_get16(b[i] + 6) & 0x1fff) * 8;
+		memcpy(out + 20 + off, b[i] + 20, len[i] - 20);
+		got += len[i] - 20;
+		if (!(tb_get16(b[i] + 6) & 0x2000))
+			end = off + len[i] - 20;
+		if (off == 0)
+			memcpy(out, b[i], 20);
+	}
+	if (got != end)
+		return 0;
+	tb_put16(out + 2, (uint16_t)(20 + end));
+	tb_put16(out + 6, 0);
+	tb_put16(out + 10, 0);
+	tb_put16(out + 10, tb_fold(tb_sum(0, out, 20)));
+	return 20 + end;
+}
+
+/* What the fragment sink saw. */
+static struct {
+	uint8_t b[FR_MAX][1600];
+	size_t len[FR_MAX];
+	uint64_t tag[FR_MAX];
+	struct nat_result res[FR_MAX];
+	size_t n;
+} g_out;
+
+static void on_frag(void *ctx, uint64_t tag, const uint8_t *pkt, size_t len,
+		    const struct nat_meta *m, const struct nat_result *res)
+{
+	(void)ctx;
+	(void)m;
+	cr_assert_lt(g_out.n, FR_MAX);
+	memcpy(g_out.b[g_out.n], pkt, len);
+	g_out.len[g_out.n] = len;
+	g_out.tag[g_out.n] = tag;
+	g_out.res[g_out.n] = *res;
+	g_out.n++;
+}
+
+static struct nat_engine *make_frag(void)
+{
+	struct nat_engine *e = make();
+	memset(&g_out, 0, sizeof(g_out));
+	struct nat_frag_sink s = {.ctx = NULL, .fn = on_frag};
+	nat_engine_set_frag_sink(e, &s);
+	return e;
+}
+
+static struct nat_result go_frag(struct nat_engine *e, struct frags *f,
+				 size_t i, enum nat_dir d, uint64_t ts)
+{
+	struct nat_meta m = {.dir = d, .ts_ns = ts, .tag = 100 + i};
+	struct nat_result r;
+	nat_process(e, f->b[i], f->len[i], &m, &r);
+	return r;
+}
+
+static uint8_t g_dg[DG_MAX], g_ref[DG_MAX], g_re[DG_MAX];
+
+/* Packets = verdicts given + fragments held now. */
+static void assert_packets_add_up(struct nat_engine *e)
+{
+	const struct nat_stats *st = nat_engine_stats(e);
+	cr_assert_eq(st->packets, st->natted + st->bypassed + st->passed +
+					  st->dropped + st->frag_held_now,
+		     "packets %llu != verdicts + held",
+		     (unsigned long long)st->packets);
+}
+
+Test(engine, fragmented_udp_out_and_its_fragmented_reply_in_byte_exact)
+{
+	struct nat_engine *e = make_frag();
+	static struct frags f;
+	/* 4,000 bytes of UDP on a 1500-byte MTU: three fragments. */
+	size_t dl = tb_udp(g_dg, IN1, 5000, R1, 53, 4000 - 8);
+	fragment(g_dg, dl, 1480, 0x4242, &f);
+	cr_assert_eq(f.n, 3);
+	uint16_t mapped = 0;
+	for (size_t i = 0; i < f.n; i++) {
+		struct nat_result r = go_frag(e, &f, i, NAT_DIR_OUT, 0);
+		cr_assert_eq(r.verdict, NAT_V_NAT, "fragment %zu: %s/%s", i,
+			     nat_verdict_name(r.verdict),
+			     nat_reason_name(r.reason));
+		cr_assert_neq(r.flow_id, 0);
+		cr_assert_eq(tb_src(f.b[i]), NAT,
+			     "fragment %zu left with an inside source", i);
+		cr_assert_eq(tb_dst(f.b[i]), R1);
+		cr_assert(tb_ip_ok(f.b[i]), "fragment %zu: IP checksum", i);
+		if (i == 0)
+			mapped = tb_sport(f.b[0]);
+	}
+	size_t rl = reassemble(f.b, f.len, f.n, g_re);
+	size_t refl = tb_udp(g_ref, NAT, mapped, R1, 53, 4000 - 8);
+	cr_assert_eq(rl, refl);
+	cr_assert(tb_l4_ok(g_re), "UDP checksum of the reassembled datagram");
+	cr_assert(memcmp(g_re + 20, g_ref + 20, refl - 20) == 0,
+		  "reassembled datagram differs from one sent by NAT:%u",
+		  mapped);
+
+	/* The reply, 4,000 bytes, fragmented, arrives in order. */
+	dl = tb_udp(g_dg, R1, 53, NAT, mapped, 4000 - 8);
+	fragment(g_dg, dl, 1480, 0x9999, &f);
+	for (size_t i = 0; i < f.n; i++) {
+		struct nat_result r = go_frag(e, &f, i, NAT_DIR_IN, S);
+		cr_assert_eq(r.verdict, NAT_V_NAT, "reply fragment %zu: %s", i,
+			     nat_reason_name(r.reason));
+		cr_assert_eq(tb_dst(f.b[i]), IN1,
+			     "reply fragment %zu not sent to the inside host",
+			     i);
+		cr_assert_eq(tb_src(f.b[i]), R1);
+		cr_assert(tb_ip_ok(f.b[i]));
+	}
+	rl = reassemble(f.b, f.len, f.n, g_re);
+	refl = tb_udp(g_ref, R1, 53, IN1, 5000, 4000 - 8);
+	cr_assert_eq(rl, refl);
+	cr_assert(tb_l4_ok(g_re));
+	cr_assert(memcmp(g_re + 20, g_ref + 20, refl - 20) == 0,
+		  "reassembled reply differs from one sent to IN1:5000");
+
+	const struct nat_stats *st = nat_engine_stats(e);
+	cr_assert_eq(st->natted, 6);
+	cr_assert_eq(st->flows_total, 1, "fragments opened flows of their own");
+	cr_assert_eq(st->frag.learned, 2);
+	cr_assert_eq(st->frag.translated, 4);
+	cr_assert_eq(st->frag.held, 0);
+	cr_assert_eq(st->frag_datagrams_now, 0, "complete datagrams forgotten");
+	cr_assert_eq(g_out.n, 0, "nothing was held, nothing released");
+	assert_packets_add_up(e);
+	nat_engine_destroy(e);
+}
+
+Test(engine, later_fragments_before_their_first_are_held_then_released)
+{
+	struct nat_engine *e = make_frag();
+	static struct frags f;
+	size_t dl = tb_udp(g_dg, IN1, 5000, R1, 53, 4000 - 8);
+	fragment(g_dg, dl, 1480, 7, &f);
+	/* Last, then middle: held, nothing leaves. */
+	struct nat_result r = go_frag(e, &f, 2, NAT_DIR_OUT, 0);
+	cr_assert_eq(r.verdict, NAT_V_HELD, "%s/%s",
+		     nat_verdict_name(r.verdict), nat_reason_name(r.reason));
+	r = go_frag(e, &f, 1, NAT_DIR_OUT, 0);
+	cr_assert_eq(r.verdict, NAT_V_HELD);
+	cr_assert_eq(g_out.n, 0);
+	cr_assert_eq(nat_engine_stats(e)->frag_held_now, 2);
+	assert_packets_add_up(e);
+	/* The first: translated, and the two held ones leave after it. */
+	r = go_frag(e, &f, 0, NAT_DIR_OUT, S / 2);
+	cr_assert_eq(r.verdict, NAT_V_NAT);
+	uint16_t mapped = tb_sport(f.b[0]);
+	cr_assert_eq(g_out.n, 2, "held fragments released: %zu", g_out.n);
+	cr_assert_eq(g_out.tag[0], 102, "released in arrival order");
+	cr_assert_eq(g_out.tag[1], 101);
+	for (size_t i = 0; i < 2; i++) {
+		cr_assert_eq(g_out.res[i].verdict, NAT_V_NAT);
+		cr_assert_eq(g_out.res[i].flow_id, r.flow_id,
+			     "a released fragment is not in its flow");
+		cr_assert_eq(tb_src(g_out.b[i]), NAT,
+			     "released fragment with an inside source");
+		cr_assert(tb_ip_ok(g_out.b[i]));
+	}
+	/* Put first + released together: the datagram NAT:mapped sent. */
+	memcpy(f.b[1], g_out.b[1], g_out.len[1]);
+	memcpy(f.b[2], g_out.b[0], g_out.len[0]);
+	size_t rl = reassemble(f.b, f.len, 3, g_re);
+	size_t refl = tb_udp(g_ref, NAT, mapped, R1, 53, 4000 - 8);
+	cr_assert_eq(rl, refl);
+	cr_assert(tb_l4_ok(g_re));
+	cr_assert(memcmp(g_re + 20, g_ref + 20, refl - 20) == 0);
+	const struct nat_stats *st = nat_engine_stats(e);
+	cr_assert_eq(st->frag.held, 2);
+	cr_assert_eq(st->frag.released, 2);
+	cr_assert_eq(st->natted, 3);
+	cr_assert_eq(st->frag_held_now, 0);
+	cr_assert_eq(st->frag_datagrams_now, 0);
+	assert_packets_add_up(e);
+	nat_engine_destroy(e);
+}
+
+Test(engine, later_fragment_first_without_a_sink_is_dropped_unheld)
+{
+	struct nat_engine *e = make();
+	static struct frags f;
+	size_t dl = tb_udp(g_dg, IN1, 5000, R1, 53, 3000);
+	fragment(g_dg, dl, 1480, 7, &f);
+	struct nat_result r = go_frag(e, &f, 2, NAT_DIR_OUT, 0);
+	cr_assert_eq(r.verdict, NAT_V_DROP);
+	cr_assert_eq(r.reason, NAT_R_FRAG_UNHELD, "%s",
+		     nat_reason_name(r.reason));
+	cr_assert_eq(tb_src(f.b[2]), IN1);
+	nat_engine_destroy(e);
+}
+
+Test(engine, held_fragments_whose_first_never_comes_expire_counted)
+{
+	struct nat_engine *e = make_frag();
+	static struct frags f;
+	size_t dl = tb_udp(g_dg, IN1, 5000, R1, 53, 4000 - 8);
+	fragment(g_dg, dl, 1480, 7, &f);
+	cr_assert_eq(go_frag(e, &f, 1, NAT_DIR_OUT, 0).verdict, NAT_V_HELD);
+	cr_assert_eq(go_frag(e, &f, 2, NAT_DIR_OUT, 0).verdict, NAT_V_HELD);
+	nat_engine_tick(e, 29 * S);
+	cr_assert_eq(g_out.n, 0, "expired before timeouts.fragment (30 s)");
+	nat_engine_tick(e, 31 * S);
+	cr_assert_eq(g_out.n, 2, "held fragments not expired: %zu", g_out.n);
+	for (size_t i = 0; i < 2; i++) {
+		cr_assert_eq(g_out.res[i].verdict, NAT_V_DROP);
+		cr_assert_eq(g_out.res[i].reason, NAT_R_FRAG_TIMEOUT);
+		cr_assert_eq(tb_src(g_out.b[i]), IN1, "untranslated copy");
+	}
+	cr_assert_eq(g_out.tag[0], 101);
+	cr_assert_eq(g_out.tag[1], 102);
+	const struct nat_stats *st = nat_engine_stats(e);
+	cr_assert_eq(st->by_reason[NAT_R_FRAG_TIMEOUT], 2);
+	cr_assert_eq(st->dropped, 2);
+	cr_assert_eq(st->frag.expired_held, 2);
+	cr_assert_eq(st->frag.expired_entries, 1);
+	cr_assert_eq(st->frag_held_now, 0);
+	cr_assert_eq(count_ev(NAT_EV_PKT_DROP), 2);
+	assert_packets_add_up(e);
+	/* The first fragment coming now finds nothing to release. */
+	cr_assert_eq(go_frag(e, &f, 0, NAT_DIR_OUT, 32 * S).verdict,
+		     NAT_V_NAT);
+	cr_assert_eq(g_out.n, 2);
+	nat_engine_destroy(e);
+}
+
+Test(engine, overlapping_fragment_drops_the_rest_of_its_datagram)
+{
+	struct nat_engine *e = make_frag();
+	static struct frags f;
+	size_t dl = tb_udp(g_dg, IN1, 5000, R1, 53, 4000 - 8);
+	fragment(g_dg, dl, 1480, 7, &f);
+	cr_assert_eq(go_frag(e, &f, 0, NAT_DIR_OUT, 0).verdict, NAT_V_NAT);
+	/* Fragment 1 moved 8 bytes back: it overlaps the first. */
+	tb_put16(f.b[1] + 6, (uint16_t)(0x2000 | (1480 / 8 - 1)));
+	tb_put16(f.b[1] + 10, 0);
+	tb_put16(f.b[1] + 10, tb_fold(tb_sum(0, f.b[1], 20)));
+	struct nat_result r = go_frag(e, &f, 1, NAT_DIR_OUT, 0);
+	cr_assert_eq(r.verdict, NAT_V_DROP);
+	cr_assert_eq(r.reason, NAT_R_FRAG_OVERLAP, "%s",
+		     nat_reason_name(r.reason));
+	cr_assert_eq(tb_src(f.b[1]), IN1, "dropped but rewritten");
+	r = go_frag(e, &f, 2, NAT_DIR_OUT, 0);
+	cr_assert_eq(r.reason, NAT_R_FRAG_OVERLAP,
+		     "a good fragment of an overlapping datagram was %s",
+		     nat_verdict_name(r.verdict));
+	const struct nat_stats *st = nat_engine_stats(e);
+	cr_assert_eq(st->by_reason[NAT_R_FRAG_OVERLAP], 2);
+	cr_assert_eq(st->frag.dropped_overlap, 2);
+	assert_packets_add_up(e);
+	nat_engine_destroy(e);
+}
+
+Test(engine, tiny_fragments_dropped_and_counted)
+{
+	struct nat_engine *e = make_frag();
+	static struct frags f;
+	/* RFC 1858: a fragment at offset 8 bytes. */
+	size_t dl = tb_udp(g_dg, IN1, 5000, R1, 53, 16);
+	fragment(g_dg, dl, 8, 11, &f);
+	cr_assert_eq(go_frag(e, &f, 0, NAT_DIR_OUT, 0).verdict, NAT_V_NAT);
+	struct nat_result r = go_frag(e, &f, 1, NAT_DIR_OUT, 0);
+	cr_assert_eq(r.verdict, NAT_V_DROP);
+	cr_assert_eq(r.reason, NAT_R_FRAG_TINY, "%s",
+		     nat_reason_name(r.reason));
+	/* A later fragment at offset 8 before any first: tiny as well. */
+	dl = tb_udp(g_dg, IN1, 5001, R1, 53, 16);
+	fragment(g_dg, dl, 8, 12, &f);
+	r = go_frag(e, &f, 1, NAT_DIR_OUT, 0);
+	cr_assert_eq(r.reason, NAT_R_FRAG_TINY, "%s/%s",
+		     nat_verdict_name(r.verdict), nat_reason_name(r.reason));
+	const struct nat_stats *st = nat_engine_stats(e);
+	cr_assert_eq(st->by_reason[NAT_R_FRAG_TINY], 2);
+	cr_assert_eq(st->frag.dropped_tiny, 2);
+	assert_packets_add_up(e);
+	nat_engine_destroy(e);
+}
+
+Test(engine, fragments_of_a_bad_size_are_fragment_bad)
+{
+	struct nat_engine *e = make_frag();
+	static struct frags f;
+	size_t dl = tb_udp(g_dg, IN1, 5000, R1, 53, 3000);
+	fragment(g_dg, dl, 1480, 7, &f);
+	/* A non-last fragment whose payload is not a multiple of 8. */
+	f.len[1] -= 3;
+	tb_put16(f.b[1] + 2, (uint16_t)f.len[1]);
+	tb_put16(f.b[1] + 10, 0);
+	tb_put16(f.b[1] + 10, tb_fold(tb_sum(0, f.b[1], 20)));
+	struct nat_result r = go_frag(e, &f, 1, NAT_DIR_OUT, 0);
+	cr_assert_eq(r.reason, NAT_R_FRAG_BAD, "%s/%s",
+		     nat_verdict_name(r.verdict), nat_reason_name(r.reason));
+	nat_engine_destroy(e);
+}
+
+Test(engine, fragments_policy_drop_keeps_first_fragments_translated)
+{
+	g_cfg.policies.fragments = NAT_POLICY_DROP;
+	struct nat_engine *e = make_frag();
+	static struct frags f;
+	size_t dl = tb_udp(g_dg, IN1, 5000, R1, 53, 3000);
+	fragment(g_dg, dl, 1480, 7, &f);
+	cr_assert_eq(go_frag(e, &f, 0, NAT_DIR_OUT, 0).verdict, NAT_V_NAT);
+	struct nat_result r = go_frag(e, &f, 1, NAT_DIR_OUT, 0);
+	cr_assert_eq(r.verdict, NAT_V_DROP);
+	cr_assert_eq(r.reason, NAT_R_FRAGMENT);
+	cr_assert_eq(nat_engine_stats(e)->frag.learned, 0);
+	nat_engine_destroy(e);
+}
+
+Test(engine, hairpinned_fragments_rewrite_both_addresses)
+{
+	g_fwd[0] = (struct nat_forward_cfg){.proto = 17, .ext_port = 5353,
+					    .int_ip = IN2, .int_port = 53};
+	snprintf(g_fwd[0].name, NAT_NAME_MAX, "dns");
+	g_cfg.n_forwards = 1;
+	struct nat_engine *e = make_frag();
+	static struct frags f;
+	size_t dl = tb_udp(g_dg, IN1, 6000, NAT, 5353, 3000);
+	fragment(g_dg, dl, 1480, 21, &f);
+	/* Out of order: the last one is held first. */
+	cr_assert_eq(go_frag(e, &f, 2, NAT_DIR_OUT, 0).verdict, NAT_V_HELD);
+	struct nat_result r = go_frag(e, &f, 0, NAT_DIR_OUT, 0);
+	cr_assert_eq(r.verdict, NAT_V_NAT, "%s", nat_reason_name(r.reason));
+	cr_assert(r.hairpin);
+	r = go_frag(e, &f, 1, NAT_DIR_OUT, 0);
+	cr_assert_eq(r.verdict, NAT_V_NAT);
+	cr_assert(r.hairpin);
+	cr_assert_eq(g_out.n, 1);
+	memcpy(f.b[2], g_out.b[0], g_out.len[0]);
+	for (size_t i = 0; i < 3; i++) {
+		cr_assert_eq(tb_src(f.b[i]), NAT, "fragment %zu source", i);
+		cr_assert_eq(tb_dst(f.b[i]), IN2, "fragment %zu destination",
+			     i);
+		cr_assert(tb_ip_ok(f.b[i]));
+	}
+	size_t rl = reassemble(f.b, f.len, 3, g_re);
+	cr_assert_neq(rl, 0);
+	cr_assert(tb_l4_ok(g_re), "hairpinned datagram's UDP checksum");
+	cr_assert_eq(tb_dport(g_re), 53);
+	cr_assert_eq(nat_engine_stats(e)->hairpinned, 3);
+	nat_engine_destroy(e);
+}
+
+static void copy_flow(void *ctx, const struct nat_flow_info *fi)
+{
+	*(struct nat_flow_info *)ctx = *fi;
+}
+
+/* Issue 17 item 7: the engine matches a reply to a bypassed flow (what
+ * the live rules must hand it: docs/translation.md). */
+Test(engine, replies_to_a_bypassed_flow_are_its_inbound_packets)
+{
+	g_rules[0] = (struct nat_rule_cfg){.action = NAT_ACT_BYPASS,
+					   .dst = {IP4(192, 0, 2, 0), 24}};
+	snprintf(g_rules[0].name, NAT_NAME_MAX, "host network");
+	struct nat_engine *e = make();
+	uint32_t host = IP4(192, 0, 2, 100);
+	size_t n = tb_tcp(buf, IN1, 5555, host, 22, NAT_TCP_SYN, 0);
+	struct nat_result r = go(e, n, NAT_DIR_OUT, 0);
+	cr_assert_eq(r.verdict, NAT_V_BYPASS);
+	uint64_t id = r.flow_id;
+	n = tb_tcp(buf, host, 22, IN1, 5555, NAT_TCP_SYN | NAT_TCP_ACK, 0);
+	r = go(e, n, NAT_DIR_IN, S);
+	cr_assert_eq(r.verdict, NAT_V_BYPASS, "%s", nat_reason_name(r.reason));
+	cr_assert_eq(r.flow_id, id, "the reply is not in the bypassed flow");
+	n = tb_tcp(buf, IN1, 5555, host, 22, NAT_TCP_ACK, 0);
+	cr_assert_eq(go(e, n, NAT_DIR_OUT, S).flow_id, id);
+	struct nat_flow_info fi = {0};
+	nat_engine_foreach_flow(e, copy_flow, &fi);
+	cr_assert_eq(fi.id, id);
+	cr_assert_eq(fi.pkts_in, 1, "reply not counted in the flow");
+	cr_assert_eq(fi.pkts_out, 2);
+	cr_assert_eq(fi.tcp_state, NAT_TCP_ESTABLISHED, "state %s",
+		     nat_tcp_state_name(fi.tcp_state));
+	nat_engine_destroy(e);
+}
+
+Test(engine, reload_refuses_new_fragment_limits_and_keeps_running)
+{
+	struct nat_engine *e = make();
+	struct nat_config n = g_cfg;
+	char chg[256], err[512];
+	n.limits.max_frag_held = 7;
+	cr_assert_eq(nat_engine_reload(e, &n, chg, sizeof(chg), err,
+				       sizeof(err)),
+		     -1, "a reload resized the fragment table");
+	cr_assert(strstr(err, "max_frag_held 1024 -> 7") != NULL, "%s", err);
+	n = g_cfg;
+	n.policies.fragments = NAT_POLICY_DROP;
+	cr_assert_eq(nat_engine_reload(e, &n, chg, sizeof(chg), err,
+				       sizeof(err)),
+		     0, "%s", err);
+	cr_assert_eq(nat_engine_config(e)->policies.fragments,
+		     NAT_POLICY_DROP);
+	nat_engine_destroy(e);
+}
+
+Test(engine, later_fragments_of_a_dropped_first_fragment_share_its_drop)
+{
+	struct nat_engine *e = make_frag();
+	static struct frags f;
+	size_t dl = tb_udp(g_dg, R1, 53, NAT, 40999, 4000 - 8);
+	fragment(g_dg, dl, 1480, 5, &f);
+	cr_assert_eq(go_frag(e, &f, 1, NAT_DIR_IN, 0).verdict, NAT_V_HELD);
+	struct nat_result r = go_frag(e, &f, 0, NAT_DIR_IN, 0);
+	cr_assert_eq(r.verdict, NAT_V_DROP);
+	cr_assert_eq(r.reason, NAT_R_NO_MAPPING);
+	cr_assert_eq(g_out.n, 1, "the held fragment still waits");
+	cr_assert_eq(g_out.res[0].verdict, NAT_V_DROP);
+	cr_assert_eq(g_out.res[0].reason, NAT_R_NO_MAPPING,
+		     "held fragment of an unsolicited datagram dropped as %s",
+		     nat_reason_name(g_out.res[0].reason));
+	r = go_frag(e, &f, 2, NAT_DIR_IN, 0);
+	cr_assert_eq(r.verdict, NAT_V_DROP);
+	cr_assert_eq(r.reason, NAT_R_NO_MAPPING);
+	const struct nat_stats *st = nat_engine_stats(e);
+	cr_assert_eq(st->by_reason[NAT_R_NO_MAPPING], 3);
+	cr_assert_eq(st->frag_held_now, 0);
+	cr_assert_eq(st->frag_datagrams_now, 0);
+	assert_packets_add_up(e);
+	nat_engine_destroy(e);
+}
+
+/* Issue 17 items 7 and 8: with a bypass rule for the inside network, the
+ * reply between two inside hosts comes from inside as well; it belongs to
+ * the bypassed flow (in packets, TCP state), it does not open a flow. */
+Test(engine, inside_to_inside_reply_is_the_bypassed_flows_inbound_packet)
+{
+	g_rules[0] = (struct nat_rule_cfg){.action = NAT_ACT_BYPASS,
+					   .dst = {IP4(172, 17, 240, 0), 24}};
+	snprintf(g_rules[0].name, NAT_NAME_MAX, "inside");
+	struct nat_engine *e = make();
+	size_t n = tb_tcp(buf, IN1, 5555, IN2, 22, NAT_TCP_SYN, 0);
+	struct nat_result r = go(e, n, NAT_DIR_OUT, 0);
+	cr_assert_eq(r.verdict, NAT_V_BYPASS);
+	uint64_t id = r.flow_id;
+	n = tb_tcp(buf, IN2, 22, IN1, 5555, NAT_TCP_SYN | NAT_TCP_ACK, 0);
+	r = go(e, n, NAT_DIR_OUT, S);
+	cr_assert_eq(r.verdict, NAT_V_BYPASS, "%s", nat_reason_name(r.reason));
+	cr_assert_eq(r.flow_id, id, "the reply opened flow %llu",
+		     (unsigned long long)r.flow_id);
+	n = tb_tcp(buf, IN1, 5555, IN2, 22, NAT_TCP_ACK, 0);
+	cr_assert_eq(go(e, n, NAT_DIR_OUT, S).flow_id, id);
+	struct nat_flow_info fi = {0};
+	nat_engine_foreach_flow(e, copy_flow, &fi);
+	cr_assert_eq(nat_engine_stats(e)->flows_total, 1);
+	cr_assert_eq(fi.pkts_in, 1, "reply not counted as the flow's in");
+	cr_assert_eq(fi.pkts_out, 2);
+	cr_assert_eq(fi.tcp_state, NAT_TCP_ESTABLISHED, "state %s",
+		     nat_tcp_state_name(fi.tcp_state));
+	/* ICMP echo between inside hosts: the reply is the flow's too. */
+	n = tb_echo(buf, 8, IN1, IN2, 0x77, 1);
+	r = go(e, n, NAT_DIR_OUT, 2 * S);
+	cr_assert_eq(r.verdict, NAT_V_BYPASS);
+	id = r.flow_id;
+	n = tb_echo(buf, 0, IN2, IN1, 0x77, 1);
+	r = go(e, n, NAT_DIR_OUT, 2 * S);
+	cr_assert_eq(r.flow_id, id, "the echo reply opened a flow");
+	cr_assert_eq(nat_engine_stats(e)->flows_total, 2);
+	nat_engine_destroy(e);
 }

@@ -100,7 +100,7 @@ static void compact(void)
 Test(flowtable, matches_naive_model_over_1e6_random_ops)
 {
 	struct nat_flow_table t;
-	struct nat_timeouts to = {7440, 240, 120, 10, 120, 60};
+	struct nat_timeouts to = {7440, 240, 120, 10, 120, 60, 30};
 	cr_assert_eq(nat_flow_table_init(&t, CAP, 0, &to, 12345), 0);
 	rng_state = 0x9e3779b97f4a7c15ull;
 	n_model = 0;
@@ -261,7 +261,7 @@ Test(flowtable, port_pool_matches_naive_model_over_1e6_random_ops)
 Test(flowtable, wheel_expires_exactly_at_deadline)
 {
 	struct nat_flow_table t;
-	struct nat_timeouts to = {7440, 240, 120, 10, 30, 60};
+	struct nat_timeouts to = {7440, 240, 120, 10, 30, 60, 30};
 	cr_assert_eq(nat_flow_table_init(&t, 64, 0, &to, 1), 0);
 	uint32_t idx = nat_flow_alloc(&t);
 	t.f[idx].proto = 17;

@@ -1350,3 +1350,115 @@ Test(packet, ip_str_and_parse_round_trip)
 		cr_assert_eq(back, a);
 	}
 }
+
+/* ---- content checks: UDP length, ICMP error checksum (issue 17 item 12) */
+
+/* Sets the UDP length field of udp_pkt()'s datagram and fixes the UDP
+ * checksum, so only the length is wrong. */
+static void set_udp_len(uint8_t *b, uint16_t ulen)
+{
+	put16(b + 24, ulen);
+	finalize(b);
+}
+
+Test(packet, udp_length_below_8_or_past_the_payload_is_flagged)
+{
+	const uint16_t bad[] = {0, 4, 7, 8 + 41, 0xffff};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		struct nat_pkt p;
+		size_t n = udp_pkt(buf, 40);
+		set_udp_len(buf, bad[i]);
+		cr_assert_eq(parse(&p, buf, n), NAT_PARSE_OK,
+			     "length %u: headers stay usable", bad[i]);
+		cr_expect(p.flags & NAT_PKT_UDP_LEN_BAD,
+			  "UDP length %u over a 48-byte datagram not flagged",
+			  bad[i]);
+		cr_expect_eq(p.sport, 5353, "ports still read for natdump");
+	}
+}
+
+Test(packet, udp_length_8_to_the_payload_is_fine)
+{
+	const uint16_t good[] = {8, 20, 48};
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		struct nat_pkt p;
+		size_t n = udp_pkt(buf, 40);
+		set_udp_len(buf, good[i]);
+		cr_assert_eq(parse(&p, buf, n), NAT_PARSE_OK);
+		cr_expect(!(p.flags & NAT_PKT_UDP_LEN_BAD),
+			  "UDP length %u within a 48-byte datagram flagged",
+			  good[i]);
+	}
+}
+
+Test(packet, udp_length_of_a_first_fragment_only_needs_8)
+{
+	struct nat_pkt p;
+	size_t n = udp_pkt(buf, 40);
+	set_udp_len(buf, 4000); /* the whole datagram's length */
+	put16(buf + 6, 0x2000); /* MF, offset 0 */
+	finalize(buf);
+	cr_assert_eq(parse(&p, buf, n), NAT_PARSE_OK);
+	cr_expect(!(p.flags & NAT_PKT_UDP_LEN_BAD),
+		  "a first fragment's length covers the whole datagram");
+	set_udp_len(buf, 7);
+	cr_assert_eq(parse(&p, buf, n), NAT_PARSE_OK);
+	cr_expect(p.flags & NAT_PKT_UDP_LEN_BAD, "7 is below the header");
+}
+
+Test(packet, udp_length_judged_on_total_length_when_truncated)
+{
+	struct nat_pkt p;
+	size_t n = udp_pkt(buf, 40);
+	cr_assert_eq(parse(&p, buf, n - 20), NAT_PARSE_OK);
+	cr_expect(p.flags & NAT_PKT_TRUNCATED);
+	cr_expect(!(p.flags & NAT_PKT_UDP_LEN_BAD),
+		  "a short capture of a good datagram is not a bad length");
+	set_udp_len(buf, 49);
+	cr_assert_eq(parse(&p, buf, n - 20), NAT_PARSE_OK);
+	cr_expect(p.flags & NAT_PKT_UDP_LEN_BAD);
+}
+
+Test(packet, icmp_error_bad_checksum_is_flagged)
+{
+	struct nat_pkt p;
+	size_t n = icmp_err_tcp(buf, 3, 28);
+	cr_assert_eq(parse(&p, buf, n), NAT_PARSE_OK);
+	cr_expect(!(p.flags & NAT_PKT_ICMP_CSUM_BAD), "good checksum flagged");
+	buf[20 + 2] ^= 0x01;
+	cr_assert_eq(parse(&p, buf, n), NAT_PARSE_OK);
+	cr_expect(p.flags & NAT_PKT_ICMP_CSUM_BAD, "bad checksum not flagged");
+	cr_expect_eq(p.inner.sport, 40001, "the quote is still parsed");
+	buf[20 + 2] ^= 0x01;
+	buf[n - 1] ^= 0x40; /* a quoted byte: the checksum covers it */
+	cr_assert_eq(parse(&p, buf, n), NAT_PARSE_OK);
+	cr_expect(p.flags & NAT_PKT_ICMP_CSUM_BAD);
+}
+
+Test(packet, icmp_error_checksum_not_judged_on_a_partial_message)
+{
+	struct nat_pkt p;
+	size_t n = icmp_err_tcp(buf, 11, 40);
+	buf[20 + 2] ^= 0x01;
+	cr_assert_eq(parse(&p, buf, n - 4), NAT_PARSE_OK);
+	cr_expect(p.flags & NAT_PKT_TRUNCATED);
+	cr_expect(!(p.flags & NAT_PKT_ICMP_CSUM_BAD),
+		  "a truncated copy cannot be judged");
+	put16(buf + 6, 0x2000); /* a first fragment of a larger error */
+	finalize(buf);
+	buf[20 + 2] ^= 0x01;
+	cr_assert_eq(parse(&p, buf, n), NAT_PARSE_OK);
+	cr_expect(!(p.flags & NAT_PKT_ICMP_CSUM_BAD),
+		  "a first fragment carries only part of the message");
+}
+
+Test(packet, echo_checksum_is_not_judged)
+{
+	struct nat_pkt p;
+	size_t s = mk_echo(seg, 8, 77, 1, 16);
+	size_t n = mk_ip(buf, 20, P_ICMP, A_IN, A_REM, seg, s);
+	buf[20 + 2] ^= 0x01;
+	cr_assert_eq(parse(&p, buf, n), NAT_PARSE_OK);
+	cr_expect(!(p.flags & NAT_PKT_ICMP_CSUM_BAD),
+		  "only errors are checked (RFC 5508 REQ-3)");
+}
