@@ -96,7 +96,8 @@ enum nat_verdict {
 	  "nat_ip and the addresses of the out interface; routing on the "     \
 	  "outside")                                                           \
 	X(TO_HOST, "to_host", "inbound for the host itself, not for the NAT",  \
-	  "ip_local_port_range overlapping port_range (a warning at start)")   \
+	  "a port the host uses itself; glassnat reserves port_range from the " \
+	  "kernel at start (the \"reserved ports\" log line)")                  \
 	X(HOST_INTERNAL, "host_internal",                                      \
 	  "from host_internal_ip: the host's own inside address is never "     \
 	  "translated",                                                        \
