@@ -191,17 +191,22 @@ check "after SIGINT the host settings are back ($(gw_host))" \
 if [ "$EVENTS_WIRED" = 1 ]; then
 	check "pkt.drop event with reason no_mapping for the unsolicited SYN" \
 		bash -c "jq -se 'any(.[]; .ev==\"pkt.drop\" and .reason==\"no_mapping\")' '$EV' >/dev/null"
-	check "flow.open events for the TCP, UDP, ICMP and forward flows" \
-		bash -c "[ \$(jq -r 'select(.ev==\"flow.open\") | .proto' '$EV' | sort -u | wc -l) -ge 3 ]"
+	opens=$(jq -r 'select(.ev=="flow.open") | "\(.kind) \(.proto) \(.inside.ip):\(.inside.port) \(.mapped.ip):\(.mapped.port)"' "$EV" | sort -u)
+	check "flow.open events for the TCP, UDP and ICMP snat flows from $IP_NAT and the forward to $IP_IN1:80" \
+		bash -c "grep -q '^snat tcp .* $IP_NAT:' <<<\"\$0\" &&
+			grep -q '^snat udp .* $IP_NAT:' <<<\"\$0\" &&
+			grep -q '^snat icmp .* $IP_NAT:' <<<\"\$0\" &&
+			grep -q '^forward tcp $IP_IN1:80 $IP_NAT:8080\$' <<<\"\$0\"" "$opens"
 else
 	skip "not wired: pkt.drop event for the unsolicited SYN (--events)"
 	skip "not wired: flow.open events (--events)"
 fi
 if [ "$TRACE_WIRED" = 1 ]; then
 	flows=$("$NATDUMP" flows "$TRACE" 2>&1)
-	check "natdump flows lists the NAT, bypass and forward flows" \
-		bash -c "grep -q '$IP_SRV' <<<\"\$0\" && grep -q '$IP_HNET' <<<\"\$0\" &&
-			grep -q 8080 <<<\"\$0\"" "$flows"
+	check "natdump flows lists the NAT flow to $IP_SRV, the bypassed one to $IP_HNET and the forward $IP_NAT:8080 -> $IP_IN1:80" \
+		bash -c "grep -Eq '^[0-9]+ tcp [0-9.:]+ ↔ $IP_NAT:[0-9]+ ↔ $IP_SRV:' <<<\"\$0\" &&
+			grep -Eq '^[0-9]+ tcp [0-9.:]+ ↔ [^ ]+ ↔ $IP_HNET:' <<<\"\$0\" &&
+			grep -Eq '^[0-9]+ tcp $IP_IN1:80 ↔ $IP_NAT:8080 ↔ ' <<<\"\$0\"" "$flows"
 	check "natdump drops shows the unsolicited SYN with no_mapping" \
 		bash -c "'$NATDUMP' drops '$TRACE' | grep -q no_mapping"
 	tcp_id=$(jq -r "select(.ev==\"flow.open\" and .proto==\"tcp\" and .kind==\"snat\") | .flow" "$EV" | head -n 1)
