@@ -87,3 +87,28 @@ uint64_t app_wall_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
+bool app_obs_arg(struct app_obs_args *a, int c, const char *arg)
+{
+	switch (c) {
+	case 'c':
+		a->config = arg;
+		return true;
+	case OPT_TRACE:
+		a->trace = arg;
+		return true;
+	case OPT_TRACE_FILTER:
+		a->filter = arg;
+		return true;
+	case OPT_EVENTS:
+		a->events = arg;
+		return true;
+	case OPT_LOG_FORMAT:
+		a->format = arg;
+		return true;
+	case 'v':
+		a->verbose = true;
+		return true;
+	default:
+		return false;
+	}
+}

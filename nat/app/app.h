@@ -67,6 +67,17 @@ int app_load_config(const char *path, struct nat_config *cfg);
 uint64_t app_wall_ns(void);
 
 /* The commands (cmd_run.c, cmd_offline.c, cmd_control.c). */
+/* The options run and replay share: -c, --trace, --trace-filter,
+ * --events, --log-format, -v. */
+struct app_obs_args {
+	const char *config, *trace, *filter, *events, *format;
+	bool verbose;
+};
+
+/* Takes getopt's c and its argument into a when c is one of those
+ * options; returns whether it did. */
+bool app_obs_arg(struct app_obs_args *a, int c, const char *arg);
+
 int app_cmd_run(int argc, char **argv);
 int app_cmd_replay(int argc, char **argv);
 int app_cmd_check(int argc, char **argv);

@@ -64,10 +64,9 @@ int app_cmd_replay(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *config = NULL, *out = NULL, *in = NULL;
-	const char *trace = NULL, *filter = NULL, *events = NULL;
-	const char *format = NULL;
-	bool quiet = false, verbose = false;
+	struct app_obs_args a = { 0 };
+	const char *out = NULL, *in = NULL;
+	bool quiet = false;
 	struct nat_config cfg;
 	struct nat_engine *e;
 	struct nat_replay_opts o;
@@ -80,27 +79,11 @@ int app_cmd_replay(int argc, char **argv)
 
 	while ((c = getopt_long(argc, argv, ":c:o:vqh", longopts, NULL)) !=
 	       -1) {
+		if (app_obs_arg(&a, c, optarg))
+			continue;
 		switch (c) {
-		case 'c':
-			config = optarg;
-			break;
 		case 'o':
 			out = optarg;
-			break;
-		case OPT_TRACE:
-			trace = optarg;
-			break;
-		case OPT_TRACE_FILTER:
-			filter = optarg;
-			break;
-		case OPT_EVENTS:
-			events = optarg;
-			break;
-		case OPT_LOG_FORMAT:
-			format = optarg;
-			break;
-		case 'v':
-			verbose = true;
 			break;
 		case 'q':
 			quiet = true;
@@ -118,21 +101,21 @@ int app_cmd_replay(int argc, char **argv)
 	if (argc - optind > 1)
 		return app_usage_error("replay", "more than one input capture");
 	in = argv[optind];
-	if (!config)
+	if (!a.config)
 		return app_usage_error("replay",
 				       "missing -c FILE (the config file)");
 	if (!out)
 		return app_usage_error(
 			"replay", "missing -o OUT.pcapng (the output file)");
-	if (format && strcmp(format, "text") != 0 &&
-	    strcmp(format, "json") != 0)
+	if (a.format && strcmp(a.format, "text") != 0 &&
+	    strcmp(a.format, "json") != 0)
 		return app_usage_error("replay",
 				       "--log-format takes text or json");
-	if (filter && !trace)
+	if (a.filter && !a.trace)
 		return app_usage_error("replay",
 				       "--trace-filter needs --trace DIR");
 
-	if (app_load_config(config, &cfg) != 0)
+	if (app_load_config(a.config, &cfg) != 0)
 		return EX_USAGE;
 	e = nat_engine_create(&cfg, err, sizeof(err));
 	if (!e) {
@@ -141,16 +124,16 @@ int app_cmd_replay(int argc, char **argv)
 		return EX_RUNTIME;
 	}
 	memset(&oo, 0, sizeof(oo));
-	oo.events = events;
-	oo.trace_dir = trace;
-	oo.trace_filter = filter;
-	oo.verbose = verbose;
+	oo.events = a.events;
+	oo.trace_dir = a.trace;
+	oo.trace_filter = a.filter;
+	oo.verbose = a.verbose;
 	/* A file of events is for jq and log pipelines: JSON unless asked
 	 * otherwise; stdout is for people: the config's format. */
-	oo.format = format ? (strcmp(format, "json") == 0 ? NAT_LOG_JSON
-							  : NAT_LOG_TEXT)
-		    : events && strcmp(events, "-") != 0 ? NAT_LOG_JSON
-							 : -1;
+	oo.format = a.format ? (strcmp(a.format, "json") == 0 ? NAT_LOG_JSON
+							      : NAT_LOG_TEXT)
+		    : a.events && strcmp(a.events, "-") != 0 ? NAT_LOG_JSON
+							     : -1;
 	memset(&ro, 0, sizeof(ro));
 	if (nat_obs_open(&ro.ob, e, &cfg, &oo, err, sizeof(err)) < 0) {
 		fprintf(stderr, "glassnat replay: %s\n", err);
@@ -172,7 +155,7 @@ int app_cmd_replay(int argc, char **argv)
 	nat_obs_close(&ro.ob, 0, &counts);
 	if (!quiet) {
 		nat_replay_print_summary(stdout, &o, &res, nat_engine_stats(e));
-		print_obs_counts(stdout, &counts, trace, events);
+		print_obs_counts(stdout, &counts, a.trace, a.events);
 	}
 	fflush(stdout);
 	if (rc != 0)

@@ -72,7 +72,7 @@ struct run_ctx {
 	struct nat_ctl_ops ops;
 	const struct nat_live_ops *be;
 	struct nat_live *live; /* NULL until the backend is open */
-	bool started; /* steering and control socket up: a run, not a
+	bool started;	       /* steering and control socket up: a run, not a
 		       * failed start (only then final statistics) */
 };
 
@@ -431,33 +431,15 @@ int app_cmd_run(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *config = NULL, *trace = NULL, *filter = NULL;
-	const char *events = NULL, *format = NULL;
-	bool verbose = false;
+	struct app_obs_args a = { 0 };
 	struct nat_config cfg;
 	char err[ERRBUF_LEN], ip[16], net[16];
 	int c;
 
 	while ((c = getopt_long(argc, argv, ":c:vh", longopts, NULL)) != -1) {
+		if (app_obs_arg(&a, c, optarg))
+			continue;
 		switch (c) {
-		case 'c':
-			config = optarg;
-			break;
-		case OPT_TRACE:
-			trace = optarg;
-			break;
-		case OPT_TRACE_FILTER:
-			filter = optarg;
-			break;
-		case OPT_EVENTS:
-			events = optarg;
-			break;
-		case OPT_LOG_FORMAT:
-			format = optarg;
-			break;
-		case 'v':
-			verbose = true;
-			break;
 		case OPT_VERSION:
 			printf("glassnat %s\n", GLASSNAT_VERSION);
 			return EX_OK;
@@ -471,20 +453,20 @@ int app_cmd_run(int argc, char **argv)
 	if (optind < argc)
 		return app_usage_error("run", "unexpected argument (run takes "
 					      "only options)");
-	if (!config)
+	if (!a.config)
 		return app_usage_error("run",
 				       "missing -c FILE (the config file)");
-	if (format && strcmp(format, "text") != 0 &&
-	    strcmp(format, "json") != 0)
+	if (a.format && strcmp(a.format, "text") != 0 &&
+	    strcmp(a.format, "json") != 0)
 		return app_usage_error("run",
 				       "--log-format must be text or json");
 
-	if (app_load_config(config, &cfg) != 0)
+	if (app_load_config(a.config, &cfg) != 0)
 		return EX_USAGE;
 	int rc = EX_USAGE;
-	if (trace) {
+	if (a.trace) {
 		if (!app_copy_opt(cfg.trace.dir, sizeof(cfg.trace.dir),
-				  trace)) {
+				  a.trace)) {
 			fprintf(stderr,
 				"glassnat run: --trace: path longer "
 				"than %zu bytes\n",
@@ -493,8 +475,8 @@ int app_cmd_run(int argc, char **argv)
 		}
 		cfg.trace.enabled = true;
 	}
-	if (filter &&
-	    !app_copy_opt(cfg.trace.filter, sizeof(cfg.trace.filter), filter)) {
+	if (a.filter && !app_copy_opt(cfg.trace.filter,
+				      sizeof(cfg.trace.filter), a.filter)) {
 		fprintf(stderr,
 			"glassnat run: --trace-filter: longer than "
 			"%zu bytes\n",
@@ -506,23 +488,24 @@ int app_cmd_run(int argc, char **argv)
 		fprintf(stderr, "glassnat run: trace filter: %s\n", err);
 		goto out;
 	}
-	if (events && !app_copy_opt(cfg.logging.events,
-				    sizeof(cfg.logging.events), events)) {
+	if (a.events && !app_copy_opt(cfg.logging.events,
+				      sizeof(cfg.logging.events), a.events)) {
 		fprintf(stderr,
 			"glassnat run: --events: path longer than "
 			"%zu bytes\n",
 			sizeof(cfg.logging.events) - 1);
 		goto out;
 	}
-	if (format)
-		cfg.logging.format = strcmp(format, "json") == 0 ? NAT_LOG_JSON
-								 : NAT_LOG_TEXT;
-	if (verbose)
+	if (a.format)
+		cfg.logging.format = strcmp(a.format, "json") == 0
+					     ? NAT_LOG_JSON
+					     : NAT_LOG_TEXT;
+	if (a.verbose)
 		cfg.logging.verbose = true;
 
 	rc = EX_RUNTIME;
 	run_log("INFO", "MAIN", "glassnat v%s starting...", GLASSNAT_VERSION);
-	run_log("INFO", "MAIN", "Configuration loaded from %s", config);
+	run_log("INFO", "MAIN", "Configuration loaded from %s", a.config);
 	run_log("INFO", "MAIN", "NAT IP: %s", nat_ip_str(cfg.nat_ip, ip));
 	run_log("INFO", "MAIN", "Internal Network: %s/%u",
 		nat_ip_str(cfg.internal.addr, net), cfg.internal.len);
@@ -549,7 +532,7 @@ int app_cmd_run(int argc, char **argv)
 	}
 	struct run_ctx ctx = {
 		.e = e,
-		.config_path = config,
+		.config_path = a.config,
 		.cfg = &cfg,
 		.live_no_preserve = cfg.port_range.lo > 1 ||
 				    cfg.port_range.hi < 65535,
@@ -565,7 +548,7 @@ int app_cmd_run(int argc, char **argv)
 	/* Events to a file are JSON lines (for jq and log pipelines) unless
 	 * --log-format says otherwise; to stdout they follow the config. */
 	struct nat_obs_opts oo = {
-		.format = format ? (int)cfg.logging.format
+		.format = a.format ? (int)cfg.logging.format
 			  : (cfg.logging.events[0] &&
 			     strcmp(cfg.logging.events, "-") != 0)
 				  ? NAT_LOG_JSON
