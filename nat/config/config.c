@@ -316,6 +316,14 @@ static int read_forward(struct loader *l, const yaml_node_t *map, size_t idx,
 		return fail(l, v[P_INTERNAL_IP], F(P_INTERNAL_IP),
 			    "%s is outside internal_network %s", ip, net);
 	}
+	if (!nat_cidr_is_host(&cfg->internal, fw->int_ip)) {
+		cfg_fmt_ip(fw->int_ip, ip);
+		cfg_fmt_cidr(&cfg->internal, net);
+		return fail(l, v[P_INTERNAL_IP], F(P_INTERNAL_IP),
+			    "%s is the network or broadcast address of "
+			    "internal_network %s, not a host",
+			    ip, net);
+	}
 	fw->int_port = fw->ext_port;
 	if (v[P_INTERNAL_PORT] &&
 	    cfg_get_port(l, v[P_INTERNAL_PORT], F(P_INTERNAL_PORT), &fw->int_port) <

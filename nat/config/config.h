@@ -55,6 +55,17 @@ struct nat_cidr {
 	uint8_t len;   /* 0..32; 0 matches everything */
 };
 
+/* Whether a is a host of c: inside it, and neither its network nor its
+ * broadcast address (a /31 or /32 has neither). The one rule for forward
+ * targets, in the config and at run time. */
+static inline bool nat_cidr_is_host(const struct nat_cidr *c, uint32_t a)
+{
+	uint32_t mask = c->len ? ~0u << (32 - c->len) : 0;
+	if ((a & mask) != c->addr)
+		return false;
+	return c->len >= 31 || (a != c->addr && a != (c->addr | ~mask));
+}
+
 struct nat_port_range {
 	uint16_t lo, hi; /* inclusive, lo <= hi */
 };

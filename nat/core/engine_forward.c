@@ -76,7 +76,7 @@ static int fwd_check(const struct nat_engine *e,
 			 f->name);
 		return -1;
 	}
-	if (!is_inside(e, f->int_ip) || f->int_ip == e->cfg.internal.addr) {
+	if (!nat_cidr_is_host(&e->cfg.internal, f->int_ip)) {
 		snprintf(errbuf, errlen,
 			 "forward \"%s\": internal_ip %s is not a host of "
 			 "internal_network %s/%u",

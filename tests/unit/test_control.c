@@ -327,6 +327,32 @@ Test(control, forward_add_clash_names_both_sides)
 	json_decref(j);
 }
 
+/* One rule for forward targets, the config's (check) and forward_add's:
+ * a host of internal_network, never its network or broadcast address. */
+Test(control, forward_add_refuses_the_network_and_broadcast_addresses)
+{
+	static const char *const bad[] = { "172.17.240.0", "172.17.240.255" };
+	for (size_t i = 0; i < 2; i++) {
+		char line[256];
+		snprintf(line, sizeof(line),
+			 "{\"action\":\"forward_add\",\"rule\":{\"name\":"
+			 "\"b%zu\",\"protocol\":\"tcp\",\"external_port\":"
+			 "%zu,\"internal_ip\":\"%s\"}}",
+			 i, 7000 + i, bad[i]);
+		json_t *j = run(line, NULL);
+		cr_assert(!success(j), "forward_add to %s succeeded", bad[i]);
+		cr_assert(strstr(msg(j), "not a host of internal_network"),
+			  "%s: %s", bad[i], msg(j));
+		json_decref(j);
+	}
+	json_t *j = run("{\"action\":\"forward_add\",\"rule\":{\"name\":"
+			"\"ok\",\"protocol\":\"tcp\",\"external_port\":7002,"
+			"\"internal_ip\":\"172.17.240.254\"}}",
+			NULL);
+	cr_assert(success(j), "%s", msg(j));
+	json_decref(j);
+}
+
 Test(control, forward_remove_closes_flows_and_refuses_new_ones)
 {
 	json_decref(run(add_rt, NULL));
