@@ -15,7 +15,7 @@
 #include "ports.h"
 #include "rules.h"
 
-#define NS_PER_S 1000000000ull
+#define NS_PER_S     1000000000ull
 #define NAT_ADDR_MAX NAT_EXT_ADDR_MAX
 
 enum { POOL_TCP, POOL_UDP, POOL_ICMP, POOL_N };
@@ -77,7 +77,7 @@ static inline bool is_inside(const struct nat_engine *e, uint32_t ip)
 	return nat_cidr_contains(&e->cfg.internal, ip);
 }
 
-/* ---- engine.c ---- */
+/* ---- engine_flow.c ---- */
 
 /* Copies a flow's identity and counters for an event or a listing. */
 void nat_eng_flow_info(const struct nat_flow *f, struct nat_flow_info *fi);
@@ -87,12 +87,19 @@ bool nat_eng_ev_begin(const struct nat_engine *e, struct nat_event *ev,
 		      enum nat_event_type type);
 /* Hands a filled event to the event hook. */
 void nat_eng_emit(struct nat_engine *e, struct nat_event *ev);
+/* A flow event (open, state, close) about f. */
+void nat_eng_emit_flow(struct nat_engine *e, enum nat_event_type type,
+		       const struct nat_flow *f, uint8_t old_state,
+		       enum nat_close_reason why);
 /* Closes flow idx: flow.close event (why), port and forward references
  * released, record freed. */
 void nat_eng_close_flow(struct nat_engine *e, uint32_t idx,
 			enum nat_close_reason why);
 /* Advances engine time to ts (never backwards) and fires due timers. */
 void nat_eng_clock_to(struct nat_engine *e, uint64_t ts);
+
+/* ---- engine.c ---- */
+
 /* Drops every held fragment whose datagram is due at now_ns (UINT64_MAX:
  * all of them) through the sink, counted. */
 void nat_eng_frag_expire(struct nat_engine *e, uint64_t now_ns);
