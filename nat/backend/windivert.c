@@ -19,7 +19,9 @@
 
 #include <windows.h>
 
+#include "hostcfg_win.h"
 #include "platform.h"
+#include "portres.h"
 
 /* Win32 error codes WinDivertOpen documents, absent from older headers. */
 #ifndef ERROR_INVALID_IMAGE_HASH
@@ -205,21 +207,31 @@ struct wd_side {
 	struct wd_address addr[WD_BATCH_MAX];
 };
 
-static int wd_open_side(const struct wd_api *api, struct wd_side *s,
-			const char *filter, char *errbuf, size_t errlen)
+/* WinDivert's own compiler on filter, at s's layer: a refusal names the
+ * position and WinDivert's reason. */
+static int wd_compile(const struct wd_api *api, const struct wd_side *s,
+		      const char *filter, char *errbuf, size_t errlen)
 {
 	const char *ferr = NULL;
 	UINT fpos = 0;
+
+	if (api->compile_filter(filter, s->layer, NULL, 0, &ferr, &fpos))
+		return 0;
+	snprintf(errbuf, errlen,
+		 "WinDivert refused the %s filter at character %u: %s "
+		 "(filter: %s)",
+		 s->name, fpos, ferr ? ferr : "?", filter);
+	return -1;
+}
+
+static int wd_open_side(const struct wd_api *api, struct wd_side *s,
+			const char *filter, char *errbuf, size_t errlen)
+{
 	char why[256];
 	HANDLE h;
 
-	if (!api->compile_filter(filter, s->layer, NULL, 0, &ferr, &fpos)) {
-		snprintf(errbuf, errlen,
-			 "WinDivert refused the %s filter at character %u: "
-			 "%s (filter: %s)",
-			 s->name, fpos, ferr ? ferr : "?", filter);
+	if (wd_compile(api, s, filter, errbuf, errlen) != 0)
 		return -1;
-	}
 	h = api->open(filter, s->layer, WD_PRIORITY, 0);
 	if (h == INVALID_HANDLE_VALUE) {
 		DWORD code = GetLastError();
@@ -453,6 +465,7 @@ struct nat_live {
 	volatile sig_atomic_t stop; /* request_stop() */
 	struct wd_side sides[2];    /* outbound, inbound */
 	char f_out[NAT_WD_FILTER_MAX], f_in[NAT_WD_FILTER_MAX];
+	struct nat_portres ports;   /* port_range reserved for the run */
 };
 
 static int wd_set_forwards(struct nat_live *l, const struct nat_config *cfg,
@@ -488,7 +501,42 @@ static void wd_close(struct nat_live *l)
 	}
 	if (l->api.dll)
 		FreeLibrary(l->api.dll);
+	/* After the handles: while they are open, the reservation keeps the
+	 * host's own connections out of the captured ports. */
+	nat_portres_release(&l->ports);
 	free(l);
+}
+
+static void host_log(void *ctx, bool warning, const char *line)
+{
+	FILE *log = ctx;
+
+	if (log) {
+		fprintf(log, "%shost: %s\n", warning ? "warning: " : "", line);
+		fflush(log);
+	}
+}
+
+/* Reserves port_range from Windows' dynamic ports (portres.h), after
+ * releasing what a crashed run left. Only warnings: the NAT runs without
+ * the reservation. The record sits beside the forwards' state file. */
+static void wd_reserve_ports(struct nat_live *l, const struct nat_config *cfg)
+{
+	char path[NAT_PORTRES_PATH_MAX], dir[MAX_PATH], err[800];
+
+	if (cfg->state_file[0])
+		snprintf(path, sizeof(path), "%s.ports", cfg->state_file);
+	else if (nat_plat_exe_dir(dir, sizeof(dir)) == 0)
+		snprintf(path, sizeof(path), "%s\\glassnat.ports", dir);
+	else
+		snprintf(path, sizeof(path), "glassnat.ports");
+	nat_portres_init(&l->ports, &nat_portres_windows, path, host_log,
+			 l->o.log);
+	if (nat_portres_recover(&l->ports, err, sizeof(err)) != 0) {
+		host_log(l->o.log, true, err);
+		return;
+	}
+	nat_portres_apply(&l->ports, cfg->port_range.lo, cfg->port_range.hi);
 }
 
 static struct nat_live *wd_open(struct nat_engine *e,
@@ -506,9 +554,15 @@ static struct nat_live *wd_open(struct nat_engine *e,
 	l->e = e;
 	l->o = *o;
 	sides = l->sides;
-	if (wd_filters(cfg, l->f_out, l->f_in, errbuf, errlen) != 0 ||
+	if (nat_wd_check_config(cfg, errbuf, errlen) != 0 ||
+	    wd_filters(cfg, l->f_out, l->f_in, errbuf, errlen) != 0 ||
 	    wd_load(&l->api, errbuf, errlen) != 0)
 		goto fail;
+	if (o->log && o->verbose)
+		fprintf(o->log,
+			"WinDivert outbound (NETWORK_FORWARD) filter: %s\n"
+			"WinDivert inbound (NETWORK) filter: %s\n",
+			l->f_out, l->f_in);
 	sides[0].name = "outbound";
 	sides[0].layer = WD_LAYER_NETWORK_FORWARD;
 	sides[0].dir = NAT_DIR_OUT;
@@ -523,6 +577,12 @@ static struct nat_live *wd_open(struct nat_engine *e,
 			goto fail;
 		}
 	}
+	/* Both filters through WinDivert's compiler before either handle
+	 * opens: a refused filter is named whatever the driver's state. */
+	if (wd_compile(&l->api, &sides[0], l->f_out, errbuf, errlen) != 0 ||
+	    wd_compile(&l->api, &sides[1], l->f_in, errbuf, errlen) != 0)
+		goto fail;
+	wd_reserve_ports(l, cfg);
 	if (wd_open_side(&l->api, &sides[0], l->f_out, errbuf, errlen) != 0 ||
 	    wd_open_side(&l->api, &sides[1], l->f_in, errbuf, errlen) != 0)
 		goto fail;

@@ -40,11 +40,19 @@ int nat_wd_filter_outbound(const struct nat_config *cfg, char *buf,
 	__attribute__((warn_unused_result));
 
 /* Writes the NETWORK layer filter for cfg into buf: inbound IPv4 to an
- * external address of ours, and TCP/UDP to port_range or to a forwarded
- * port, or ICMP. Same returns. */
+ * external address of ours that is a fragment, TCP/UDP to port_range or
+ * to a forwarded port, an echo reply with an identifier in port_range, or
+ * an ICMP error quoting a packet from port_range or a forwarded port
+ * (never an echo request: that is the host's). Same returns. */
 int nat_wd_filter_inbound(const struct nat_config *cfg, char *buf, size_t len,
 			  char *errbuf, size_t errlen)
 	__attribute__((warn_unused_result));
+
+/* What the Windows backend refuses in a config that loads everywhere:
+ * a masquerade rule (no out interface to follow on Windows). Returns 0, or
+ * -1 with "FILE:LINE: rule 'NAME': ..." in errbuf. */
+int nat_wd_check_config(const struct nat_config *cfg, char *errbuf,
+			size_t errlen) __attribute__((warn_unused_result));
 
 /* The backend. open() loads WinDivert.dll from the executable's directory
  * (never from the search path) and opens both handles; run() receives,
