@@ -74,9 +74,10 @@ static void win_describe(void *ctx, unsigned long code, char *buf, size_t len)
 	(void)ctx;
 	if (code == PORTRES_NO_API) {
 		snprintf(buf, len,
-			 "iphlpapi.dll has no persistent port reservation "
-			 "functions (CreatePersistentTcpPortReservation: "
-			 "Windows Vista SP2 or later)");
+			 "this system's iphlpapi.dll has no persistent port "
+			 "reservation functions (Create/Delete"
+			 "Persistent{Tcp,Udp}PortReservation, in Windows since "
+			 "Vista SP2)");
 		return;
 	}
 	n = FormatMessageA(FORMAT_MESSAGE_FROM_SYSTEM |

@@ -298,4 +298,7 @@ grep -qF 'no control socket at \\.\pipe\glassnat;' c.err &&
 	ok "forward list, no -s: the default pipe \\\\.\\pipe\\glassnat" ||
 	not_ok "forward list, no -s: the default pipe" "$(cat c.err)"
 
+# ---- WinDivert's own filter code (tests/windows/windivert_test.sh) ----
+. "$ROOT/tests/windows/windivert_test.sh"
+
 finish
