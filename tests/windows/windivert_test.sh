@@ -77,6 +77,18 @@ internal_network: 172.17.240.0/24'
 	echo "port_forward:"
 	echo "  - {name: web, protocol: tcp, external_port: 8080, internal_ip: 172.17.240.21}"
 } >"$G/snat-addresses.yaml"
+{
+	echo "$base"
+	echo "rules:"
+	for i in $(seq 2 16); do
+		echo "  - {name: s$i, source: 172.17.240.$((i * 10))/32, action: snat, to_address: 203.0.113.$i}"
+	done
+	echo "port_forward:"
+	for i in $(seq 0 23); do # the largest filter: 16 addresses, 24+24 ranges
+		echo "  - {name: t$i, protocol: tcp, external_port: $((1 + 3 * i)), internal_ip: 172.17.240.21}"
+		echo "  - {name: u$i, protocol: udp, external_port: $((65535 - 3 * i)), internal_ip: 172.17.240.22}"
+	done
+} >"$G/largest.yaml"
 printf '%s\nrules:\n  - {name: wan, destination: 0.0.0.0/0, action: masquerade}\n' \
 	"$base" >"$G/masquerade.yaml"
 printf '%s\nrules:\n  - {name: wan, out_interface: Ethernet, action: masquerade}\n' \
