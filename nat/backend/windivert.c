@@ -382,7 +382,10 @@ static void wd_batch(const struct wd_api *api, struct nat_engine *e,
 	for (size_t i = 0; i < n; i++) {
 		UINT sent = 0;
 
-		if (res[i].verdict == NAT_V_DROP)
+		/* A held fragment would leave through the fragment sink;
+		 * this backend sets none, so the engine never holds one. */
+		if (res[i].verdict == NAT_V_DROP ||
+		    res[i].verdict == NAT_V_HELD)
 			continue;
 		/* The engine fixes checksums incrementally; a packet whose
 		 * checksums were left to the NIC (offload) is completed here
