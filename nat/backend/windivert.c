@@ -558,14 +558,17 @@ static struct nat_live *wd_open(struct nat_engine *e,
 	l->o = *o;
 	sides = l->sides;
 	if (nat_wd_check_config(cfg, errbuf, errlen) != 0 ||
-	    wd_filters(cfg, l->f_out, l->f_in, errbuf, errlen) != 0 ||
-	    wd_load(&l->api, errbuf, errlen) != 0)
+	    wd_filters(cfg, l->f_out, l->f_in, errbuf, errlen) != 0)
 		goto fail;
+	/* -v: the filters before anything can fail on the DLL or driver,
+	 * for checking the capture by hand (docs/windows.md). */
 	if (o->log && o->verbose)
 		fprintf(o->log,
 			"WinDivert outbound (NETWORK_FORWARD) filter: %s\n"
 			"WinDivert inbound (NETWORK) filter: %s\n",
 			l->f_out, l->f_in);
+	if (wd_load(&l->api, errbuf, errlen) != 0)
+		goto fail;
 	sides[0].name = "outbound";
 	sides[0].layer = WD_LAYER_NETWORK_FORWARD;
 	sides[0].dir = NAT_DIR_OUT;

@@ -5,8 +5,10 @@
  * takes what the inside hosts send through the host (source in
  * internal_network): SNAT, bypass, drops. One handle at the NETWORK layer
  * takes inbound packets to our external addresses (nat_ip and the snat
- * rules' to_address) on port_range, the forwarded ports, and ICMP:
- * replies, DNAT, ICMP errors. Everything else never leaves the kernel.
+ * rules' to_address) on port_range, the forwarded ports (nat_ip only),
+ * and the ICMP echo replies and errors that belong to those: replies,
+ * DNAT, ICMP errors. Everything else, the host's own traffic included,
+ * never leaves the kernel.
  *
  * The filter builders are plain string code and build on every platform
  * (tests/unit/test_windivert_filter.c); nat_live_windivert exists only in

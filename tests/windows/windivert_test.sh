@@ -16,6 +16,21 @@
 #    CreatePersistentTcpPortReservation), then the clear "cannot open the
 #    WinDivert handle" error, never a filter refusal.
 WD=$ROOT/$W/wd
+
+# -v prints the filters before anything needs WinDivert.dll: a user checks
+# them on a host that does not have it yet (docs/windows.md).
+mkdir -p "$T/wdbare"
+cp "$WG" "$T/wdbare/glassnat.exe"
+(cd "$T/wdbare" && wine glassnat.exe run -v -c "$ROOT/configs/hyper-nat.yaml" \
+	--events events.json >out 2>err)
+if grep -q '^WinDivert inbound (NETWORK) filter: inbound and ip and ((ip.DstAddr == 192.168.45.57)' "$T/wdbare/err" &&
+	grep -q '^WinDivert outbound (NETWORK_FORWARD) filter: ip and ip.SrcAddr >= 172.17.240.0' "$T/wdbare/err" &&
+	grep -q 'cannot load .*WinDivert.dll' "$T/wdbare/err"; then
+	ok "run -v without WinDivert.dll: both filters printed, then the missing-DLL error"
+else
+	not_ok "run -v without WinDivert.dll prints the filters" "$(tail -4 "$T/wdbare/err")"
+fi
+
 if [ -z "${WD_SRC:-}" ] && [ ! -d "$ROOT/../shared/third_party/windivert-2.2.0" ]; then
 	skip "WinDivert's own filter compiler and evaluator" \
 		"no ../shared/third_party/windivert-2.2.0 beside the project (its source builds WinDivert.dll)"
