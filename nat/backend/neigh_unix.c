@@ -4,6 +4,8 @@
 #include "neigh.h"
 
 #include <arpa/inet.h>
+#include <ifaddrs.h>
+#include <netinet/in.h>
 #include <linux/neighbour.h>
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>
@@ -123,4 +125,71 @@ int nat_neigh_state(uint32_t ip, char *out, size_t len)
 		snprintf(out, len, "%s",
 			 found ? nat_neigh_state_name(nud) : "none");
 	return rc;
+}
+
+static uint32_t sa4(const struct sockaddr *sa)
+{
+	struct sockaddr_in in;
+	memcpy(&in, sa, sizeof in);
+	return ntohl(in.sin_addr.s_addr);
+}
+
+static unsigned prefix_len(uint32_t mask)
+{
+	unsigned n = 0;
+	while (n < 32 && (mask & (0x80000000u >> n)))
+		n++;
+	return n;
+}
+
+int nat_host_net_of(uint32_t addr, char *ifname, size_t len,
+		    struct nat_cidr *net)
+{
+	struct ifaddrs *ifa, *i;
+	int rc = -1;
+	if (getifaddrs(&ifa) != 0)
+		return -1;
+	for (i = ifa; i; i = i->ifa_next) {
+		if (!i->ifa_addr || !i->ifa_netmask ||
+		    i->ifa_addr->sa_family != AF_INET)
+			continue;
+		uint32_t a = sa4(i->ifa_addr), m = sa4(i->ifa_netmask);
+		if ((a & m) != (addr & m) || (a >> 24) == 127)
+			continue;
+		snprintf(ifname, len, "%s", i->ifa_name);
+		net->addr = a & m;
+		net->len = (uint8_t)prefix_len(m);
+		rc = 0;
+		break;
+	}
+	freeifaddrs(ifa);
+	return rc;
+}
+
+void nat_host_lint_facts(const struct nat_config *cfg,
+			 struct nat_lint_host *h)
+{
+	struct ifaddrs *ifa, *i;
+	memset(h, 0, sizeof *h);
+	uint32_t m = cfg->internal.len ? ~0u << (32 - cfg->internal.len) : 0;
+	if (getifaddrs(&ifa) == 0) {
+		h->internal_if_known = true;
+		for (i = ifa; i; i = i->ifa_next)
+			if (i->ifa_addr && i->ifa_addr->sa_family == AF_INET &&
+			    (sa4(i->ifa_addr) & m) == cfg->internal.addr &&
+			    (sa4(i->ifa_addr) >> 24) != 127)
+				h->internal_on_if = true;
+		freeifaddrs(ifa);
+	}
+	FILE *f = fopen("/proc/sys/net/ipv4/ip_local_port_range", "r");
+	unsigned lo, hi;
+	if (f) {
+		if (fscanf(f, "%u %u", &lo, &hi) == 2 && lo <= hi &&
+		    hi <= 65535) {
+			h->ephemeral_known = true;
+			h->ephemeral_lo = (uint16_t)lo;
+			h->ephemeral_hi = (uint16_t)hi;
+		}
+		fclose(f);
+	}
 }
