@@ -225,6 +225,8 @@ int nd_cmd_follow(const struct nd_opts *o);
 int nd_cmd_drops(const struct nd_opts *o);
 int nd_cmd_stats(const struct nd_opts *o);
 int nd_cmd_export(const struct nd_opts *o);
+/* natdump why (nd_why.c): parses its own arguments (argv[0] "why"). */
+int nd_cmd_why(int argc, char **argv);
 
 /* A before/after pair, or one side of it, or a plain packet (no
  * glassnat comment: pre NULL, post the packet, note.glassnat false). */
