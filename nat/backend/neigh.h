@@ -24,10 +24,14 @@ int nat_neigh_state(uint32_t ip, char *out, size_t len);
 const char *nat_neigh_state_name(unsigned nud);
 
 /* The host facts of the config lints for cfg: whether an interface has an
- * address in internal_network, and net.ipv4.ip_local_port_range. What
- * cannot be read is left unknown. */
+ * address in internal_network, net.ipv4.ip_local_port_range, and
+ * if_has_ipv4. What cannot be read is left unknown. */
 void nat_host_lint_facts(const struct nat_config *cfg,
 			 struct nat_lint_host *h);
+
+/* Whether interface name has an IPv4 address: 1, 0 (none, or no such
+ * interface), -1 cannot tell (nat_lint_host.if_has_ipv4). */
+int nat_host_if_has_ipv4(const char *name);
 
 /* The interface with an IPv4 network holding addr: its name and network.
  * Returns 0, or -1 when none (or the platform cannot tell). */

@@ -181,6 +181,7 @@ void nat_host_lint_facts(const struct nat_config *cfg,
 				h->internal_on_if = true;
 		freeifaddrs(ifa);
 	}
+	h->if_has_ipv4 = nat_host_if_has_ipv4;
 	FILE *f = fopen("/proc/sys/net/ipv4/ip_local_port_range", "r");
 	unsigned lo, hi;
 	if (f) {
@@ -192,4 +193,18 @@ void nat_host_lint_facts(const struct nat_config *cfg,
 		}
 		fclose(f);
 	}
+}
+
+int nat_host_if_has_ipv4(const char *name)
+{
+	struct ifaddrs *ifa, *i;
+	int rc = 0;
+	if (getifaddrs(&ifa) != 0)
+		return -1;
+	for (i = ifa; i; i = i->ifa_next)
+		if (i->ifa_addr && i->ifa_addr->sa_family == AF_INET &&
+		    strcmp(i->ifa_name, name) == 0)
+			rc = 1;
+	freeifaddrs(ifa);
+	return rc;
 }

@@ -34,3 +34,9 @@ int nat_host_net_of(uint32_t addr, char *ifname, size_t len,
 		ifname[0] = '\0';
 	return -1;
 }
+
+int nat_host_if_has_ipv4(const char *name)
+{
+	(void)name;
+	return -1;
+}

@@ -152,6 +152,19 @@ size_t nat_config_lint(const struct nat_config *cfg,
 		emit(ctx, msg);
 		n++;
 	}
+	for (size_t i = 0; host->if_has_ipv4 && i < cfg->n_rules; i++) {
+		const struct nat_rule_cfg *r = &cfg->rules[i];
+		if (r->action != NAT_ACT_MASQUERADE || !r->out_if[0] ||
+		    host->if_has_ipv4(r->out_if) != 0)
+			continue;
+		snprintf(msg, sizeof msg,
+			 "masquerade rule '%s': out interface %s has no IPv4 "
+			 "address (or does not exist): its flows are dropped "
+			 "as no_address until it gets one",
+			 r->name, r->out_if);
+		emit(ctx, msg);
+		n++;
+	}
 	if (host->ephemeral_known) {
 		uint16_t lo = cfg->port_range.lo, hi = cfg->port_range.hi;
 		if (lo <= host->ephemeral_hi && host->ephemeral_lo <= hi) {

@@ -29,11 +29,15 @@ struct nat_lint_host {
 	bool internal_on_if;	/* an interface's network holds internal_network */
 	bool ephemeral_known;
 	uint16_t ephemeral_lo, ephemeral_hi; /* ip_local_port_range */
+	/* Whether interface name has an IPv4 address: 1, 0 (none, or no
+	 * such interface), -1 cannot tell; NULL: not asked. */
+	int (*if_has_ipv4)(const char *name);
 };
 
 /* Emits one message per finding (shadowed rules, forwards outside
- * internal_network; with host, internal_network on no interface and
- * port_range overlapping the ephemeral ports). Returns how many. */
+ * internal_network; with host, internal_network on no interface,
+ * port_range overlapping the ephemeral ports and masquerade rules whose
+ * out interface has no IPv4 address). Returns how many. */
 size_t nat_config_lint(const struct nat_config *cfg,
 		       const struct nat_lint_host *host,
 		       void (*emit)(void *ctx, const char *msg), void *ctx);

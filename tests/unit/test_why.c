@@ -333,6 +333,24 @@ Test(lint, rule_covers_by_protocol_ports_and_networks)
 					  IP4(198, 51, 100, 10), 0));
 }
 
+static int only_eth0_has_ipv4(const char *name)
+{
+	return strcmp(name, "eth0") == 0;
+}
+
+Test(lint, masquerade_interface_without_address)
+{
+	lint_load(LBASE "rules:\n"
+			"  - { name: up, action: masquerade, out_interface: eth0 }\n"
+			"  - { name: down, action: masquerade, out_interface: wwan0 }\n");
+	struct nat_lint_host h = { .if_has_ipv4 = only_eth0_has_ipv4 };
+	cr_assert_eq(nat_config_lint(&lcfg, &h, collect, NULL), 1, "%s", msgs);
+	cr_assert(strstr(msgs, "masquerade rule 'down': out interface wwan0 "
+			       "has no IPv4 address"),
+		  "%s", msgs);
+	nat_config_free(&lcfg);
+}
+
 Test(lint, host_facts)
 {
 	lint_load(LBASE "port_range: \"40000-60000\"\n");
