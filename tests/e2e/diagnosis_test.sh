@@ -219,6 +219,11 @@ if start A; then
 	T_HEALTHY=$(now)
 	r=$(peer "$NS_IN1" tcp-send $IP_SRV2 80 1000)
 	check "healthy flow: in1 reaches the server's second address ($r)" grep -q '^ok' <<<"$r"
+	# The same forward asked of the running gateway alone (its control
+	# socket: live flows, no events, no trace).
+	timeout 30 "$NATDUMP" why tcp/8083 -s "$TMP/A.sock" >"$TMP/3s.out" 2>"$TMP/3s.out.err"
+	expect "unanswered forward from the live gateway: natdump why tcp/8083 -s SOCKET" "$TMP/3s.out" \
+		"^the forward's target never answered: forward 'web2' \(tcp/8083\) sends to $IP_IN2:81"
 	# 10. "Everything stalls for a while": the engine thread stops, the
 	# kernel queue overflows.
 	# $GPID is timeout(1); glassnat is its child.

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "client.h"
 #include "config.h"
 #include "lint.h"
 #include "neigh.h"
@@ -692,11 +693,115 @@ static void take_proc_queue(struct gather *g)
 	fclose(fp);
 }
 
+/* ---- the live gateway, over its control socket ---- */
+
+/* "1.2.3.4:5" or "1.2.3.4" into an endpoint. */
+static struct ep ep_str(const char *s)
+{
+	struct ep e = { 0 };
+	char ip[24];
+	struct nd_why_target t;
+	if (!s)
+		return e;
+	snprintf(ip, sizeof ip, "%s", s);
+	char *colon = strchr(ip, ':');
+	if (colon)
+		*colon = '\0';
+	if (!nd_why_parse_target(ip, &t) || t.kind != ND_WHY_ADDR)
+		return e;
+	e.on = true;
+	e.ip = t.addr;
+	e.port = colon ? (uint16_t)atoi(colon + 1) : 0;
+	return e;
+}
+
+static json_t *ctl(const char *sock, const char *req)
+{
+	char *resp = NULL;
+	size_t len = 0;
+	unsigned long oserr = 0;
+	if (nat_ctl_call(sock, req, 5000, &resp, &len, &oserr) !=
+	    NAT_CTL_CALL_OK) {
+		fprintf(stderr, "natdump why: no answer from %s\n", sock);
+		free(resp);
+		return NULL;
+	}
+	json_error_t jerr;
+	json_t *o = json_loadb(resp, len, 0, &jerr);
+	free(resp);
+	if (!json_is_true(json_object_get(o, "success"))) {
+		json_decref(o);
+		return NULL;
+	}
+	return o;
+}
+
+/* The running gateway's counters (queue included, whatever their names)
+ * and its live flows of the target: forward flows whose inside host has
+ * not answered yet. Returns 1 when the gateway did not answer. */
+static int read_socket(struct gather *g, const char *sock)
+{
+	struct nd_why_facts *f = &g->f;
+	json_t *st = ctl(sock, "{\"action\":\"stats\"}\n");
+	if (!st)
+		return 1;
+	take_stats(g, json_object_get(st, "stats"));
+	json_decref(st);
+	json_t *fl = ctl(sock, "{\"action\":\"flows\",\"limit\":10000}\n");
+	if (!fl)
+		return 1;
+	size_t i;
+	json_t *o;
+	uint64_t silent = 0;
+	json_array_foreach(json_object_get(fl, "flows"), i, o)
+	{
+		uint8_t proto = ev_proto(o);
+		struct ep eps[3] = {
+			ep_str(json_string_value(json_object_get(o, "inside"))),
+			ep_str(json_string_value(json_object_get(o, "mapped"))),
+			ep_str(json_string_value(json_object_get(o, "remote")))
+		};
+		if (!ev_matches(&f->target, o, proto, eps, 3) &&
+		    !(f->target.kind == ND_WHY_FLOW &&
+		      (uint64_t)json_integer_value(json_object_get(o, "id")) ==
+			      f->target.flow))
+			continue;
+		uint64_t in = 0, out = 0, id = 0;
+		(void)json_u64(json_object_get(o, "pkts_in"), &in);
+		(void)json_u64(json_object_get(o, "pkts_out"), &out);
+		(void)json_u64(json_object_get(o, "id"), &id);
+		count_flow(g, id);
+		const char *kind = json_string_value(json_object_get(o, "kind"));
+		if (kind && strcmp(kind, "forward") == 0 && in > 1 && !out &&
+		    !silent++) {
+			note_add(g, "live flow %llu: forward to %s, %llu packets "
+				    "in, none back",
+				 (unsigned long long)id,
+				 json_string_value(json_object_get(o, "inside")),
+				 (unsigned long long)in);
+			if (!f->fwd_ip) {
+				f->fwd_ip = eps[0].ip;
+				f->fwd_port = eps[0].port;
+				f->fwd_ext = eps[1].port;
+				f->fwd_proto = proto;
+				const char *r = json_string_value(
+					json_object_get(o, "rule"));
+				snprintf(f->fwd_name, sizeof f->fwd_name, "%s",
+					 r ? r : "");
+			}
+		}
+	}
+	if (silent > g->ev_fwd_silent)
+		g->ev_fwd_silent = silent;
+	json_decref(fl);
+	return 0;
+}
+
 /* ---- the command ---- */
 
 static const char usage[] =
 	"usage: natdump why [TARGET] [--events FILE] [--config FILE] [--live]\n"
-	"                   [--since TIME] [--until TIME] [FILE|DIR...]\n"
+	"                   [-s SOCKET] [--since TIME] [--until TIME] [FILE|DIR...]\n"
 	"\n"
 	"Answers \"why did this fail?\" with one sentence naming the cause and\n"
 	"its fix, then the evidence (packets, events, counters, config).\n"
@@ -709,6 +814,8 @@ static const char usage[] =
 	"      --config FILE   the gateway's config: rules, internal_network\n"
 	"      --live          on the gateway: read the kernel's queue counters,\n"
 	"                      interfaces and ports too\n"
+	"  -s, --socket PATH   ask the running gateway (its control socket) for\n"
+	"                      its counters and live flows\n"
 	"      --since TIME    from TIME (epoch seconds or 2023-11-14T22:13:20Z)\n"
 	"      --until TIME    up to TIME\n"
 	"  -h, --help          this text\n"
@@ -737,10 +844,11 @@ int nd_cmd_why(int argc, char **argv)
 		{ "live", no_argument, NULL, W_LIVE },
 		{ "since", required_argument, NULL, W_SINCE },
 		{ "until", required_argument, NULL, W_UNTIL },
+		{ "socket", required_argument, NULL, 's' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *events = NULL, *config = NULL;
+	const char *events = NULL, *config = NULL, *sock = NULL;
 	bool live = false;
 	int opt, rc = 0;
 	struct gather *g = calloc(1, sizeof *g);
@@ -749,8 +857,11 @@ int nd_cmd_why(int argc, char **argv)
 		return 1;
 	}
 	optind = 1;
-	while ((opt = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "hs:", lo, NULL)) != -1) {
 		switch (opt) {
+		case 's':
+			sock = optarg;
+			break;
 		case W_EVENTS:
 			events = optarg;
 			break;
@@ -811,7 +922,7 @@ int nd_cmd_why(int argc, char **argv)
 		}
 		first += used;
 	}
-	if (first >= argc && !events && !live && !config) {
+	if (first >= argc && !events && !live && !config && !sock) {
 		fprintf(stderr, "natdump why: nothing to read: give the trace "
 				"rings, --events, --config or --live\n\n%s",
 			usage);
@@ -841,6 +952,8 @@ int nd_cmd_why(int argc, char **argv)
 	if (first < argc && read_trace(g, argv + first, argc - first))
 		rc = 1;
 	if (events && read_events(g, events))
+		rc = 1;
+	if (sock && read_socket(g, sock))
 		rc = 1;
 	/* Merge the two sources (each drop may be in both). */
 	struct nd_why_facts *f = &g->f;
