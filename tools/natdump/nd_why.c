@@ -548,9 +548,12 @@ static void take_event(struct gather *g, json_t *o, const char *line)
 		size_t n = strlen(line);
 		while (n && (line[n - 1] == '\n' || line[n - 1] == '\r'))
 			n--;
-		g->ev_lines[g->n_ev_lines] = strndup(line, n);
-		if (g->ev_lines[g->n_ev_lines])
-			g->n_ev_lines++;
+		char *copy = malloc(n + 1);
+		if (copy) {
+			memcpy(copy, line, n);
+			copy[n] = '\0';
+			g->ev_lines[g->n_ev_lines++] = copy;
+		}
 	} else {
 		g->ev_more++;
 	}
