@@ -219,6 +219,10 @@ if start A; then
 	T_HEALTHY=$(now)
 	r=$(peer "$NS_IN1" tcp-send $IP_SRV2 80 1000)
 	check "healthy flow: in1 reaches the server's second address ($r)" grep -q '^ok' <<<"$r"
+	# Two pings from one host tell apart in `glassnat flows` (echo ids).
+	timeout 20 "$GLASSNAT" flows -s "$TMP/A.sock" >"$TMP/flows.out" 2>&1
+	check "glassnat flows shows the echo id of in1's ping (id=4242)" \
+		grep -Eq "^[0-9]+ +icmp .*$IP_IN1 id=4242 +$IP_NAT id=[0-9]+" "$TMP/flows.out"
 	# The same forward asked of the running gateway alone (its control
 	# socket: live flows, no events, no trace).
 	timeout 30 "$NATDUMP" why tcp/8083 -s "$TMP/A.sock" >"$TMP/3s.out" 2>"$TMP/3s.out.err"
@@ -248,6 +252,21 @@ PY
 	stop
 fi
 ip -n "$NS_IN2" route replace default via $IP_GW_IN
+
+# natdump show prints both ICMP errors with type, code, MTU and the
+# quoted tuple, as they came and as they left.
+"$NATDUMP" show "$TMP/A.trace" >"$TMP/show.out" 2>&1
+check "show: the time-exceeded with its quoted echo, translated back to in1" \
+	grep -Eq "icmp $IP_INET > $IP_NAT → $IP_INET > $IP_IN1 time-exceeded about icmp $IP_NAT:[0-9]+ > $IP_SRV2:0 → $IP_IN1:4242 > $IP_SRV2:0 nat" "$TMP/show.out"
+check "show: the frag-needed with its MTU and quoted UDP tuple, translated back to in1" \
+	grep -Eq "icmp $IP_INET > $IP_NAT → $IP_INET > $IP_IN1 frag-needed mtu=1400 about udp $IP_NAT:[0-9]+ > $IP_SRV2:5353 → $IP_IN1:6002 > $IP_SRV2:5353 nat" "$TMP/show.out"
+check "show: TCP flags (the host's SYN-ACK dropped as no_mapping)" \
+	grep -Eq "$IP_SRV:80 > $IP_NAT:45000 → - \[S\.\] drop reason=no_mapping" "$TMP/show.out"
+"$NATDUMP" show --json "$TMP/A.trace" >"$TMP/show.json" 2>&1
+check "show --json: frag-needed as icmp_type 3, icmp_code 4, mtu 1400 with the inner tuple" \
+	sh -c "jq -c 'select(.icmp_type==3 and .icmp_code==4 and .mtu==1400 and .icmp==\"frag-needed mtu=1400\" and .inner_proto==\"udp\" and .inner_post.sport==6002)' '$TMP/show.json' | grep -q ."
+check "show --json: time-exceeded as icmp_type 11, icmp_code 0" \
+	sh -c "jq -c 'select(.icmp_type==11 and .icmp_code==0 and .icmp==\"time-exceeded\" and .inner_post.sport==4242)' '$TMP/show.json' | grep -q ."
 
 why A "$TMP/1.out" tcp/8081 --since "$T_NOFWD" --until "$T_GHOST"
 expect "no forward: natdump why tcp/8081" "$TMP/1.out" '^no forward for tcp/8081: [1-9]'

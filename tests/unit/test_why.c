@@ -492,3 +492,21 @@ Test(engine_why, answered_forward_is_not_unanswered)
 		cr_assert_neq(evs[i].type, NAT_EV_FWD_UNANSWERED);
 	nat_engine_destroy(e);
 }
+
+/* natdump's words for ICMP (nd_note.c, linked from test_natdump.c). */
+Test(why_icmp, words)
+{
+	char b[16], w[48];
+	cr_assert_str_eq(nd_icmp_name(11, 0, b), "time-exceeded");
+	cr_assert_str_eq(nd_icmp_name(3, 3, b), "port-unreachable");
+	cr_assert_str_eq(nd_icmp_name(3, 13, b), "admin-prohibited");
+	cr_assert_str_eq(nd_icmp_name(11, 1, b), "reassembly-time-exceeded");
+	cr_assert_str_eq(nd_icmp_name(42, 7, b), "icmp-42/7");
+	struct nd_hdr h;
+	memset(&h, 0, sizeof h);
+	h.icmp_type = 3;
+	h.icmp_code = 4;
+	h.mtu = 1400;
+	nd_icmp_words(&h, w, sizeof w);
+	cr_assert_str_eq(w, "frag-needed mtu=1400");
+}

@@ -1004,7 +1004,8 @@ int nd_cmd_why(int argc, char **argv)
 			       nat_reason_name((enum nat_reason)r),
 			       (unsigned long long)(f->drops[r] + f->passes[r]));
 	fflush(stdout);
-	nd_out_flush(&g->pout);
+	if (nd_out_finish(&g->pout) < 0)
+		rc = 1;
 	rewind(g->pkts);
 	char line[2048];
 	while (fgets(line, sizeof line, g->pkts))
@@ -1015,6 +1016,7 @@ int nd_cmd_why(int argc, char **argv)
 	if (fflush(stdout) != 0)
 		rc = 1;
 out:
+	free(g->pout.buf); /* NULL after nd_out_finish */
 	if (g->pkts)
 		fclose(g->pkts);
 	for (size_t i = 0; i < g->n_ev_lines; i++)
