@@ -1,69 +1,28 @@
 /* natdump why: answers "why did this fail?" for a flow, a port, an
  * address or a 5-tuple (or the gateway as a whole) with one sentence
- * naming the cause and its fix, then the evidence. It reads what glassnat
- * recorded (the trace rings, the events file), the config (--config) and,
- * on the gateway itself (--live), the kernel's queue counters, interfaces
- * and ports. The decision is nd_why_rules.c. */
-#include "nd.h"
-#include "nd_why.h"
+ * naming the cause and its fix, then the evidence. This file reads what
+ * glassnat recorded (the trace rings, the events file) and runs the
+ * command; nd_why_live.c adds the config, the live host and the control
+ * socket; nd_why_rules.c decides. */
+#include "nd_why_int.h"
 
 #include <errno.h>
 #include <getopt.h>
-#include <jansson.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
-#include "client.h"
-#include "config.h"
 #include "lint.h"
-#include "neigh.h"
 
-enum { EV_LINES_MAX = 6, PKT_LINES_MAX = 8, PLAIN_LINES_MAX = 3,
-       FWD_MAX = 1024, FLOWS_MAX = 8192 };
-
-struct fwd_seen {
-	uint64_t id;
-	uint64_t in, out;
-	uint32_t ip;
-	uint16_t port, ext;
-	uint8_t proto;
-	char name[192];
-};
-
-struct gather {
-	struct nd_why_facts f;
-	const struct nat_config *cfg; /* NULL without --config */
-	bool has_since, has_until;
-	uint64_t since, until;
-	/* The same drop seen in the trace and as an event counts once:
-	 * each source counts apart, the larger wins. */
-	uint64_t ev_drops[NAT_R_MAX], ev_unowned, ev_flows;
-	uint64_t ev_fwd_silent;
-	uint64_t flow_ids[FLOWS_MAX];
-	size_t n_flow_ids;
-	struct fwd_seen fwd[FWD_MAX];
-	size_t n_fwd;
-	/* Evidence. */
-	char *ev_lines[EV_LINES_MAX];
-	size_t n_ev_lines, ev_more;
-	FILE *pkts; /* show lines of matched packets (tmpfile) */
-	struct nd_out pout;
-	size_t n_pkt_lines, n_plain_lines, pkt_more;
-	char notes[4][256];
-	size_t n_notes;
-};
-
-static const char *ip_s(uint32_t a, char *b)
+const char *nd_why_ip(uint32_t a, char *b)
 {
 	snprintf(b, 16, "%u.%u.%u.%u", a >> 24, (a >> 16) & 255,
 		 (a >> 8) & 255, a & 255);
 	return b;
 }
 
-static void note_add(struct gather *g, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-static void note_add(struct gather *g, const char *fmt, ...)
+void nd_why_note(struct gather *g, const char *fmt, ...)
 {
 	if (g->n_notes >= sizeof g->notes / sizeof g->notes[0])
 		return;
@@ -81,7 +40,7 @@ static enum nat_reason reason_of(const char *name)
 	return NAT_R_NONE;
 }
 
-static void count_flow(struct gather *g, uint64_t id)
+void nd_why_count_flow(struct gather *g, uint64_t id)
 {
 	if (!id)
 		return;
@@ -215,7 +174,7 @@ static void take_unit(struct gather *g, const struct nd_unit *u,
 	bool interesting = false;
 
 	f->units++;
-	count_flow(g, n->glassnat ? n->flow : 0);
+	nd_why_count_flow(g, n->glassnat ? n->flow : 0);
 	if (n->dir == ND_DIR_IN)
 		f->units_in++;
 	else if (n->dir == ND_DIR_OUT)
@@ -325,11 +284,6 @@ static int read_trace(struct gather *g, char **files, int n)
 
 /* ---- the events ---- */
 
-struct ep {
-	bool on;
-	uint32_t ip;
-	uint16_t port;
-};
 
 static struct ep ep_of(json_t *o, const char *key)
 {
@@ -345,7 +299,7 @@ static struct ep ep_of(json_t *o, const char *key)
 	return e;
 }
 
-static uint8_t ev_proto(json_t *o)
+uint8_t nd_why_ev_proto(json_t *o)
 {
 	const char *p = json_string_value(json_object_get(o, "proto"));
 	if (!p)
@@ -354,7 +308,7 @@ static uint8_t ev_proto(json_t *o)
 					 : strcmp(p, "icmp") == 0 ? 1 : 0;
 }
 
-static bool ev_matches(const struct nd_why_target *t, json_t *o, uint8_t proto,
+bool nd_why_ev_matches(const struct nd_why_target *t, json_t *o, uint8_t proto,
 		       const struct ep *eps, size_t n)
 {
 	switch (t->kind) {
@@ -389,7 +343,7 @@ static bool ev_matches(const struct nd_why_target *t, json_t *o, uint8_t proto,
 	return false;
 }
 
-static bool json_u64(json_t *v, uint64_t *out)
+bool nd_why_json_u64(json_t *v, uint64_t *out)
 {
 	if (!json_is_integer(v) || json_integer_value(v) < 0)
 		return false;
@@ -400,14 +354,14 @@ static bool json_u64(json_t *v, uint64_t *out)
 /* The final stats event: the queue's counters, whatever their names
  * (queue_dropped, queue_overflow, user_dropped, enobufs ...), and for the
  * whole gateway the drops by reason. */
-static void take_stats(struct gather *g, json_t *o)
+void nd_why_take_stats(struct gather *g, json_t *o)
 {
 	const char *k;
 	json_t *v;
 	json_object_foreach(o, k, v)
 	{
 		uint64_t x;
-		if (!json_u64(v, &x))
+		if (!nd_why_json_u64(v, &x))
 			continue;
 		if (strstr(k, "user_dropped") || strstr(k, "socket_full")) {
 			g->f.queue_known = true;
@@ -421,7 +375,7 @@ static void take_stats(struct gather *g, json_t *o)
 	}
 	json_t *q = json_object_get(o, "queue");
 	if (json_is_object(q))
-		take_stats(g, q);
+		nd_why_take_stats(g, q);
 	if (g->f.target.kind != ND_WHY_ALL)
 		return;
 	json_t *br = json_object_get(o, "by_reason");
@@ -429,7 +383,7 @@ static void take_stats(struct gather *g, json_t *o)
 	{
 		uint64_t x;
 		enum nat_reason r = reason_of(k);
-		if (r != NAT_R_NONE && json_u64(v, &x) && x > g->ev_drops[r] &&
+		if (r != NAT_R_NONE && nd_why_json_u64(v, &x) && x > g->ev_drops[r] &&
 		    r != NAT_R_NO_FORWARD && r != NAT_R_TO_HOST &&
 		    r != NAT_R_NOT_OURS && r != NAT_R_NOT_INSIDE &&
 		    r != NAT_R_HOST_INTERNAL && r != NAT_R_IPV6)
@@ -444,19 +398,19 @@ static void take_event(struct gather *g, json_t *o, const char *line)
 	if (!ev)
 		return;
 	if (strcmp(ev, "stats") == 0) {
-		take_stats(g, o);
+		nd_why_take_stats(g, o);
 		return;
 	}
-	uint8_t proto = ev_proto(o);
+	uint8_t proto = nd_why_ev_proto(o);
 	struct ep eps[3] = { ep_of(o, "inside"), ep_of(o, "mapped"),
 			     ep_of(o, "remote") };
-	if (!ev_matches(&f->target, o, proto, eps, 3))
+	if (!nd_why_ev_matches(&f->target, o, proto, eps, 3))
 		return;
 	bool keep = true;
 	const char *reason = json_string_value(json_object_get(o, "reason"));
 	const char *rule = json_string_value(json_object_get(o, "rule"));
 	uint64_t flow = 0;
-	(void)json_u64(json_object_get(o, "flow"), &flow);
+	(void)nd_why_json_u64(json_object_get(o, "flow"), &flow);
 	if (strcmp(ev, "pkt.drop") == 0 && reason) {
 		enum nat_reason r = reason_of(reason);
 		struct nd_why_tuple x = { .proto = proto };
@@ -509,7 +463,7 @@ static void take_event(struct gather *g, json_t *o, const char *line)
 	} else if (strcmp(ev, "flow.open") == 0) {
 		const char *kind = json_string_value(json_object_get(o, "kind"));
 		g->ev_flows++;
-		count_flow(g, flow);
+		nd_why_count_flow(g, flow);
 		if (kind && strcmp(kind, "forward") == 0)
 			f->fwd_flows++;
 		else if (rule)
@@ -522,8 +476,8 @@ static void take_event(struct gather *g, json_t *o, const char *line)
 		   strcmp(ev, "flow.evicted") == 0) {
 		const char *kind = json_string_value(json_object_get(o, "kind"));
 		uint64_t in = 0, out = 0;
-		(void)json_u64(json_object_get(o, "pkts_in"), &in);
-		(void)json_u64(json_object_get(o, "pkts_out"), &out);
+		(void)nd_why_json_u64(json_object_get(o, "pkts_in"), &in);
+		(void)nd_why_json_u64(json_object_get(o, "pkts_out"), &out);
 		if (kind && strcmp(kind, "forward") == 0 && in && !out) {
 			g->ev_fwd_silent++;
 			if (!f->fwd_ip) {
@@ -600,204 +554,6 @@ static int read_events(struct gather *g, const char *path)
 	free(line);
 	fclose(fp);
 	return rc;
-}
-
-/* ---- the config and the live host ---- */
-
-static void take_config(struct gather *g, const struct nat_config *c, bool live)
-{
-	struct nd_why_facts *f = &g->f;
-	char a[16], b[16];
-	f->has_config = true;
-	snprintf(f->filtering, sizeof f->filtering, "%s",
-		 nat_filtering_name(c->filtering));
-	f->port_lo = c->port_range.lo;
-	f->port_hi = c->port_range.hi;
-	f->max_flows = c->limits.max_flows;
-	f->internal = c->internal.addr;
-	f->internal_len = c->internal.len;
-	f->nat_ip = c->nat_ip;
-	uint32_t m = c->internal.len ? ~0u << (32 - c->internal.len) : 0;
-	if (f->target.kind == ND_WHY_ADDR && f->target.addr != c->nat_ip &&
-	    (f->target.addr & m) != c->internal.addr) {
-		/* An inside host that glassnat does not count as inside: on
-		 * the gateway, the address is on one of its networks (not
-		 * nat_ip's); elsewhere, no packet of it was ever queued. */
-		struct nat_cidr net, natnet;
-		char ifn[20], natif[20];
-		if (live) {
-			if (nat_host_net_of(f->target.addr, ifn, sizeof ifn,
-					    &net) == 0 &&
-			    (nat_host_net_of(c->nat_ip, natif, sizeof natif,
-					     &natnet) != 0 ||
-			     strcmp(ifn, natif) != 0)) {
-				f->target_outside_internal = true;
-				snprintf(f->internal_if, sizeof f->internal_if,
-					 "%s", ifn);
-				f->if_net = net.addr;
-				f->if_net_len = net.len;
-			}
-		} else if (f->units == 0) {
-			f->target_outside_internal = true;
-		}
-		if (f->target_outside_internal)
-			note_add(g,
-				 "config internal_network %s/%u does not hold "
-				 "%s%s%s",
-				 ip_s(c->internal.addr, a), c->internal.len,
-				 ip_s(f->target.addr, b),
-				 f->internal_if[0] ? ", which is on " : "",
-				 f->internal_if);
-	}
-	if (f->shadowed[0])
-		note_add(g, "config rule '%s' line %u is shadowed by '%s' line %u",
-			 f->shadowed, f->shadowed_line, f->shadower,
-			 f->shadower_line);
-	if (f->target.kind == ND_WHY_ALL && !f->shadowed[0]) {
-		size_t r[1], by[1];
-		if (nat_config_shadowed(c, r, by, 1)) {
-			snprintf(f->shadowed, sizeof f->shadowed, "%s",
-				 c->rules[r[0]].name);
-			snprintf(f->shadower, sizeof f->shadower, "%s",
-				 c->rules[by[0]].name);
-			f->shadowed_line = c->rules[r[0]].line;
-			f->shadower_line = c->rules[by[0]].line;
-		}
-	}
-	if (live) {
-		struct nat_lint_host h;
-		nat_host_lint_facts(c, &h);
-		f->internal_on_no_if = h.internal_if_known && !h.internal_on_if;
-	}
-}
-
-/* /proc/net/netfilter/nfnetlink_queue: "queue portid waiting mode range
- * queue_dropped user_dropped id 1" a line. */
-static void take_proc_queue(struct gather *g)
-{
-	FILE *fp = fopen("/proc/net/netfilter/nfnetlink_queue", "r");
-	char line[256];
-	if (!fp)
-		return;
-	g->f.queue_known = true;
-	while (fgets(line, sizeof line, fp)) {
-		unsigned long long v[9];
-		if (sscanf(line, "%llu %llu %llu %llu %llu %llu %llu %llu %llu",
-			   &v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &v[6],
-			   &v[7], &v[8]) < 7)
-			continue;
-		g->f.queue_dropped += v[5];
-		g->f.user_dropped += v[6];
-		note_add(g,
-			 "kernel nfnetlink_queue %llu: waiting=%llu "
-			 "queue_dropped=%llu user_dropped=%llu",
-			 v[0], v[2], v[5], v[6]);
-	}
-	fclose(fp);
-}
-
-/* ---- the live gateway, over its control socket ---- */
-
-/* "1.2.3.4:5" or "1.2.3.4" into an endpoint. */
-static struct ep ep_str(const char *s)
-{
-	struct ep e = { 0 };
-	char ip[24];
-	struct nd_why_target t;
-	if (!s)
-		return e;
-	snprintf(ip, sizeof ip, "%s", s);
-	char *colon = strchr(ip, ':');
-	if (colon)
-		*colon = '\0';
-	if (!nd_why_parse_target(ip, &t) || t.kind != ND_WHY_ADDR)
-		return e;
-	e.on = true;
-	e.ip = t.addr;
-	e.port = colon ? (uint16_t)atoi(colon + 1) : 0;
-	return e;
-}
-
-static json_t *ctl(const char *sock, const char *req)
-{
-	char *resp = NULL;
-	size_t len = 0;
-	unsigned long oserr = 0;
-	if (nat_ctl_call(sock, req, 5000, &resp, &len, &oserr) !=
-	    NAT_CTL_CALL_OK) {
-		fprintf(stderr, "natdump why: no answer from %s\n", sock);
-		free(resp);
-		return NULL;
-	}
-	json_error_t jerr;
-	json_t *o = json_loadb(resp, len, 0, &jerr);
-	free(resp);
-	if (!json_is_true(json_object_get(o, "success"))) {
-		json_decref(o);
-		return NULL;
-	}
-	return o;
-}
-
-/* The running gateway's counters (queue included, whatever their names)
- * and its live flows of the target: forward flows whose inside host has
- * not answered yet. Returns 1 when the gateway did not answer. */
-static int read_socket(struct gather *g, const char *sock)
-{
-	struct nd_why_facts *f = &g->f;
-	json_t *st = ctl(sock, "{\"action\":\"stats\"}\n");
-	if (!st)
-		return 1;
-	take_stats(g, json_object_get(st, "stats"));
-	json_decref(st);
-	json_t *fl = ctl(sock, "{\"action\":\"flows\",\"limit\":10000}\n");
-	if (!fl)
-		return 1;
-	size_t i;
-	json_t *o;
-	uint64_t silent = 0;
-	json_array_foreach(json_object_get(fl, "flows"), i, o)
-	{
-		uint8_t proto = ev_proto(o);
-		struct ep eps[3] = {
-			ep_str(json_string_value(json_object_get(o, "inside"))),
-			ep_str(json_string_value(json_object_get(o, "mapped"))),
-			ep_str(json_string_value(json_object_get(o, "remote")))
-		};
-		if (!ev_matches(&f->target, o, proto, eps, 3) &&
-		    !(f->target.kind == ND_WHY_FLOW &&
-		      (uint64_t)json_integer_value(json_object_get(o, "id")) ==
-			      f->target.flow))
-			continue;
-		uint64_t in = 0, out = 0, id = 0;
-		(void)json_u64(json_object_get(o, "pkts_in"), &in);
-		(void)json_u64(json_object_get(o, "pkts_out"), &out);
-		(void)json_u64(json_object_get(o, "id"), &id);
-		count_flow(g, id);
-		const char *kind = json_string_value(json_object_get(o, "kind"));
-		if (kind && strcmp(kind, "forward") == 0 && in > 1 && !out &&
-		    !silent++) {
-			note_add(g, "live flow %llu: forward to %s, %llu packets "
-				    "in, none back",
-				 (unsigned long long)id,
-				 json_string_value(json_object_get(o, "inside")),
-				 (unsigned long long)in);
-			if (!f->fwd_ip) {
-				f->fwd_ip = eps[0].ip;
-				f->fwd_port = eps[0].port;
-				f->fwd_ext = eps[1].port;
-				f->fwd_proto = proto;
-				const char *r = json_string_value(
-					json_object_get(o, "rule"));
-				snprintf(f->fwd_name, sizeof f->fwd_name, "%s",
-					 r ? r : "");
-			}
-		}
-	}
-	if (silent > g->ev_fwd_silent)
-		g->ev_fwd_silent = silent;
-	json_decref(fl);
-	return 0;
 }
 
 /* ---- the command ---- */
@@ -956,7 +712,7 @@ int nd_cmd_why(int argc, char **argv)
 		rc = 1;
 	if (events && read_events(g, events))
 		rc = 1;
-	if (sock && read_socket(g, sock))
+	if (sock && nd_why_read_socket(g, sock))
 		rc = 1;
 	/* Merge the two sources (each drop may be in both). */
 	struct nd_why_facts *f = &g->f;
@@ -985,9 +741,9 @@ int nd_cmd_why(int argc, char **argv)
 							       : g->ev_fwd_silent;
 	}
 	if (have_cfg)
-		take_config(g, &cfg, live);
+		nd_why_take_config(g, &cfg, live);
 	if (live)
-		take_proc_queue(g);
+		nd_why_take_proc_queue(g);
 
 	char sentence[1024];
 	enum nd_why_cause c = nd_why_decide(f, sentence, sizeof sentence);
