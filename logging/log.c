@@ -170,7 +170,8 @@ void log_engine_event(void *ctx, const struct nat_event *ev)
 		r.u.eng.has_rule = true;
 	}
 
-	if (ev->type == NAT_EV_PKT_DROP && (unsigned)ev->reason < NAT_R_MAX) {
+	if ((ev->type == NAT_EV_PKT_DROP || ev->type == NAT_EV_PKT_UNOWNED) &&
+	    (unsigned)ev->reason < NAT_R_MAX) {
 		unsigned k = (unsigned)ev->reason;
 		uint64_t sec = ev->ts_ns / 1000000000u;
 		if (sec != w->rl_sec[k]) {
@@ -193,7 +194,8 @@ void log_engine_event(void *ctx, const struct nat_event *ev)
 
 	bool flow_ev =
 		ev->type == NAT_EV_FLOW_OPEN || ev->type == NAT_EV_FLOW_STATE ||
-		ev->type == NAT_EV_FLOW_CLOSE || ev->type == NAT_EV_PKT_DROP;
+		ev->type == NAT_EV_FLOW_CLOSE || ev->type == NAT_EV_PKT_DROP ||
+		ev->type == NAT_EV_FWD_UNANSWERED;
 	if (c->e && flow_ev && ev->flow.rule != NAT_RULE_NONE) {
 		const char *name =
 			ev->type != NAT_EV_PKT_DROP &&

@@ -205,6 +205,10 @@ static const char *ev_name(const struct log_rec *r)
 			return "forward.add";
 		case NAT_EV_FORWARD_REMOVE:
 			return "forward.remove";
+		case NAT_EV_PKT_UNOWNED:
+			return "pkt.unowned";
+		case NAT_EV_FWD_UNANSWERED:
+			return "forward.unanswered";
 		default:
 			return "engine.unknown";
 		}
@@ -241,6 +245,7 @@ enum log_level log_rec_level(const struct log_rec *r)
 		case NAT_EV_EXPIRED_SWEEP:
 		case NAT_EV_FORWARD_ADD:
 		case NAT_EV_FORWARD_REMOVE:
+		case NAT_EV_PKT_UNOWNED:
 			return LOG_INFO;
 		default:
 			return LOG_WARN;
@@ -374,6 +379,21 @@ static void j_engine(struct sb *b, const struct log_rec *r)
 		j_str(b, "reason", nat_reason_name(ev->reason));
 		if (r->u.eng.suppressed)
 			j_u64(b, "suppressed", r->u.eng.suppressed);
+		break;
+	case NAT_EV_PKT_UNOWNED:
+		j_ep(b, "mapped", f->map_ip, f->map_port);
+		j_ep(b, "remote", f->rem_ip, f->rem_port);
+		j_str(b, "reason", nat_reason_name(ev->reason));
+		if (r->u.eng.suppressed)
+			j_u64(b, "suppressed", r->u.eng.suppressed);
+		break;
+	case NAT_EV_FWD_UNANSWERED:
+		j_ep(b, "inside", f->in_ip, f->in_port);
+		j_ep(b, "mapped", f->map_ip, f->map_port);
+		j_ep(b, "remote", f->rem_ip, f->rem_port);
+		j_rule(b, r);
+		j_u64(b, "pkts_in", f->pkts_in);
+		j_str(b, "neigh", ev->neigh[0] ? ev->neigh : "unknown");
 		break;
 	default: /* port.exhausted, table.full */
 		j_ep(b, "inside", f->in_ip, f->in_port);
@@ -660,6 +680,28 @@ static void t_engine(struct sb *b, const struct log_rec *r, enum log_level l)
 		t_ep(b, f->proto, f->in_ip, f->in_port);
 		sb_puts(b, " → ");
 		t_ep(b, f->proto, f->rem_ip, f->rem_port);
+		break;
+	case NAT_EV_PKT_UNOWNED:
+		t_prefix(b, r, l, "NAT");
+		sb_puts(b, "No forward for ");
+		t_proto(b, f->proto);
+		sb_printf(b, " port %u: ", f->map_port);
+		t_ep(b, f->proto, f->rem_ip, f->rem_port);
+		sb_puts(b, " → ");
+		t_ep(b, f->proto, f->map_ip, f->map_port);
+		sb_puts(b, " handed to the host");
+		if (r->u.eng.suppressed)
+			sb_printf(b, " (+%llu suppressed)",
+				  (unsigned long long)r->u.eng.suppressed);
+		return;
+	case NAT_EV_FWD_UNANSWERED:
+		t_prefix(b, r, l, "FORWARD");
+		sb_puts(b, "No answer from the forward's target: ");
+		t_tuple(b, f);
+		sb_printf(b, ", %llu packets in, none back; neighbour %s",
+			  (unsigned long long)f->pkts_in,
+			  ev->neigh[0] ? ev->neigh : "unknown");
+		t_rule(b, r, "forward");
 		break;
 	case NAT_EV_EXPIRED_SWEEP:
 		t_prefix(b, r, l, "TABLE");

@@ -472,10 +472,21 @@ static void print_flows(json_t *resp, const struct ctl_opts *co)
 	       "PKTS OUT/IN  BYTES OUT/IN");
 	json_array_foreach(arr, i, f)
 	{
+		/* ICMP echo: the identifier after the address, so two pings
+		 * from one host tell apart. */
+		char in[40], map[40];
+		snprintf(in, sizeof in, "%s", jstr(f, "inside"));
+		snprintf(map, sizeof map, "%s", jstr(f, "mapped"));
+		if (json_object_get(f, "echo_id")) {
+			snprintf(in, sizeof in, "%s id=%lld", jstr(f, "inside"),
+				 jint(f, "echo_id"));
+			snprintf(map, sizeof map, "%s id=%lld",
+				 jstr(f, "mapped"), jint(f, "mapped_id"));
+		}
 		printf("%-8lld %-5s %-8s %-21s %-21s %-21s %-12s %-16s "
 		       "%lld/%lld  %lld/%lld\n",
 		       jint(f, "id"), jstr(f, "proto"), jstr(f, "kind"),
-		       jstr(f, "inside"), jstr(f, "mapped"), jstr(f, "remote"),
+		       in, map, jstr(f, "remote"),
 		       jstr(f, "state"), jstr(f, "rule"), jint(f, "pkts_out"),
 		       jint(f, "pkts_in"), jint(f, "bytes_out"),
 		       jint(f, "bytes_in"));

@@ -8,6 +8,8 @@
 
 #include "app.h"
 #include "config.h"
+#include "lint.h"
+#include "neigh.h"
 #include "engine.h"
 #include "observe.h"
 #include "replay.h"
@@ -208,9 +210,15 @@ int app_cmd_check(int argc, char **argv)
 	nat_config_print_plan(stdout, &cfg, nat_engine_memory(&cfg));
 	/* Run on the gateway (the host that has nat_ip), say what `run`
 	 * would refuse; elsewhere the host's addresses say nothing. */
-	if (nat_plat_addr_is_local(cfg.nat_ip) == 1)
+	if (nat_plat_addr_is_local(cfg.nat_ip) == 1) {
+		struct nat_lint_host host;
+		nat_host_lint_facts(&cfg, &host);
 		nat_config_lint_addrs(&cfg, nat_plat_addr_is_local, NULL,
 				      check_warn, NULL);
+		nat_config_lint(&cfg, &host, check_warn, NULL);
+	} else {
+		nat_config_lint(&cfg, NULL, check_warn, NULL);
+	}
 	nat_config_free(&cfg);
 	return fflush(stdout) == 0 ? EX_OK : EX_RUNTIME;
 }

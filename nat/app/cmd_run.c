@@ -554,6 +554,7 @@ int app_cmd_run(int argc, char **argv)
 				  ? NAT_LOG_JSON
 				  : -1,
 		.verbose = cfg.logging.verbose,
+		.neigh = true,
 	};
 	if (nat_obs_open(&ctx.ob, e, &cfg, &oo, err, sizeof(err)) < 0) {
 		run_log("ERROR", "MAIN", "%s", err);

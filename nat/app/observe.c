@@ -4,12 +4,24 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "neigh.h"
+
 #define NS_PER_S 1000000000ull
 
 /* nat_hooks has one ctx; these fan out to the log and the trace. */
 static void obs_event(void *ctx, const struct nat_event *ev)
 {
 	struct nat_observers *ob = ctx;
+	if (ev->type == NAT_EV_FWD_UNANSWERED && ob->neigh) {
+		/* Rare (once per unanswered forward flow): worth one read of
+		 * the neighbour table, which tells "no such host" from "the
+		 * host answers but routes its replies elsewhere". */
+		struct nat_event copy = *ev;
+		(void)nat_neigh_state(ev->flow.in_ip, copy.neigh,
+				      sizeof copy.neigh);
+		log_engine_event(&ob->lctx, &copy);
+		return;
+	}
 	log_engine_event(&ob->lctx, ev);
 }
 
@@ -26,6 +38,7 @@ int nat_obs_open(struct nat_observers *ob, struct nat_engine *e,
 {
 	memset(ob, 0, sizeof(*ob));
 	ob->e = e;
+	ob->neigh = o->neigh;
 	const char *events = o->events ? o->events : cfg->logging.events;
 	if (events && events[0]) {
 		struct log_opts lo;

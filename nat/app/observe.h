@@ -23,6 +23,7 @@ struct nat_obs_opts {
 	const char *trace_filter; /* overrides trace.filter */
 	int format;		  /* -1: config, else enum nat_log_format */
 	bool verbose;
+	bool neigh; /* live: forward.unanswered carries the neighbour state */
 	/* Tests: make the writers slow (µs per record). */
 	unsigned test_trace_delay_us, test_log_delay_us;
 };
@@ -35,6 +36,7 @@ struct nat_observers {
 	struct trace_engine_ctx tctx;
 	uint64_t trace_lost_reported;
 	uint64_t next_poll_ns;
+	bool neigh;
 };
 
 /* Opens what cfg and o ask for and sets e's hooks. Returns -1 with a

@@ -365,6 +365,25 @@ char *nat_nfq_rules_text(const struct nat_config *cfg, const struct nat_nfq_plan
 	sb_printf(&b, "*mangle\n:%s - [0:0]\n:%s - [0:0]\n", NAT_NFQ_CHAIN_IN,
 		  NAT_NFQ_CHAIN_OUT);
 	gen_all_inbound(&b, cfg, pl, NAT_NFQ_CHAIN_IN, target);
+	/* New connections to nat_ip's other ports (no forward owns them):
+	 * shown to the engine, which hands them to the host and says so
+	 * (reason no_forward, pkt.unowned), so "why does tcp/8081 time out"
+	 * has an answer. Rate limited, and --queue-bypass: the host's own
+	 * services on nat_ip never wait on glassnat, even when it is gone. */
+	{
+		char nip[16];
+		nat_ip_str(cfg->nat_ip, nip);
+		sb_printf(&b,
+			  "-A %s -d %s/32 ! -i lo -p tcp --syn -m conntrack "
+			  "--ctstate NEW -m limit "
+			  "--limit 20/sec --limit-burst 40 -j %s --queue-bypass\n",
+			  NAT_NFQ_CHAIN_IN, nip, target);
+		sb_printf(&b,
+			  "-A %s -d %s/32 ! -i lo -p udp -m conntrack "
+			  "--ctstate NEW -m limit "
+			  "--limit 20/sec --limit-burst 40 -j %s --queue-bypass\n",
+			  NAT_NFQ_CHAIN_IN, nip, target);
+	}
 	/* The host's own inside address is never translated: its packets
 	 * (IGMP, its own connections) need not wait for a verdict. */
 	if (cfg->has_host_internal_ip) {

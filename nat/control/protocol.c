@@ -587,6 +587,10 @@ static void flow_one(void *ctx, const struct nat_flow_info *f)
 		"idle",
 		c->now_ns > f->last_ns ? (double)(c->now_ns - f->last_ns) / 1e9
 				       : 0.0);
+	if (o && f->proto == 1) { /* echo: the identifiers, in and out */
+		json_object_set_new(o, "echo_id", json_integer(f->in_port));
+		json_object_set_new(o, "mapped_id", json_integer(f->map_port));
+	}
 	if (o && f->proto == 6)
 		json_object_set_new(o, "state",
 				    json_string(nat_tcp_state_name(

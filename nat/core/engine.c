@@ -136,6 +136,21 @@ static void emit_limit(struct nat_engine *e, enum nat_event_type type,
 	nat_eng_emit(e, &ev);
 }
 
+static void emit_unowned(struct nat_engine *e, const struct nat_pkt *p)
+{
+	struct nat_event ev;
+	if (!nat_eng_ev_begin(e, &ev, NAT_EV_PKT_UNOWNED))
+		return;
+	ev.reason = NAT_R_NO_FORWARD;
+	ev.flow.proto = p->proto;
+	ev.flow.rem_ip = p->src;
+	ev.flow.rem_port = p->sport;
+	ev.flow.map_ip = p->dst;
+	ev.flow.map_port = p->dport;
+	ev.flow.rule = NAT_RULE_NONE;
+	nat_eng_emit(e, &ev);
+}
+
 /* Makes room for one more flow of inside host ip: evicts its least
  * recently used flow when it is at max_flows_per_host. */
 static void host_make_room(struct nat_engine *e, uint32_t ip)
@@ -262,6 +277,17 @@ static enum nat_verdict inbound(struct ctx *c, uint32_t src, uint16_t sport,
 			if (!ok || !syn)
 				return verdict(c, NAT_V_DROP, NAT_R_FILTERED);
 			kind = NAT_FLOW_INBOUND;
+		} else if (a == 0 && !e->cfg.port_preservation &&
+			   (dport < e->cfg.port_range.lo ||
+			    dport > e->cfg.port_range.hi)) {
+			/* Not the NAT's port (without port preservation it
+			 * maps into port_range only): the host's, its own
+			 * service or a forward that is missing. Said once
+			 * per new connection, so "why does tcp/8081 time
+			 * out" has an answer. */
+			if (syn)
+				emit_unowned(e, p);
+			return verdict(c, NAT_V_PASS, NAT_R_NO_FORWARD);
 		} else {
 			return policy(c, e->cfg.policies.unmatched_inbound,
 				      e->cfg.policies.unmatched_inbound ==
@@ -293,6 +319,10 @@ static enum nat_verdict inbound(struct ctx *c, uint32_t src, uint16_t sport,
 	else
 		c->res->hairpin = true;
 	account(e, idx, p, false, true);
+	/* The remote tried twice and the inside host never answered. */
+	if (f->kind == NAT_FLOW_FORWARD && f->pkts_in == 2 && !f->pkts_out)
+		nat_eng_emit_flow(e, NAT_EV_FWD_UNANSWERED, f, NAT_TCP_NONE,
+				  NAT_CLOSE_TIMEOUT);
 	if (f->kind == NAT_FLOW_BYPASS)
 		return verdict(c, NAT_V_BYPASS, NAT_R_NONE);
 	c->pl.dst = true;

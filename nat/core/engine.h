@@ -43,6 +43,15 @@ enum nat_event_type {
 	NAT_EV_EXPIRED_SWEEP, /* n_expired flows removed, n_remaining left */
 	NAT_EV_FORWARD_ADD,    /* fwd set: a forward now accepts connections */
 	NAT_EV_FORWARD_REMOVE, /* fwd set; n_closed flows closed (flushed) */
+	/* A TCP SYN or a UDP datagram to a port of nat_ip that no forward or
+	 * mapping owns, handed to the host (reason no_forward); tuple as for
+	 * PKT_DROP (dir in). */
+	NAT_EV_PKT_UNOWNED,
+	/* A forward flow's second packet from the remote (a retransmitted
+	 * SYN) while nothing came back from the inside host: flow set;
+	 * neigh is "" from the engine, the observer fills in the neighbour
+	 * state of flow.in_ip where the platform can read it. */
+	NAT_EV_FWD_UNANSWERED,
 	NAT_EV_MAX
 };
 
@@ -58,6 +67,7 @@ struct nat_event {
 	 * only: copy it) and, for REMOVE, the flows it closed. */
 	const struct nat_forward_cfg *fwd;
 	uint32_t n_closed;
+	char neigh[12]; /* FWD_UNANSWERED: "REACHABLE", "FAILED", ... */
 };
 
 /* Per-packet facts supplied by the backend. */

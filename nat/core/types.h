@@ -63,7 +63,9 @@ enum nat_verdict {
 	X(NO_MAPPING, "no_mapping",                                            \
 	  "inbound packet with no flow, no port forward and no mapping",       \
 	  "unsolicited traffic, or a flow that expired: timeouts, flow.close " \
-	  "events, forward list, policies.unmatched_inbound")                  \
+	  "events, forward list, policies.unmatched_inbound; a TCP SYN-ACK "   \
+	  "is the reply to the host's own connection from a port in "          \
+	  "port_range (natdump why)")                                          \
 	X(FILTERED, "filtered",                                                \
 	  "a mapping exists but the filtering mode refused this remote",       \
 	  "filtering in the config (endpoint_independent / "                   \
@@ -135,7 +137,12 @@ enum nat_verdict {
 	  "a non-first fragment came before its first fragment and the "       \
 	  "backend in use cannot hold it",                                     \
 	  "reordering upstream; which backends hold fragments: "               \
-	  "docs/fragments.md")
+	  "docs/fragments.md")                                                 \
+	X(NO_FORWARD, "no_forward",                                            \
+	  "inbound to a port of nat_ip outside port_range that no forward "    \
+	  "owns: handed to the host's own stack",                              \
+	  "the forward list (glassnat forward list); a service of the host "   \
+	  "on that port; natdump why PROTO/PORT")
 
 #define NAT_REASON_ENUM_(sym, name, means, check) NAT_R_##sym,
 enum nat_reason {

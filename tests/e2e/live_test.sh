@@ -108,7 +108,12 @@ check "raw notrack, mangle PREROUTING and POSTROUTING chains present" \
 		grep -q -- '-A PREROUTING -j GLASSNAT-IN' <<<\"\$0\" &&
 		grep -q -- '-A POSTROUTING -j GLASSNAT-OUT' <<<\"\$0\" &&
 		grep -q 'CT --notrack' <<<\"\$0\" &&
-		! grep -q 'queue-bypass' <<<\"\$0\"" "$rules"
+		! grep -v -- '--ctstate NEW' <<<\"\$0\" | grep -q 'queue-bypass'" "$rules"
+# Only the rate-limited rule for new connections to nat_ip's unforwarded
+# ports (handed back to the host, reason no_forward) may bypass the queue:
+# the host's own services must not depend on glassnat.
+check "only new connections to nat_ip's other ports bypass a dead queue" \
+	bash -c "grep -q -- '-A GLASSNAT-IN -d $IP_NAT/32 ! -i lo -p tcp .*--ctstate NEW -m limit .*--queue-bypass' <<<\"\$0\"" "$rules"
 
 # ---- 3. TCP, byte for byte (20 MB: GSO super-packets, partial checksums) --
 r=$(peer "$NS_IN1" tcp-send $IP_SRV 5001 20000000)

@@ -31,11 +31,11 @@ zstd -q "$T/sc.pcapng" -o "$T/sc.pcapng.zst"
 "$ND" show "$T/sc.pcapng.zst" >"$T/show" 2>"$T/err"
 check "show exits 0 on a good ring" test $? -eq 0
 check "show: 13 units from 23 packets" test "$(wc -l <"$T/show")" -eq 13
-check "show: flow 7 SNAT pair" has "$T/show" "7 out tcp 10.0.0.2:40000 > 198.51.100.10:80 → 192.0.2.1:40000 > 198.51.100.10:80 nat rule=internet"
-check "show: flow 7 reply reverse-translated" has "$T/show" "7 in tcp 198.51.100.10:80 > 192.0.2.1:40000 → 198.51.100.10:80 > 10.0.0.2:40000 nat"
+check "show: flow 7 SNAT pair" has "$T/show" "7 out tcp 10.0.0.2:40000 > 198.51.100.10:80 → 192.0.2.1:40000 > 198.51.100.10:80 [S] nat rule=internet"
+check "show: flow 7 reply reverse-translated" has "$T/show" "7 in tcp 198.51.100.10:80 > 192.0.2.1:40000 → 198.51.100.10:80 > 10.0.0.2:40000 [S.] nat"
 check "show: percent-decoded rule name" has "$T/show" "rule=my rule%"
-check "show: forward rule" has "$T/show" "9 in tcp 198.51.100.20:5555 > 192.0.2.1:8080 → 198.51.100.20:5555 > 10.0.0.5:80 nat rule=forward:web"
-check "show: drop has no after side" has "$T/show" "0 in tcp 198.51.100.99:1234 > 192.0.2.1:50000 → - drop reason=no_mapping"
+check "show: forward rule" has "$T/show" "9 in tcp 198.51.100.20:5555 > 192.0.2.1:8080 → 198.51.100.20:5555 > 10.0.0.5:80 [S] nat rule=forward:web"
+check "show: drop has no after side" has "$T/show" "0 in tcp 198.51.100.99:1234 > 192.0.2.1:50000 → - [S] drop reason=no_mapping"
 check "show: rule drop" has "$T/show" "10 out udp 10.0.0.4:6000 > 203.0.113.9:123 → - drop rule=blocked reason=rule_drop"
 check "show: plain and zstd identical" diff <("$ND" show "$T/sc.pcapng") "$T/show"
 check "show -c 3" test "$("$ND" show -c 3 "$T/sc.pcapng" | wc -l)" -eq 3
@@ -187,7 +187,7 @@ if "$BUILD/glassnat" replay --help 2>&1 | grep -q -- "--trace DIR" &&
 	mkdir -p "$T/trace"
 	if "$BUILD/glassnat" replay -q -c configs/hyper-nat.yaml "$T/in.pcapng" -o "$T/rp2.pcapng" --trace "$T/trace" >/dev/null 2>&1; then
 		"$ND" show "$T/trace" >"$T/trshow"
-		check "rings: pairs with both sides" grep -q "^[^ ]* 1 out tcp 172.17.240.21:51000 > 198.51.100.10:443 → 192.168.45.57:51000 > 198.51.100.10:443 nat" "$T/trshow"
+		check "rings: pairs with both sides" grep -q "^[^ ]* 1 out tcp 172.17.240.21:51000 > 198.51.100.10:443 → 192.168.45.57:51000 > 198.51.100.10:443 \[S\] nat" "$T/trshow"
 		check "rings: drop reason" grep -q "drop reason=no_mapping" "$T/trshow"
 	else
 		bad "glassnat replay --trace failed"

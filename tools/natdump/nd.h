@@ -49,7 +49,24 @@ struct nd_hdr {
 	uint32_t seq, ack;
 	uint16_t payload; /* TCP payload bytes in the capture */
 	uint8_t icmp_type, icmp_code;
+	/* ICMP errors (3, 11, 12): the quoted packet's tuple, and the
+	 * next-hop MTU of a frag-needed (3/4; 0 when the router gave none). */
+	bool icmp_err;
+	uint16_t mtu;
+	struct nd_inner {
+		bool ip, ports;
+		uint8_t proto;
+		uint32_t src, dst;
+		uint16_t sport, dport;
+	} inner;
 };
+
+/* An ICMP type and code in words: "echo-request", "port-unreachable",
+ * "frag-needed", "time-exceeded", "reassembly-time-exceeded", ...;
+ * "icmp-T/C" into buf (16 bytes) for the rest. */
+const char *nd_icmp_name(uint8_t type, uint8_t code, char *buf);
+/* "time-exceeded", "frag-needed mtu=1400" for an error header h. */
+void nd_icmp_words(const struct nd_hdr *h, char *buf, size_t len);
 
 /* Decodes the headers of an IPv4 packet in a frame of the given link
  * type, decapsulated as replay does (linktype.h); h->ip false when the
@@ -208,6 +225,8 @@ int nd_cmd_follow(const struct nd_opts *o);
 int nd_cmd_drops(const struct nd_opts *o);
 int nd_cmd_stats(const struct nd_opts *o);
 int nd_cmd_export(const struct nd_opts *o);
+/* natdump why (nd_why.c): parses its own arguments (argv[0] "why"). */
+int nd_cmd_why(int argc, char **argv);
 
 /* A before/after pair, or one side of it, or a plain packet (no
  * glassnat comment: pre NULL, post the packet, note.glassnat false). */

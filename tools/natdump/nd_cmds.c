@@ -70,6 +70,22 @@ static void unit_hdrs(const struct nd_unit *u, struct nd_hdr *pre,
 			     u->post->linktype);
 }
 
+/* The quoted packet of an ICMP error as a header to print (ip false when
+ * h is NULL or not an error). */
+static void inner_hdr(struct nd_hdr *ih, const struct nd_hdr *h)
+{
+	memset(ih, 0, sizeof *ih);
+	if (!h || !h->icmp_err || !h->inner.ip)
+		return;
+	ih->ip = true;
+	ih->proto = h->inner.proto;
+	ih->src = h->inner.src;
+	ih->dst = h->inner.dst;
+	ih->sport = h->inner.sport;
+	ih->dport = h->inner.dport;
+	ih->ports = h->inner.ports;
+}
+
 /* One packet record (show, follow): the pair as one line. Text:
  * "TIME FLOW DIR PROTO PRE → POST [FLAGS seq= ack= len=] VERDICT rule=
  * reason= hairpin"; a packet without a glassnat note is "TIME - - PROTO
@@ -86,7 +102,22 @@ static void show_unit(struct nd_out *out, const struct nd_unit *u, bool json,
 
 	unit_hdrs(u, &pre, &post);
 	any = u->pre ? &pre : &post;
-	td = tcp_detail && any->ip && any->proto == 6 && any->ports;
+	bool tcp = any->ip && any->proto == 6 && any->ports;
+	td = tcp_detail && tcp;
+	/* ICMP errors: type and code in words, the quoted tuple as it came
+	 * and (translated) as it left. */
+	bool ie = any->ip && any->icmp_err;
+	char iw[48], ipb[8];
+	struct nd_hdr iq_pre, iq_post;
+	inner_hdr(&iq_pre, u->pre ? &pre : NULL);
+	inner_hdr(&iq_post, u->post ? &post : NULL);
+	if (ie)
+		nd_icmp_words(any, iw, sizeof iw);
+	bool two = ie && iq_pre.ip && iq_post.ip &&
+		   (iq_pre.src != iq_post.src || iq_pre.dst != iq_post.dst ||
+		    iq_pre.sport != iq_post.sport ||
+		    iq_pre.dport != iq_post.dport);
+	const struct nd_hdr *iq1 = iq_pre.ip ? &iq_pre : &iq_post;
 
 	const struct nd_field f[] = {
 		{"ts", "", ND_F_TIME, true, .u = u->ts_ns},
@@ -101,7 +132,17 @@ static void show_unit(struct nd_out *out, const struct nd_unit *u, bool json,
 		 u->post != NULL, .dflt = "-", .h = &post},
 		{NULL, " if=", ND_F_STR, !g && u->post && u->post->if_name,
 		 .s = u->post ? u->post->if_name : NULL},
-		{NULL, " ", ND_F_TCPFLAGS, g && td, .flags = any->tcp_flags},
+		{NULL, " ", ND_F_TCPFLAGS, tcp, .flags = any->tcp_flags},
+		{"icmp", " ", ND_F_STR, ie, .s = iw},
+		{"icmp_type", NULL, ND_F_U64, ie, .u = any->icmp_type},
+		{"icmp_code", NULL, ND_F_U64, ie, .u = any->icmp_code},
+		{"mtu", NULL, ND_F_U64, ie && any->icmp_type == 3 &&
+					       any->icmp_code == 4,
+		 .u = any->mtu},
+		{"inner_proto", " about ", ND_F_WORD, ie && iq1->ip,
+		 .s = nd_proto_name(iq1->proto, ipb)},
+		{"inner", " ", ND_F_TUPLE, ie && iq1->ip, .h = iq1},
+		{"inner_post", " \xe2\x86\x92 ", ND_F_TUPLE, two, .h = &iq_post},
 		{NULL, " seq=", ND_F_U64, g && td, .u = any->seq},
 		{NULL, " ack=", ND_F_U64, g && td, .u = any->ack},
 		{NULL, " len=", ND_F_U64, g && td, .u = any->payload},
@@ -113,7 +154,7 @@ static void show_unit(struct nd_out *out, const struct nd_unit *u, bool json,
 		{"map", NULL, ND_F_IPPORT, g && n->has_map, .ip = n->map_ip,
 		 .port = n->map_port},
 		{"hairpin", " hairpin", ND_F_TRUE, g && n->hairpin, .u = 0},
-		{"tcp_flags", NULL, ND_F_TCPFLAGS, td, .flags = any->tcp_flags},
+		{"tcp_flags", NULL, ND_F_TCPFLAGS, tcp, .flags = any->tcp_flags},
 		{"seq", NULL, ND_F_U64, td, .u = any->seq},
 		{"ack", NULL, ND_F_U64, td, .u = any->ack},
 		{"payload", NULL, ND_F_U64, td, .u = any->payload},

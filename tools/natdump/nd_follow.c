@@ -222,7 +222,11 @@ int nd_cmd_follow(const struct nd_opts *o)
 		nd_show_unit(&out, &u, o->json, true);
 		p = u.pre ? u.pre : u.post;
 		nd_hdr_parse(&h, p->data, p->caplen, p->linktype);
-		if (h.ip && h.proto == 6 && h.ports) {
+		/* Flow 0 is every packet of no flow (drops before a flow
+		 * existed): no connection, so no state to imply; and a
+		 * dropped packet never reached the other side. */
+		if (o->flow != 0 && strcmp(u.note->verdict, "drop") != 0 &&
+		    h.ip && h.proto == 6 && h.ports) {
 			const char *ns;
 			bool out_dir = u.note->dir != ND_DIR_IN;
 			if ((h.tcp_flags & 0x12) == 0x02)

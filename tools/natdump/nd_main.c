@@ -21,6 +21,7 @@ static const char usage_main[] =
 	"  drops    drops grouped by reason and rule, with what to check\n"
 	"  stats    files, time span, packets, flows, losses, reasons\n"
 	"  export   write a plain pcapng for Wireshark (-o OUT.pcapng)\n"
+	"  why      why did TARGET fail: the cause and its fix, then evidence\n"
 	"\n"
 	"`natdump COMMAND --help` lists a command's options.\n"
 	"exit status: 0 ok, 1 damaged input or failure, 2 usage.\n";
@@ -133,6 +134,8 @@ int main(int argc, char **argv)
 	/* Hidden: the reasons and their explanations, for the docs test. */
 	if (strcmp(argv[1], "--list-reasons") == 0 && argc == 2)
 		return nd_list_reasons(stdout);
+	if (strcmp(argv[1], "why") == 0) /* its own options: nd_why.c */
+		return nd_cmd_why(argc - 1, argv + 1);
 	for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
 		if (strcmp(argv[1], cmds[i].name) == 0)
 			c = &cmds[i];

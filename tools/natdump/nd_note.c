@@ -3,6 +3,7 @@
  * trace/linktype.c: natdump reads what glassnat writes and replays. */
 #include "nd.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #include "linktype.h"
@@ -78,6 +79,21 @@ void nd_hdr_parse(struct nd_hdr *h, const uint8_t *data, size_t caplen,
 		return;
 	h->icmp_type = p.icmp_type;
 	h->icmp_code = p.icmp_code;
+	if (p.flags & NAT_PKT_ICMP_ERROR) {
+		const uint8_t *ic = copy + p.ihl; /* 8 bytes checked */
+		h->icmp_err = true;
+		if (p.icmp_type == 3 && p.icmp_code == 4)
+			h->mtu = (uint16_t)(ic[6] << 8 | ic[7]);
+		h->inner.ip = true;
+		h->inner.proto = p.inner.proto;
+		h->inner.src = p.inner.src;
+		h->inner.dst = p.inner.dst;
+		h->inner.ports = p.inner.proto == 6 || p.inner.proto == 17 ||
+				 (p.inner.proto == 1 &&
+				  (p.inner.icmp_type == 0 || p.inner.icmp_type == 8));
+		h->inner.sport = p.inner.sport;
+		h->inner.dport = p.inner.dport;
+	}
 	if (p.proto == 6 || p.proto == 17 ||
 	    (p.proto == 1 && (p.flags & NAT_PKT_ICMP_QUERY))) {
 		h->ports = true;
@@ -93,4 +109,48 @@ void nd_hdr_parse(struct nd_hdr *h, const uint8_t *data, size_t caplen,
 		h->ack = rd32(t + 8);
 		h->payload = (uint16_t)(ip_data > doff ? ip_data - doff : 0);
 	}
+}
+
+const char *nd_icmp_name(uint8_t type, uint8_t code, char *buf)
+{
+	static const char *const unreach[] = {
+		"net-unreachable",	   "host-unreachable",
+		"protocol-unreachable",	   "port-unreachable",
+		"frag-needed",		   "source-route-failed",
+		"net-unknown",		   "host-unknown",
+		"host-isolated",	   "net-prohibited",
+		"host-prohibited",	   "net-unreachable-tos",
+		"host-unreachable-tos",	   "admin-prohibited",
+		"host-precedence-violation", "precedence-cutoff",
+	};
+	switch (type) {
+	case 0:
+		return "echo-reply";
+	case 8:
+		return "echo-request";
+	case 3:
+		if (code < sizeof unreach / sizeof unreach[0])
+			return unreach[code];
+		break;
+	case 11:
+		return code == 0 ? "time-exceeded"
+		       : code == 1 ? "reassembly-time-exceeded"
+				   : "time-exceeded";
+	case 12:
+		return "parameter-problem";
+	default:
+		break;
+	}
+	snprintf(buf, 16, "icmp-%u/%u", type, code);
+	return buf;
+}
+
+void nd_icmp_words(const struct nd_hdr *h, char *buf, size_t len)
+{
+	char b[16];
+	const char *w = nd_icmp_name(h->icmp_type, h->icmp_code, b);
+	if (h->icmp_type == 3 && h->icmp_code == 4)
+		snprintf(buf, len, "%s mtu=%u", w, h->mtu);
+	else
+		snprintf(buf, len, "%s", w);
 }
