@@ -426,6 +426,31 @@ static enum nat_verdict icmp_error_out(struct ctx *c)
 	return verdict(c, NAT_V_NAT, NAT_R_NONE);
 }
 
+/* An ICMP error this host sent itself (TTL exceeded, fragmentation
+ * needed) about a packet it had translated inbound and was forwarding to
+ * the inside: the quote holds the inside address. It gets the NAT
+ * address back, as the remote host sent it (RFC 5508 REQ-4); the outer
+ * source is the host's own. No flow: dropped, never sent quoting an
+ * inside address. */
+static enum nat_verdict icmp_error_local(struct ctx *c)
+{
+	struct nat_engine *e = c->e;
+	const struct nat_inner *in = &c->p->inner;
+	uint32_t idx = nat_flow_find_in(&e->ft, in->proto, in->dst, in->dport,
+					in->src, in->sport);
+	if (idx == NAT_FLOW_NIL)
+		return verdict(c, NAT_V_DROP, NAT_R_ICMP_NO_FLOW);
+	const struct nat_flow *f = &e->ft.f[idx];
+	set_flow(c, idx);
+	account(e, idx, c->p, true, false);
+	if (f->kind == NAT_FLOW_BYPASS)
+		return verdict(c, NAT_V_BYPASS, NAT_R_NONE);
+	c->pl.inner_dst = true;
+	c->pl.idst_ip = f->map_ip;
+	c->pl.idst_port = f->map_port;
+	return verdict(c, NAT_V_NAT, NAT_R_NONE);
+}
+
 static enum nat_verdict icmp_error_in(struct ctx *c)
 {
 	struct nat_engine *e = c->e;
@@ -460,6 +485,9 @@ static enum nat_verdict outbound(struct ctx *c)
 	struct nat_engine *e = c->e;
 	const struct nat_pkt *p = c->p;
 
+	if ((p->flags & NAT_PKT_ICMP_ERROR) && !is_inside(e, p->src) &&
+	    is_inside(e, p->inner.dst) && !is_inside(e, p->dst))
+		return icmp_error_local(c);
 	if (!is_inside(e, p->src))
 		return verdict(c, NAT_V_PASS, NAT_R_NOT_INSIDE);
 	if (e->cfg.has_host_internal_ip && p->src == e->cfg.host_internal_ip)
