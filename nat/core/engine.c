@@ -308,10 +308,14 @@ static int snat_addr(struct ctx *c, uint16_t rule, enum nat_action act)
 	if (act == NAT_ACT_SNAT)
 		return e->rule_addr[rule];
 	if (act == NAT_ACT_MASQUERADE && c->m->out_if) {
+		/* The interface's address reported last (it follows a
+		 * change for new flows; flows on an old one keep it). */
+		int best = -1;
 		for (unsigned i = 0; i < e->n_addr; i++)
-			if (strcmp(e->addr[i].ifname, c->m->out_if) == 0)
-				return (int)i;
-		return -1;
+			if (strcmp(e->addr[i].ifname, c->m->out_if) == 0 &&
+			    (best < 0 || e->addr[i].if_seq > e->addr[best].if_seq))
+				best = (int)i;
+		return best;
 	}
 	return 0;
 }

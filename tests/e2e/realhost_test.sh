@@ -292,6 +292,18 @@ r=$(peer "$IN1" tcp-send 203.0.113.10 5001 100000)
 check "nat: an inside host reaches the server from nat_ip" ok "$([[ $r == 'ok peer=203.0.113.1:'* ]] && echo ok || echo "$r")"
 r=$(peer "$IN1" tcp-send 198.51.100.10 5001 100000)
 check "masquerade: translated to out1's address 198.51.100.1" ok "$([[ $r == 'ok peer=198.51.100.1:'* ]] && echo ok || echo "$r")"
+# The out interface's address changes: new flows take the new one (glassnat
+# reads the addresses every second), then it changes back.
+in_ns "$GW" ip addr del 198.51.100.1/24 dev out1
+in_ns "$GW" ip addr add 198.51.100.2/24 dev out1
+sleep 1.5
+r=$(peer "$IN1" tcp-send 198.51.100.10 5001 100000)
+check "masquerade follows a new address of out1 for new flows (198.51.100.2)" ok "$([[ $r == 'ok peer=198.51.100.2:'* ]] && echo ok || echo "$r")"
+in_ns "$GW" ip addr del 198.51.100.2/24 dev out1
+in_ns "$GW" ip addr add 198.51.100.1/24 dev out1
+sleep 1.5
+r=$(peer "$IN1" tcp-send 198.51.100.10 5001 100000)
+check "and back to 198.51.100.1" ok "$([[ $r == 'ok peer=198.51.100.1:'* ]] && echo ok || echo "$r")"
 r=$(peer "$SRV" tcp-send 203.0.113.1 8080 100000)
 check "forward tcp/8080 from outside, source kept" ok "$([[ $r == 'ok peer=203.0.113.10:'* ]] && echo ok || echo "$r")"
 r=$(peer "$IN2" tcp-send 203.0.113.1 8080 100000)

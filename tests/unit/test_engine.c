@@ -1488,3 +1488,47 @@ Test(engine, gateway_icmp_error_about_a_forwarded_packet_quotes_the_nat_address)
 	cr_assert_eq(nat_engine_stats(e)->by_reason[NAT_R_ICMP_NO_FLOW], 1);
 	nat_engine_destroy(e);
 }
+
+/* Masquerade follows its out interface: when the interface's address
+ * changes, new flows take the new one; a flow on the old one keeps it
+ * and its replies still find it. */
+Test(engine, masquerade_new_flows_take_the_out_interfaces_new_address)
+{
+	const uint32_t a1 = IP4(198, 51, 100, 1), a2 = IP4(198, 51, 100, 2);
+	char err[128];
+	g_rules[0].action = NAT_ACT_MASQUERADE;
+	snprintf(g_rules[0].out_if, sizeof(g_rules[0].out_if), "out1");
+	struct nat_engine *e = make();
+	struct nat_meta m = {.dir = NAT_DIR_OUT, .ts_ns = 0, .out_if = "out1"};
+	struct nat_result r;
+
+	cr_assert_eq(nat_engine_set_if_addr(e, "out1", a1, err, sizeof(err)), 0);
+	size_t n = tb_udp(buf, IN1, 5000, R1, 53, 8);
+	nat_process(e, buf, n, &m, &r);
+	cr_assert_eq(r.verdict, NAT_V_NAT, "%s", nat_reason_name(r.reason));
+	cr_assert_eq(tb_src(buf), a1);
+	uint16_t p1 = tb_sport(buf);
+
+	/* The interface now has a2 only: the backend reports a2, again. */
+	cr_assert_eq(nat_engine_set_if_addr(e, "out1", a2, err, sizeof(err)), 0);
+	cr_assert_eq(nat_engine_set_if_addr(e, "out1", a2, err, sizeof(err)), 0);
+	n = tb_udp(buf, IN2, 5000, R1, 53, 8);
+	nat_process(e, buf, n, &m, &r);
+	cr_assert_eq(r.verdict, NAT_V_NAT);
+	cr_assert_eq(tb_src(buf), a2, "a new flow kept the old address");
+
+	/* The old flow keeps a1, both ways. */
+	n = tb_udp(buf, IN1, 5000, R1, 53, 8);
+	nat_process(e, buf, n, &m, &r);
+	cr_assert_eq(tb_src(buf), a1, "an existing flow changed address");
+	n = tb_udp(buf, R1, 53, a1, p1, 8);
+	cr_assert_eq(go(e, n, NAT_DIR_IN, 0).verdict, NAT_V_NAT);
+	cr_assert_eq(tb_dst(buf), IN1);
+
+	/* Both addresses reported (a1 back, then a2): the last one wins. */
+	cr_assert_eq(nat_engine_set_if_addr(e, "out1", a1, err, sizeof(err)), 0);
+	n = tb_udp(buf, IN3, 5000, R1, 53, 8);
+	nat_process(e, buf, n, &m, &r);
+	cr_assert_eq(tb_src(buf), a1);
+	nat_engine_destroy(e);
+}
