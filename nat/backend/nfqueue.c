@@ -137,6 +137,8 @@ static int nfq_set_forwards(struct nat_live *L, const struct nat_config *cfg,
 	struct nat_nfq_plan pl;
 	nat_nfq_plan_build(&pl, &c);
 	pl.u32_ok = L->plan.u32_ok;
+	pl.defrag = L->plan.defrag;
+	pl.physdev = L->plan.physdev;
 	char *rules = nat_nfq_rules_text(&c, &pl, L->queue, false);
 	if (!rules) {
 		seterr(errbuf, errlen, "out of memory (rules)");
@@ -783,6 +785,7 @@ static struct nat_live *nfq_open(struct nat_engine *e,
 	if (host_setup(L, cfg, errbuf, errlen) != 0)
 		goto fail;
 	L->plan.u32_ok = nat_nfq_probe_u32();
+	L->plan.physdev = nat_nfq_probe_physdev();
 	const char *dfg = getenv("GLASSNAT_NFQ_DEFRAG");
 	L->plan.defrag = !(dfg && strcmp(dfg, "0") == 0) &&
 			 nat_nfq_probe_socket();

@@ -544,6 +544,12 @@ char *nat_nfq_rules_text(const struct nat_config *cfg, const struct nat_nfq_plan
 	if (pl->defrag)
 		sb_printf(&b, "-A %s -p 255 -m socket -j RETURN\n",
 			  NAT_NFQ_CHAIN_IN);
+	/* With br_netfilter, frames one bridge port passes to another (two
+	 * inside hosts on one bridge) pass these chains too: they are not
+	 * routed by this host, so not the NAT's. */
+	if (pl->physdev)
+		sb_printf(&b, "-A %s -m physdev --physdev-is-bridged -j RETURN\n",
+			  NAT_NFQ_CHAIN_OUT);
 	gen_local_icmp_errors(&b, cfg, pl, target);
 	/* The host's own inside address is never translated: its packets
 	 * (IGMP, its own connections) need not wait for a verdict. */
@@ -629,6 +635,11 @@ static bool probe(const char *table, const char *rule)
 bool nat_nfq_probe_u32(void)
 {
 	return probe("raw", "-p icmp -m u32 --u32 \"0>>22&0x3C@4>>16=1:2\"");
+}
+
+bool nat_nfq_probe_physdev(void)
+{
+	return probe("mangle", "-m physdev --physdev-is-bridged");
 }
 
 bool nat_nfq_probe_socket(void)

@@ -48,6 +48,7 @@ struct nat_nfq_plan {
 	bool masq_any; /* a masquerade rule without out_interface */
 	bool u32_ok;   /* xt_u32 usable: echo replies matched by id */
 	bool defrag;   /* xt_socket usable: the kernel reassembles first */
+	bool physdev;  /* xt_physdev usable: bridged frames not queued */
 	unsigned stale[NAT_NFQ_J_MAX]; /* jumps to delete when installing */
 	char def_dev[IF_NAMESIZE], in_dev[IF_NAMESIZE];
 };
@@ -61,6 +62,8 @@ bool nat_nfq_probe_u32(void);
 /* Whether it takes an xt_socket match (the rule that turns on the
  * kernel's reassembly for the namespace, pl->defrag). */
 bool nat_nfq_probe_socket(void);
+/* Whether it takes xt_physdev (bridged frames skip the queue). */
+bool nat_nfq_probe_physdev(void);
 
 /* The iptables-restore input for the three chains sending to `queue`;
  * with `jumps` also the jumps to them from the built-in chains (at

@@ -309,6 +309,20 @@ check "forward tcp/8080 from outside, source kept" ok "$([[ $r == 'ok peer=203.0
 r=$(peer "$IN2" tcp-send 203.0.113.1 8080 100000)
 check "hairpin: an inside host reaches the forward through nat_ip" ok "$([[ $r == 'ok peer=203.0.113.1:'* ]] && echo ok || echo "$r")"
 
+# br_netfilter is on in new namespaces (bridge-nf-call-iptables=1): frames
+# between two inside hosts on br0 pass the chains, and must not be queued.
+eng() { in_ns "$GW" timeout 10 "$GLASSNAT" stats -c "$CFG" --json 2>/dev/null |
+	jq -r "[.. | objects | select(has(\"flows_total\")) | .$1][0]"; }
+before="$(eng packets) $(eng flows_total)"
+r=$(peer "$IN2" tcp-send 172.17.240.21 80 100000)
+after="$(eng packets) $(eng flows_total)"
+check "bridged traffic between two inside hosts is delivered and never queued (engine packets and flows unchanged)" \
+	"ok $before" "$([[ $r == 'ok peer=172.17.240.22:'* ]] && echo ok || echo "$r") $after"
+in_ns "$GW" timeout 10 "$GLASSNAT" forward add udp/5454:172.17.240.22:54 -c "$CFG" >/dev/null 2>&1
+rules2=$(in_ns "$GW" iptables-save)
+check "a forward added at run time rewrites the chains (nat_ip and out1) and keeps the reassembly and bridge rules" \
+	"2 1 1" "$(grep -c -- '--dport 5454 -j NFQUEUE' <<<"$rules2") $(grep -c -- '-m socket' <<<"$rules2") $(grep -c -- '--physdev-is-bridged' <<<"$rules2")"
+
 # Fragments: the kernel reassembles before the chains (xt_socket's rule
 # turns nf_defrag_ipv4 on), glassnat translates the whole datagram, the
 # kernel fragments it again on the way out.

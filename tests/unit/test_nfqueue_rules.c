@@ -259,3 +259,20 @@ Test(nfq_rules, stale_state_is_read_from_iptables_save)
 	cr_assert_eq(st.chains, 0);
 	cr_assert_eq(st.jumps[NAT_NFQ_J_IN], 0);
 }
+
+Test(nfq_rules, bridged_frames_skip_the_queue_when_physdev_is_there)
+{
+	char *t = rules_for(BASE);
+	const char *r = "-A GLASSNAT-OUT -m physdev --physdev-is-bridged -j "
+			"RETURN";
+	cr_assert_eq(check_lines(t, r), 0, "rules:\n%s", t);
+	free(t);
+	plan.physdev = true;
+	t = nat_nfq_rules_text(&cfg, &plan, 0, true);
+	cr_assert_eq(check_lines(t, r), 1, "rules:\n%s", t);
+	/* Before the rule that queues the inside network. */
+	const char *q = strstr(t, "-A GLASSNAT-OUT -s 172.17.240.0/24 -j "
+				  "NFQUEUE");
+	cr_assert(q && strstr(t, r) < q, "rules:\n%s", t);
+	free(t);
+}
