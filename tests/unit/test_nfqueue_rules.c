@@ -172,7 +172,7 @@ Test(nfq_rules, gateway_icmp_errors_quoting_the_inside_are_queued)
 
 Test(nfq_rules, install_deletes_every_stale_jump_in_the_same_transaction)
 {
-	rules_for(BASE); /* loads cfg */
+	free(rules_for(BASE)); /* loads cfg */
 	plan.stale[NAT_NFQ_J_RAW] = 0;
 	plan.stale[NAT_NFQ_J_IN] = 2;
 	plan.stale[NAT_NFQ_J_OUT] = 1;
