@@ -21,6 +21,7 @@ const char app_help_main[] =
 	"  stats     print the live counters (control socket)\n"
 	"  trace     turn packet tracing on or off (control socket)\n"
 	"  reload    re-read the config in the running gateway (control socket)\n"
+	"  uninstall remove what stopped or crashed runs left installed\n"
 	"  version   print the version\n"
 	"\n"
 	"options without a command are those of `run`:\n"
@@ -257,5 +258,24 @@ const char app_help_version[] =
 	"\n"
 	"example:\n"
 	"  glassnat version\n";
+
+const char app_help_uninstall[] =
+	"usage: glassnat uninstall -c FILE\n"
+	"\n"
+	"When glassnat stops it leaves the path of the NAT's traffic closed:\n"
+	"its chains stay and drop what comes from internal_network, so no\n"
+	"inside address leaves untranslated while nothing translates. `glassnat\n"
+	"run` takes the path over again; this command opens it instead: it\n"
+	"removes the GLASSNAT chains and their jumps (also those of a run that\n"
+	"crashed) and puts back the host settings a crashed run changed (its\n"
+	"state file is CONTROL_SOCKET.host). The kernel then forwards traffic\n"
+	"from the inside untranslated. Refused while glassnat runs.\n"
+	"\n"
+	"options:\n"
+	"  -c, --config FILE   the config of the runs (for control_socket)\n"
+	"  -h, --help          this text\n"
+	"\n"
+	"example:\n"
+	"  glassnat uninstall -c /etc/glassnat.yaml\n";
 
 /* clang-format on */

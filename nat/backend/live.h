@@ -89,6 +89,14 @@ struct nat_live_ops {
 	/* Removes the steering, releases everything, frees l. NULL is a
 	 * no-op. */
 	void (*close)(struct nat_live *l);
+
+	/* `glassnat uninstall`: with no run of cfg going, removes what runs
+	 * leave installed (the closed steering of a clean stop, everything
+	 * of a crashed run) and puts back the host settings a crashed run
+	 * changed; one line on log per thing done. Returns 0, -1 with
+	 * errbuf (a run is going: nothing touched). NULL: nothing to do. */
+	int (*uninstall)(const struct nat_config *cfg, FILE *log,
+			 char *errbuf, size_t errlen);
 };
 
 /* For a backend's counters(): copies list[i] with values[i] into out, at

@@ -96,6 +96,7 @@ struct nfq_stats {
 				  * messages (packets dropped, fail closed) */
 	uint64_t truncated;	 /* copy shorter than the packet: dropped */
 	uint64_t verdict_errors; /* sendmsg of verdicts failed */
+	uint64_t frag_late;	 /* held fragments given their verdict late */
 	int rcvbuf;		 /* socket receive buffer granted, bytes */
 };
 
@@ -105,7 +106,7 @@ struct nat_live {
 	struct nat_live_opts o;
 	struct nfq_stats st;
 	volatile sig_atomic_t stop; /* request_stop() */
-	bool chains;		    /* installed (maybe partly): remove */
+	bool chains;		    /* installed: closed on exit */
 	struct nat_nfq_plan plan;
 	struct mnl_socket *nl;
 	uint32_t portid;
@@ -115,6 +116,7 @@ struct nat_live {
 	struct iovec rx_iov[BATCH];
 	uint8_t vhdr[BATCH][VHDR]; /* verdict headers */
 	struct iovec tx_iov[BATCH * 3];
+	uint8_t late_hdr[VHDR];	   /* a held fragment's late verdict */
 	char ifnames[IFCACHE][IF_NAMESIZE]; /* "" = not looked up */
 	char ifname_big[2][IF_NAMESIZE];    /* ifindex >= IFCACHE */
 	uint64_t last_ts;
@@ -135,6 +137,8 @@ static int nfq_set_forwards(struct nat_live *L, const struct nat_config *cfg,
 	struct nat_nfq_plan pl;
 	nat_nfq_plan_build(&pl, &c);
 	pl.u32_ok = L->plan.u32_ok;
+	pl.defrag = L->plan.defrag;
+	pl.physdev = L->plan.physdev;
 	char *rules = nat_nfq_rules_text(&c, &pl, L->queue, false);
 	if (!rules) {
 		seterr(errbuf, errlen, "out of memory (rules)");
@@ -454,6 +458,7 @@ static void process_batch(struct nat_live *L, int n)
 							 attr[NFQA_IFINDEX_OUTDEV]))
 					       : 0;
 			metas[m].ts_ns = ts;
+			metas[m].tag = r->id; /* a held fragment's verdict */
 			metas[m].in_if = ifname_of(L, in, 0);
 			metas[m].out_if = ifname_of(L, out, 1);
 			/* POSTROUTING carries only traffic from the inside;
@@ -487,6 +492,8 @@ static void process_batch(struct nat_live *L, int n)
 		int v = NF_ACCEPT;
 		uint8_t *payload = NULL;
 
+		if (res[i].verdict == NAT_V_HELD)
+			continue; /* verdict later, from nfq_frag_out */
 		switch (res[i].verdict) {
 		case NAT_V_NAT:
 			if (r->truncated) {
@@ -524,6 +531,56 @@ static void process_batch(struct nat_live *L, int n)
 		}
 	}
 	send_verdicts(L, niov);
+}
+
+/* The engine's fragment sink (docs/fragments.md): a non-first fragment
+ * the engine held (NAT_V_HELD, no verdict given) leaves now. tag is its
+ * packet id; the verdict carries the fragment as rewritten, or drops it.
+ * Sent at once, on its own: the caller may be in the middle of a batch
+ * whose verdicts are not built yet. */
+static void nfq_frag_out(void *ctx, uint64_t tag, const uint8_t *pkt,
+			 size_t len, const struct nat_meta *meta,
+			 const struct nat_result *res)
+{
+	static const uint8_t zeros[4] = { 0 };
+	struct nat_live *L = ctx;
+	struct nlmsghdr *nlh = nfq_nlmsg_put((char *)L->late_hdr,
+					     NFQNL_MSG_VERDICT, L->queue);
+	struct iovec iov[3];
+	size_t n = 0;
+
+	(void)meta;
+	if (!L->nl)
+		return;
+	if (res->verdict == NAT_V_NAT || res->verdict == NAT_V_BYPASS ||
+	    res->verdict == NAT_V_PASS) {
+		nfq_nlmsg_verdict_put(nlh, (int)(uint32_t)tag, NF_ACCEPT);
+		struct nlattr *a = mnl_nlmsg_get_payload_tail(nlh);
+		a->nla_type = NFQA_PAYLOAD;
+		a->nla_len = (uint16_t)(sizeof(*a) + len);
+		nlh->nlmsg_len += MNL_ALIGN(sizeof(*a));
+		size_t hdr = nlh->nlmsg_len, pad = MNL_ALIGN(len) - len;
+		nlh->nlmsg_len += (uint32_t)MNL_ALIGN(len);
+		iov[n++] = (struct iovec){ L->late_hdr, hdr };
+		iov[n++] = (struct iovec){ (void *)pkt, len };
+		if (pad)
+			iov[n++] = (struct iovec){ (void *)zeros, pad };
+	} else {
+		nfq_nlmsg_verdict_put(nlh, (int)(uint32_t)tag, NF_DROP);
+		iov[n++] = (struct iovec){ L->late_hdr, nlh->nlmsg_len };
+	}
+	struct sockaddr_nl snl = { .nl_family = AF_NETLINK };
+	struct msghdr mh = { .msg_name = &snl,
+			     .msg_namelen = sizeof(snl),
+			     .msg_iov = iov,
+			     .msg_iovlen = n };
+	while (sendmsg(mnl_socket_get_fd(L->nl), &mh, 0) < 0) {
+		if (errno == EINTR)
+			continue;
+		L->st.verdict_errors++; /* it stays queued: fail closed */
+		return;
+	}
+	L->st.frag_late++;
 }
 
 static int loop(struct nat_live *L, char *errbuf, size_t errlen)
@@ -569,11 +626,32 @@ static void nfq_close(struct nat_live *L)
 {
 	if (!L)
 		return;
+	nat_engine_set_frag_sink(L->e, NULL);
 	if (L->chains) {
+		/* Not removed: swapped, in one transaction, for rules that
+		 * drop what the queue took from the inside, so nothing leaves
+		 * untranslated once nobody translates (glassnat uninstall
+		 * opens the path). If even that fails, the queueing rules
+		 * stay and drop (fail closed) once the queue is unbound. */
 		char err2[256];
-		if (nat_nfq_remove_chains(err2, sizeof(err2)) < 0 && L->o.log)
-			fprintf(L->o.log, "error: removing the chains: %s\n",
-				err2);
+		char *closed = nat_nfq_closed_text(L->cfg);
+		if (!closed || nat_nfq_restore(closed, err2, sizeof(err2)) != 0) {
+			if (L->o.log)
+				fprintf(L->o.log,
+					"error: closing the chains: %s; they "
+					"stay as they were and drop the NAT's "
+					"traffic\n",
+					closed ? err2 : "out of memory");
+		} else if (L->o.log) {
+			char net[16];
+			fprintf(L->o.log,
+				"chains closed: traffic from %s/%u is dropped "
+				"until glassnat runs again (glassnat uninstall "
+				"removes the chains)\n",
+				nat_ip_str(L->cfg->internal.addr, net),
+				L->cfg->internal.len);
+		}
+		free(closed);
 	}
 	/* After the chains: while they are in, the reservation keeps the
 	 * host's own connections out of the queued ports. */
@@ -697,27 +775,48 @@ static struct nat_live *nfq_open(struct nat_engine *e,
 	if (queue_open(L, errbuf, errlen) != 0)
 		goto fail;
 
-	int stale = nat_nfq_remove_chains(errbuf, errlen);
-	if (stale < 0)
+	/* What an earlier run left is replaced in the same transaction
+	 * that installs ours: its jumps never go away in between. */
+	struct nat_nfq_stale stale;
+	if (nat_nfq_read_stale(&stale, errbuf, errlen) != 0)
 		goto fail;
-	if (stale > 0 && o->log)
-		fprintf(o->log,
-			"warning: removed %d GLASSNAT chain(s) left by an "
-			"earlier run that did not stop cleanly\n",
-			stale);
+	memcpy(L->plan.stale, stale.jumps, sizeof(L->plan.stale));
 
 	if (host_setup(L, cfg, errbuf, errlen) != 0)
 		goto fail;
 	L->plan.u32_ok = nat_nfq_probe_u32();
+	L->plan.physdev = nat_nfq_probe_physdev();
+	const char *dfg = getenv("GLASSNAT_NFQ_DEFRAG");
+	L->plan.defrag = !(dfg && strcmp(dfg, "0") == 0) &&
+			 nat_nfq_probe_socket();
 	nat_nfq_startup_warnings(o->log);
 	rules = nat_nfq_rules_text(cfg, &L->plan, L->queue, true);
 	if (!rules) {
 		seterr(errbuf, errlen, "out of memory (rules)");
 		goto fail;
 	}
-	L->chains = true; /* from here on, even a partial install is removed */
 	if (nat_nfq_restore(rules, errbuf, errlen) != 0)
 		goto fail;
+	L->chains = true;
+	memset(L->plan.stale, 0, sizeof(L->plan.stale));
+	struct nat_frag_sink sink = { .ctx = L, .fn = nfq_frag_out };
+	nat_engine_set_frag_sink(e, &sink);
+	if (stale.queueing && o->log)
+		fprintf(o->log,
+			"warning: replaced the GLASSNAT chains an earlier run "
+			"left when it did not stop cleanly (they dropped the "
+			"NAT's traffic until now)\n");
+	else if (stale.chains > 0 && o->log)
+		fprintf(o->log, "replaced the closed GLASSNAT chains the last "
+				"run left when it stopped\n");
+	if (o->log && !L->plan.defrag)
+		fprintf(o->log,
+			"%sfragments reach the queue as they are (the "
+			"kernel's reassembly is off%s): the engine follows "
+			"them\n",
+			dfg ? "" : "warning: ",
+			dfg ? ", GLASSNAT_NFQ_DEFRAG=0"
+			    : ": no xt_socket match in this kernel");
 	if (o->log) {
 		fprintf(o->log,
 			"queue %u bound (GSO on, receive buffer %d bytes, "
@@ -766,6 +865,7 @@ static const struct nat_live_counter nfq_counter_list[] = {
 	{ "enobufs", "ENOBUFS", 0, 1, NAT_LIVE_C_LOSS },
 	{ "verdict_errors", "verdict errors", 0, 1, 0 },
 	{ "truncated", "truncated", 0, 1, 0 },
+	{ "frag_late", "held fragments given a late verdict", 0, 1, 0 },
 };
 
 static size_t nfq_counters(struct nat_live *L, struct nat_live_counter *out,
@@ -782,12 +882,82 @@ static size_t nfq_counters(struct nat_live *L, struct nat_live_counter *out,
 	}
 	const uint64_t v[] = { st.batches,   st.max_batch,	st.gso,
 			       st.csum_full, qd,		ud,
-			       st.enobufs,   st.verdict_errors, st.truncated };
+			       st.enobufs,   st.verdict_errors, st.truncated,
+			       st.frag_late };
 	_Static_assert(sizeof(v) / sizeof(v[0]) ==
 			       sizeof(nfq_counter_list) /
 				       sizeof(nfq_counter_list[0]),
 		       "one value per counter");
 	return nat_live_fill_counters(nfq_counter_list, v, all, out, max);
+}
+
+/* Binding the queue proves no run is going (EBUSY otherwise), and keeps
+ * one from starting while the chains go. */
+static int nfq_uninstall(const struct nat_config *cfg, FILE *log,
+			 char *errbuf, size_t errlen)
+{
+	struct nat_live *L = calloc(1, sizeof(*L));
+	char buf[8192], state[NAT_HOSTCFG_PATH_MAX], err[600];
+	int rc = -1;
+
+	if (!L) {
+		seterr(errbuf, errlen, "out of memory");
+		return -1;
+	}
+	L->queue = NFQ_QUEUE_NUM;
+	L->o.log = log;
+	L->nl = mnl_socket_open2(NETLINK_NETFILTER, SOCK_CLOEXEC);
+	if (!L->nl || mnl_socket_bind(L->nl, 0, MNL_SOCKET_AUTOPID) < 0) {
+		seterr(errbuf, errlen, "netlink socket: %s", strerror(errno));
+		if (L->nl)
+			mnl_socket_close(L->nl);
+		L->nl = NULL;
+		goto out;
+	}
+	L->portid = mnl_socket_get_portid(L->nl);
+	struct nlmsghdr *nlh = nfq_nlmsg_put(buf, NFQNL_MSG_CONFIG, L->queue);
+	nfq_nlmsg_cfg_put_cmd(nlh, AF_INET, NFQNL_CFG_CMD_BIND);
+	if (nfq_config(L, nlh, "bind", errbuf, errlen) != 0) {
+		size_t n = strlen(errbuf);
+		mnl_socket_close(L->nl); /* not ours to unbind */
+		L->nl = NULL;
+		snprintf(errbuf + n, errlen > n ? errlen - n : 0,
+			 "; nothing removed (stop the running glassnat "
+			 "first: it closes the path when it stops)");
+		goto out;
+	}
+	if (snprintf(state, sizeof(state), "%s.host", cfg->control_socket) >=
+	    (int)sizeof(state)) {
+		seterr(errbuf, errlen, "control_socket %s: path too long",
+		       cfg->control_socket);
+		goto out;
+	}
+	nat_hostcfg_init(&L->host, NULL, host_log, log);
+	if (nat_hostcfg_recover(&L->host, state, err, sizeof(err)) != 0) {
+		seterr(errbuf, errlen,
+		       "putting back the host settings a crashed run left: %s",
+		       err);
+		goto out;
+	}
+	int n = nat_nfq_remove_chains(errbuf, errlen);
+	if (n < 0)
+		goto out;
+	if (log) {
+		if (n > 0)
+			fprintf(log,
+				"removed %d GLASSNAT chain(s) and their jumps: "
+				"the kernel forwards traffic from the inside "
+				"untranslated again\n",
+				n);
+		else
+			fprintf(log, "no GLASSNAT chain installed: nothing "
+				     "to remove\n");
+	}
+	rc = 0;
+out:
+	queue_close(L);
+	free(L);
+	return rc;
 }
 
 const struct nat_live_ops nat_live_nfqueue = {
@@ -798,4 +968,5 @@ const struct nat_live_ops nat_live_nfqueue = {
 	.set_forwards = nfq_set_forwards,
 	.counters = nfq_counters,
 	.close = nfq_close,
+	.uninstall = nfq_uninstall,
 };

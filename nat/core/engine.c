@@ -338,10 +338,14 @@ static int snat_addr(struct ctx *c, uint16_t rule, enum nat_action act)
 	if (act == NAT_ACT_SNAT)
 		return e->rule_addr[rule];
 	if (act == NAT_ACT_MASQUERADE && c->m->out_if) {
+		/* The interface's address reported last (it follows a
+		 * change for new flows; flows on an old one keep it). */
+		int best = -1;
 		for (unsigned i = 0; i < e->n_addr; i++)
-			if (strcmp(e->addr[i].ifname, c->m->out_if) == 0)
-				return (int)i;
-		return -1;
+			if (strcmp(e->addr[i].ifname, c->m->out_if) == 0 &&
+			    (best < 0 || e->addr[i].if_seq > e->addr[best].if_seq))
+				best = (int)i;
+		return best;
 	}
 	return 0;
 }
@@ -456,6 +460,31 @@ static enum nat_verdict icmp_error_out(struct ctx *c)
 	return verdict(c, NAT_V_NAT, NAT_R_NONE);
 }
 
+/* An ICMP error this host sent itself (TTL exceeded, fragmentation
+ * needed) about a packet it had translated inbound and was forwarding to
+ * the inside: the quote holds the inside address. It gets the NAT
+ * address back, as the remote host sent it (RFC 5508 REQ-4); the outer
+ * source is the host's own. No flow: dropped, never sent quoting an
+ * inside address. */
+static enum nat_verdict icmp_error_local(struct ctx *c)
+{
+	struct nat_engine *e = c->e;
+	const struct nat_inner *in = &c->p->inner;
+	uint32_t idx = nat_flow_find_in(&e->ft, in->proto, in->dst, in->dport,
+					in->src, in->sport);
+	if (idx == NAT_FLOW_NIL)
+		return verdict(c, NAT_V_DROP, NAT_R_ICMP_NO_FLOW);
+	const struct nat_flow *f = &e->ft.f[idx];
+	set_flow(c, idx);
+	account(e, idx, c->p, true, false);
+	if (f->kind == NAT_FLOW_BYPASS)
+		return verdict(c, NAT_V_BYPASS, NAT_R_NONE);
+	c->pl.inner_dst = true;
+	c->pl.idst_ip = f->map_ip;
+	c->pl.idst_port = f->map_port;
+	return verdict(c, NAT_V_NAT, NAT_R_NONE);
+}
+
 static enum nat_verdict icmp_error_in(struct ctx *c)
 {
 	struct nat_engine *e = c->e;
@@ -490,6 +519,9 @@ static enum nat_verdict outbound(struct ctx *c)
 	struct nat_engine *e = c->e;
 	const struct nat_pkt *p = c->p;
 
+	if ((p->flags & NAT_PKT_ICMP_ERROR) && !is_inside(e, p->src) &&
+	    is_inside(e, p->inner.dst) && !is_inside(e, p->dst))
+		return icmp_error_local(c);
 	if (!is_inside(e, p->src))
 		return verdict(c, NAT_V_PASS, NAT_R_NOT_INSIDE);
 	if (e->cfg.has_host_internal_ip && p->src == e->cfg.host_internal_ip)

@@ -146,8 +146,10 @@ size_t nat_engine_flow_bytes(void);
 void nat_engine_set_hooks(struct nat_engine *e, const struct nat_hooks *h);
 
 /* Sets the address masquerade rules use for interface ifname (live
- * backends). Without one, masquerade uses nat_ip. Returns -1 when the
- * address table is full (errbuf). */
+ * backends call it for every address the interface has, again and again).
+ * New flows get the address reported last; addresses reported earlier
+ * stay, so flows on them keep translating. Without one, masquerade uses
+ * nat_ip. Returns -1 when the address table is full (errbuf). */
 int nat_engine_set_if_addr(struct nat_engine *e, const char *ifname,
 			   uint32_t addr, char *errbuf, size_t errlen);
 

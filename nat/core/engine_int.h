@@ -23,10 +23,12 @@ enum { POOL_TCP, POOL_UDP, POOL_ICMP, POOL_N };
 struct nat_addr {
 	uint32_t ip;
 	char ifname[NAT_IFNAME_MAX]; /* "" for addresses from the config */
+	uint64_t if_seq; /* when its interface last reported it (if_seq) */
 	struct nat_port_pool pool[POOL_N];
 };
 
 struct nat_engine {
+	uint64_t if_seq; /* nat_engine_set_if_addr calls so far */
 	struct nat_config cfg; /* deep copy; rules/forwards owned */
 	struct nat_rules rules;
 	struct nat_flow_table ft;

@@ -213,10 +213,15 @@ void nat_engine_drop_held(struct nat_engine *e)
 int nat_engine_set_if_addr(struct nat_engine *e, const char *ifname,
 			   uint32_t addr, char *errbuf, size_t errlen)
 {
+	/* The address reported last is the one new flows get: an address
+	 * the interface lost is reported no more, its replacement is. */
+	uint64_t seq = ++e->if_seq;
 	for (unsigned i = 0; i < e->n_addr; i++) {
 		if (strcmp(e->addr[i].ifname, ifname) == 0 &&
-		    e->addr[i].ip == addr)
+		    e->addr[i].ip == addr) {
+			e->addr[i].if_seq = seq;
 			return 0;
+		}
 	}
 	/* An address already in use (nat_ip itself, say) shares its pools:
 	 * two pools for one address would hand out one port twice. */
@@ -224,9 +229,14 @@ int nat_engine_set_if_addr(struct nat_engine *e, const char *ifname,
 	if (a >= 0 && e->addr[a].ifname[0] == '\0') {
 		snprintf(e->addr[a].ifname, sizeof(e->addr[a].ifname), "%s",
 			 ifname);
+		e->addr[a].if_seq = seq;
 		return 0;
 	}
-	return nat_eng_add_addr(e, addr, ifname, errbuf, errlen) < 0 ? -1 : 0;
+	a = nat_eng_add_addr(e, addr, ifname, errbuf, errlen);
+	if (a < 0)
+		return -1;
+	e->addr[a].if_seq = seq;
+	return 0;
 }
 
 enum nat_dir nat_engine_classify(const struct nat_engine *e, const uint8_t *pkt,

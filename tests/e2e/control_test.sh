@@ -296,8 +296,8 @@ check "events: config.load with the changes of the reload" \
 TRACE_DIR=$TMP/trace
 write_config reloaded tcp 9191 $IP_IN2 81
 stop_glassnat
-check "SIGTERM: exit 0, socket removed, no chain left ($GRC)" \
-	bash -c "[ '$GRC' -eq 0 ] && [ ! -e '$SOCK' ] && [ \$(ip netns exec '$NS_GW' iptables-save | grep -c GLASSNAT) -eq 0 ]"
+check "SIGTERM: exit 0, socket removed, no rule queues (the path left closed) ($GRC)" \
+	bash -c "[ '$GRC' -eq 0 ] && [ ! -e '$SOCK' ] && [ \$(ip netns exec '$NS_GW' iptables-save | grep GLASSNAT | grep -c NFQUEUE) -eq 0 ]"
 LOG2=$TMP/glassnat2.log
 start_glassnat "$LOG2"
 list=$(ctl forward list)
@@ -330,8 +330,8 @@ ip netns exec "$NS_GW" timeout 20 "$GLASSNAT" run -c "$CONF" >"$LOG3" 2>&1
 rc=$?
 check "a state forward clashing with a config forward: start refuses (exit $rc), naming both" \
 	bash -c "[ $rc -eq 2 ] && grep -q 'forward \"keep\" tcp/9292 (added at run time) clashes with forward \"clash\" tcp/9292 ($CONF:' '$LOG3'"
-check "the refused start left no chain and no socket" \
-	bash -c "[ \$(ip netns exec '$NS_GW' iptables-save | grep -c GLASSNAT) -eq 0 ] && [ ! -e '$SOCK' ]"
+check "the refused start left no queueing rule and no socket" \
+	bash -c "[ \$(ip netns exec '$NS_GW' iptables-save | grep GLASSNAT | grep -c NFQUEUE) -eq 0 ] && [ ! -e '$SOCK' ]"
 
 # ---- 11. nothing left ---------------------------------------------------------------------------------
 topo_down

@@ -1440,3 +1440,95 @@ Test(engine, inside_to_inside_reply_is_the_bypassed_flows_inbound_packet)
 	cr_assert_eq(nat_engine_stats(e)->flows_total, 2);
 	nat_engine_destroy(e);
 }
+
+/* The gateway itself sends a time-exceeded (TTL 1) or frag-needed about a
+ * packet it translated inbound to a forward: the quote must carry the NAT
+ * address and port the sender used, the outer source (the gateway's own)
+ * stays; with no flow it is dropped rather than sent quoting the inside. */
+Test(engine, gateway_icmp_error_about_a_forwarded_packet_quotes_the_nat_address)
+{
+	g_fwd[0] = (struct nat_forward_cfg){.proto = 17, .ext_port = 5353,
+					    .int_ip = IN2, .int_port = 53};
+	snprintf(g_fwd[0].name, NAT_NAME_MAX, "dns");
+	g_cfg.n_forwards = 1;
+	struct nat_engine *e = make();
+	const uint32_t gw = IP4(198, 51, 100, 1); /* another address of ours */
+	size_t n = tb_udp(buf, R1, 3333, NAT, 5353, 8);
+	cr_assert_eq(go(e, n, NAT_DIR_IN, 0).verdict, NAT_V_NAT);
+	cr_assert_eq(tb_dst(buf), IN2);
+	uint8_t q[64];
+	memcpy(q, buf, 36);
+	for (int type = 0; type < 2; type++) {
+		n = tb_icmp_error(buf, type ? 3 : 11, type ? 4 : 0,
+				  type ? gw : NAT, R1, q, 36);
+		struct nat_result r = go(e, n, NAT_DIR_OUT, 1);
+		cr_assert_eq(r.verdict, NAT_V_NAT, "%s",
+			     nat_reason_name(r.reason));
+		cr_assert_neq(r.flow_id, 0, "not accounted to the forward");
+		cr_assert_eq(tb_src(buf), type ? gw : NAT,
+			     "the gateway's own source changed");
+		cr_assert_eq(tb_dst(buf), R1);
+		cr_assert_eq(tb_get32(buf + 28 + 12), R1, "inner src changed");
+		cr_assert_eq(tb_get32(buf + 28 + 16), NAT,
+			     "the quote still holds the inside address");
+		cr_assert_eq(tb_get16(buf + 28 + 22), 5353,
+			     "the quoted port is not the forward's");
+		cr_assert(tb_ip_ok(buf) && tb_l4_ok(buf) && tb_ip_ok(buf + 28),
+			  "checksums after the quote was rewritten");
+	}
+	/* No flow for the quoted packet: dropped, counted. */
+	memcpy(q, buf + 28, 36);
+	tb_put32(q + 16, IN3);
+	q[10] = q[11] = 0;
+	tb_put16(q + 10, tb_fold(tb_sum(0, q, 20)));
+	n = tb_icmp_error(buf, 11, 0, NAT, R1, q, 36);
+	struct nat_result r = go(e, n, NAT_DIR_OUT, 2);
+	cr_assert_eq(r.verdict, NAT_V_DROP);
+	cr_assert_eq(r.reason, NAT_R_ICMP_NO_FLOW);
+	cr_assert_eq(nat_engine_stats(e)->by_reason[NAT_R_ICMP_NO_FLOW], 1);
+	nat_engine_destroy(e);
+}
+
+/* Masquerade follows its out interface: when the interface's address
+ * changes, new flows take the new one; a flow on the old one keeps it
+ * and its replies still find it. */
+Test(engine, masquerade_new_flows_take_the_out_interfaces_new_address)
+{
+	const uint32_t a1 = IP4(198, 51, 100, 1), a2 = IP4(198, 51, 100, 2);
+	char err[128];
+	g_rules[0].action = NAT_ACT_MASQUERADE;
+	snprintf(g_rules[0].out_if, sizeof(g_rules[0].out_if), "out1");
+	struct nat_engine *e = make();
+	struct nat_meta m = {.dir = NAT_DIR_OUT, .ts_ns = 0, .out_if = "out1"};
+	struct nat_result r;
+
+	cr_assert_eq(nat_engine_set_if_addr(e, "out1", a1, err, sizeof(err)), 0);
+	size_t n = tb_udp(buf, IN1, 5000, R1, 53, 8);
+	nat_process(e, buf, n, &m, &r);
+	cr_assert_eq(r.verdict, NAT_V_NAT, "%s", nat_reason_name(r.reason));
+	cr_assert_eq(tb_src(buf), a1);
+	uint16_t p1 = tb_sport(buf);
+
+	/* The interface now has a2 only: the backend reports a2, again. */
+	cr_assert_eq(nat_engine_set_if_addr(e, "out1", a2, err, sizeof(err)), 0);
+	cr_assert_eq(nat_engine_set_if_addr(e, "out1", a2, err, sizeof(err)), 0);
+	n = tb_udp(buf, IN2, 5000, R1, 53, 8);
+	nat_process(e, buf, n, &m, &r);
+	cr_assert_eq(r.verdict, NAT_V_NAT);
+	cr_assert_eq(tb_src(buf), a2, "a new flow kept the old address");
+
+	/* The old flow keeps a1, both ways. */
+	n = tb_udp(buf, IN1, 5000, R1, 53, 8);
+	nat_process(e, buf, n, &m, &r);
+	cr_assert_eq(tb_src(buf), a1, "an existing flow changed address");
+	n = tb_udp(buf, R1, 53, a1, p1, 8);
+	cr_assert_eq(go(e, n, NAT_DIR_IN, 0).verdict, NAT_V_NAT);
+	cr_assert_eq(tb_dst(buf), IN1);
+
+	/* Both addresses reported (a1 back, then a2): the last one wins. */
+	cr_assert_eq(nat_engine_set_if_addr(e, "out1", a1, err, sizeof(err)), 0);
+	n = tb_udp(buf, IN3, 5000, R1, 53, 8);
+	nat_process(e, buf, n, &m, &r);
+	cr_assert_eq(tb_src(buf), a1);
+	nat_engine_destroy(e);
+}
