@@ -532,20 +532,26 @@ char *nat_nfq_rules_text(const struct nat_config *cfg, const struct nat_nfq_plan
 	 * shown to the engine, which hands them to the host and says so
 	 * (reason no_forward, pkt.unowned), so "why does tcp/8081 time out"
 	 * has an answer. Rate limited, and --queue-bypass: the host's own
-	 * services on nat_ip never wait on glassnat, even when it is gone. */
+	 * services on nat_ip never wait on glassnat, even when it is gone.
+	 * A conntrack match turns the kernel's reassembly on as the socket
+	 * rule below does, so it is used only when that is on anyway: without
+	 * it (pl->defrag off) a TCP SYN alone says "new", and UDP, where only
+	 * conntrack can tell a new datagram from a reply to the host's own,
+	 * is not shown (docs/troubleshooting.md). */
 	{
 		char nip[16];
+		const char *ct = pl->defrag ? " -m conntrack --ctstate NEW" : "";
 		nat_ip_str(cfg->nat_ip, nip);
 		sb_printf(&b,
-			  "-A %s -d %s/32 ! -i lo -p tcp --syn -m conntrack "
-			  "--ctstate NEW -m limit "
+			  "-A %s -d %s/32 ! -i lo -p tcp --syn%s -m limit "
 			  "--limit 20/sec --limit-burst 40 -j %s --queue-bypass\n",
-			  NAT_NFQ_CHAIN_IN, nip, target);
-		sb_printf(&b,
-			  "-A %s -d %s/32 ! -i lo -p udp -m conntrack "
-			  "--ctstate NEW -m limit "
-			  "--limit 20/sec --limit-burst 40 -j %s --queue-bypass\n",
-			  NAT_NFQ_CHAIN_IN, nip, target);
+			  NAT_NFQ_CHAIN_IN, nip, ct, target);
+		if (pl->defrag)
+			sb_printf(&b,
+				  "-A %s -d %s/32 ! -i lo -p udp%s -m limit "
+				  "--limit 20/sec --limit-burst 40 -j %s "
+				  "--queue-bypass\n",
+				  NAT_NFQ_CHAIN_IN, nip, ct, target);
 	}
 	/* Non-first fragments carry no ports: every one to our addresses
 	 * goes to the engine, which follows its first fragment's flow. With

@@ -475,7 +475,10 @@ check "a failed start leaves no chain and no host setting changed" "0 $DEFAULTS"
 in_ns "$GW" "$GLASSNAT" check -c "$BAD" >/dev/null 2>"$T/check.err"
 check "glassnat check on the gateway: exit 0, the same words as a warning" \
 	"0 glassnat check: warning: snat rule 'ext': to_address 198.51.100.9 is not an address of this host (ip addr add 198.51.100.9/32 dev OUT, or use masquerade)" \
-	"$? $(cat "$T/check.err")"
+	"$? $(grep -F "snat rule 'ext'" "$T/check.err")"
+check "glassnat check on a default host also names port_range over the ephemeral ports, and nothing else" \
+	"1 2" \
+	"$(grep -c "warning: port_range 40000-60000 overlaps the host's ephemeral ports 32768-60999" "$T/check.err") $(wc -l <"$T/check.err")"
 
 # ---- the outside links ---------------------------------------------------------
 sleep 0.5
