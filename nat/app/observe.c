@@ -10,7 +10,11 @@
 static void obs_event(void *ctx, const struct nat_event *ev)
 {
 	struct nat_observers *ob = ctx;
-	log_engine_event(&ob->lctx, ev);
+	if (ev->type == NAT_EV_FLOW_CLOSE && ev->ts_ns >= ev->flow.first_ns)
+		nat_metrics_hist_add(&ob->flow_duration,
+				     ev->ts_ns - ev->flow.first_ns);
+	if (ob->log)
+		log_engine_event(&ob->lctx, ev);
 }
 
 static void obs_packet(void *ctx, int stage, const uint8_t *pkt, size_t len,
@@ -60,8 +64,7 @@ int nat_obs_open(struct nat_observers *ob, struct nat_engine *e,
 	struct nat_hooks h;
 	memset(&h, 0, sizeof(h));
 	h.ctx = ob;
-	if (ob->log)
-		h.event = obs_event;
+	h.event = obs_event;
 	if (ob->trace)
 		h.packet = obs_packet;
 	nat_engine_set_hooks(e, &h);
@@ -92,8 +95,7 @@ int nat_obs_trace_on(struct nat_observers *ob,
 	struct nat_hooks h;
 	memset(&h, 0, sizeof(h));
 	h.ctx = ob;
-	if (ob->log)
-		h.event = obs_event;
+	h.event = obs_event;
 	h.packet = obs_packet;
 	nat_engine_set_hooks(ob->e, &h);
 	return 0;
@@ -129,6 +131,24 @@ void nat_obs_sync(struct nat_observers *ob)
 	log_sync(ob->log);
 }
 
+void nat_obs_extra(const struct nat_observers *ob, struct nat_ctl_extra *x)
+{
+	if (ob->trace) {
+		x->traced = true;
+		x->trace_on = trace_enabled(ob->trace);
+		x->trace_written = trace_written(ob->trace);
+		x->trace_lost = trace_lost(ob->trace);
+		x->trace_failed = trace_failed(ob->trace);
+	}
+	if (ob->log) {
+		x->logged = true;
+		x->log_written = log_written(ob->log);
+		x->log_lost = log_lost(ob->log);
+		x->log_suppressed = log_suppressed(ob->log);
+	}
+	x->flow_duration = ob->flow_duration;
+}
+
 void nat_obs_close(struct nat_observers *ob, uint64_t ts_ns,
 		   struct nat_obs_counts *counts)
 {
@@ -136,7 +156,12 @@ void nat_obs_close(struct nat_observers *ob, uint64_t ts_ns,
 	memset(&c, 0, sizeof(c));
 	if (ts_ns == 0)
 		ts_ns = nat_engine_now(ob->e);
+	uint64_t active = nat_engine_stats(ob->e)->flows_active;
 	nat_engine_flush(ob->e, ts_ns);
+	struct nat_stats st = *nat_engine_stats(ob->e);
+	st.flows_active = active;
+	struct nat_ctl_extra x = ob->more;
+	x.forwards = nat_engine_forward_list(ob->e, NULL, 0);
 	if (ob->trace) {
 		/* The engine is done: nothing is produced from here on, so
 		 * after the sync the counters are final. */
@@ -148,21 +173,30 @@ void nat_obs_close(struct nat_observers *ob, uint64_t ts_ns,
 		c.trace_written = trace_written(ob->trace);
 		c.trace_lost = trace_lost(ob->trace);
 		c.trace_failed = trace_failed(ob->trace);
+		nat_obs_extra(ob, &x);
 		trace_close(ob->trace);
+		ob->trace = NULL;
 	}
 	if (ob->log) {
 		if (c.trace_failed)
 			log_text(ob->log, ts_ns, LOG_WARN, "TRACE",
 				 "%llu trace records lost to write errors",
 				 (unsigned long long)c.trace_failed);
-		log_final_stats(ob->log, ts_ns, nat_engine_stats(ob->e));
+		nat_obs_extra(ob, &x);
+		nat_metrics_fill(&c.final, &st, &x);
+		log_final_stats(ob->log, ts_ns, &c.final);
 		log_stop(ob->log);
 		c.logged = true;
 		c.log_written = log_written(ob->log);
 		c.log_lost = log_lost(ob->log);
 		c.log_suppressed = log_suppressed(ob->log);
+		x.log_written = c.log_written;
+		x.log_lost = c.log_lost;
+		x.log_suppressed = c.log_suppressed;
 		log_close(ob->log);
 	}
+	x.flow_duration = ob->flow_duration;
+	nat_metrics_fill(&c.final, &st, &x);
 	nat_engine_set_hooks(ob->e, NULL);
 	ob->trace = NULL;
 	ob->log = NULL;
