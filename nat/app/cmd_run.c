@@ -17,6 +17,7 @@
 #include "control.h"
 #include "engine.h"
 #include "live.h"
+#include "metrics_http.h"
 #include "observe.h"
 #include "packet.h"
 #include "platform.h"
@@ -74,6 +75,8 @@ struct run_ctx {
 	struct nat_live *live; /* NULL until the backend is open */
 	bool started;	       /* steering and control socket up: a run, not a
 		       * failed start (only then final statistics) */
+	struct nat_metrics_http *http; /* /metrics, when metrics.listen */
+	uint64_t next_publish_ns;
 };
 
 /* The live gateway's view of the engine's forwards changed: steer their
@@ -173,6 +176,23 @@ static void run_extra(void *ctx, struct nat_ctl_extra *x)
 	if (rc->live)
 		x->n_backend = rc->be->counters(rc->live, x->backend,
 						NAT_LIVE_COUNTERS_MAX);
+	x->forwards = nat_engine_forward_list(rc->e, NULL, 0);
+	x->metrics_scrapes = nat_metrics_http_scrapes(rc->http);
+}
+
+/* Hands /metrics a fresh snapshot, at most once a second (reading the
+ * backend's counters reads /proc). Engine thread. */
+static void run_publish(struct run_ctx *rc, uint64_t now_ns)
+{
+	struct nat_ctl_extra x;
+	struct nat_metrics m;
+	if (!rc->http || now_ns < rc->next_publish_ns)
+		return;
+	rc->next_publish_ns = now_ns + 1000000000u;
+	memset(&x, 0, sizeof(x));
+	run_extra(rc, &x);
+	nat_metrics_fill(&m, nat_engine_stats(rc->e), &x);
+	nat_metrics_http_publish(rc->http, &m);
 }
 
 /* nat_live_opts.on_start: the backend steers packets to us. */
@@ -188,6 +208,18 @@ static int run_start(void *ctx, char *errbuf, size_t errlen)
 				       errlen);
 	if (!rc->ctl)
 		return -1;
+	if (rc->cfg->metrics.enabled) {
+		char ip[16];
+		rc->http = nat_metrics_http_start(rc->cfg->metrics.addr,
+						  rc->cfg->metrics.port, errbuf,
+						  errlen);
+		if (!rc->http)
+			return -1;
+		run_publish(rc, 0);
+		run_log("INFO", "METRICS", "Serving http://%s:%u/metrics",
+			nat_ip_str(rc->cfg->metrics.addr, ip),
+			rc->cfg->metrics.port);
+	}
 	run_log("INFO", "CONTROL",
 		"Control socket %s (" NAT_PLAT_CTL_ACCESS ")",
 		rc->cfg->control_socket);
@@ -201,6 +233,7 @@ static void run_tick(void *ctx, uint64_t now_ns)
 {
 	struct run_ctx *rc = ctx;
 	nat_obs_poll(&rc->ob, now_ns);
+	run_publish(rc, now_ns);
 	if (rc->ctl)
 		nat_ctl_server_drain(rc->ctl, rc->e, &rc->ops);
 	if (run_reload) {
@@ -338,6 +371,9 @@ static int run_backend(struct run_ctx *ctx)
 	ctx->live = NULL;
 	nat_ctl_server_stop(ctx->ctl);
 	ctx->ctl = NULL;
+	more->metrics_scrapes = nat_metrics_http_scrapes(ctx->http);
+	nat_metrics_http_stop(ctx->http);
+	ctx->http = NULL;
 	if (lrc != 0) {
 		if (ctx->started)
 			run_log("ERROR", "ENGINE", "%s", err);

@@ -86,6 +86,7 @@ struct nat_ctl_extra {
 	uint64_t ctl_errors[NAT_CTL_E_MAX]; /* by code */
 	uint64_t log_suppressed;	     /* pkt.drop events rate-limited */
 	uint64_t forwards;		     /* set by the stats action */
+	uint64_t metrics_scrapes;	     /* /metrics answered */
 	/* The live backend's counters (metrics.c maps them by name). */
 	size_t n_backend;
 	struct nat_live_counter backend[NAT_LIVE_COUNTERS_MAX];
