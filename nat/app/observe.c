@@ -15,6 +15,7 @@ static void obs_event(void *ctx, const struct nat_event *ev)
 				     ev->ts_ns - ev->flow.first_ns);
 	if (ob->log)
 		log_engine_event(&ob->lctx, ev);
+	ipfix_export_event(ob->ipfix, ev);
 }
 
 static void obs_packet(void *ctx, int stage, const uint8_t *pkt, size_t len,
@@ -60,6 +61,22 @@ int nat_obs_open(struct nat_observers *ob, struct nat_engine *e,
 		}
 		ob->tctx.t = ob->trace;
 		ob->tctx.e = e;
+	}
+	if (cfg->ipfix.enabled) {
+		struct ipfix_limits lim = {
+			.nat_ip = cfg->nat_ip,
+			.max_flows = cfg->limits.max_flows,
+			.max_per_host = cfg->limits.max_flows_per_host,
+		};
+		ob->ipfix = ipfix_export_start(&cfg->ipfix, &lim, errbuf,
+					       errlen);
+		if (!ob->ipfix) {
+			trace_close(ob->trace);
+			ob->trace = NULL;
+			log_close(ob->log);
+			ob->log = NULL;
+			return -1;
+		}
 	}
 	struct nat_hooks h;
 	memset(&h, 0, sizeof(h));
@@ -147,6 +164,15 @@ void nat_obs_extra(const struct nat_observers *ob, struct nat_ctl_extra *x)
 		x->log_suppressed = log_suppressed(ob->log);
 	}
 	x->flow_duration = ob->flow_duration;
+	if (ob->ipfix) {
+		struct ipfix_counts c;
+		ipfix_export_counts(ob->ipfix, &c);
+		x->ipfix_open = true;
+		x->ipfix_sent = c.sent;
+		x->ipfix_lost = c.lost;
+		x->ipfix_failed = c.failed;
+		x->ipfix_messages = c.messages;
+	}
 }
 
 void nat_obs_close(struct nat_observers *ob, uint64_t ts_ns,
@@ -162,6 +188,18 @@ void nat_obs_close(struct nat_observers *ob, uint64_t ts_ns,
 	st.flows_active = active;
 	struct nat_ctl_extra x = ob->more;
 	x.forwards = nat_engine_forward_list(ob->e, NULL, 0);
+	if (ob->ipfix) {
+		/* Every flow.close of the shutdown is queued: send them, then
+		 * the counts are final. */
+		struct ipfix_counts ic;
+		ipfix_export_stop(ob->ipfix, &ic);
+		ob->ipfix = NULL;
+		x.ipfix_open = true;
+		x.ipfix_sent = ic.sent;
+		x.ipfix_lost = ic.lost;
+		x.ipfix_failed = ic.failed;
+		x.ipfix_messages = ic.messages;
+	}
 	if (ob->trace) {
 		/* The engine is done: nothing is produced from here on, so
 		 * after the sync the counters are final. */

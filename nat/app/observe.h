@@ -14,6 +14,7 @@
 
 #include "config.h"
 #include "engine.h"
+#include "ipfix.h"
 #include "log.h"
 #include "metrics.h"
 #include "protocol.h"
@@ -33,6 +34,7 @@ struct nat_observers {
 	struct nat_engine *e;
 	struct log_writer *log;
 	struct tracer *trace;
+	struct ipfix_exporter *ipfix; /* NAT events to a collector */
 	struct log_engine_ctx lctx;
 	struct trace_engine_ctx tctx;
 	uint64_t trace_lost_reported;

@@ -87,6 +87,8 @@ struct nat_ctl_extra {
 	uint64_t log_suppressed;	     /* pkt.drop events rate-limited */
 	uint64_t forwards;		     /* set by the stats action */
 	uint64_t metrics_scrapes;	     /* /metrics answered */
+	bool ipfix_open;		     /* an IPFIX exporter runs */
+	uint64_t ipfix_sent, ipfix_lost, ipfix_failed, ipfix_messages;
 	/* The live backend's counters (metrics.c maps them by name). */
 	size_t n_backend;
 	struct nat_live_counter backend[NAT_LIVE_COUNTERS_MAX];
