@@ -539,6 +539,8 @@ static const char *type_name(enum m_type t)
 /* The help of a family: the first row of it that has one. */
 static const char *family_help(size_t i)
 {
+	while (i > 0 && strcmp(rows[i - 1].prom, rows[i].prom) == 0)
+		i--;
 	for (size_t j = i; j < NROWS && strcmp(rows[j].prom, rows[i].prom) == 0;
 	     j++)
 		if (rows[j].help)
