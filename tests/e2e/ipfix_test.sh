@@ -144,10 +144,15 @@ tshark -r "$TMP/ipfix.pcapng" -d "udp.port==$PORT,cflow" -T json \
 check "tshark's IPFIX dissector shows every flow.open and flow.close with the same addresses and ports" \
 	diff "$TMP/want" "$TMP/got_tshark"
 diff "$TMP/want" "$TMP/got_tshark" | sed 's/^/# /' | head -20
-seqs=$(tshark -r "$TMP/ipfix.pcapng" -d "udp.port==$PORT,cflow" -T fields -e cflow.sequence 2>/dev/null | tr '\n' ' ')
-check "sequence numbers start at 0 and never go back ($seqs)" \
-	bash -c 'set -- $0; [ "$1" = 0 ] || exit 1; p=0; for s; do [ "$s" -ge "$p" ] || exit 1; p=$s; done' "$seqs"
-
+# Each message's sequence number is the count of data records in the
+# messages before it (RFC 7011 3.1); every data record has a natEvent.
+tshark -r "$TMP/ipfix.pcapng" -d "udp.port==$PORT,cflow" -T fields -E separator='|' \
+	-e cflow.sequence -e cflow.nat_event 2>/dev/null >"$TMP/seq.txt"
+seqok=$(awk -F'|' 'BEGIN { want = 0; ok = 1 }
+	{ if ($1 != want) ok = 0; n = ($2 == "") ? 0 : split($2, a, ","); want += n }
+	END { print (ok && NR > 0) ? "yes " NR " messages, " want " records" : "no" }' "$TMP/seq.txt")
+check "sequence numbers count the data records of the messages before ($seqok)" \
+	bash -c "[[ \$0 == yes* ]]" "$seqok"
 sent=$(grep -o 'IPFIX records sent: [0-9]*' "$LOG" | grep -o '[0-9]*$')
 lines=$(wc -l <"$TMP/want")
 check "Ctrl+C: IPFIX records sent ($sent) = the flow events ($lines), none lost" \
