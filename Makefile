@@ -30,7 +30,7 @@ NAT_DIRS := nat/core nat/config nat/backend nat/control nat/app nat/platform
 CPPFLAGS += -D_GNU_SOURCE $(NAT_DIRS:%=-I%) -Itrace -Ilogging
 CFLAGS ?= -O2 -g
 CFLAGS += -std=c11 $(WARN) -fno-strict-aliasing
-LDLIBS := -lyaml -lpcap -lzstd -ljansson -lpthread -lm -lnetfilter_queue -lmnl
+LDLIBS := -lyaml -lpcap -lzstd -ljansson -lpthread -lm -lnetfilter_queue -lmnl -lmicrohttpd
 
 ifeq ($(SAN),1)
 BUILD ?= build-san

@@ -271,7 +271,7 @@ void log_text(struct log_writer *w, uint64_t ts_ns, enum log_level lvl,
 }
 
 void log_final_stats(struct log_writer *w, uint64_t ts_ns,
-		     const struct nat_stats *st)
+		     const struct nat_metrics *m)
 {
 	struct log_rec r;
 	if (!w)
@@ -279,7 +279,7 @@ void log_final_stats(struct log_writer *w, uint64_t ts_ns,
 	memset(&r.u.stats, 0, sizeof(r.u.stats));
 	r.h.kind = LREC_STATS;
 	r.h.ts_ns = ts_ns;
-	r.u.stats.st = *st;
+	r.u.stats.m = *m;
 	memcpy(r.u.stats.suppressed, w->rl_total, sizeof(w->rl_total));
 	r.u.stats.trace_lost = w->trace_lost;
 	push(w, &r, offsetof(struct log_rec, u.stats) + sizeof(r.u.stats));
@@ -412,6 +412,26 @@ static void take(struct log_writer *w, uint64_t t)
 		memcpy((unsigned char *)w->rec + first, w->ring, len - first);
 }
 
+/* The stats record's log counters, as they are when it is written. */
+static void stats_fill_log(struct log_writer *w, struct log_rec *r)
+{
+	uint64_t lost = atomic_load_explicit(&w->lost, memory_order_relaxed);
+	uint64_t written =
+		atomic_load_explicit(&w->written, memory_order_relaxed) +
+		w->out_recs;
+	int il = nat_metrics_index("log.lost", NULL);
+	int iw = nat_metrics_index("log.written", NULL);
+	r->u.stats.log_lost = lost;
+	if (il >= 0) {
+		r->u.stats.m.v[il] = lost;
+		r->u.stats.m.absent[il] = 0;
+	}
+	if (iw >= 0) {
+		r->u.stats.m.v[iw] = written;
+		r->u.stats.m.absent[iw] = 0;
+	}
+}
+
 static void *writer_main(void *arg)
 {
 	struct log_writer *w = arg;
@@ -450,8 +470,7 @@ static void *writer_main(void *arg)
 			atomic_store_explicit(&w->tail, t,
 					      memory_order_release);
 			if (w->rec->h.kind == LREC_STATS)
-				w->rec->u.stats.log_lost = atomic_load_explicit(
-					&w->lost, memory_order_relaxed);
+				stats_fill_log(w, w->rec);
 			emit(w, w->rec, true);
 			if (w->test_delay_us)
 				sleep_ns((long)w->test_delay_us * 1000L);

@@ -21,6 +21,7 @@
 
 #include "config.h"
 #include "engine.h"
+#include "metrics.h"
 
 enum log_level { LOG_DEBUG = 0, LOG_INFO, LOG_WARN, LOG_ERROR };
 
@@ -74,10 +75,12 @@ void log_text(struct log_writer *w, uint64_t ts_ns, enum log_level lvl,
 	      const char *component, const char *fmt, ...)
 	__attribute__((format(printf, 5, 6)));
 
-/* Event stats: st plus the pkt.drop events suppressed per reason and the
- * trace and log losses; in text Hyper-NAT's "Final statistics" block. */
+/* Event stats: every counter of the registry m (metrics.h) plus the
+ * pkt.drop events suppressed per reason; in text the "Final statistics"
+ * block (the same lines as the run's at Ctrl+C). m's log.written and
+ * log.lost are set by the writer as it writes the record. */
 void log_final_stats(struct log_writer *w, uint64_t ts_ns,
-		     const struct nat_stats *st);
+		     const struct nat_metrics *m);
 
 /* Async-signal-safe: asks the writer to reopen the file (after a
  * logrotate rename, on SIGHUP). Records queued after this call go to the

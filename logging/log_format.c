@@ -414,23 +414,19 @@ static void j_reasons(struct sb *b, const char *k, const uint64_t *v)
 	sb_putc(b, '}');
 }
 
+/* Every counter of the registry, at the top level of the event (the
+ * stats answer's keys), then the event's own: the suppressed drop events
+ * and, kept for readers of the first schema, trace_lost and log_lost. */
 static void j_stats(struct sb *b, const struct log_rec *r)
 {
-	const struct nat_stats *s = &r->u.stats.st;
-	j_u64(b, "packets", s->packets);
-	j_u64(b, "bytes", s->bytes);
-	j_u64(b, "natted", s->natted);
-	j_u64(b, "bypassed", s->bypassed);
-	j_u64(b, "passed", s->passed);
-	j_u64(b, "dropped", s->dropped);
-	j_u64(b, "flows_active", s->flows_active);
-	j_u64(b, "flows_total", s->flows_total);
-	j_u64(b, "flows_expired", s->flows_expired);
-	j_u64(b, "flows_evicted", s->flows_evicted);
-	j_u64(b, "hairpinned", s->hairpinned);
-	j_u64(b, "port_exhausted_events", s->port_exhausted_events);
-	j_u64(b, "table_full_events", s->table_full_events);
-	j_reasons(b, "by_reason", s->by_reason);
+	char buf[LOG_LINE_MAX];
+	size_t n = nat_metrics_json(&r->u.stats.m, buf, sizeof(buf));
+	if (n >= sizeof(buf) || n < 2)
+		return;
+	if (n > 2) {
+		sb_putc(b, ',');
+		sb_putn(b, buf + 1, n - 2);
+	}
 	j_reasons(b, "suppressed", r->u.stats.suppressed);
 	j_u64(b, "trace_lost", r->u.stats.trace_lost);
 	j_u64(b, "log_lost", r->u.stats.log_lost);
@@ -730,45 +726,36 @@ static void t_engine(struct sb *b, const struct log_rec *r, enum log_level l)
 	t_flow(b, f->id);
 }
 
-static void t_line_u64(struct sb *b, const struct log_rec *r, const char *what,
-		       uint64_t v)
+struct t_stats_ctx {
+	struct sb *b;
+	const struct log_rec *r;
+};
+
+static void t_stats_line(void *ctx, const char *comp, bool warn,
+			 const char *line)
 {
-	t_prefix(b, r, LOG_INFO, "MAIN");
-	sb_printf(b, "  %s: %llu\n", what, (unsigned long long)v);
+	struct t_stats_ctx *c = ctx;
+	t_prefix(c->b, c->r, warn ? LOG_WARN : LOG_INFO, comp);
+	sb_puts(c->b, line);
+	sb_putc(c->b, '\n');
 }
 
+/* The final statistics: the registry's lines (metrics.h), the same as
+ * the run prints at Ctrl+C, then the drop events held back. */
 static void t_stats(struct sb *b, const struct log_rec *r)
 {
-	const struct nat_stats *s = &r->u.stats.st;
+	struct t_stats_ctx c = { b, r };
 	t_prefix(b, r, LOG_INFO, "MAIN");
 	sb_puts(b, "Final statistics:\n");
-	t_line_u64(b, r, "Packets processed", s->packets);
-	t_line_u64(b, r, "Packets NATted", s->natted);
-	t_line_u64(b, r, "Packets bypassed", s->bypassed);
-	t_line_u64(b, r, "Packets passed", s->passed);
-	t_line_u64(b, r, "Packets dropped", s->dropped);
-	t_line_u64(b, r, "Active connections", s->flows_active);
-	t_line_u64(b, r, "Total connections", s->flows_total);
-	for (int i = 1; i < NAT_R_MAX; i++) {
-		if (!s->by_reason[i])
-			continue;
-		t_prefix(b, r, LOG_INFO, "MAIN");
-		sb_printf(b, "    %s: %llu\n",
-			  nat_reason_name((enum nat_reason)i),
-			  (unsigned long long)s->by_reason[i]);
-	}
-	t_line_u64(b, r, "Expired connections", s->flows_expired);
-	t_line_u64(b, r, "Evicted connections", s->flows_evicted);
+	nat_metrics_text(&r->u.stats.m, t_stats_line, &c);
 	for (int i = 1; i < NAT_R_MAX; i++) {
 		if (!r->u.stats.suppressed[i])
 			continue;
-		t_prefix(b, r, LOG_INFO, "MAIN");
+		t_prefix(b, r, LOG_INFO, "LOG");
 		sb_printf(b, "  Drop events suppressed (%s): %llu\n",
 			  nat_reason_name((enum nat_reason)i),
 			  (unsigned long long)r->u.stats.suppressed[i]);
 	}
-	t_line_u64(b, r, "Trace records lost", r->u.stats.trace_lost);
-	t_line_u64(b, r, "Log records lost", r->u.stats.log_lost);
 }
 
 static void format_text(struct sb *b, const struct log_rec *r)

@@ -62,7 +62,7 @@ struct log_rec {
 			char msg[LOG_MSG_MAX];
 		} text;
 		struct {
-			struct nat_stats st;
+			struct nat_metrics m;
 			uint64_t suppressed[NAT_R_MAX];
 			uint64_t trace_lost;
 			uint64_t log_lost; /* filled by the writer */

@@ -13,6 +13,8 @@ PACKAGES=(
 	libcriterion-dev        # unit tests
 	libjansson-dev          # control socket requests
 	libnetfilter-queue-dev libmnl-dev # Linux live backend
+	libmicrohttpd-dev       # /metrics over HTTP (docs/metrics.md)
+	curl prometheus nfdump  # metrics_test (curl, promtool), ipfix_test (nfcapd, nfdump)
 	tshark jq python3       # e2e checks, demo
 	iproute2 iptables iperf3 procps   # namespace tests, benchmarks
 	# make windows / windows-test (docs/windows.md): the cross compiler,
@@ -28,6 +30,7 @@ if [ "${1:-}" = --check ]; then
 	TOOLS=(gcc:gcc make:make clang:clang zstd:zstd zstdcat:zstd
 		tshark:tshark jq:jq python3:python3 ip:iproute2 iptables:iptables
 		iperf3:iperf3 setpriv:util-linux pgrep:procps
+		curl:curl promtool:prometheus nfcapd:nfdump nfdump:nfdump
 		x86_64-w64-mingw32-gcc:gcc-mingw-w64-x86-64-posix
 		dpkg-source:dpkg-dev cmake:cmake flex:flex bison:bison wine:wine)
 	gone=()

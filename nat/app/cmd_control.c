@@ -12,6 +12,7 @@
 #include "app.h"
 #include "client.h"
 #include "control.h"
+#include "metrics.h"
 #include "packet.h"
 #include "platform.h"
 
@@ -549,111 +550,28 @@ int app_cmd_flows(int argc, char **argv)
 	return ctl_run("flows", &co, req, print_flows);
 }
 
+static void print_stat_line(void *ctx, const char *comp, bool warn,
+			    const char *line)
+{
+	(void)ctx;
+	(void)comp;
+	printf("%s%s\n", line + 2, warn ? "  (!)" : "");
+}
+
+/* Text and Prometheus from the registry (metrics.h), the same lines as the
+ * final statistics at Ctrl+C. */
 static void print_stats(json_t *resp, const struct ctl_opts *co)
 {
-	json_t *s = json_object_get(resp, "stats");
-	json_t *br = json_object_get(s, "by_reason");
-	json_t *ctl = json_object_get(s, "control");
-	json_t *errs = json_object_get(ctl, "errors");
-	const char *k;
-	json_t *v;
+	static char buf[65536];
+	struct nat_metrics m;
 
+	nat_metrics_from_json(&m, json_object_get(resp, "stats"));
 	if (co->prometheus) {
-		static const char *const verdicts[] = { "natted", "bypassed",
-							"passed", "dropped" };
-		printf("# HELP glassnat_packets_total Packets seen by the "
-		       "engine, by verdict.\n"
-		       "# TYPE glassnat_packets_total counter\n");
-		for (size_t i = 0; i < 4; i++)
-			printf("glassnat_packets_total{verdict=\"%s\"} %lld\n",
-			       verdicts[i], jint(s, verdicts[i]));
-		printf("# HELP glassnat_bytes_total Bytes seen by the engine.\n"
-		       "# TYPE glassnat_bytes_total counter\n"
-		       "glassnat_bytes_total %lld\n",
-		       jint(s, "bytes"));
-		printf("# HELP glassnat_drops_total Packets dropped or passed "
-		       "untranslated, by reason.\n"
-		       "# TYPE glassnat_drops_total counter\n");
-		json_object_foreach(br, k, v)
-			printf("glassnat_drops_total{reason=\"%s\"} %lld\n", k,
-			       (long long)json_integer_value(v));
-		printf("# HELP glassnat_flows_active Flows in the table now.\n"
-		       "# TYPE glassnat_flows_active gauge\n"
-		       "glassnat_flows_active %lld\n",
-		       jint(s, "flows_active"));
-		printf("# HELP glassnat_flows_total Flows opened.\n"
-		       "# TYPE glassnat_flows_total counter\n"
-		       "glassnat_flows_total %lld\n",
-		       jint(s, "flows_total"));
-		printf("# HELP glassnat_flows_expired_total Flows closed by "
-		       "timeout.\n"
-		       "# TYPE glassnat_flows_expired_total counter\n"
-		       "glassnat_flows_expired_total %lld\n",
-		       jint(s, "flows_expired"));
-		printf("# HELP glassnat_flows_evicted_total Flows evicted at "
-		       "max_flows_per_host.\n"
-		       "# TYPE glassnat_flows_evicted_total counter\n"
-		       "glassnat_flows_evicted_total %lld\n",
-		       jint(s, "flows_evicted"));
-		printf("# HELP glassnat_hairpinned_total Packets hairpinned.\n"
-		       "# TYPE glassnat_hairpinned_total counter\n"
-		       "glassnat_hairpinned_total %lld\n",
-		       jint(s, "hairpinned"));
-		printf("# HELP glassnat_forwards Port forwards active.\n"
-		       "# TYPE glassnat_forwards gauge\n"
-		       "glassnat_forwards %lld\n",
-		       jint(s, "forwards"));
-		printf("# HELP glassnat_trace_lost_total Trace records lost "
-		       "(queue full).\n"
-		       "# TYPE glassnat_trace_lost_total counter\n"
-		       "glassnat_trace_lost_total %lld\n",
-		       jint(json_object_get(s, "trace"), "lost"));
-		printf("# HELP glassnat_log_lost_total Event records lost.\n"
-		       "# TYPE glassnat_log_lost_total counter\n"
-		       "glassnat_log_lost_total %lld\n",
-		       jint(json_object_get(s, "log"), "lost"));
-		printf("# HELP glassnat_control_requests_total Control "
-		       "requests answered.\n"
-		       "# TYPE glassnat_control_requests_total counter\n"
-		       "glassnat_control_requests_total %lld\n",
-		       jint(ctl, "requests"));
-		printf("# HELP glassnat_control_errors_total Control requests "
-		       "refused, by error.\n"
-		       "# TYPE glassnat_control_errors_total counter\n");
-		json_object_foreach(errs, k, v)
-			printf("glassnat_control_errors_total{error=\"%s\"} "
-			       "%lld\n",
-			       k, (long long)json_integer_value(v));
+		size_t n = nat_metrics_prometheus(&m, buf, sizeof(buf));
+		fwrite(buf, 1, n < sizeof(buf) ? n : sizeof(buf) - 1, stdout);
 		return;
 	}
-	printf("packets      %lld (%lld bytes)\n", jint(s, "packets"),
-	       jint(s, "bytes"));
-	printf("  natted     %lld\n  bypassed   %lld\n  passed     %lld\n"
-	       "  dropped    %lld\n",
-	       jint(s, "natted"), jint(s, "bypassed"), jint(s, "passed"),
-	       jint(s, "dropped"));
-	printf("flows        %lld active, %lld total, %lld expired, %lld "
-	       "evicted\n",
-	       jint(s, "flows_active"), jint(s, "flows_total"),
-	       jint(s, "flows_expired"), jint(s, "flows_evicted"));
-	printf("hairpinned   %lld\nforwards     %lld\n", jint(s, "hairpinned"),
-	       jint(s, "forwards"));
-	printf("by reason (dropped or passed untranslated):\n");
-	json_object_foreach(br, k, v) if (json_integer_value(v))
-		printf("  %-22s %lld\n", k, (long long)json_integer_value(v));
-	json_t *t = json_object_get(s, "trace");
-	printf("trace        %s, %lld written, %lld lost\n",
-	       !json_is_true(json_object_get(t, "open")) ? "off (not open)"
-	       : json_is_true(json_object_get(t, "on"))	 ? "on"
-							 : "paused",
-	       jint(t, "written"), jint(t, "lost"));
-	json_t *l = json_object_get(s, "log");
-	printf("events       %lld written, %lld lost\n", jint(l, "written"),
-	       jint(l, "lost"));
-	printf("control      %lld requests", jint(ctl, "requests"));
-	json_object_foreach(errs, k, v) if (json_integer_value(v))
-		printf(", %s %lld", k, (long long)json_integer_value(v));
-	printf("\n");
+	nat_metrics_text(&m, print_stat_line, NULL);
 }
 
 int app_cmd_stats(int argc, char **argv)

@@ -17,6 +17,7 @@
 #include "control.h"
 #include "engine.h"
 #include "live.h"
+#include "metrics_http.h"
 #include "observe.h"
 #include "packet.h"
 #include "platform.h"
@@ -74,6 +75,8 @@ struct run_ctx {
 	struct nat_live *live; /* NULL until the backend is open */
 	bool started;	       /* steering and control socket up: a run, not a
 		       * failed start (only then final statistics) */
+	struct nat_metrics_http *http; /* /metrics, when metrics.listen */
+	uint64_t next_publish_ns;
 };
 
 /* The live gateway's view of the engine's forwards changed: steer their
@@ -163,40 +166,33 @@ static int run_reload_config(void *ctx, char *changes, size_t clen,
 	return r;
 }
 
-/* The value of the backend counter called name; 0 when it has none. */
-static uint64_t run_counter(const struct nat_live_counter *c, size_t n,
-			    const char *name)
-{
-	for (size_t i = 0; i < n; i++)
-		if (strcmp(c[i].name, name) == 0)
-			return c[i].value;
-	return 0;
-}
-
 static void run_extra(void *ctx, struct nat_ctl_extra *x)
 {
 	struct run_ctx *rc = ctx;
-	if (rc->ob.trace) {
-		x->traced = true;
-		x->trace_on = trace_enabled(rc->ob.trace);
-		x->trace_written = trace_written(rc->ob.trace);
-		x->trace_lost = trace_lost(rc->ob.trace);
-		x->trace_failed = trace_failed(rc->ob.trace);
-	}
-	if (rc->ob.log) {
-		x->logged = true;
-		x->log_written = log_written(rc->ob.log);
-		x->log_lost = log_lost(rc->ob.log);
-	}
+	nat_obs_extra(&rc->ob, x);
 	if (rc->ctl)
 		nat_ctl_server_counters(rc->ctl, &x->ctl_requests,
 					x->ctl_errors);
-	if (rc->live) {
-		struct nat_live_counter c[NAT_LIVE_COUNTERS_MAX];
-		size_t n = rc->be->counters(rc->live, c, NAT_LIVE_COUNTERS_MAX);
-		x->queue_enobufs = run_counter(c, n, "enobufs");
-		x->queue_verdict_errors = run_counter(c, n, "verdict_errors");
-	}
+	if (rc->live)
+		x->n_backend = rc->be->counters(rc->live, x->backend,
+						NAT_LIVE_COUNTERS_MAX);
+	x->forwards = nat_engine_forward_list(rc->e, NULL, 0);
+	x->metrics_scrapes = nat_metrics_http_scrapes(rc->http);
+}
+
+/* Hands /metrics a fresh snapshot, at most once a second (reading the
+ * backend's counters reads /proc). Engine thread. */
+static void run_publish(struct run_ctx *rc, uint64_t now_ns)
+{
+	struct nat_ctl_extra x;
+	struct nat_metrics m;
+	if (!rc->http || now_ns < rc->next_publish_ns)
+		return;
+	rc->next_publish_ns = now_ns + 1000000000u;
+	memset(&x, 0, sizeof(x));
+	run_extra(rc, &x);
+	nat_metrics_fill(&m, nat_engine_stats(rc->e), &x);
+	nat_metrics_http_publish(rc->http, &m);
 }
 
 /* nat_live_opts.on_start: the backend steers packets to us. */
@@ -212,6 +208,18 @@ static int run_start(void *ctx, char *errbuf, size_t errlen)
 				       errlen);
 	if (!rc->ctl)
 		return -1;
+	if (rc->cfg->metrics.enabled) {
+		char ip[16];
+		rc->http = nat_metrics_http_start(rc->cfg->metrics.addr,
+						  rc->cfg->metrics.port, errbuf,
+						  errlen);
+		if (!rc->http)
+			return -1;
+		run_publish(rc, 0);
+		run_log("INFO", "METRICS", "Serving http://%s:%u/metrics",
+			nat_ip_str(rc->cfg->metrics.addr, ip),
+			rc->cfg->metrics.port);
+	}
 	run_log("INFO", "CONTROL",
 		"Control socket %s (" NAT_PLAT_CTL_ACCESS ")",
 		rc->cfg->control_socket);
@@ -225,6 +233,7 @@ static void run_tick(void *ctx, uint64_t now_ns)
 {
 	struct run_ctx *rc = ctx;
 	nat_obs_poll(&rc->ob, now_ns);
+	run_publish(rc, now_ns);
 	if (rc->ctl)
 		nat_ctl_server_drain(rc->ctl, rc->e, &rc->ops);
 	if (run_reload) {
@@ -307,74 +316,27 @@ static const char *run_signal_name(int sig)
 	}
 }
 
-/* The backend's counters, a line per counter line: "label: value"
- * joined by ", ", a qualifier as " (label value)"; WARN when a counter
- * that means loss is not zero. */
-static void run_backend_stats(const struct nat_live_counter *c, size_t n)
+static void run_stat_line(void *ctx, const char *comp, bool warn,
+			  const char *line)
 {
-	for (size_t i = 0; i < n;) {
-		char line[512];
-		size_t used = 0;
-		bool loss = false;
-		unsigned ln = c[i].line;
-
-		line[0] = '\0';
-		for (size_t first = i; i < n && c[i].line == ln; i++) {
-			const char *sep = i == first ? "" : ", ";
-			unsigned long long v = (unsigned long long)c[i].value;
-			int w = c[i].flags & NAT_LIVE_C_QUALIF
-					? snprintf(line + used,
-						   sizeof(line) - used,
-						   " (%s %llu)", c[i].label, v)
-					: snprintf(line + used,
-						   sizeof(line) - used,
-						   "%s%s: %llu", sep,
-						   c[i].label, v);
-			if (w > 0 && (size_t)w < sizeof(line) - used)
-				used += (size_t)w;
-			if ((c[i].flags & NAT_LIVE_C_LOSS) && c[i].value)
-				loss = true;
-		}
-		run_log(loss ? "WARN" : "INFO", "QUEUE", "  %s", line);
-	}
+	(void)ctx;
+	run_log(warn ? "WARN" : "INFO", comp, "%s", line);
 }
 
-/* The final statistics, in Hyper-NAT's form and then glassnat's own
- * counters (reasons, backend). active = flows alive before the flush. */
-static void run_final_stats(const struct nat_stats *s, uint64_t active,
-			    const struct nat_live_counter *lc, size_t nlc)
+/* The final statistics: every counter of the registry (metrics.h),
+ * Hyper-NAT's lines first; the same lines as the stats event's text and
+ * `glassnat stats`. */
+static void run_final_stats(const struct nat_metrics *m)
 {
 	run_log("INFO", "MAIN", "Final statistics:");
-	run_log("INFO", "MAIN", "  Packets processed: %llu",
-		(unsigned long long)s->packets);
-	run_log("INFO", "MAIN", "  Packets NATted: %llu",
-		(unsigned long long)s->natted);
-	run_log("INFO", "MAIN", "  Packets bypassed: %llu",
-		(unsigned long long)s->bypassed);
-	run_log("INFO", "MAIN", "  Packets passed: %llu",
-		(unsigned long long)s->passed);
-	run_log("INFO", "MAIN", "  Packets dropped: %llu",
-		(unsigned long long)s->dropped);
-	run_log("INFO", "MAIN", "  Active connections: %llu",
-		(unsigned long long)active);
-	run_log("INFO", "MAIN", "  Total connections: %llu",
-		(unsigned long long)s->flows_total);
-	for (int r = 1; r < NAT_R_MAX; r++)
-		if (s->by_reason[r])
-			run_log("INFO", "MAIN", "  Passed/dropped %s: %llu",
-				nat_reason_name((enum nat_reason)r),
-				(unsigned long long)s->by_reason[r]);
-	run_log("INFO", "MAIN", "  Hairpinned: %llu",
-		(unsigned long long)s->hairpinned);
-	run_backend_stats(lc, nlc);
+	nat_metrics_text(m, run_stat_line, NULL);
 }
 
 /* Runs the backend until a stop request or a failure, and reads its
- * counters into lc[NAT_LIVE_COUNTERS_MAX] (*nlc of them) before it closes.
+ * and the control socket's counters into ctx->ob.more before they close.
  * Returns 0 after a stop, -1 after a failure (both logged; a failure
  * before ctx->started is logged as a failed start, once). */
-static int run_backend(struct run_ctx *ctx, struct nat_live_counter *lc,
-		       size_t *nlc)
+static int run_backend(struct run_ctx *ctx)
 {
 	const struct nat_live_ops *be = ctx->be;
 	char err[ERRBUF_LEN];
@@ -399,11 +361,19 @@ static int run_backend(struct run_ctx *ctx, struct nat_live_counter *lc,
 		lrc = be->run(ctx->live, err, sizeof(err));
 		run_live = NULL;
 	}
-	*nlc = be->counters(ctx->live, lc, NAT_LIVE_COUNTERS_MAX);
+	struct nat_ctl_extra *more = &ctx->ob.more;
+	more->n_backend = be->counters(ctx->live, more->backend,
+				       NAT_LIVE_COUNTERS_MAX);
+	if (ctx->ctl)
+		nat_ctl_server_counters(ctx->ctl, &more->ctl_requests,
+					more->ctl_errors);
 	be->close(ctx->live);
 	ctx->live = NULL;
 	nat_ctl_server_stop(ctx->ctl);
 	ctx->ctl = NULL;
+	more->metrics_scrapes = nat_metrics_http_scrapes(ctx->http);
+	nat_metrics_http_stop(ctx->http);
+	ctx->http = NULL;
 	if (lrc != 0) {
 		if (ctx->started)
 			run_log("ERROR", "ENGINE", "%s", err);
@@ -573,12 +543,8 @@ int app_cmd_run(int argc, char **argv)
 		run_log("INFO", "MAIN", "Tracing to %s%s%s", cfg.trace.dir,
 			cfg.trace.filter[0] ? ", filter: " : "",
 			cfg.trace.filter);
-	struct nat_live_counter lc[NAT_LIVE_COUNTERS_MAX];
-	size_t nlc;
-	if (run_backend(&ctx, lc, &nlc) == 0)
+	if (run_backend(&ctx) == 0)
 		rc = EX_OK;
-	const struct nat_stats *s = nat_engine_stats(e);
-	uint64_t active = s->flows_active;
 	struct nat_obs_counts oc;
 	nat_obs_close(&ctx.ob, app_wall_ns(), &oc);
 	if (!ctx.started) {
@@ -587,22 +553,7 @@ int app_cmd_run(int argc, char **argv)
 		goto out;
 	}
 	run_log("INFO", "ENGINE", "Stopped");
-	run_final_stats(s, active, lc, nlc);
-	if (oc.traced)
-		run_log(oc.trace_lost || oc.trace_failed ? "WARN" : "INFO",
-			"TRACE",
-			"  Trace: %llu packets written, %llu lost (queue "
-			"full), %llu lost (write errors)",
-			(unsigned long long)oc.trace_written,
-			(unsigned long long)oc.trace_lost,
-			(unsigned long long)oc.trace_failed);
-	if (oc.logged)
-		run_log(oc.log_lost ? "WARN" : "INFO", "LOG",
-			"  Events: %llu written, %llu lost, %llu drop events "
-			"rate-limited",
-			(unsigned long long)oc.log_written,
-			(unsigned long long)oc.log_lost,
-			(unsigned long long)oc.log_suppressed);
+	run_final_stats(&oc.final);
 	run_log("INFO", "MAIN", "glassnat stopped");
 	nat_engine_destroy(e);
 out:

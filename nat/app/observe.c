@@ -12,17 +12,23 @@
 static void obs_event(void *ctx, const struct nat_event *ev)
 {
 	struct nat_observers *ob = ctx;
+	const struct nat_event *out = ev;
+	struct nat_event copy;
 	if (ev->type == NAT_EV_FWD_UNANSWERED && ob->neigh) {
 		/* Rare (once per unanswered forward flow): worth one read of
 		 * the neighbour table, which tells "no such host" from "the
 		 * host answers but routes its replies elsewhere". */
-		struct nat_event copy = *ev;
+		copy = *ev;
 		(void)nat_neigh_state(ev->flow.in_ip, copy.neigh,
 				      sizeof copy.neigh);
-		log_engine_event(&ob->lctx, &copy);
-		return;
+		out = &copy;
 	}
-	log_engine_event(&ob->lctx, ev);
+	if (ev->type == NAT_EV_FLOW_CLOSE && ev->ts_ns >= ev->flow.first_ns)
+		nat_metrics_hist_add(&ob->flow_duration,
+				     ev->ts_ns - ev->flow.first_ns);
+	if (ob->log)
+		log_engine_event(&ob->lctx, out);
+	ipfix_export_event(ob->ipfix, out);
 }
 
 static void obs_packet(void *ctx, int stage, const uint8_t *pkt, size_t len,
@@ -70,11 +76,26 @@ int nat_obs_open(struct nat_observers *ob, struct nat_engine *e,
 		ob->tctx.t = ob->trace;
 		ob->tctx.e = e;
 	}
+	if (cfg->ipfix.enabled) {
+		struct ipfix_limits lim = {
+			.nat_ip = cfg->nat_ip,
+			.max_flows = cfg->limits.max_flows,
+			.max_per_host = cfg->limits.max_flows_per_host,
+		};
+		ob->ipfix = ipfix_export_start(&cfg->ipfix, &lim, errbuf,
+					       errlen);
+		if (!ob->ipfix) {
+			trace_close(ob->trace);
+			ob->trace = NULL;
+			log_close(ob->log);
+			ob->log = NULL;
+			return -1;
+		}
+	}
 	struct nat_hooks h;
 	memset(&h, 0, sizeof(h));
 	h.ctx = ob;
-	if (ob->log)
-		h.event = obs_event;
+	h.event = obs_event;
 	if (ob->trace)
 		h.packet = obs_packet;
 	nat_engine_set_hooks(e, &h);
@@ -105,8 +126,7 @@ int nat_obs_trace_on(struct nat_observers *ob,
 	struct nat_hooks h;
 	memset(&h, 0, sizeof(h));
 	h.ctx = ob;
-	if (ob->log)
-		h.event = obs_event;
+	h.event = obs_event;
 	h.packet = obs_packet;
 	nat_engine_set_hooks(ob->e, &h);
 	return 0;
@@ -142,6 +162,33 @@ void nat_obs_sync(struct nat_observers *ob)
 	log_sync(ob->log);
 }
 
+void nat_obs_extra(const struct nat_observers *ob, struct nat_ctl_extra *x)
+{
+	if (ob->trace) {
+		x->traced = true;
+		x->trace_on = trace_enabled(ob->trace);
+		x->trace_written = trace_written(ob->trace);
+		x->trace_lost = trace_lost(ob->trace);
+		x->trace_failed = trace_failed(ob->trace);
+	}
+	if (ob->log) {
+		x->logged = true;
+		x->log_written = log_written(ob->log);
+		x->log_lost = log_lost(ob->log);
+		x->log_suppressed = log_suppressed(ob->log);
+	}
+	x->flow_duration = ob->flow_duration;
+	if (ob->ipfix) {
+		struct ipfix_counts c;
+		ipfix_export_counts(ob->ipfix, &c);
+		x->ipfix_open = true;
+		x->ipfix_sent = c.sent;
+		x->ipfix_lost = c.lost;
+		x->ipfix_failed = c.failed;
+		x->ipfix_messages = c.messages;
+	}
+}
+
 void nat_obs_close(struct nat_observers *ob, uint64_t ts_ns,
 		   struct nat_obs_counts *counts)
 {
@@ -149,7 +196,24 @@ void nat_obs_close(struct nat_observers *ob, uint64_t ts_ns,
 	memset(&c, 0, sizeof(c));
 	if (ts_ns == 0)
 		ts_ns = nat_engine_now(ob->e);
+	uint64_t active = nat_engine_stats(ob->e)->flows_active;
 	nat_engine_flush(ob->e, ts_ns);
+	struct nat_stats st = *nat_engine_stats(ob->e);
+	st.flows_active = active;
+	struct nat_ctl_extra x = ob->more;
+	x.forwards = nat_engine_forward_list(ob->e, NULL, 0);
+	if (ob->ipfix) {
+		/* Every flow.close of the shutdown is queued: send them, then
+		 * the counts are final. */
+		struct ipfix_counts ic;
+		ipfix_export_stop(ob->ipfix, &ic);
+		ob->ipfix = NULL;
+		x.ipfix_open = true;
+		x.ipfix_sent = ic.sent;
+		x.ipfix_lost = ic.lost;
+		x.ipfix_failed = ic.failed;
+		x.ipfix_messages = ic.messages;
+	}
 	if (ob->trace) {
 		/* The engine is done: nothing is produced from here on, so
 		 * after the sync the counters are final. */
@@ -161,21 +225,30 @@ void nat_obs_close(struct nat_observers *ob, uint64_t ts_ns,
 		c.trace_written = trace_written(ob->trace);
 		c.trace_lost = trace_lost(ob->trace);
 		c.trace_failed = trace_failed(ob->trace);
+		nat_obs_extra(ob, &x);
 		trace_close(ob->trace);
+		ob->trace = NULL;
 	}
 	if (ob->log) {
 		if (c.trace_failed)
 			log_text(ob->log, ts_ns, LOG_WARN, "TRACE",
 				 "%llu trace records lost to write errors",
 				 (unsigned long long)c.trace_failed);
-		log_final_stats(ob->log, ts_ns, nat_engine_stats(ob->e));
+		nat_obs_extra(ob, &x);
+		nat_metrics_fill(&c.final, &st, &x);
+		log_final_stats(ob->log, ts_ns, &c.final);
 		log_stop(ob->log);
 		c.logged = true;
 		c.log_written = log_written(ob->log);
 		c.log_lost = log_lost(ob->log);
 		c.log_suppressed = log_suppressed(ob->log);
+		x.log_written = c.log_written;
+		x.log_lost = c.log_lost;
+		x.log_suppressed = c.log_suppressed;
 		log_close(ob->log);
 	}
+	x.flow_duration = ob->flow_duration;
+	nat_metrics_fill(&c.final, &st, &x);
 	nat_engine_set_hooks(ob->e, NULL);
 	ob->trace = NULL;
 	ob->log = NULL;

@@ -14,7 +14,10 @@
 
 #include "config.h"
 #include "engine.h"
+#include "ipfix.h"
 #include "log.h"
+#include "metrics.h"
+#include "protocol.h"
 #include "tracer.h"
 
 struct nat_obs_opts {
@@ -32,11 +35,17 @@ struct nat_observers {
 	struct nat_engine *e;
 	struct log_writer *log;
 	struct tracer *trace;
+	struct ipfix_exporter *ipfix; /* NAT events to a collector */
 	struct log_engine_ctx lctx;
 	struct trace_engine_ctx tctx;
 	uint64_t trace_lost_reported;
 	uint64_t next_poll_ns;
 	bool neigh;
+	struct nat_metrics_hist flow_duration; /* closed flows */
+	/* The counters beyond the engine and the observers (backend,
+	 * control) for the final statistics: set by the caller before
+	 * nat_obs_close. */
+	struct nat_ctl_extra more;
 };
 
 /* Opens what cfg and o ask for and sets e's hooks. Returns -1 with a
@@ -63,11 +72,21 @@ void nat_obs_poll(struct nat_observers *ob, uint64_t ts_ns);
  * queued, so an offline run loses nothing. Never on a live path. */
 void nat_obs_sync(struct nat_observers *ob);
 
+/* Engine thread: the observers' counters (trace, log, flow durations)
+ * into x; the rest of x is left as it is. */
+void nat_obs_extra(const struct nat_observers *ob, struct nat_ctl_extra *x);
+
 /* What the observers did, for summaries; filled by nat_obs_close. */
 struct nat_obs_counts {
 	bool traced, logged;
 	uint64_t trace_selected, trace_written, trace_lost, trace_failed;
 	uint64_t log_written, log_lost, log_suppressed;
+	/* Every counter (metrics.h) at the end: ob->more, the observers'
+	 * final counts and the engine's (flows_active: the flows alive
+	 * before the shutdown closed them). The stats event carries the
+	 * same, but log.written / log.lost as they were when it was
+	 * written. */
+	struct nat_metrics final;
 };
 
 /* Closes every flow (flow.close events, reason shutdown), reports the

@@ -19,6 +19,7 @@
 #include <yaml.h>
 
 #include "config_yaml.h"
+#include "config_observe.h"
 
 /* ---------------------------------------------------------------- rules */
 
@@ -601,6 +602,8 @@ enum {
 	K_LOGGING,
 	K_CONTROL_SOCKET,
 	K_STATE_FILE,
+	K_METRICS,
+	K_IPFIX,
 	K_NKEYS
 };
 static const char *const top_keys[K_NKEYS] = {
@@ -608,6 +611,7 @@ static const char *const top_keys[K_NKEYS] = {
 	"port_forward", "filtering",	    "port_preservation", "port_range",
 	"timeouts",	"limits",	    "policies",		 "trace",
 	"logging",	"control_socket",   "state_file",
+	"metrics",	"ipfix",
 };
 
 static int read_root(struct loader *l, const yaml_node_t *root)
@@ -689,6 +693,10 @@ static int read_root(struct loader *l, const yaml_node_t *root)
 	if (v[K_STATE_FILE] &&
 	    cfg_get_str(l, v[K_STATE_FILE], "state_file", cfg->state_file,
 		    sizeof cfg->state_file, STR_EMPTY_OK) < 0)
+		return -1;
+	if (v[K_METRICS] && cfg_read_metrics(l, v[K_METRICS]) < 0)
+		return -1;
+	if (v[K_IPFIX] && cfg_read_ipfix(l, v[K_IPFIX]) < 0)
 		return -1;
 	return 0;
 }

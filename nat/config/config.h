@@ -144,6 +144,23 @@ struct nat_logging_cfg {
 	uint32_t queue; /* records, default 65536 */
 };
 
+/* metrics: /metrics over HTTP (docs/metrics.md); off unless set. */
+struct nat_metrics_cfg {
+	bool enabled;
+	uint32_t addr; /* listen address, host order (0: every address) */
+	uint16_t port;
+};
+
+/* ipfix: NAT events to a collector (docs/ipfix.md); off unless set. */
+struct nat_ipfix_cfg {
+	bool enabled;
+	uint32_t addr; /* collector, host order */
+	uint16_t port;
+	uint32_t template_interval; /* seconds between template re-sends */
+	uint32_t queue;		    /* records, default 4096 */
+	uint32_t domain;	    /* observation domain id */
+};
+
 struct nat_config {
 	char path[NAT_PATH_MAX]; /* the file it came from */
 	uint32_t nat_ip;
@@ -166,6 +183,8 @@ struct nat_config {
 	/* Forwards added at run time, kept across restarts; "" = not kept.
 	 * Default NAT_STATE_FILE_DEFAULT. */
 	char state_file[NAT_PATH_MAX];
+	struct nat_metrics_cfg metrics;
+	struct nat_ipfix_cfg ipfix;
 };
 
 /* Fills *cfg with every default (no rules, no forwards, nat_ip 0). */

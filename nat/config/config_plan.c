@@ -217,6 +217,20 @@ void nat_config_print_plan(FILE *out, const struct nat_config *cfg,
 	fprintf(out, "control_socket       %s\n", cfg->control_socket);
 	fprintf(out, "state_file           %s\n",
 		cfg->state_file[0] ? cfg->state_file : "(none)");
+	char a[16];
+	if (cfg->metrics.enabled) {
+		cfg_fmt_ip(cfg->metrics.addr, a);
+		fprintf(out, "metrics              http://%s:%u/metrics\n", a,
+			cfg->metrics.port);
+	}
+	if (cfg->ipfix.enabled) {
+		cfg_fmt_ip(cfg->ipfix.addr, a);
+		fprintf(out,
+			"ipfix                %s:%u (UDP), templates every "
+			"%us, queue %u, observation domain %u\n",
+			a, cfg->ipfix.port, cfg->ipfix.template_interval,
+			cfg->ipfix.queue, cfg->ipfix.domain);
+	}
 	fprintf(out,
 		"memory reserved: %zu bytes (%.1f MiB) for %" PRIu32 " flows\n",
 		reserved_bytes, (double)reserved_bytes / (1024.0 * 1024.0),

@@ -17,7 +17,7 @@
 #include "config.h"
 
 #define CFG_FILE_MAX	   (16u << 20) /* bytes; a config is never near this */
-#define CFG_KEYS_MAX	   16  /* keys in any one mapping of the schema */
+#define CFG_KEYS_MAX	   24  /* keys in any one mapping of the schema */
 #define CFG_FIELD_MAX	   160 /* "port_forward[4096].internal_port" etc. */
 #define CFG_SHOW_MAX	   48  /* bytes of an offending value quoted back */
 #define CFG_QUEUE_MAX	   (1u << 24)

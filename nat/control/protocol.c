@@ -609,74 +609,21 @@ static char *do_flows(struct nat_engine *e, const struct nat_ctl_req *r)
 				c.matched > shown));
 }
 
-static json_t *reasons_json(const uint64_t *v)
-{
-	json_t *o = json_object();
-	for (int i = 1; o && i < NAT_R_MAX; i++)
-		json_object_set_new(o, nat_reason_name((enum nat_reason)i),
-				    json_integer((json_int_t)v[i]));
-	return o;
-}
-
+/* Every counter of the registry (metrics.h), in its JSON form. */
 static char *do_stats(struct nat_engine *e, const struct nat_ctl_ops *ops)
 {
-	const struct nat_stats *s = nat_engine_stats(e);
 	struct nat_ctl_extra x;
+	struct nat_metrics m;
+	char buf[16384];
+
 	memset(&x, 0, sizeof(x));
 	if (ops->extra)
 		ops->extra(ops->ctx, &x);
-	size_t nfwd = nat_engine_forward_list(e, NULL, 0);
-	json_t *ctl = json_object();
-	json_t *errs = json_object();
-	for (int i = 1; errs && i < NAT_CTL_E_MAX; i++)
-		json_object_set_new(errs,
-				    nat_ctl_error_name((enum nat_ctl_error)i),
-				    json_integer((json_int_t)x.ctl_errors[i]));
-	if (ctl) {
-		json_object_set_new(ctl, "requests",
-				    json_integer((json_int_t)x.ctl_requests));
-		json_object_set_new(ctl, "errors", errs);
-	} else {
-		json_decref(errs);
-	}
-	json_t *st = json_pack(
-		"{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, "
-		"s:I, s:o, s:I}",
-		"packets", (json_int_t)s->packets, "bytes",
-		(json_int_t)s->bytes, "natted", (json_int_t)s->natted,
-		"bypassed", (json_int_t)s->bypassed, "passed",
-		(json_int_t)s->passed, "dropped", (json_int_t)s->dropped,
-		"flows_active", (json_int_t)s->flows_active, "flows_total",
-		(json_int_t)s->flows_total, "flows_expired",
-		(json_int_t)s->flows_expired, "flows_evicted",
-		(json_int_t)s->flows_evicted, "hairpinned",
-		(json_int_t)s->hairpinned, "port_exhausted_events",
-		(json_int_t)s->port_exhausted_events, "table_full_events",
-		(json_int_t)s->table_full_events, "by_reason",
-		reasons_json(s->by_reason), "forwards", (json_int_t)nfwd);
-	if (st) {
-		json_object_set_new(
-			st, "trace",
-			json_pack("{s:b, s:b, s:I, s:I, s:I}", "open",
-				  x.traced, "on", x.trace_on, "written",
-				  (json_int_t)x.trace_written, "lost",
-				  (json_int_t)x.trace_lost, "failed",
-				  (json_int_t)x.trace_failed));
-		json_object_set_new(st, "log",
-				    json_pack("{s:b, s:I, s:I}", "open",
-					      x.logged, "written",
-					      (json_int_t)x.log_written, "lost",
-					      (json_int_t)x.log_lost));
-		json_object_set_new(
-			st, "queue",
-			json_pack("{s:I, s:I}", "enobufs",
-				  (json_int_t)x.queue_enobufs,
-				  "verdict_errors",
-				  (json_int_t)x.queue_verdict_errors));
-		json_object_set_new(st, "control", ctl);
-	} else {
-		json_decref(ctl);
-	}
+	x.forwards = nat_engine_forward_list(e, NULL, 0);
+	nat_metrics_fill(&m, nat_engine_stats(e), &x);
+	if (nat_metrics_json(&m, buf, sizeof(buf)) >= sizeof(buf))
+		return NULL;
+	json_t *st = json_loads(buf, 0, NULL);
 	return finish(json_pack("{s:b, s:o}", "success", 1, "stats", st));
 }
 

@@ -12,6 +12,8 @@
 
 #include "config.h"
 #include "engine.h"
+#include "live.h"
+#include "metrics.h"
 
 enum {
 	NAT_CTL_LINE_MAX = 65536,  /* bytes of one request line, '\n' incl. */
@@ -82,7 +84,16 @@ struct nat_ctl_extra {
 	uint64_t log_written, log_lost;
 	uint64_t ctl_requests;		     /* request lines answered */
 	uint64_t ctl_errors[NAT_CTL_E_MAX]; /* by code */
-	uint64_t queue_enobufs, queue_verdict_errors; /* live backend */
+	uint64_t log_suppressed;	     /* pkt.drop events rate-limited */
+	uint64_t forwards;		     /* set by the stats action */
+	uint64_t metrics_scrapes;	     /* /metrics answered */
+	bool ipfix_open;		     /* an IPFIX exporter runs */
+	uint64_t ipfix_sent, ipfix_lost, ipfix_failed, ipfix_messages;
+	/* The live backend's counters (metrics.c maps them by name). */
+	size_t n_backend;
+	struct nat_live_counter backend[NAT_LIVE_COUNTERS_MAX];
+	/* Closed flows by duration (run: fed from flow.close events). */
+	struct nat_metrics_hist flow_duration;
 };
 
 /* What executing a request needs besides the engine. Every member may be

@@ -353,7 +353,9 @@ static void emit_all(struct log_writer *w, struct nat_engine *e)
 	log_trace_loss(w, ts0(), 3, 7);
 	log_text(w, ts0(), LOG_INFO, "MAIN", "glassnat %s starting", "0.1");
 	struct nat_stats st = sample_stats();
-	log_final_stats(w, ts0(), &st);
+	struct nat_metrics m;
+	nat_metrics_fill(&m, &st, NULL);
+	log_final_stats(w, ts0(), &m);
 }
 
 static const char *const K_FLOW[] = { "ts",   "ev",	"flow",	  "proto",
@@ -857,23 +859,20 @@ Test(log, text_renders_the_hyper_nat_forms)
 		"5",
 		"[2026-11-23 01:02:03.456] [INFO] [MAIN]   Total connections: "
 		"150",
-		"[2026-11-23 01:02:03.456] [INFO] [MAIN]     malformed_ip: 4",
-		"[2026-11-23 01:02:03.456] [INFO] [MAIN]     no_mapping: 30",
-		"[2026-11-23 01:02:03.456] [INFO] [MAIN]   Expired "
-		"connections: "
-		"0",
-		"[2026-11-23 01:02:03.456] [INFO] [MAIN]   Evicted "
-		"connections: "
-		"0",
-		"[2026-11-23 01:02:03.456] [INFO] [MAIN]   Trace records lost: "
-		"7",
-		"[2026-11-23 01:02:03.456] [INFO] [MAIN]   Log records lost: 0",
+		"[2026-11-23 01:02:03.456] [INFO] [MAIN]   Passed/dropped malformed_ip: 4",
+		"[2026-11-23 01:02:03.456] [INFO] [MAIN]   Passed/dropped no_mapping: 30",
+		"[2026-11-23 01:02:03.456] [INFO] [MAIN]   Hairpinned: 0",
+		"[2026-11-23 01:02:03.456] [INFO] [MAIN]   Bytes processed: 0",
+		"[2026-11-23 01:02:03.456] [INFO] [MAIN]   Expired connections: 0",
+		"[2026-11-23 01:02:03.456] [INFO] [MAIN]   Evicted connections: 0",
+		"[2026-11-23 01:02:03.456] [INFO] [MAIN]   Port exhaustion events: 0",
+		"[2026-11-23 01:02:03.456] [INFO] [MAIN]   Table full events: 0",
 		"[2026-11-23 01:02:03.456] [DEBUG] [ENGINE] debug shown with "
 		"verbose",
 	};
 	size_t nw = sizeof(want) / sizeof(want[0]);
 	for (size_t i = 0; i < nw && i < n; i++)
-		cr_assert_str_eq(l[i], want[i], "line %zu", i);
+		cr_assert_str_eq(l[i], want[i], "line %zu: %s", i, l[i]);
 	cr_assert_eq(n, nw, "%zu lines, want %zu", n, nw);
 	free(buf);
 
@@ -909,7 +908,9 @@ Test(log, drops_rate_limited_per_reason_and_suppressed_count_carried)
 	log_engine_event(&c, &next);
 	cr_assert_eq(log_suppressed(w), 80);
 	struct nat_stats st = sample_stats();
-	log_final_stats(w, t + 2 * S, &st);
+	struct nat_metrics m;
+	nat_metrics_fill(&m, &st, NULL);
+	log_final_stats(w, t + 2 * S, &m);
 	log_close(w);
 
 	char *buf = slurp(g_path);
