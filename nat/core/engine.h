@@ -29,6 +29,10 @@ struct nat_flow_info {
 	uint16_t rule;	   /* rule index, NAT_RULE_NONE, or forward index */
 	uint32_t in_ip, map_ip, rem_ip;
 	uint16_t in_port, map_port, rem_port;
+	uint8_t net;	   /* inside network index (nat_engine_net_name) */
+	bool redirected;   /* a redirect rule rewrote the destination: */
+	uint32_t orig_ip;  /* what the inside host addressed (redirected) */
+	uint16_t orig_port;
 	uint64_t first_ns, last_ns;
 	uint64_t pkts_out, pkts_in, bytes_out, bytes_in;
 };
@@ -116,6 +120,15 @@ struct nat_stats {
 	 * + dropped + frag_held_now. */
 	struct nat_frag_stats frag;
 	uint64_t frag_datagrams_now, frag_held_now;
+};
+
+/* One inside network's counters (nat_engine_net_stats). */
+struct nat_net_stats {
+	uint64_t flows_active; /* live flows now */
+	uint64_t flows_total;  /* flows opened */
+	uint64_t flows_evicted; /* closed to make room: the network's
+				   max_flows or a host's max_flows_per_host */
+	uint64_t packets, bytes; /* of its flows, both directions */
 };
 
 struct nat_engine;
@@ -211,6 +224,14 @@ void nat_engine_foreach_flow(const struct nat_engine *e,
 			     void (*fn)(void *ctx,
 					const struct nat_flow_info *fi),
 			     void *ctx);
+
+/* Inside networks: how many (>= 1), each one's name (config nets[], or
+ * "?" past the end), and its counters (flows_active filled at the call).
+ * Engine thread. */
+unsigned nat_engine_n_nets(const struct nat_engine *e);
+const char *nat_engine_net_name(const struct nat_engine *e, unsigned net);
+const struct nat_net_stats *nat_engine_net_stats(struct nat_engine *e,
+						 unsigned net);
 
 /* Names for rule indexes in results/events ("(forward) NAME" for forward
  * flows is the caller's business: see nat_engine_forward_name). */
