@@ -197,12 +197,15 @@ uint32_t nat_eng_fwd_withdraw(struct nat_engine *e, size_t slot, bool flush)
 }
 
 int nat_engine_forward_add(struct nat_engine *e,
-			   const struct nat_forward_cfg *f, char *errbuf,
+			   const struct nat_forward_cfg *fin, char *errbuf,
 			   size_t errlen)
 {
-	if (fwd_check(e, f, errbuf, errlen) < 0)
+	struct nat_forward_cfg f = *fin;
+	if (f.ext_ip == e->cfg.nat_ip) /* nat_ip is the default, kept as 0 */
+		f.ext_ip = 0;
+	if (fwd_check(e, &f, errbuf, errlen) < 0)
 		return -1;
-	return nat_eng_fwd_insert(e, f, errbuf, errlen);
+	return nat_eng_fwd_insert(e, &f, errbuf, errlen);
 }
 
 int nat_engine_forward_remove(struct nat_engine *e, const char *name,
