@@ -250,11 +250,11 @@ static size_t seq_len(const yaml_node_t *n)
 			n->data.sequence.items.start);
 }
 
-/* External addresses the engine reserves port pools for: nat_ip, each
- * distinct snat to_address and each forward's external_ip. */
-static unsigned count_ext_addrs(const struct nat_config *cfg)
+/* Up to max distinct external addresses of cfg into out; returns how
+ * many there are (max + 1 when there are more). */
+static unsigned ext_addrs(const struct nat_config *cfg, uint32_t *seen,
+			  unsigned max)
 {
-	uint32_t seen[NAT_EXT_ADDR_MAX + 1];
 	unsigned n = 0;
 	size_t total = 1 + cfg->n_rules + cfg->n_forwards;
 
@@ -277,11 +277,25 @@ static unsigned count_ext_addrs(const struct nat_config *cfg)
 			dup = seen[j] == a;
 		if (dup)
 			continue;
-		if (n == NAT_EXT_ADDR_MAX)
+		if (n == max)
 			return n + 1;
 		seen[n++] = a;
 	}
 	return n;
+}
+
+unsigned nat_config_ext_addrs(const struct nat_config *cfg,
+			      uint32_t out[NAT_EXT_ADDR_MAX])
+{
+	unsigned n = ext_addrs(cfg, out, NAT_EXT_ADDR_MAX);
+	return n > NAT_EXT_ADDR_MAX ? NAT_EXT_ADDR_MAX : n;
+}
+
+/* External addresses the engine reserves port pools for. */
+static unsigned count_ext_addrs(const struct nat_config *cfg)
+{
+	uint32_t seen[NAT_EXT_ADDR_MAX];
+	return ext_addrs(cfg, seen, NAT_EXT_ADDR_MAX);
 }
 
 static int read_rules(struct loader *l, const yaml_node_t *n)

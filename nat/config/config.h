@@ -217,6 +217,12 @@ const char *nat_action_name(enum nat_action a);
 const char *nat_filtering_name(enum nat_filtering f);
 const char *nat_proto_name(uint8_t proto); /* "any", "tcp", "udp", "icmp" */
 
+/* The distinct outside addresses cfg translates to or listens on, in
+ * this order: nat_ip, each snat to_address (rule order), each forward's
+ * external_ip (file order); at most NAT_EXT_ADDR_MAX. Returns how many. */
+unsigned nat_config_ext_addrs(const struct nat_config *cfg,
+			      uint32_t out[NAT_EXT_ADDR_MAX]);
+
 /* Index of the inside network holding ip, or -1. cfg->n_nets 0 (a config
  * built by hand) means the one network cfg->internal. */
 int nat_config_net_of(const struct nat_config *cfg, uint32_t ip);

@@ -121,8 +121,9 @@ void nat_eng_frag_expire(struct nat_engine *e, uint64_t now_ns);
  * port pools. Returns its index, or -1 with errbuf (table full, memory). */
 int nat_eng_add_addr(struct nat_engine *e, uint32_t ip, const char *ifname,
 		     char *errbuf, size_t errlen);
-/* Distinct external addresses the config names: nat_ip, then each snat
- * to_address in rule order. Returns how many (at most NAT_ADDR_MAX). */
+/* Distinct external addresses the config names: nat_ip, each snat
+ * to_address in rule order, each forward's external_ip. Returns how many
+ * (at most NAT_ADDR_MAX). */
 unsigned nat_eng_config_addrs(const struct nat_config *cfg,
 			      uint32_t out[NAT_ADDR_MAX]);
 

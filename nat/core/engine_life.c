@@ -38,31 +38,13 @@ int nat_eng_add_addr(struct nat_engine *e, uint32_t ip, const char *ifname,
 	return (int)e->n_addr++;
 }
 
-/* Distinct external addresses the config names: nat_ip, then each snat
- * to_address in rule order. */
+/* Distinct external addresses the config names: nat_ip, each snat
+ * to_address in rule order, each forward's external_ip
+ * (nat_config_ext_addrs). */
 unsigned nat_eng_config_addrs(const struct nat_config *cfg,
 			      uint32_t out[NAT_ADDR_MAX])
 {
-	unsigned n = 0;
-	out[n++] = cfg->nat_ip;
-	for (size_t i = 0; i < cfg->n_rules; i++) {
-		if (cfg->rules[i].action != NAT_ACT_SNAT)
-			continue;
-		bool seen = false;
-		for (unsigned j = 0; j < n; j++)
-			seen |= out[j] == cfg->rules[i].to_address;
-		if (!seen && n < NAT_ADDR_MAX)
-			out[n++] = cfg->rules[i].to_address;
-	}
-	for (size_t i = 0; i < cfg->n_forwards; i++) {
-		uint32_t a = cfg->forwards[i].ext_ip;
-		bool seen = a == 0;
-		for (unsigned j = 0; j < n; j++)
-			seen |= out[j] == a;
-		if (!seen && n < NAT_ADDR_MAX)
-			out[n++] = a;
-	}
-	return n;
+	return nat_config_ext_addrs(cfg, out);
 }
 
 size_t nat_engine_flow_bytes(void)
