@@ -653,7 +653,10 @@ static enum nat_verdict frag_follow(struct ctx *c,
 	c->pl.src_ip = rw->src;
 	c->pl.dst = (rw->what & NAT_FRAG_RW_DST) != 0;
 	c->pl.dst_ip = rw->dst;
-	if (c->pl.src && c->pl.dst) {
+	/* Both addresses rewritten: a hairpin, or a redirected flow. */
+	bool redirected = c->idx != NAT_FLOW_NIL &&
+			  (e->ft.f[c->idx].tflags & NAT_TF_REDIRECT);
+	if (c->pl.src && c->pl.dst && !redirected) {
 		c->res->hairpin = true;
 		e->st.hairpinned++;
 	}

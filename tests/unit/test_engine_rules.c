@@ -419,3 +419,38 @@ Test(rules, both_networks_are_inside_and_forwards_reach_either)
 	cr_assert_eq(tb_dst(buf), IP4(172, 17, 240, 200));
 	nat_engine_destroy(e);
 }
+
+/* A datagram in two fragments (offset 0 with MF, then the rest). */
+static size_t frag_of(const uint8_t *whole, size_t len, size_t cut,
+		      bool first, uint8_t *out)
+{
+	size_t body = first ? cut : len - 20 - cut;
+	memcpy(out, whole, 20);
+	memcpy(out + 20, whole + 20 + (first ? 0 : cut), body);
+	tb_put16(out + 2, (uint16_t)(20 + body));
+	tb_put16(out + 6, first ? 0x2000 : (uint16_t)(cut / 8));
+	out[10] = out[11] = 0;
+	tb_put16(out + 10, tb_fold(tb_sum(0, out, 20)));
+	return 20 + body;
+}
+
+Test(rules, fragments_of_a_redirected_flow_follow_it_and_are_no_hairpin)
+{
+	struct nat_engine *e = make(DNS_REDIRECT);
+	uint8_t whole[256];
+	size_t n = tb_udp(whole, IN1, 3333, DNS1, 53, 64);
+	size_t k = frag_of(whole, n, 40, true, buf);
+	struct nat_result r = go(e, k, NAT_DIR_OUT, 0);
+	cr_assert_eq(r.verdict, NAT_V_NAT);
+	cr_assert_eq(tb_dst(buf), DNS2);
+	k = frag_of(whole, n, 40, false, buf);
+	r = go(e, k, NAT_DIR_OUT, 1);
+	cr_assert_eq(r.verdict, NAT_V_NAT, "reason %s",
+		     nat_reason_name(r.reason));
+	cr_assert_eq(tb_src(buf), NAT, "later fragment translated");
+	cr_assert_eq(tb_dst(buf), DNS2, "later fragment redirected");
+	cr_assert(tb_ip_ok(buf));
+	cr_assert_not(r.hairpin, "a redirect is no hairpin");
+	cr_assert_eq(nat_engine_stats(e)->hairpinned, 0);
+	nat_engine_destroy(e);
+}
