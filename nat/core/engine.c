@@ -328,40 +328,6 @@ static int snat_addr(struct ctx *c, uint16_t rule, enum nat_action act)
 	return 0;
 }
 
-/* Where a new outbound flow really goes (a redirect's target). */
-struct redir {
-	bool on;
-	uint32_t ip;
-	uint16_t port;
-};
-
-/* Sets a new outbound flow's remote, and what the inside host addressed
- * when a redirect changed it. */
-static void set_remote(struct nat_flow *f, const struct nat_pkt *p,
-		       const struct redir *rd)
-{
-	f->rem_ip = rd->ip;
-	f->rem_port = rd->port;
-	f->tflags = NAT_TF_OUT_INIT;
-	if (rd->on) {
-		f->tflags |= NAT_TF_REDIRECT;
-		f->vis_ip = p->dst;
-		f->vis_port = p->dport;
-	}
-}
-
-/* Whether the outside tuple a new flow would have is taken: only a
- * redirect makes two flows of one inside endpoint meet the same remote
- * (one redirected there, one addressed to it), and their replies could
- * not be told apart. */
-static bool redirect_clash(const struct nat_engine *e, uint8_t proto,
-			   uint32_t map_ip, uint16_t map_port,
-			   const struct redir *rd)
-{
-	return nat_flow_find_out(&e->ft, proto, map_ip, map_port, rd->ip,
-				 rd->port) != NAT_FLOW_NIL;
-}
-
 static enum nat_verdict outbound_new(struct ctx *c, uint32_t *idx_out)
 {
 	struct nat_engine *e = c->e;
@@ -378,18 +344,8 @@ static enum nat_verdict outbound_new(struct ctx *c, uint32_t *idx_out)
 						    : e->cfg.rules[rule].action;
 	if (act == NAT_ACT_DROP)
 		return verdict(c, NAT_V_DROP, NAT_R_RULE_DROP);
-	/* A redirect: the destination the flow really goes to, and the
-	 * source translation its `then` says. */
-	struct redir rd = { .ip = p->dst, .port = p->dport };
-	if (act == NAT_ACT_REDIRECT) {
-		const struct nat_rule_cfg *r = &e->cfg.rules[rule];
-		rd.on = true;
-		if (r->to_address)
-			rd.ip = r->to_address;
-		if (r->to_port && proto != 1)
-			rd.port = r->to_port;
-		act = r->then;
-	}
+	struct nat_redir rd;
+	nat_eng_redirect_plan(e, rule, p, &rd, &act);
 
 	/* Hairpin (RFC 4787 REQ-9): to one of our external addresses on a
 	 * forwarded or mapped port. The source is always translated, so the
@@ -410,9 +366,7 @@ static enum nat_verdict outbound_new(struct ctx *c, uint32_t *idx_out)
 		if (!hairpin)
 			return verdict(c, NAT_V_PASS, NAT_R_TO_HOST);
 		act = NAT_ACT_NAT;
-		rd.on = false;
-		rd.ip = p->dst;
-		rd.port = p->dport;
+		nat_eng_redirect_plan(e, rule, p, &rd, &act); /* no redirect */
 	}
 	if ((p->flags & NAT_PKT_ICMP_QUERY) && p->icmp_type != 8 &&
 	    act != NAT_ACT_BYPASS)
@@ -425,14 +379,15 @@ static enum nat_verdict outbound_new(struct ctx *c, uint32_t *idx_out)
 		return verdict(c, NAT_V_DROP, NAT_R_TABLE_FULL);
 	}
 	if (act == NAT_ACT_BYPASS) {
-		if (rd.on && redirect_clash(e, proto, p->src, p->sport, &rd))
+		if (rd.on && nat_eng_redirect_clash(e, proto, p->src, p->sport,
+						    &rd))
 			return verdict(c, NAT_V_DROP, NAT_R_REDIRECT_CLASH);
 		host_make_room(e, p->src);
 		struct nat_flow *f =
 			new_flow(e, idx_out, proto, NAT_FLOW_BYPASS);
 		f->in_ip = f->map_ip = p->src;
 		f->in_port = f->map_port = p->sport;
-		set_remote(f, p, &rd);
+		nat_eng_set_remote(f, p, &rd);
 		f->rule = rule;
 		f->tcp_state = proto == 6 ? NAT_TCP_NEW : NAT_TCP_NONE;
 		open_flow(e, *idx_out);
@@ -450,7 +405,7 @@ static enum nat_verdict outbound_new(struct ctx *c, uint32_t *idx_out)
 		emit_limit(e, NAT_EV_PORT_EXHAUSTED, p, NAT_R_PORT_EXHAUSTED);
 		return verdict(c, NAT_V_DROP, NAT_R_PORT_EXHAUSTED);
 	}
-	if (redirect_clash(e, proto, e->addr[a].ip, port, &rd))
+	if (nat_eng_redirect_clash(e, proto, e->addr[a].ip, port, &rd))
 		return verdict(c, NAT_V_DROP, NAT_R_REDIRECT_CLASH);
 	host_make_room(e, p->src);
 	struct nat_flow *f = new_flow(e, idx_out, proto, NAT_FLOW_SNAT);
@@ -458,7 +413,7 @@ static enum nat_verdict outbound_new(struct ctx *c, uint32_t *idx_out)
 	f->in_port = p->sport;
 	f->map_ip = e->addr[a].ip;
 	f->map_port = port;
-	set_remote(f, p, &rd);
+	nat_eng_set_remote(f, p, &rd);
 	f->addr_idx = (uint8_t)a;
 	f->rule = rule;
 	f->tcp_state = proto == 6 ? NAT_TCP_NEW : NAT_TCP_NONE;

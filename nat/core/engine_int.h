@@ -138,6 +138,35 @@ int nat_eng_nets_init(struct nat_engine *e, char *errbuf, size_t errlen);
  * its max_flows_per_host (flow.close, end "evicted", counted). */
 void nat_eng_make_room(struct nat_engine *e, uint32_t ip, uint8_t net);
 
+/* ---- engine_redirect.c ---- */
+
+struct nat_pkt;
+
+/* Where a new outbound flow really goes: a redirect's target, else the
+ * packet's destination. */
+struct nat_redir {
+	bool on; /* a redirect rule matched */
+	uint32_t ip;
+	uint16_t port;
+};
+
+/* Fills rd for the first packet p of a new flow that matched rule (or
+ * NAT_RULE_NONE) with action *act; a redirect replaces *act by its
+ * `then`. */
+void nat_eng_redirect_plan(const struct nat_engine *e, uint16_t rule,
+			   const struct nat_pkt *p, struct nat_redir *rd,
+			   enum nat_action *act);
+/* Sets a new outbound flow's remote (rd) and, for a redirect, what the
+ * inside host addressed (p's destination) and the flag. */
+void nat_eng_set_remote(struct nat_flow *f, const struct nat_pkt *p,
+			const struct nat_redir *rd);
+/* Whether the outside tuple (map_ip:map_port, rd) of a new flow is taken:
+ * only a redirect makes two flows of one inside endpoint meet the same
+ * remote, and their replies could not be told apart. */
+bool nat_eng_redirect_clash(const struct nat_engine *e, uint8_t proto,
+			    uint32_t map_ip, uint16_t map_port,
+			    const struct nat_redir *rd);
+
 /* ---- engine_forward.c ---- */
 
 /* "config line 31" or "added at run time", in buf. */
