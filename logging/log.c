@@ -35,6 +35,8 @@ _Static_assert(offsetof(struct log_rec, u.eng.rule) + NAT_NAME_MAX <= SLOT,
 	       "an engine event must fit one slot");
 
 struct log_writer {
+	/* Inside networks' names for flow events (log_event). */
+	char net_names[NAT_NETS_MAX][NAT_NAME_MAX];
 	/* Shared, each index on its own cache line. */
 	alignas(64) _Atomic uint64_t head; /* slots published (producer) */
 	alignas(64) _Atomic uint64_t tail; /* slots consumed (writer) */
@@ -156,6 +158,7 @@ void log_engine_event(void *ctx, const struct nat_event *ev)
 	r.u.eng.has_rule = false;
 	r.u.eng.fwd_runtime = false;
 	r.u.eng.rule[0] = '\0';
+	r.u.eng.net = NULL;
 	r.u.eng.ev.fwd = NULL; /* valid during the hook only */
 	if ((ev->type == NAT_EV_FORWARD_ADD ||
 	     ev->type == NAT_EV_FORWARD_REMOVE) &&
@@ -206,6 +209,17 @@ void log_engine_event(void *ctx, const struct nat_event *ev)
 			copy_name(r.u.eng.rule, sizeof(r.u.eng.rule), name);
 			r.u.eng.has_rule = true;
 		}
+	}
+	if (c->e && flow_ev && ev->type != NAT_EV_PKT_DROP &&
+	    nat_engine_n_nets(c->e) > 1 && ev->flow.net < NAT_NETS_MAX) {
+		/* Names are the engine's for its lifetime; the writer keeps
+		 * its own copy, written before the record that uses it is
+		 * published. */
+		char *slot = w->net_names[ev->flow.net];
+		if (!slot[0])
+			copy_name(slot, NAT_NAME_MAX,
+				  nat_engine_net_name(c->e, ev->flow.net));
+		r.u.eng.net = slot;
 	}
 	push(w, &r,
 	     offsetof(struct log_rec, u.eng.rule) + strlen(r.u.eng.rule) + 1);

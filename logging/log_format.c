@@ -339,6 +339,10 @@ static void j_engine(struct sb *b, const struct log_rec *r)
 		j_ep(b, "mapped", f->map_ip, f->map_port);
 		j_ep(b, "remote", f->rem_ip, f->rem_port);
 		j_rule(b, r);
+		if (r->u.eng.net)
+			j_str(b, "network", r->u.eng.net);
+		if (f->redirected)
+			j_ep(b, "original", f->orig_ip, f->orig_port);
 		if (ev->type == NAT_EV_FLOW_STATE)
 			j_str(b, "old_state",
 			      nat_tcp_state_name(ev->old_state));
@@ -609,6 +613,8 @@ static void t_engine(struct sb *b, const struct log_rec *r, enum log_level l)
 			t_out_tuple(b, f);
 			break;
 		}
+		if (r->u.eng.net)
+			sb_printf(b, " (network %s)", r->u.eng.net);
 		break;
 	case NAT_EV_FLOW_STATE:
 		t_prefix(b, r, l, "TABLE");
@@ -634,6 +640,8 @@ static void t_engine(struct sb *b, const struct log_rec *r, enum log_level l)
 			  (unsigned long long)f->bytes_out,
 			  (unsigned long long)f->pkts_in,
 			  (unsigned long long)f->bytes_in);
+		if (r->u.eng.net)
+			sb_printf(b, " (network %s)", r->u.eng.net);
 		break;
 	}
 	case NAT_EV_PKT_DROP: {

@@ -42,6 +42,11 @@ struct log_rec {
 			 * in_ip:in_port = internal), its name in rule. */
 			bool fwd_runtime;
 			bool has_rule;
+			/* flow events with several inside networks: the
+			 * flow's network's name, in the writer's table
+			 * (set once, before the first record naming it);
+			 * NULL otherwise */
+			const char *net;
 			char rule[NAT_NAME_MAX];
 		} eng;
 		struct {

@@ -37,6 +37,9 @@ enum {
 	OPT_HOST,
 	OPT_LIMIT,
 	OPT_PROMETHEUS,
+	OPT_SOURCE,
+	OPT_IN_IF,
+	OPT_EXT_IP,
 };
 
 /* The help texts (help.c), printed as they are. */

@@ -94,6 +94,9 @@ struct ctl_opts {
 	const char *proto;
 	const char *port;
 	const char *to;
+	const char *source; /* forward add: "CIDR[,CIDR...]" */
+	const char *in_if;
+	const char *ext_ip;
 	const char *host;
 	const char *limit;
 	bool json;
@@ -124,6 +127,9 @@ static int control_opts(const char *cmd, const char *help, int argc,
 		{ "host", required_argument, NULL, OPT_HOST },
 		{ "limit", required_argument, NULL, OPT_LIMIT },
 		{ "prometheus", no_argument, NULL, OPT_PROMETHEUS },
+		{ "source", required_argument, NULL, OPT_SOURCE },
+		{ "in-interface", required_argument, NULL, OPT_IN_IF },
+		{ "external-ip", required_argument, NULL, OPT_EXT_IP },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -158,6 +164,18 @@ static int control_opts(const char *cmd, const char *help, int argc,
 		case OPT_TO:
 			need = CO_FWD;
 			co->to = optarg;
+			break;
+		case OPT_SOURCE:
+			need = CO_FWD;
+			co->source = optarg;
+			break;
+		case OPT_IN_IF:
+			need = CO_FWD;
+			co->in_if = optarg;
+			break;
+		case OPT_EXT_IP:
+			need = CO_FWD;
+			co->ext_ip = optarg;
 			break;
 		case OPT_HOST:
 			need = CO_FLOWS;
@@ -329,6 +347,19 @@ static long long jint(json_t *o, const char *k)
 	return json_integer_value(json_object_get(o, k));
 }
 
+/* A forward's matches after its row: on ADDR, from NETS, in IF. */
+static void forward_match_text(json_t *f)
+{
+	json_t *src = json_object_get(f, "source"), *e;
+	size_t i;
+	if (json_object_get(f, "external_ip"))
+		printf("  on %s", jstr(f, "external_ip"));
+	json_array_foreach(src, i, e)
+		printf("%s%s", i ? "," : "  from ", json_string_value(e));
+	if (json_object_get(f, "in_interface"))
+		printf("  in %s", jstr(f, "in_interface"));
+}
+
 static void print_forwards(json_t *resp, const struct ctl_opts *co)
 {
 	json_t *arr = json_object_get(resp, "forwards"), *f;
@@ -345,9 +376,11 @@ static void print_forwards(json_t *resp, const struct ctl_opts *co)
 		char to[40];
 		snprintf(to, sizeof(to), "%s:%lld", jstr(f, "internal_ip"),
 			 jint(f, "internal_port"));
-		printf("%-24s %-5s %-8lld %-22s %-8s %lld\n", jstr(f, "name"),
+		printf("%-24s %-5s %-8lld %-22s %-8s %lld", jstr(f, "name"),
 		       jstr(f, "protocol"), jint(f, "external_port"), to,
 		       jstr(f, "origin"), jint(f, "flows"));
+		forward_match_text(f);
+		printf("\n");
 	}
 }
 
@@ -388,6 +421,31 @@ static json_t *forward_rule(const char *spec, const char *name, char *why,
 	return r;
 }
 
+/* --source (split at commas), --in-interface, --external-ip into the
+ * rule; the gateway checks them as it checks the config's. */
+static void forward_matches(json_t *rule, const struct ctl_opts *co)
+{
+	if (co->source) {
+		json_t *arr = json_array();
+		const char *s = co->source;
+		while (arr) {
+			const char *comma = strchr(s, ',');
+			size_t n = comma ? (size_t)(comma - s) : strlen(s);
+			json_array_append_new(arr, json_stringn(s, n));
+			if (!comma)
+				break;
+			s = comma + 1;
+		}
+		json_object_set_new(rule, "source", arr);
+	}
+	if (co->in_if)
+		json_object_set_new(rule, "in_interface",
+				    json_string(co->in_if));
+	if (co->ext_ip)
+		json_object_set_new(rule, "external_ip",
+				    json_string(co->ext_ip));
+}
+
 int app_cmd_forward(int argc, char **argv)
 {
 	struct ctl_opts co;
@@ -403,7 +461,8 @@ int app_cmd_forward(int argc, char **argv)
 				       "missing list, add or remove");
 	sub = argv[optind++];
 	if (strcmp(sub, "list") == 0) {
-		if (optind < argc || co.name || co.proto || co.port || co.to)
+		if (optind < argc || co.name || co.proto || co.port || co.to ||
+		    co.source || co.in_if || co.ext_ip)
 			return app_usage_error("forward", "list takes no "
 							  "arguments");
 		return ctl_run("forward list", &co,
@@ -426,6 +485,7 @@ int app_cmd_forward(int argc, char **argv)
 		json_t *rule = forward_rule(spec, co.name, why, sizeof(why));
 		if (!rule)
 			return app_usage_error("forward", why);
+		forward_matches(rule, &co);
 		return ctl_run("forward add", &co,
 			       json_pack("{s:s, s:o}", "action", "forward_add",
 					 "rule", rule),
@@ -470,7 +530,7 @@ static void print_flows(json_t *resp, const struct ctl_opts *co)
 	(void)co;
 	printf("%-8s %-5s %-8s %-21s %-21s %-21s %-12s %-16s %s\n", "ID",
 	       "PROTO", "KIND", "INSIDE", "MAPPED", "REMOTE", "STATE", "RULE",
-	       "PKTS OUT/IN  BYTES OUT/IN");
+	       "PKTS OUT/IN  BYTES OUT/IN  NETWORK");
 	json_array_foreach(arr, i, f)
 	{
 		/* ICMP echo: the identifier after the address, so two pings
@@ -485,12 +545,15 @@ static void print_flows(json_t *resp, const struct ctl_opts *co)
 				 jstr(f, "mapped"), jint(f, "mapped_id"));
 		}
 		printf("%-8lld %-5s %-8s %-21s %-21s %-21s %-12s %-16s "
-		       "%lld/%lld  %lld/%lld\n",
+		       "%lld/%lld  %lld/%lld  %s",
 		       jint(f, "id"), jstr(f, "proto"), jstr(f, "kind"),
 		       in, map, jstr(f, "remote"),
 		       jstr(f, "state"), jstr(f, "rule"), jint(f, "pkts_out"),
 		       jint(f, "pkts_in"), jint(f, "bytes_out"),
-		       jint(f, "bytes_in"));
+		       jint(f, "bytes_in"), jstr(f, "network"));
+		if (json_object_get(f, "original")) /* redirected */
+			printf("  (asked for %s)", jstr(f, "original"));
+		printf("\n");
 	}
 	printf("%lld flow(s) shown of %lld matching%s\n", jint(resp, "shown"),
 	       jint(resp, "matched"),
@@ -550,6 +613,26 @@ int app_cmd_flows(int argc, char **argv)
 	return ctl_run("flows", &co, req, print_flows);
 }
 
+/* The inside networks' counters, when there are several. */
+static void print_networks(json_t *arr)
+{
+	json_t *n;
+	size_t i;
+	if (json_array_size(arr) < 2)
+		return;
+	printf("networks:\n");
+	json_array_foreach(arr, i, n)
+	{
+		printf("  %-16s %-18s %lld active, %lld total, %lld evicted",
+		       jstr(n, "name"), jstr(n, "network"),
+		       jint(n, "flows_active"), jint(n, "flows_total"),
+		       jint(n, "flows_evicted"));
+		if (jint(n, "max_flows"))
+			printf(" (max_flows %lld)", jint(n, "max_flows"));
+		printf("\n");
+	}
+}
+
 static void print_stat_line(void *ctx, const char *comp, bool warn,
 			    const char *line)
 {
@@ -572,6 +655,7 @@ static void print_stats(json_t *resp, const struct ctl_opts *co)
 		return;
 	}
 	nat_metrics_text(&m, print_stat_line, NULL);
+	print_networks(json_object_get(json_object_get(resp, "stats"), "networks"));
 }
 
 int app_cmd_stats(int argc, char **argv)

@@ -175,12 +175,20 @@ const char app_help_forward[] =
 	"                      remove by name (remove)\n"
 	"      --proto P       tcp or udp (add; remove by port when both exist)\n"
 	"      --port N        the external port (add)\n"
-	"      --to IP[:PORT]  the inside host and port (add)\n" CONTROL_OPTIONS
+	"      --to IP[:PORT]  the inside host and port (add)\n"
+	"      --source NETS   only these senders (add): CIDRs or addresses,\n"
+	"                      comma-separated; others are dropped with\n"
+	"                      reason forward_source\n"
+	"      --in-interface IF  only packets arriving on IF (add)\n"
+	"      --external-ip A  listen on A, another of glassnat's outside\n"
+	"                      addresses, instead of nat_ip (add)\n" CONTROL_OPTIONS
 	"\n" CONTROL_NOTE
 	"\n"
 	"examples:\n"
 	"  glassnat forward list\n"
 	"  glassnat forward add tcp/8080:172.17.240.21:80 --name web\n"
+	"  glassnat forward add tcp/2222:172.17.240.21:22 --name ssh \\\n"
+	"      --source 198.51.100.0/24,192.0.2.7\n"
 	"  glassnat forward add --name Web --proto tcp --port 8080 \\\n"
 	"      --to 172.17.240.21:80\n"
 	"  glassnat forward remove 8080\n"

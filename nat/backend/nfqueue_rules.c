@@ -383,6 +383,16 @@ void nat_nfq_plan_build(struct nat_nfq_plan *pl, const struct nat_config *cfg)
 				pl->masq_any = true;
 		}
 	}
+	/* Forwards on other addresses (external_ip) are queued there too;
+	 * sources and in_interface are the engine's to check. */
+	for (size_t i = 0; i < cfg->n_forwards; i++) {
+		uint32_t x = cfg->forwards[i].ext_ip;
+		bool seen = x == 0;
+		for (unsigned k = 0; k < pl->n_ext; k++)
+			seen |= pl->ext[k] == x;
+		if (!seen && pl->n_ext < NAT_EXT_ADDR_MAX)
+			pl->ext[pl->n_ext++] = x;
+	}
 	route_devs(cfg->internal.addr, cfg->internal.len, pl->def_dev,
 		   pl->in_dev);
 	if (pl->masq_any && pl->def_dev[0])
@@ -519,6 +529,14 @@ char *nat_nfq_rules_text(const struct nat_config *cfg, const struct nat_nfq_plan
 		  "-A %s -s %s/%u -m addrtype ! --dst-type LOCAL "
 		  "-j CT --notrack\n",
 		  NAT_NFQ_CHAIN_RAW, net, cfg->internal.len);
+	for (unsigned i = 1; i < cfg->n_nets; i++) /* more inside networks */
+		sb_printf(&b,
+			  "-A %s -s %s/%u -m addrtype ! --dst-type LOCAL "
+			  "-j CT --notrack\n",
+			  NAT_NFQ_CHAIN_RAW,
+			  nat_ip_str(cfg->nets[i].cidr.addr, net),
+			  cfg->nets[i].cidr.len);
+	nat_ip_str(cfg->internal.addr, net);
 	gen_all_inbound(&b, cfg, pl, NAT_NFQ_CHAIN_RAW, "CT --notrack");
 	if (jumps)
 		gen_jump(&b, "PREROUTING", NAT_NFQ_CHAIN_RAW,
@@ -585,6 +603,10 @@ char *nat_nfq_rules_text(const struct nat_config *cfg, const struct nat_nfq_plan
 	}
 	sb_printf(&b, "-A %s -s %s/%u -j %s\n", NAT_NFQ_CHAIN_OUT, net,
 		  cfg->internal.len, target);
+	for (unsigned i = 1; i < cfg->n_nets; i++) /* more inside networks */
+		sb_printf(&b, "-A %s -s %s/%u -j %s\n", NAT_NFQ_CHAIN_OUT,
+			  nat_ip_str(cfg->nets[i].cidr.addr, net),
+			  cfg->nets[i].cidr.len, target);
 	if (jumps) {
 		gen_jump(&b, "PREROUTING", NAT_NFQ_CHAIN_IN,
 			 pl->stale[NAT_NFQ_J_IN]);

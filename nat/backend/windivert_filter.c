@@ -65,9 +65,20 @@ int nat_wd_filter_outbound(const struct nat_config *cfg, char *buf,
 
 	if (len)
 		buf[0] = '\0';
-	fb_add(&b, "ip and ip.SrcAddr >= %s and ip.SrcAddr <= %s",
-	       nat_ip_str(cfg->internal.addr, a),
-	       nat_ip_str(cidr_last(&cfg->internal), z));
+	if (cfg->n_nets > 1) {
+		/* Several inside networks: any of them. */
+		fb_add(&b, "ip and (");
+		for (unsigned i = 0; i < cfg->n_nets; i++)
+			fb_add(&b, "%s(ip.SrcAddr >= %s and ip.SrcAddr <= %s)",
+			       i ? " or " : "",
+			       nat_ip_str(cfg->nets[i].cidr.addr, a),
+			       nat_ip_str(cidr_last(&cfg->nets[i].cidr), z));
+		fb_add(&b, ")");
+	} else {
+		fb_add(&b, "ip and ip.SrcAddr >= %s and ip.SrcAddr <= %s",
+		       nat_ip_str(cfg->internal.addr, a),
+		       nat_ip_str(cidr_last(&cfg->internal), z));
+	}
 	if (cfg->has_host_internal_ip)
 		fb_add(&b, " and ip.SrcAddr != %s",
 		       nat_ip_str(cfg->host_internal_ip, a));
@@ -248,6 +259,17 @@ int nat_wd_filter_inbound(const struct nat_config *cfg, char *buf, size_t len,
 			seen |= ext[k] == r->to_address;
 		if (!seen && n_ext < NAT_EXT_ADDR_MAX)
 			ext[n_ext++] = r->to_address;
+	}
+	/* Forwards on other addresses (external_ip); a forward's source
+	 * and in_interface are the engine's to check (it drops with reason
+	 * forward_source), so the filter takes every sender. */
+	for (size_t i = 0; i < cfg->n_forwards; i++) {
+		uint32_t x = cfg->forwards[i].ext_ip;
+		bool seen = x == 0;
+		for (size_t k = 0; k < n_ext; k++)
+			seen |= ext[k] == x;
+		if (!seen && n_ext < NAT_EXT_ADDR_MAX)
+			ext[n_ext++] = x;
 	}
 	/* port_range plus one range per forward, per protocol. */
 	tcp = calloc(cfg->n_forwards + 1, sizeof(*tcp));

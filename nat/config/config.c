@@ -23,8 +23,13 @@
 
 /* ---------------------------------------------------------------- rules */
 
-static const char *const action_names[] = { "nat", "bypass", "drop", "snat",
-					    "masquerade" };
+static const char *const action_names[] = { "nat",	 "bypass",
+					    "drop",	 "snat",
+					    "masquerade", "redirect" };
+/* What a redirect does with the source (`then`). */
+static const char *const then_names[] = { "nat", "bypass", "masquerade" };
+static const enum nat_action then_values[] = { NAT_ACT_NAT, NAT_ACT_BYPASS,
+					       NAT_ACT_MASQUERADE };
 static const char *const rule_proto_names[] = { "any", "tcp", "udp", "icmp" };
 static const uint8_t rule_proto_values[] = { 0, 6, 17, 1 };
 static const char *const fwd_proto_names[] = { "tcp", "udp" };
@@ -46,12 +51,14 @@ enum {
 	R_TO_ADDRESS,
 	R_IN_INTERFACE,
 	R_OUT_INTERFACE,
+	R_TO_PORT,
+	R_THEN,
 	R_NKEYS
 };
 static const char *const rule_keys[R_NKEYS] = {
-	"name",		"description",	 "action", "protocol",
-	"source",	"destination",	 "ports",  "to_address",
-	"in_interface", "out_interface",
+	"name",		"description",	 "action",  "protocol",
+	"source",	"destination",	 "ports",   "to_address",
+	"in_interface", "out_interface", "to_port", "then",
 };
 
 static int read_rule_ports(struct loader *l, const yaml_node_t *n,
@@ -86,6 +93,53 @@ static int read_rule_ports(struct loader *l, const yaml_node_t *n,
 			return -1;
 	}
 	r->n_ports = (unsigned)i;
+	return 0;
+}
+
+/* A redirect's to_address / to_port (at least one) and then. */
+static int read_redirect(struct loader *l, const yaml_node_t *map,
+			 const char *where, yaml_node_t *v[],
+			 struct nat_rule_cfg *r)
+{
+	char f[CFG_FIELD_MAX], ip[16];
+	size_t e;
+
+#define F(k) (cfg_field_name(f, where, rule_keys[k]), f)
+	if (!v[R_TO_ADDRESS] && !v[R_TO_PORT])
+		return cfg_missing(l, map, where, "to_address",
+				   " (action redirect needs to_address, "
+				   "to_port or both)");
+	if (v[R_TO_ADDRESS]) {
+		if (cfg_get_unicast(l, v[R_TO_ADDRESS], F(R_TO_ADDRESS),
+				    &r->to_address) < 0)
+			return -1;
+		if (r->to_address == l->cfg->nat_ip) {
+			cfg_fmt_ip(r->to_address, ip);
+			return fail(l, v[R_TO_ADDRESS], F(R_TO_ADDRESS),
+				    "%s is nat_ip: a redirect sends traffic on "
+				    "to another host (use a port_forward for "
+				    "the NAT address)",
+				    ip);
+		}
+	}
+	if (v[R_TO_PORT]) {
+		if (r->proto != 6 && r->proto != 17)
+			return fail(l, v[R_TO_PORT], F(R_TO_PORT),
+				    "to_port needs protocol tcp or udp "
+				    "(protocol is %s)",
+				    nat_proto_name(r->proto));
+		if (cfg_get_port(l, v[R_TO_PORT], F(R_TO_PORT), &r->to_port) <
+		    0)
+			return -1;
+	}
+	r->then = NAT_ACT_NAT;
+	if (v[R_THEN]) {
+		if (cfg_get_enum(l, v[R_THEN], F(R_THEN), "then", then_names, 3,
+				 &e) < 0)
+			return -1;
+		r->then = then_values[e];
+	}
+#undef F
 	return 0;
 }
 
@@ -127,8 +181,9 @@ static int read_rule(struct loader *l, const yaml_node_t *map, size_t idx,
 		return -1;
 	if (!v[R_ACTION])
 		return cfg_missing(l, map, where, "action",
-			       " (nat, bypass, drop, snat or masquerade)");
-	if (cfg_get_enum(l, v[R_ACTION], F(R_ACTION), "action", action_names, 5,
+			       " (nat, bypass, drop, snat, masquerade or "
+			       "redirect)");
+	if (cfg_get_enum(l, v[R_ACTION], F(R_ACTION), "action", action_names, 6,
 		     &e) < 0)
 		return -1;
 	r->action = (enum nat_action)e;
@@ -161,11 +216,23 @@ static int read_rule(struct loader *l, const yaml_node_t *map, size_t idx,
 		if (cfg_get_unicast(l, v[R_TO_ADDRESS], F(R_TO_ADDRESS),
 				&r->to_address) < 0)
 			return -1;
+	} else if (r->action == NAT_ACT_REDIRECT) {
+		if (read_redirect(l, map, where, v, r) < 0)
+			return -1;
 	} else if (v[R_TO_ADDRESS]) {
 		return fail(l, v[R_TO_ADDRESS], F(R_TO_ADDRESS),
-			    "only valid with action snat (action is %s)",
+			    "only valid with action snat or redirect (action "
+			    "is %s)",
 			    nat_action_name(r->action));
 	}
+	if (r->action != NAT_ACT_REDIRECT && v[R_TO_PORT])
+		return fail(l, v[R_TO_PORT], F(R_TO_PORT),
+			    "only valid with action redirect (action is %s)",
+			    nat_action_name(r->action));
+	if (r->action != NAT_ACT_REDIRECT && v[R_THEN])
+		return fail(l, v[R_THEN], F(R_THEN),
+			    "only valid with action redirect (action is %s)",
+			    nat_action_name(r->action));
 	if (v[R_IN_INTERFACE] &&
 	    cfg_get_str(l, v[R_IN_INTERFACE], F(R_IN_INTERFACE), r->in_if,
 		    sizeof r->in_if, STR_EMPTY_OK | STR_NO_CTRL) < 0)
@@ -184,22 +251,52 @@ static size_t seq_len(const yaml_node_t *n)
 			n->data.sequence.items.start);
 }
 
-/* External addresses the engine reserves port pools for: nat_ip and each
- * distinct snat to_address. */
-static unsigned count_ext_addrs(const struct nat_config *cfg)
+/* Up to max distinct external addresses of cfg into out; returns how
+ * many there are (max + 1 when there are more). */
+static unsigned ext_addrs(const struct nat_config *cfg, uint32_t *seen,
+			  unsigned max)
 {
-	unsigned n = 1;
-	for (size_t i = 0; i < cfg->n_rules; i++) {
-		const struct nat_rule_cfg *r = &cfg->rules[i];
-		if (r->action != NAT_ACT_SNAT || r->to_address == cfg->nat_ip)
+	unsigned n = 0;
+	size_t total = 1 + cfg->n_rules + cfg->n_forwards;
+
+	for (size_t i = 0; i < total; i++) {
+		uint32_t a;
+		if (i == 0) {
+			a = cfg->nat_ip;
+		} else if (i <= cfg->n_rules) {
+			const struct nat_rule_cfg *r = &cfg->rules[i - 1];
+			if (r->action != NAT_ACT_SNAT)
+				continue;
+			a = r->to_address;
+		} else {
+			a = cfg->forwards[i - 1 - cfg->n_rules].ext_ip;
+			if (!a)
+				continue;
+		}
+		bool dup = false;
+		for (unsigned j = 0; j < n && !dup; j++)
+			dup = seen[j] == a;
+		if (dup)
 			continue;
-		bool seen = false;
-		for (size_t j = 0; j < i && !seen; j++)
-			seen = cfg->rules[j].action == NAT_ACT_SNAT &&
-			       cfg->rules[j].to_address == r->to_address;
-		n += !seen;
+		if (n == max)
+			return n + 1;
+		seen[n++] = a;
 	}
 	return n;
+}
+
+unsigned nat_config_ext_addrs(const struct nat_config *cfg,
+			      uint32_t out[NAT_EXT_ADDR_MAX])
+{
+	unsigned n = ext_addrs(cfg, out, NAT_EXT_ADDR_MAX);
+	return n > NAT_EXT_ADDR_MAX ? NAT_EXT_ADDR_MAX : n;
+}
+
+/* External addresses the engine reserves port pools for. */
+static unsigned count_ext_addrs(const struct nat_config *cfg)
+{
+	uint32_t seen[NAT_EXT_ADDR_MAX];
+	return ext_addrs(cfg, seen, NAT_EXT_ADDR_MAX);
 }
 
 static int read_rules(struct loader *l, const yaml_node_t *n)
@@ -250,11 +347,64 @@ enum {
 	P_EXTERNAL_PORT,
 	P_INTERNAL_IP,
 	P_INTERNAL_PORT,
+	P_SOURCE,
+	P_IN_INTERFACE,
+	P_EXTERNAL_IP,
 	P_NKEYS
 };
-static const char *const fwd_keys[P_NKEYS] = { "name", "protocol",
-					       "external_port", "internal_ip",
-					       "internal_port" };
+static const char *const fwd_keys[P_NKEYS] = {
+	"name",		 "protocol", "external_port", "internal_ip",
+	"internal_port", "source",   "in_interface",  "external_ip"
+};
+
+/* A forward's `source`: one CIDR (a bare address is a /32, "any" all) or
+ * a list of them. */
+static int read_fwd_source(struct loader *l, const yaml_node_t *n,
+			   const char *field, struct nat_forward_cfg *fw)
+{
+	char f[CFG_FIELD_MAX];
+	size_t i = 0;
+
+	if (n->type == YAML_SCALAR_NODE) {
+		fw->n_src = 1;
+		if (cfg_get_cidr(l, n, field, CIDR_BARE_OK | CIDR_ANY_OK,
+				 &fw->src[0]) < 0)
+			return -1;
+		if (fw->src[0].len == 0)
+			fw->n_src = 0; /* any */
+		return 0;
+	}
+	if (n->type != YAML_SEQUENCE_NODE)
+		return fail(l, n, field,
+			    "expected a network (a.b.c.d/len) or a list of "
+			    "them, got %s",
+			    cfg_kind_name(n));
+	if (n->data.sequence.items.top == n->data.sequence.items.start)
+		return fail(l, n, field,
+			    "empty list (leave source out to accept every "
+			    "source)");
+	for (yaml_node_item_t *it = n->data.sequence.items.start;
+	     it < n->data.sequence.items.top; it++, i++) {
+		yaml_node_t *e = yaml_document_get_node(l->doc, *it);
+
+		cfg_field_index(f, field, i);
+		if (i >= NAT_FWD_SRC_MAX)
+			return fail(l, e, f,
+				    "too many source networks (at most %d)",
+				    NAT_FWD_SRC_MAX);
+		if (cfg_get_cidr(l, e, f, CIDR_BARE_OK, &fw->src[i]) < 0)
+			return -1;
+	}
+	fw->n_src = (uint8_t)i;
+	return 0;
+}
+
+/* The address a forward listens on. */
+static uint32_t fwd_addr(const struct nat_config *cfg,
+			 const struct nat_forward_cfg *f)
+{
+	return f->ext_ip ? f->ext_ip : cfg->nat_ip;
+}
 
 static int read_forward(struct loader *l, const yaml_node_t *map, size_t idx,
 			struct nat_forward_cfg *fw)
@@ -298,28 +448,59 @@ static int read_forward(struct loader *l, const yaml_node_t *map, size_t idx,
 	if (cfg_get_port(l, v[P_EXTERNAL_PORT], F(P_EXTERNAL_PORT), &fw->ext_port) <
 	    0)
 		return -1;
-	for (size_t j = 0; j < idx; j++)
-		if (cfg->forwards[j].proto == fw->proto &&
-		    cfg->forwards[j].ext_port == fw->ext_port)
-			return fail(l, v[P_EXTERNAL_PORT], F(P_EXTERNAL_PORT),
-				    "%s/%u is already forwarded by \"%s\" "
-				    "(port_forward[%zu] at line %u)",
-				    nat_proto_name(fw->proto), fw->ext_port,
-				    cfg->forwards[j].name, j + 1,
-				    cfg->forwards[j].line);
+	if (v[P_EXTERNAL_IP]) {
+		if (cfg_get_unicast(l, v[P_EXTERNAL_IP], F(P_EXTERNAL_IP),
+				    &fw->ext_ip) < 0)
+			return -1;
+		if (nat_config_net_of(cfg, fw->ext_ip) >= 0) {
+			cfg_fmt_ip(fw->ext_ip, ip);
+			return fail(l, v[P_EXTERNAL_IP], F(P_EXTERNAL_IP),
+				    "%s is inside an internal network (a "
+				    "forward listens on an outside address)",
+				    ip);
+		}
+		if (fw->ext_ip == cfg->nat_ip)
+			fw->ext_ip = 0;
+	}
+	if (v[P_SOURCE] &&
+	    read_fwd_source(l, v[P_SOURCE], F(P_SOURCE), fw) < 0)
+		return -1;
+	if (v[P_IN_INTERFACE] &&
+	    cfg_get_str(l, v[P_IN_INTERFACE], F(P_IN_INTERFACE), fw->in_if,
+			sizeof fw->in_if, STR_EMPTY_OK | STR_NO_CTRL) < 0)
+		return -1;
+	/* First match wins: an earlier forward on the same address, protocol
+	 * and port that accepts every source and interface hides this one. */
+	for (size_t j = 0; j < idx; j++) {
+		const struct nat_forward_cfg *g = &cfg->forwards[j];
+		if (g->proto != fw->proto || g->ext_port != fw->ext_port ||
+		    fwd_addr(cfg, g) != fwd_addr(cfg, fw) ||
+		    g->n_src != 0 || g->in_if[0] != '\0')
+			continue;
+		cfg_fmt_ip(fwd_addr(cfg, fw), ip);
+		return fail(l, v[P_EXTERNAL_PORT], F(P_EXTERNAL_PORT),
+			    "%s %s:%u is already forwarded by \"%s\" "
+			    "(port_forward[%zu] at line %u) for every "
+			    "source: this forward would never match",
+			    nat_proto_name(fw->proto), ip, fw->ext_port,
+			    g->name, j + 1, g->line);
+	}
 	if (!v[P_INTERNAL_IP])
 		return cfg_missing(l, map, where, "internal_ip", "");
 	if (cfg_get_unicast(l, v[P_INTERNAL_IP], F(P_INTERNAL_IP), &fw->int_ip) < 0)
 		return -1;
-	if (!cfg_cidr_contains(&cfg->internal, fw->int_ip)) {
+	int in_net = nat_config_net_of(cfg, fw->int_ip);
+	if (in_net < 0) {
 		cfg_fmt_ip(fw->int_ip, ip);
 		cfg_fmt_cidr(&cfg->internal, net);
 		return fail(l, v[P_INTERNAL_IP], F(P_INTERNAL_IP),
-			    "%s is outside internal_network %s", ip, net);
+			    "%s is outside internal_network %s%s", ip, net,
+			    cfg->n_nets > 1 ? " and the other inside networks"
+					    : "");
 	}
-	if (!nat_cidr_is_host(&cfg->internal, fw->int_ip)) {
+	if (!nat_cidr_is_host(&cfg->nets[in_net].cidr, fw->int_ip)) {
 		cfg_fmt_ip(fw->int_ip, ip);
-		cfg_fmt_cidr(&cfg->internal, net);
+		cfg_fmt_cidr(&cfg->nets[in_net].cidr, net);
 		return fail(l, v[P_INTERNAL_IP], F(P_INTERNAL_IP),
 			    "%s is the network or broadcast address of "
 			    "internal_network %s, not a host",
@@ -360,6 +541,155 @@ static int read_forwards(struct loader *l, const yaml_node_t *n)
 		cfg->n_forwards = i + 1;
 		if (read_forward(l, e, i, &cfg->forwards[i]) < 0)
 			return -1;
+		if (cfg->forwards[i].ext_ip &&
+		    count_ext_addrs(cfg) > NAT_EXT_ADDR_MAX) {
+			char field[64];
+			snprintf(field, sizeof field,
+				 "port_forward[%zu].external_ip", i + 1);
+			return fail(l, e, field,
+				    "too many distinct external addresses (at "
+				    "most %d with nat_ip and snat addresses)",
+				    NAT_EXT_ADDR_MAX);
+		}
+	}
+	return 0;
+}
+
+/* ---------------------------------------------------------------- networks */
+
+/* Adds inside network c (from node n, for messages); refuses overlaps. */
+static int add_net(struct loader *l, const yaml_node_t *n, const char *field,
+		   const struct nat_cidr *c)
+{
+	struct nat_config *cfg = l->cfg;
+	char a[20], b[20];
+
+	for (unsigned i = 0; i < cfg->n_nets; i++) {
+		const struct nat_cidr *o = &cfg->nets[i].cidr;
+		uint8_t len = o->len < c->len ? o->len : c->len;
+		uint32_t mask = len ? ~0u << (32 - len) : 0;
+		if ((o->addr & mask) != (c->addr & mask))
+			continue;
+		cfg_fmt_cidr(c, a);
+		cfg_fmt_cidr(o, b);
+		return fail(l, n, field,
+			    "%s overlaps inside network %s (line %u): each "
+			    "inside address belongs to one network",
+			    a, b, cfg->nets[i].line);
+	}
+	if (cfg->n_nets == NAT_NETS_MAX)
+		return fail(l, n, field, "too many inside networks (at most %d)",
+			    NAT_NETS_MAX);
+	struct nat_net_cfg *nt = &cfg->nets[cfg->n_nets++];
+	memset(nt, 0, sizeof *nt);
+	nt->cidr = *c;
+	nt->line = (unsigned)n->start_mark.line + 1;
+	cfg_fmt_cidr(c, nt->name);
+	return 0;
+}
+
+/* internal_network: one CIDR or a list of them. */
+static int read_internal(struct loader *l, const yaml_node_t *n)
+{
+	char f[CFG_FIELD_MAX];
+	struct nat_cidr c;
+	size_t i = 0;
+
+	if (n->type != YAML_SEQUENCE_NODE) {
+		if (cfg_get_cidr(l, n, "internal_network", 0, &c) < 0)
+			return -1;
+		return add_net(l, n, "internal_network", &c);
+	}
+	if (n->data.sequence.items.top == n->data.sequence.items.start)
+		return fail(l, n, "internal_network",
+			    "empty list (name at least one inside network, "
+			    "a.b.c.d/len)");
+	for (yaml_node_item_t *it = n->data.sequence.items.start;
+	     it < n->data.sequence.items.top; it++, i++) {
+		yaml_node_t *e = yaml_document_get_node(l->doc, *it);
+		cfg_field_index(f, "internal_network", i);
+		if (cfg_get_cidr(l, e, f, 0, &c) < 0 || add_net(l, e, f, &c) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* networks: per inside network a name and its own limits. An entry's
+ * network is one of internal_network's, or adds one. */
+static int read_networks(struct loader *l, const yaml_node_t *n)
+{
+	static const char *const keys[] = { "name", "network", "max_flows",
+					    "max_flows_per_host" };
+	struct nat_config *cfg = l->cfg;
+	char where[CFG_FIELD_MAX], f[CFG_FIELD_MAX], net[20];
+	int r = cfg_want_sequence(l, n, "networks");
+	bool described[NAT_NETS_MAX] = { false };
+	size_t i = 0;
+
+	if (r <= 0)
+		return r;
+	for (yaml_node_item_t *it = n->data.sequence.items.start;
+	     it < n->data.sequence.items.top; it++, i++) {
+		yaml_node_t *m = yaml_document_get_node(l->doc, *it);
+		yaml_node_t *v[4];
+		struct nat_cidr c;
+		struct nat_net_cfg *nt = NULL;
+
+		cfg_field_index(where, "networks", i);
+		if (m->type != YAML_MAPPING_NODE)
+			return fail(l, m, where,
+				    "expected a mapping (name, network, "
+				    "max_flows...), got %s",
+				    cfg_kind_name(m));
+		if (cfg_read_keys(l, m, where, keys, 4, v) < 0)
+			return -1;
+		if (!v[1])
+			return cfg_missing(l, m, where, "network",
+					   " (an inside network, a.b.c.d/len)");
+		cfg_field_name(f, where, "network");
+		if (cfg_get_cidr(l, v[1], f, 0, &c) < 0)
+			return -1;
+		for (unsigned j = 0; j < cfg->n_nets && !nt; j++)
+			if (cfg->nets[j].cidr.addr == c.addr &&
+			    cfg->nets[j].cidr.len == c.len)
+				nt = &cfg->nets[j];
+		if (nt && described[nt - cfg->nets]) {
+			cfg_fmt_cidr(&c, net);
+			return fail(l, v[1], f,
+				    "%s is described twice in networks", net);
+		}
+		if (!nt) {
+			if (add_net(l, v[1], f, &c) < 0)
+				return -1;
+			nt = &cfg->nets[cfg->n_nets - 1];
+		}
+		described[nt - cfg->nets] = true;
+		if (v[0]) {
+			cfg_field_name(f, where, "name");
+			if (cfg_get_str(l, v[0], f, nt->name, sizeof nt->name,
+					STR_NO_CTRL) < 0)
+				return -1;
+		}
+		cfg_field_name(f, where, "max_flows");
+		if (v[2] && cfg_get_u32(l, v[2], f, 1, CFG_FLOWS_MAX,
+					&nt->max_flows) < 0)
+			return -1;
+		cfg_field_name(f, where, "max_flows_per_host");
+		if (v[3] && cfg_get_u32(l, v[3], f, 1, CFG_FLOWS_MAX,
+					&nt->max_flows_per_host) < 0)
+			return -1;
+		nt->line = (unsigned)m->start_mark.line + 1;
+		for (unsigned j = 0; j < cfg->n_nets; j++) {
+			if (&cfg->nets[j] == nt ||
+			    strcmp(cfg->nets[j].name, nt->name) != 0)
+				continue;
+			cfg_fmt_cidr(&cfg->nets[j].cidr, net);
+			cfg_field_name(f, where, "name");
+			return fail(l, v[0] ? v[0] : m, f,
+				    "duplicate network name \"%s\" (also the "
+				    "name of %s)",
+				    nt->name, net);
+		}
 	}
 	return 0;
 }
@@ -602,6 +932,7 @@ enum {
 	K_LOGGING,
 	K_CONTROL_SOCKET,
 	K_STATE_FILE,
+	K_NETWORKS,
 	K_METRICS,
 	K_IPFIX,
 	K_NKEYS
@@ -610,7 +941,7 @@ static const char *const top_keys[K_NKEYS] = {
 	"nat_ip",	"internal_network", "host_internal_ip",	 "rules",
 	"port_forward", "filtering",	    "port_preservation", "port_range",
 	"timeouts",	"limits",	    "policies",		 "trace",
-	"logging",	"control_socket",   "state_file",
+	"logging",	"control_socket",   "state_file",	 "networks",
 	"metrics",	"ipfix",
 };
 
@@ -633,15 +964,22 @@ static int read_root(struct loader *l, const yaml_node_t *root)
 			       " (the outside address to translate to)");
 	if (cfg_get_unicast(l, v[K_NAT_IP], "nat_ip", &cfg->nat_ip) < 0)
 		return -1;
-	if (!v[K_INTERNAL_NETWORK])
+	if (!v[K_INTERNAL_NETWORK] && !v[K_NETWORKS])
 		return cfg_missing(l, root, "", "internal_network",
 			       " (the inside network, a.b.c.d/len)");
-	if (cfg_get_cidr(l, v[K_INTERNAL_NETWORK], "internal_network", 0,
-		     &cfg->internal) < 0)
+	if (v[K_INTERNAL_NETWORK] && read_internal(l, v[K_INTERNAL_NETWORK]) < 0)
 		return -1;
-	if (cfg_cidr_contains(&cfg->internal, cfg->nat_ip)) {
+	if (v[K_NETWORKS] && read_networks(l, v[K_NETWORKS]) < 0)
+		return -1;
+	if (cfg->n_nets == 0)
+		return fail(l, v[K_NETWORKS], "networks",
+			    "no inside network (name at least one, or set "
+			    "internal_network)");
+	cfg->internal = cfg->nets[0].cidr;
+	int nat_net = nat_config_net_of(cfg, cfg->nat_ip);
+	if (nat_net >= 0) {
 		cfg_fmt_ip(cfg->nat_ip, ip);
-		cfg_fmt_cidr(&cfg->internal, net);
+		cfg_fmt_cidr(&cfg->nets[nat_net].cidr, net);
 		return fail(l, v[K_NAT_IP], "nat_ip",
 			    "%s is inside internal_network %s (the NAT address "
 			    "must be outside)",
@@ -651,7 +989,7 @@ static int read_root(struct loader *l, const yaml_node_t *root)
 		if (cfg_get_unicast(l, v[K_HOST_INTERNAL_IP], "host_internal_ip",
 				&cfg->host_internal_ip) < 0)
 			return -1;
-		if (!cfg_cidr_contains(&cfg->internal, cfg->host_internal_ip)) {
+		if (nat_config_net_of(cfg, cfg->host_internal_ip) < 0) {
 			cfg_fmt_ip(cfg->host_internal_ip, ip);
 			cfg_fmt_cidr(&cfg->internal, net);
 			return fail(
@@ -923,6 +1261,31 @@ void nat_config_free(struct nat_config *cfg)
 	free(cfg->forwards);
 	cfg->forwards = NULL;
 	cfg->n_forwards = 0;
+}
+
+/* ---------------------------------------------------------------- matching */
+
+int nat_config_net_of(const struct nat_config *cfg, uint32_t ip)
+{
+	if (cfg->n_nets == 0)
+		return cfg_cidr_contains(&cfg->internal, ip) ? 0 : -1;
+	for (unsigned i = 0; i < cfg->n_nets; i++)
+		if (cfg_cidr_contains(&cfg->nets[i].cidr, ip))
+			return (int)i;
+	return -1;
+}
+
+bool nat_forward_accepts(const struct nat_forward_cfg *f, uint32_t src,
+			 const char *in_if)
+{
+	if (f->in_if[0] && (!in_if || strcmp(f->in_if, in_if) != 0))
+		return false;
+	if (f->n_src == 0)
+		return true;
+	for (unsigned i = 0; i < f->n_src; i++)
+		if (cfg_cidr_contains(&f->src[i], src))
+			return true;
+	return false;
 }
 
 /* ---------------------------------------------------------------- names */

@@ -27,7 +27,10 @@
 #define NAT_RULE_PORTS_MAX 16
 #define NAT_RULES_MAX 1024
 #define NAT_FORWARDS_MAX 4096
-#define NAT_EXT_ADDR_MAX 16 /* nat_ip + distinct snat to_address (+ masquerade) */
+#define NAT_EXT_ADDR_MAX 16 /* nat_ip + distinct snat to_address and forward
+			     external_ip (+ masquerade) */
+#define NAT_FWD_SRC_MAX 8 /* CIDRs in one forward's `source` */
+#define NAT_NETS_MAX 16	  /* inside networks (internal_network, networks) */
 
 enum nat_action {
 	NAT_ACT_NAT = 0,    /* SNAT to nat_ip */
@@ -35,6 +38,8 @@ enum nat_action {
 	NAT_ACT_DROP,	    /* drop, with reason rule_drop */
 	NAT_ACT_SNAT,	    /* SNAT to to_address */
 	NAT_ACT_MASQUERADE, /* SNAT to the out interface's address */
+	NAT_ACT_REDIRECT,   /* rewrite the destination (to_address and/or
+			       to_port), then source NAT by `then` */
 };
 
 enum nat_filtering {
@@ -79,7 +84,12 @@ struct nat_rule_cfg {
 	struct nat_cidr dst;	/* `destination`, default 0.0.0.0/0 */
 	struct nat_port_range ports[NAT_RULE_PORTS_MAX]; /* destination ports */
 	unsigned n_ports;				 /* 0: any port */
-	uint32_t to_address; /* snat only */
+	uint32_t to_address; /* snat: the source; redirect: the new
+				destination (0 = keep the address) */
+	uint16_t to_port;    /* redirect: the new destination port (0 =
+				keep the port) */
+	enum nat_action then; /* redirect: the source translation, NAT_ACT_NAT
+				 (default), _BYPASS or _MASQUERADE */
 	char in_if[NAT_IFNAME_MAX];  /* "" = any */
 	char out_if[NAT_IFNAME_MAX]; /* "" = any */
 	unsigned line;		     /* where it was defined */
@@ -91,6 +101,11 @@ struct nat_forward_cfg {
 	uint16_t ext_port;
 	uint32_t int_ip;
 	uint16_t int_port; /* defaults to ext_port */
+	uint32_t ext_ip;   /* `external_ip`: the address it listens on;
+			      0 = nat_ip */
+	struct nat_cidr src[NAT_FWD_SRC_MAX]; /* `source`: who may connect */
+	uint8_t n_src;			      /* 0: anyone */
+	char in_if[NAT_IFNAME_MAX];	      /* `in_interface`, "" = any */
 	unsigned line;	   /* 0 for forwards added at run time */
 	bool runtime;	   /* added over the control socket (state_file) */
 };
@@ -114,6 +129,16 @@ struct nat_limits {
 	uint32_t max_frag_datagrams; /* datagrams tracked; default 1024 */
 	uint32_t max_frag_held;	     /* fragments held early; default 1024 */
 	uint32_t max_frag_bytes;     /* bytes held; default 1 MiB (>= 576) */
+};
+
+/* One inside network (`internal_network` entries, `networks`): its own
+ * flow limits, LRU eviction and counters. */
+struct nat_net_cfg {
+	char name[NAT_NAME_MAX]; /* default: the CIDR, "172.17.240.0/24" */
+	struct nat_cidr cidr;
+	uint32_t max_flows;	     /* 0 = only the table's limit */
+	uint32_t max_flows_per_host; /* 0 = limits.max_flows_per_host */
+	unsigned line;		     /* where it was defined */
 };
 
 struct nat_policies {
@@ -164,7 +189,10 @@ struct nat_ipfix_cfg {
 struct nat_config {
 	char path[NAT_PATH_MAX]; /* the file it came from */
 	uint32_t nat_ip;
-	struct nat_cidr internal; /* internal_network */
+	struct nat_cidr internal; /* nets[0].cidr: the first inside network */
+	struct nat_net_cfg nets[NAT_NETS_MAX]; /* every inside network, in
+						  internal_network order */
+	unsigned n_nets;		       /* >= 1 once loaded */
 	bool has_host_internal_ip;
 	uint32_t host_internal_ip;
 	struct nat_rule_cfg *rules; /* in file order; owned */
@@ -207,6 +235,21 @@ void nat_config_free(struct nat_config *cfg);
 const char *nat_action_name(enum nat_action a);
 const char *nat_filtering_name(enum nat_filtering f);
 const char *nat_proto_name(uint8_t proto); /* "any", "tcp", "udp", "icmp" */
+
+/* The distinct outside addresses cfg translates to or listens on, in
+ * this order: nat_ip, each snat to_address (rule order), each forward's
+ * external_ip (file order); at most NAT_EXT_ADDR_MAX. Returns how many. */
+unsigned nat_config_ext_addrs(const struct nat_config *cfg,
+			      uint32_t out[NAT_EXT_ADDR_MAX]);
+
+/* Index of the inside network holding ip, or -1. cfg->n_nets 0 (a config
+ * built by hand) means the one network cfg->internal. */
+int nat_config_net_of(const struct nat_config *cfg, uint32_t ip);
+
+/* Whether forward f accepts a connection from src arriving on in_if (NULL
+ * = unknown: a forward naming an interface then refuses). */
+bool nat_forward_accepts(const struct nat_forward_cfg *f, uint32_t src,
+			 const char *in_if);
 
 /* Prints the compiled plan (addresses, rules in order, forwards, port
  * range, filtering, timeouts, limits, policies, trace and logging) in the

@@ -78,10 +78,80 @@ static void print_rule(FILE *out, size_t i, const struct nat_rule_cfg *r,
 		fprintf(out, " (as %s)", ip);
 	} else if (r->action == NAT_ACT_MASQUERADE) {
 		fprintf(out, " (as the out interface's address)");
+	} else if (r->action == NAT_ACT_REDIRECT) {
+		fprintf(out, " to ");
+		if (r->to_address) {
+			cfg_fmt_ip(r->to_address, ip);
+			fprintf(out, "%s", ip);
+		} else {
+			fprintf(out, "(same address)");
+		}
+		if (r->to_port)
+			fprintf(out, ":%u", r->to_port);
+		fprintf(out, ", then %s", nat_action_name(r->then));
+		if (r->then == NAT_ACT_NAT) {
+			cfg_fmt_ip(nat_ip, ip);
+			fprintf(out, " (as %s)", ip);
+		} else if (r->then == NAT_ACT_MASQUERADE) {
+			fprintf(out, " (as the out interface's address)");
+		}
+		fprintf(out, "; replies come from the address asked");
 	}
 	fprintf(out, "  (line %u)\n", r->line);
 	if (r->description[0])
 		fprintf(out, "     %s\n", r->description);
+}
+
+/* The inside networks, when there is more than one or the networks
+ * section gave one a name or limits. */
+static void print_networks(FILE *out, const struct nat_config *cfg)
+{
+	char net[20];
+	bool custom = cfg->n_nets > 1;
+	for (unsigned i = 0; i < cfg->n_nets && !custom; i++) {
+		cfg_fmt_cidr(&cfg->nets[i].cidr, net);
+		custom = strcmp(net, cfg->nets[i].name) != 0 ||
+			 cfg->nets[i].max_flows || cfg->nets[i].max_flows_per_host;
+	}
+	if (!custom)
+		return;
+	fprintf(out, "networks (each with its own limits and counters):\n");
+	for (unsigned i = 0; i < cfg->n_nets; i++) {
+		const struct nat_net_cfg *n = &cfg->nets[i];
+		cfg_fmt_cidr(&n->cidr, net);
+		fprintf(out, "  %u. %s  %s (%" PRIu64 " addresses)", i + 1,
+			n->name, net, (uint64_t)1 << (32 - n->cidr.len));
+		if (n->max_flows)
+			fprintf(out, "  max_flows %" PRIu32
+				     " (least recently used evicted)",
+				n->max_flows);
+		if (n->max_flows_per_host)
+			fprintf(out, "  max_flows_per_host %" PRIu32,
+				n->max_flows_per_host);
+		fprintf(out, "  (line %u)\n", n->line);
+	}
+}
+
+static void print_forward(FILE *out, const struct nat_forward_cfg *fw)
+{
+	char ip[16], net[20];
+	if (fw->ext_ip) {
+		cfg_fmt_ip(fw->ext_ip, ip);
+		fprintf(out, "  %s %s:%u", nat_proto_name(fw->proto), ip,
+			fw->ext_port);
+	} else {
+		fprintf(out, "  %s/%u", nat_proto_name(fw->proto),
+			fw->ext_port);
+	}
+	cfg_fmt_ip(fw->int_ip, ip);
+	fprintf(out, " -> %s:%u  \"%s\"", ip, fw->int_port, fw->name);
+	for (unsigned k = 0; k < fw->n_src; k++) {
+		cfg_fmt_cidr(&fw->src[k], net);
+		fprintf(out, "%s%s", k ? "," : "  from ", net);
+	}
+	if (fw->in_if[0])
+		fprintf(out, "  in %s", fw->in_if);
+	fprintf(out, "\n");
 }
 
 void nat_config_print_plan(FILE *out, const struct nat_config *cfg,
@@ -108,15 +178,27 @@ void nat_config_print_plan(FILE *out, const struct nat_config *cfg,
 		cfg->path[0] ? cfg->path : "(memory)");
 	cfg_fmt_ip(cfg->nat_ip, ip);
 	fprintf(out, "  nat_ip            %s\n", ip);
-	cfg_fmt_cidr(&cfg->internal, net);
-	fprintf(out, "  internal_network  %s (%" PRIu64 " addresses)\n", net,
-		(uint64_t)1 << (32 - cfg->internal.len));
+	if (cfg->n_nets > 1) {
+		uint64_t total = 0;
+		fprintf(out, "  internal_network  ");
+		for (unsigned i = 0; i < cfg->n_nets; i++) {
+			cfg_fmt_cidr(&cfg->nets[i].cidr, net);
+			fprintf(out, "%s%s", i ? ", " : "", net);
+			total += (uint64_t)1 << (32 - cfg->nets[i].cidr.len);
+		}
+		fprintf(out, " (%" PRIu64 " addresses)\n", total);
+	} else {
+		cfg_fmt_cidr(&cfg->internal, net);
+		fprintf(out, "  internal_network  %s (%" PRIu64 " addresses)\n",
+			net, (uint64_t)1 << (32 - cfg->internal.len));
+	}
 	if (cfg->has_host_internal_ip) {
 		cfg_fmt_ip(cfg->host_internal_ip, ip);
 		fprintf(out, "  host_internal_ip  %s (never translated)\n", ip);
 	} else {
 		fprintf(out, "  host_internal_ip  (none)\n");
 	}
+	print_networks(out, cfg);
 
 	if (cfg->n_rules == 0) {
 		fprintf(out, "rules: (none)\n");
@@ -130,14 +212,15 @@ void nat_config_print_plan(FILE *out, const struct nat_config *cfg,
 	if (cfg->n_forwards == 0) {
 		fprintf(out, "forwards: (none)\n");
 	} else {
-		fprintf(out, "forwards (inbound to nat_ip, DNAT):\n");
-		for (size_t i = 0; i < cfg->n_forwards; i++) {
-			const struct nat_forward_cfg *fw = &cfg->forwards[i];
-			cfg_fmt_ip(fw->int_ip, ip);
-			fprintf(out, "  %s/%u -> %s:%u  \"%s\"\n",
-				nat_proto_name(fw->proto), fw->ext_port, ip,
-				fw->int_port, fw->name);
-		}
+		bool matches = false;
+		for (size_t i = 0; i < cfg->n_forwards; i++)
+			matches |= cfg->forwards[i].ext_ip ||
+				   cfg->forwards[i].n_src ||
+				   cfg->forwards[i].in_if[0];
+		fprintf(out, "forwards (inbound to nat_ip, DNAT%s):\n",
+			matches ? "; first match in this order" : "");
+		for (size_t i = 0; i < cfg->n_forwards; i++)
+			print_forward(out, &cfg->forwards[i]);
 	}
 
 	fprintf(out, "translation:\n");
@@ -265,6 +348,18 @@ size_t nat_config_lint_addrs(const struct nat_config *cfg,
 			 "this host (ip addr add %s/32 dev %s, or use "
 			 "masquerade)",
 			 r->name, ip, ip, r->out_if[0] ? r->out_if : dev);
+		emit(ctx, msg);
+		n++;
+	}
+	for (size_t i = 0; i < cfg->n_forwards; i++) {
+		const struct nat_forward_cfg *f = &cfg->forwards[i];
+		if (!f->ext_ip || is_local(f->ext_ip) != 0)
+			continue;
+		cfg_fmt_ip(f->ext_ip, ip);
+		snprintf(msg, sizeof(msg),
+			 "forward '%s': external_ip %s is not an address of "
+			 "this host (ip addr add %s/32 dev %s)",
+			 f->name, ip, ip, f->in_if[0] ? f->in_if : dev);
 		emit(ctx, msg);
 		n++;
 	}

@@ -213,13 +213,80 @@ static int get_ip(struct pctx *p, json_t *o, const char *key,
 	return 0;
 }
 
+/* "a.b.c.d" (a /32) or "a.b.c.d/len" with no host bits. */
+static bool cidr_parse(const char *s, struct nat_cidr *out)
+{
+	char a[16];
+	const char *slash = strchr(s, '/');
+	size_t alen = slash ? (size_t)(slash - s) : strlen(s);
+	unsigned len = 32;
+	if (alen >= sizeof(a))
+		return false;
+	memcpy(a, s, alen);
+	a[alen] = '\0';
+	if (!nat_ip_parse(a, &out->addr))
+		return false;
+	if (slash) {
+		const char *d = slash + 1;
+		if (!*d || strlen(d) > 2 || d[0] < '0' || d[0] > '9' ||
+		    (d[1] && (d[1] < '0' || d[1] > '9')))
+			return false;
+		len = (unsigned)atoi(d);
+		if (len > 32)
+			return false;
+	}
+	uint32_t mask = len ? ~0u << (32 - len) : 0;
+	if (out->addr & ~mask)
+		return false;
+	out->len = (uint8_t)len;
+	return true;
+}
+
+/* rule.source: one network or a list of them, as in the config. */
+static int get_sources(struct pctx *p, json_t *rule,
+		       struct nat_forward_cfg *f)
+{
+	json_t *v = json_object_get(rule, "source");
+	if (!v)
+		return 0;
+	json_t *one = json_is_string(v) ? v : NULL;
+	size_t n = one ? 1 : json_is_array(v) ? json_array_size(v) : 0;
+	if (!one && !json_is_array(v))
+		return bad(p, NAT_CTL_E_BAD_REQUEST,
+			   "rule.source: expected a network or a list of "
+			   "them, got %s",
+			   json_kind(v));
+	if (n == 0 || n > NAT_FWD_SRC_MAX)
+		return bad(p, NAT_CTL_E_BAD_REQUEST,
+			   "rule.source: %zu networks (1-%d)", n,
+			   NAT_FWD_SRC_MAX);
+	for (size_t i = 0; i < n; i++) {
+		json_t *e = one ? one : json_array_get(v, i);
+		if (!json_is_string(e) ||
+		    !cidr_parse(json_string_value(e), &f->src[i]))
+			return bad(p, NAT_CTL_E_BAD_REQUEST,
+				   "rule.source: %s is not a network "
+				   "(a.b.c.d/len, no host bits, or an address)",
+				   json_is_string(e) ? json_string_value(e)
+						     : json_kind(e));
+		if (f->src[i].len == 0) { /* 0.0.0.0/0: everyone */
+			f->n_src = 0;
+			return 0;
+		}
+	}
+	f->n_src = (uint8_t)n;
+	return 0;
+}
+
 static int parse_forward_add(struct pctx *p, json_t *root,
 			     struct nat_ctl_req *r)
 {
 	static const char *const top[] = { "action", "rule", NULL };
-	static const char *const keys[] = { "name",	   "protocol",
-					    "external_port", "internal_ip",
-					    "internal_port", NULL };
+	static const char *const keys[] = {
+		"name",		 "protocol", "external_port", "internal_ip",
+		"internal_port", "source",   "in_interface",  "external_ip",
+		NULL
+	};
 	const char *w = "rule.";
 	bool has;
 	long long v;
@@ -265,6 +332,13 @@ static int parse_forward_add(struct pctx *p, json_t *root,
 	if (!has) /* the name the CLI's short form gets: "tcp/8080" */
 		snprintf(f->name, sizeof(f->name), "%s/%u",
 			 nat_proto_name(f->proto), f->ext_port);
+	if (get_sources(p, rule, f) < 0)
+		return -1;
+	if (get_string(p, rule, "in_interface", w, f->in_if, sizeof(f->in_if),
+		       &has, true) < 0)
+		return -1;
+	if (get_ip(p, rule, "external_ip", w, &f->ext_ip, &has) < 0)
+		return -1;
 	return 0;
 }
 
@@ -458,6 +532,21 @@ json_t *nat_ctl_forward_json(const struct nat_forward_cfg *f, long flows)
 			      nat_ip_str(f->int_ip, ip), "internal_port",
 			      (int)f->int_port, "origin",
 			      f->runtime ? "runtime" : "config");
+	if (o && f->ext_ip)
+		json_object_set_new(o, "external_ip",
+				    json_string(nat_ip_str(f->ext_ip, ip)));
+	if (o && f->n_src) {
+		json_t *src = json_array();
+		for (unsigned i = 0; src && i < f->n_src; i++) {
+			char c[20];
+			snprintf(c, sizeof(c), "%s/%u",
+				 nat_ip_str(f->src[i].addr, ip), f->src[i].len);
+			json_array_append_new(src, json_string(c));
+		}
+		json_object_set_new(o, "source", src);
+	}
+	if (o && f->in_if[0])
+		json_object_set_new(o, "in_interface", json_string(f->in_if));
 	if (o && flows >= 0)
 		json_object_set_new(o, "flows", json_integer(flows));
 	return o;
@@ -499,9 +588,12 @@ static char *do_forward_add(struct nat_engine *e, const struct nat_ctl_ops *ops,
 			 err);
 		return nat_ctl_error_response(*code, msg);
 	}
+	struct nat_forward_cfg added = r->fwd; /* as the engine keeps it */
+	if (added.ext_ip == nat_engine_config(e)->nat_ip)
+		added.ext_ip = 0;
 	return finish(json_pack("{s:b, s:s, s:o}", "success", 1, "message",
 				"Port forward added", "forward",
-				nat_ctl_forward_json(&r->fwd, -1)));
+				nat_ctl_forward_json(&added, -1)));
 }
 
 static char *do_forward_remove(struct nat_engine *e,
@@ -595,6 +687,13 @@ static void flow_one(void *ctx, const struct nat_flow_info *f)
 		json_object_set_new(o, "state",
 				    json_string(nat_tcp_state_name(
 					    (enum nat_tcp_state)f->tcp_state)));
+	if (o)
+		json_object_set_new(o, "network",
+				    json_string(nat_engine_net_name(c->e,
+								    f->net)));
+	if (o && f->redirected) /* what the inside host addressed */
+		json_object_set_new(o, "original",
+				    ep_str(f->orig_ip, f->orig_port, f->proto));
 	json_array_append_new(c->arr, o);
 }
 
@@ -607,6 +706,32 @@ static char *do_flows(struct nat_engine *e, const struct nat_ctl_req *r)
 				"flows", c.arr, "matched", (json_int_t)c.matched,
 				"shown", (json_int_t)shown, "truncated",
 				c.matched > shown));
+}
+
+/* Per inside network: its name, address and counters. */
+static json_t *networks_json(struct nat_engine *e)
+{
+	json_t *arr = json_array();
+	const struct nat_config *cfg = nat_engine_config(e);
+	for (unsigned i = 0; arr && i < nat_engine_n_nets(e); i++) {
+		const struct nat_net_stats *n = nat_engine_net_stats(e, i);
+		char ip[16], net[20];
+		snprintf(net, sizeof(net), "%s/%u",
+			 nat_ip_str(cfg->nets[i].cidr.addr, ip),
+			 cfg->nets[i].cidr.len);
+		json_array_append_new(
+			arr,
+			json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I}",
+				  "name", nat_engine_net_name(e, i), "network",
+				  net, "max_flows",
+				  (json_int_t)cfg->nets[i].max_flows,
+				  "flows_active", (json_int_t)n->flows_active,
+				  "flows_total", (json_int_t)n->flows_total,
+				  "flows_evicted", (json_int_t)n->flows_evicted,
+				  "packets", (json_int_t)n->packets, "bytes",
+				  (json_int_t)n->bytes));
+	}
+	return arr;
 }
 
 /* Every counter of the registry (metrics.h), in its JSON form. */
@@ -624,6 +749,8 @@ static char *do_stats(struct nat_engine *e, const struct nat_ctl_ops *ops)
 	if (nat_metrics_json(&m, buf, sizeof(buf)) >= sizeof(buf))
 		return NULL;
 	json_t *st = json_loads(buf, 0, NULL);
+	if (st)
+		json_object_set_new(st, "networks", networks_json(e));
 	return finish(json_pack("{s:b, s:o}", "success", 1, "stats", st));
 }
 

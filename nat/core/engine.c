@@ -72,6 +72,8 @@ static void account(struct nat_engine *e, uint32_t idx, const struct nat_pkt *p,
 		    bool from_inside, bool refresh)
 {
 	struct nat_flow *f = &e->ft.f[idx];
+	e->net_st[f->net].packets++;
+	e->net_st[f->net].bytes += p->ip_total;
 	if (from_inside) {
 		f->pkts_out++;
 		f->bytes_out += p->ip_total;
@@ -111,8 +113,10 @@ static void open_flow(struct nat_engine *e, uint32_t idx)
 		nat_ports_ref(&e->addr[f->addr_idx].pool[pool_of(f->proto)],
 			      f->map_port, f->in_ip, f->in_port);
 	f->lru_s = (uint16_t)e->now_s;
+	f->net = net_of(e, f->in_ip);
 	nat_flow_insert(&e->ft, idx, e->now_s);
 	e->st.flows_total++;
+	e->net_st[f->net].flows_total++;
 	nat_eng_emit_flow(e, NAT_EV_FLOW_OPEN, f, NAT_TCP_NONE,
 			  NAT_CLOSE_TIMEOUT);
 }
@@ -151,18 +155,11 @@ static void emit_unowned(struct nat_engine *e, const struct nat_pkt *p)
 	nat_eng_emit(e, &ev);
 }
 
-/* Makes room for one more flow of inside host ip: evicts its least
- * recently used flow when it is at max_flows_per_host. */
+/* Makes room for one more flow of inside host ip: its network's and its
+ * own least recently used flow go at their limits (engine_nets.c). */
 static void host_make_room(struct nat_engine *e, uint32_t ip)
 {
-	uint32_t lim = e->ft.per_host_limit;
-	if (!lim || nat_flow_host_count(&e->ft, ip) < lim)
-		return;
-	uint32_t victim = nat_flow_host_lru(&e->ft, ip);
-	if (victim == NAT_FLOW_NIL)
-		return;
-	e->st.flows_evicted++;
-	nat_eng_close_flow(e, victim, NAT_CLOSE_EVICTED);
+	nat_eng_make_room(e, ip, net_of(e, ip));
 }
 
 /* The external port an inside endpoint already has on address a (EIM,
@@ -217,6 +214,17 @@ static void set_flow(struct ctx *c, uint32_t idx)
 	c->res->rule = f->rule;
 }
 
+/* A reply of a redirected flow leaves from the address the inside host
+ * addressed (docs/translation.md). */
+static void unredirect(struct ctx *c, const struct nat_flow *f)
+{
+	if (!(f->tflags & NAT_TF_REDIRECT))
+		return;
+	c->pl.src = true;
+	c->pl.src_ip = f->vis_ip;
+	c->pl.src_port = f->vis_port;
+}
+
 /* The inbound half, on a tuple that may already carry an outbound
  * translation (hairpin): src/sport is the remote, dst/dport ours. */
 static enum nat_verdict inbound(struct ctx *c, uint32_t src, uint16_t sport,
@@ -241,9 +249,10 @@ static enum nat_verdict inbound(struct ctx *c, uint32_t src, uint16_t sport,
 		bool syn = proto != 6 ||
 			   (p->tcp_flags & (NAT_TCP_SYN | NAT_TCP_ACK |
 					    NAT_TCP_RST)) == NAT_TCP_SYN;
-		uint16_t fwd =
-			a == 0 ? nat_rules_forward(&e->rules, proto, dport)
-			       : NAT_FWD_NONE;
+		bool refused;
+		uint16_t fwd = nat_rules_forward_match(
+			&e->rules, proto, dst, dport, src, c->m->in_if,
+			&refused);
 		uint32_t own_ip = 0;
 		uint16_t own_port = 0;
 		uint16_t rule = NAT_RULE_NONE;
@@ -256,6 +265,8 @@ static enum nat_verdict inbound(struct ctx *c, uint32_t src, uint16_t sport,
 			own_port = e->rules.fwd[fwd].int_port;
 			rule = fwd;
 			kind = NAT_FLOW_FORWARD;
+		} else if (refused) {
+			return verdict(c, NAT_V_DROP, NAT_R_FWD_SOURCE);
 		} else if (nat_ports_owner(pool, dport, &own_ip, &own_port)) {
 			bool ok = false;
 			uint32_t j = nat_flow_ep_first(&e->ft, proto, own_ip,
@@ -323,11 +334,12 @@ static enum nat_verdict inbound(struct ctx *c, uint32_t src, uint16_t sport,
 	if (f->kind == NAT_FLOW_FORWARD && f->pkts_in == 2 && !f->pkts_out)
 		nat_eng_emit_flow(e, NAT_EV_FWD_UNANSWERED, f, NAT_TCP_NONE,
 				  NAT_CLOSE_TIMEOUT);
-	if (f->kind == NAT_FLOW_BYPASS)
+	if (f->kind == NAT_FLOW_BYPASS && !(f->tflags & NAT_TF_REDIRECT))
 		return verdict(c, NAT_V_BYPASS, NAT_R_NONE);
 	c->pl.dst = true;
 	c->pl.dst_ip = f->in_ip;
 	c->pl.dst_port = f->in_port;
+	unredirect(c, f);
 	return verdict(c, NAT_V_NAT, NAT_R_NONE);
 }
 
@@ -366,6 +378,8 @@ static enum nat_verdict outbound_new(struct ctx *c, uint32_t *idx_out)
 						    : e->cfg.rules[rule].action;
 	if (act == NAT_ACT_DROP)
 		return verdict(c, NAT_V_DROP, NAT_R_RULE_DROP);
+	struct nat_redir rd;
+	nat_eng_redirect_plan(e, rule, p, &rd, &act);
 
 	/* Hairpin (RFC 4787 REQ-9): to one of our external addresses on a
 	 * forwarded or mapped port. The source is always translated, so the
@@ -386,6 +400,7 @@ static enum nat_verdict outbound_new(struct ctx *c, uint32_t *idx_out)
 		if (!hairpin)
 			return verdict(c, NAT_V_PASS, NAT_R_TO_HOST);
 		act = NAT_ACT_NAT;
+		nat_eng_redirect_plan(e, rule, p, &rd, &act); /* no redirect */
 	}
 	if ((p->flags & NAT_PKT_ICMP_QUERY) && p->icmp_type != 8 &&
 	    act != NAT_ACT_BYPASS)
@@ -398,15 +413,16 @@ static enum nat_verdict outbound_new(struct ctx *c, uint32_t *idx_out)
 		return verdict(c, NAT_V_DROP, NAT_R_TABLE_FULL);
 	}
 	if (act == NAT_ACT_BYPASS) {
+		if (rd.on && nat_eng_redirect_clash(e, proto, p->src, p->sport,
+						    &rd))
+			return verdict(c, NAT_V_DROP, NAT_R_REDIRECT_CLASH);
 		host_make_room(e, p->src);
 		struct nat_flow *f =
 			new_flow(e, idx_out, proto, NAT_FLOW_BYPASS);
 		f->in_ip = f->map_ip = p->src;
 		f->in_port = f->map_port = p->sport;
-		f->rem_ip = p->dst;
-		f->rem_port = p->dport;
+		nat_eng_set_remote(f, p, &rd);
 		f->rule = rule;
-		f->tflags = NAT_TF_OUT_INIT;
 		f->tcp_state = proto == 6 ? NAT_TCP_NEW : NAT_TCP_NONE;
 		open_flow(e, *idx_out);
 		return NAT_V_BYPASS;
@@ -423,17 +439,17 @@ static enum nat_verdict outbound_new(struct ctx *c, uint32_t *idx_out)
 		emit_limit(e, NAT_EV_PORT_EXHAUSTED, p, NAT_R_PORT_EXHAUSTED);
 		return verdict(c, NAT_V_DROP, NAT_R_PORT_EXHAUSTED);
 	}
+	if (nat_eng_redirect_clash(e, proto, e->addr[a].ip, port, &rd))
+		return verdict(c, NAT_V_DROP, NAT_R_REDIRECT_CLASH);
 	host_make_room(e, p->src);
 	struct nat_flow *f = new_flow(e, idx_out, proto, NAT_FLOW_SNAT);
 	f->in_ip = p->src;
 	f->in_port = p->sport;
 	f->map_ip = e->addr[a].ip;
 	f->map_port = port;
-	f->rem_ip = p->dst;
-	f->rem_port = p->dport;
+	nat_eng_set_remote(f, p, &rd);
 	f->addr_idx = (uint8_t)a;
 	f->rule = rule;
-	f->tflags = NAT_TF_OUT_INIT;
 	f->tcp_state = proto == 6 ? NAT_TCP_NEW : NAT_TCP_NONE;
 	open_flow(e, *idx_out);
 	return NAT_V_NAT;
@@ -450,6 +466,17 @@ static enum nat_verdict icmp_error_out(struct ctx *c)
 	const struct nat_flow *f = &e->ft.f[idx];
 	set_flow(c, idx);
 	account(e, idx, c->p, true, false);
+	if (f->tflags & NAT_TF_REDIRECT) {
+		/* About a reply that came from the address the host
+		 * addressed: to the remote the flow really goes to. */
+		c->pl.dst = true;
+		c->pl.dst_ip = f->rem_ip;
+		c->pl.inner_src = true;
+		c->pl.isrc_ip = f->rem_ip;
+		c->pl.isrc_port = f->rem_port;
+		if (f->kind == NAT_FLOW_BYPASS)
+			return verdict(c, NAT_V_NAT, NAT_R_NONE);
+	}
 	if (f->kind == NAT_FLOW_BYPASS)
 		return verdict(c, NAT_V_BYPASS, NAT_R_NONE);
 	c->pl.src = true;
@@ -504,11 +531,17 @@ static enum nat_verdict icmp_error_in(struct ctx *c)
 	const struct nat_flow *f = &e->ft.f[idx];
 	set_flow(c, idx);
 	account(e, idx, p, false, false);
-	if (f->kind == NAT_FLOW_BYPASS)
+	if (f->tflags & NAT_TF_REDIRECT) {
+		/* The quoted packet goes back to what the host addressed. */
+		c->pl.inner_dst = true;
+		c->pl.idst_ip = f->vis_ip;
+		c->pl.idst_port = f->vis_port;
+	}
+	if (f->kind == NAT_FLOW_BYPASS && !(f->tflags & NAT_TF_REDIRECT))
 		return verdict(c, NAT_V_BYPASS, NAT_R_NONE);
-	c->pl.dst = true;
+	c->pl.dst = f->kind != NAT_FLOW_BYPASS;
 	c->pl.dst_ip = f->in_ip;
-	c->pl.inner_src = true;
+	c->pl.inner_src = f->kind != NAT_FLOW_BYPASS;
 	c->pl.isrc_ip = f->in_ip;
 	c->pl.isrc_port = f->in_port;
 	return verdict(c, NAT_V_NAT, NAT_R_NONE);
@@ -552,7 +585,9 @@ static enum nat_verdict outbound(struct ctx *c)
 		if (r != NAT_FLOW_NIL && e->ft.f[r].kind == NAT_FLOW_BYPASS) {
 			set_flow(c, r);
 			account(e, r, p, false, true);
-			return verdict(c, NAT_V_BYPASS, NAT_R_NONE);
+			unredirect(c, &e->ft.f[r]);
+			return verdict(c, c->pl.src ? NAT_V_NAT : NAT_V_BYPASS,
+				       NAT_R_NONE);
 		}
 		enum nat_verdict v = outbound_new(c, &idx);
 		if (idx == NAT_FLOW_NIL || v == NAT_V_DROP)
@@ -561,12 +596,20 @@ static enum nat_verdict outbound(struct ctx *c)
 	const struct nat_flow *f = &e->ft.f[idx];
 	set_flow(c, idx);
 	account(e, idx, p, true, true);
+	if (f->tflags & NAT_TF_REDIRECT) {
+		c->pl.dst = true;
+		c->pl.dst_ip = f->rem_ip;
+		c->pl.dst_port = f->rem_port;
+		if (f->kind == NAT_FLOW_BYPASS)
+			return verdict(c, NAT_V_NAT, NAT_R_NONE);
+	}
 	if (f->kind == NAT_FLOW_BYPASS)
 		return verdict(c, NAT_V_BYPASS, NAT_R_NONE);
 	c->pl.src = true;
 	c->pl.src_ip = f->map_ip;
 	c->pl.src_port = f->map_port;
-	if (p->proto != 1 && ext_addr_idx(e, p->dst) >= 0) {
+	if (p->proto != 1 && !(f->tflags & NAT_TF_REDIRECT) &&
+	    ext_addr_idx(e, p->dst) >= 0) {
 		uint32_t mip = f->map_ip;
 		uint16_t mport = f->map_port;
 		enum nat_verdict v =
@@ -627,7 +670,10 @@ static enum nat_verdict frag_follow(struct ctx *c,
 	c->pl.src_ip = rw->src;
 	c->pl.dst = (rw->what & NAT_FRAG_RW_DST) != 0;
 	c->pl.dst_ip = rw->dst;
-	if (c->pl.src && c->pl.dst) {
+	/* Both addresses rewritten: a hairpin, or a redirected flow. */
+	bool redirected = c->idx != NAT_FLOW_NIL &&
+			  (e->ft.f[c->idx].tflags & NAT_TF_REDIRECT);
+	if (c->pl.src && c->pl.dst && !redirected) {
 		c->res->hairpin = true;
 		e->st.hairpinned++;
 	}

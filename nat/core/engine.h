@@ -26,9 +26,13 @@ struct nat_flow_info {
 	uint8_t proto;
 	uint8_t kind;	   /* enum nat_flow_kind */
 	uint8_t tcp_state; /* enum nat_tcp_state */
+	uint8_t net;	   /* inside network index (nat_engine_net_name) */
+	bool redirected;   /* a redirect rule rewrote the destination: */
 	uint16_t rule;	   /* rule index, NAT_RULE_NONE, or forward index */
 	uint32_t in_ip, map_ip, rem_ip;
+	uint32_t orig_ip;  /* what the inside host addressed (redirected) */
 	uint16_t in_port, map_port, rem_port;
+	uint16_t orig_port;
 	uint64_t first_ns, last_ns;
 	uint64_t pkts_out, pkts_in, bytes_out, bytes_in;
 };
@@ -56,17 +60,17 @@ enum nat_event_type {
 };
 
 struct nat_event {
-	enum nat_event_type type;
 	uint64_t ts_ns;
 	struct nat_flow_info flow; /* for PKT_DROP: the packet's tuple */
+	enum nat_event_type type;
 	enum nat_reason reason;
 	enum nat_close_reason close_reason;
-	uint8_t old_state;
 	uint32_t n_expired, n_remaining;
 	/* FORWARD_ADD / FORWARD_REMOVE: the forward (valid during the hook
 	 * only: copy it) and, for REMOVE, the flows it closed. */
-	const struct nat_forward_cfg *fwd;
 	uint32_t n_closed;
+	const struct nat_forward_cfg *fwd;
+	uint8_t old_state;
 	char neigh[12]; /* FWD_UNANSWERED: "REACHABLE", "FAILED", ... */
 };
 
@@ -126,6 +130,15 @@ struct nat_stats {
 	 * + dropped + frag_held_now. */
 	struct nat_frag_stats frag;
 	uint64_t frag_datagrams_now, frag_held_now;
+};
+
+/* One inside network's counters (nat_engine_net_stats). */
+struct nat_net_stats {
+	uint64_t flows_active; /* live flows now */
+	uint64_t flows_total;  /* flows opened */
+	uint64_t flows_evicted; /* closed to make room: the network's
+				   max_flows or a host's max_flows_per_host */
+	uint64_t packets, bytes; /* of its flows, both directions */
 };
 
 struct nat_engine;
@@ -223,6 +236,14 @@ void nat_engine_foreach_flow(const struct nat_engine *e,
 			     void (*fn)(void *ctx,
 					const struct nat_flow_info *fi),
 			     void *ctx);
+
+/* Inside networks: how many (>= 1), each one's name (config nets[], or
+ * "?" past the end), and its counters (flows_active filled at the call).
+ * Engine thread. */
+unsigned nat_engine_n_nets(const struct nat_engine *e);
+const char *nat_engine_net_name(const struct nat_engine *e, unsigned net);
+const struct nat_net_stats *nat_engine_net_stats(struct nat_engine *e,
+						 unsigned net);
 
 /* Names for rule indexes in results/events ("(forward) NAME" for forward
  * flows is the caller's business: see nat_engine_forward_name). */

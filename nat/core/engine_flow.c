@@ -22,6 +22,10 @@ void nat_eng_flow_info(const struct nat_flow *f, struct nat_flow_info *fi)
 	fi->in_port = f->in_port;
 	fi->map_port = f->map_port;
 	fi->rem_port = f->rem_port;
+	fi->net = f->net;
+	fi->redirected = (f->tflags & NAT_TF_REDIRECT) != 0;
+	fi->orig_ip = fi->redirected ? f->vis_ip : 0;
+	fi->orig_port = fi->redirected ? f->vis_port : 0;
 	fi->first_ns = f->first_ns;
 	fi->last_ns = f->last_ns;
 	fi->pkts_out = f->pkts_out;

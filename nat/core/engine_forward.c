@@ -11,9 +11,12 @@
 
 /* ---- port forwards at run time ---- */
 
-static uint16_t *fwd_index(struct nat_engine *e, uint8_t proto)
+/* The port pool of the address forward f listens on. */
+static struct nat_port_pool *fwd_pool(struct nat_engine *e,
+				      const struct nat_forward_cfg *f)
 {
-	return e->rules.fwd_idx[proto == 6 ? 0 : 1];
+	int a = f->ext_ip ? ext_addr_idx(e, f->ext_ip) : 0;
+	return &e->addr[a < 0 ? 0 : a].pool[pool_of(f->proto)];
 }
 
 static void emit_forward(struct nat_engine *e, enum nat_event_type type,
@@ -39,17 +42,21 @@ const char *nat_eng_fwd_origin(const struct nat_forward_cfg *f, char *buf,
 	return buf;
 }
 
-/* Flows using external port `port` that are not forward flows: a live
- * mapping holds the port. */
+/* Flows using external port `port` of address ip (0: nat_ip) that are
+ * not forward flows: a live mapping holds the port. */
 bool nat_eng_port_held_by_mapping(const struct nat_engine *e, uint8_t proto,
-				  uint16_t port, uint32_t *owner_ip,
-				  uint16_t *owner_port)
+				  uint32_t ip, uint16_t port,
+				  uint32_t *owner_ip, uint16_t *owner_port)
 {
-	const struct nat_port_pool *pool = &e->addr[0].pool[pool_of(proto)];
+	int a = ip ? ext_addr_idx(e, ip) : 0;
+	if (a < 0)
+		return false;
+	const struct nat_port_pool *pool = &e->addr[a].pool[pool_of(proto)];
 	uint64_t fwd_refs = 0;
 	for (size_t i = 0; i < e->cfg.n_forwards; i++)
 		if (e->fwd_state[i] != FWD_FREE &&
 		    e->cfg.forwards[i].proto == proto &&
+		    e->cfg.forwards[i].ext_ip == ip &&
 		    e->cfg.forwards[i].ext_port == port)
 			fwd_refs += e->fwd_flows[i];
 	if (pool->e[port].refs <= fwd_refs)
@@ -76,21 +83,37 @@ static int fwd_check(const struct nat_engine *e,
 			 f->name);
 		return -1;
 	}
-	if (!nat_cidr_is_host(&e->cfg.internal, f->int_ip)) {
+	int in_net = nat_config_net_of(&e->cfg, f->int_ip);
+	if (in_net < 0 || !nat_cidr_is_host(&e->cfg.nets[in_net].cidr,
+					    f->int_ip)) {
 		snprintf(errbuf, errlen,
 			 "forward \"%s\": internal_ip %s is not a host of "
-			 "internal_network %s/%u",
+			 "internal_network %s/%u%s",
 			 f->name, nat_ip_str(f->int_ip, ip),
 			 nat_ip_str(e->cfg.internal.addr, net),
-			 e->cfg.internal.len);
+			 e->cfg.internal.len,
+			 e->cfg.n_nets > 1 ? " or another inside network" : "");
+		return -1;
+	}
+	if (f->ext_ip && ext_addr_idx(e, f->ext_ip) < 0) {
+		snprintf(errbuf, errlen,
+			 "forward \"%s\": external_ip %s is not an address "
+			 "glassnat listens on (nat_ip, snat to_address or a "
+			 "config forward's external_ip): add it in the config "
+			 "and restart",
+			 f->name, nat_ip_str(f->ext_ip, ip));
 		return -1;
 	}
 	for (size_t i = 0; i < e->cfg.n_forwards; i++) {
 		const struct nat_forward_cfg *g = &e->cfg.forwards[i];
 		if (e->fwd_state[i] != FWD_ACTIVE)
 			continue;
+		/* Same name, or an earlier forward on the same address and
+		 * port that admits everyone: this one would never match. */
 		if (strcmp(g->name, f->name) == 0 ||
-		    (g->proto == f->proto && g->ext_port == f->ext_port)) {
+		    (g->proto == f->proto && g->ext_port == f->ext_port &&
+		     g->ext_ip == f->ext_ip && g->n_src == 0 &&
+		     g->in_if[0] == '\0')) {
 			snprintf(errbuf, errlen,
 				 "forward \"%s\" %s/%u clashes with forward "
 				 "\"%s\" %s/%u (%s): %s",
@@ -99,14 +122,15 @@ static int fwd_check(const struct nat_engine *e,
 				 nat_eng_fwd_origin(g, where, sizeof(where)),
 				 strcmp(g->name, f->name) == 0
 					 ? "same name"
-					 : "same protocol and port");
+					 : "same protocol, address and port, "
+					   "for every source");
 			return -1;
 		}
 	}
 	uint32_t oip;
 	uint16_t oport;
-	if (nat_eng_port_held_by_mapping(e, f->proto, f->ext_port, &oip,
-					 &oport)) {
+	if (nat_eng_port_held_by_mapping(e, f->proto, f->ext_ip, f->ext_port,
+					 &oip, &oport)) {
 		snprintf(errbuf, errlen,
 			 "forward \"%s\": %s/%u is in use by a live mapping of "
 			 "%s:%u; choose another port or retry when it expires",
@@ -137,8 +161,8 @@ int nat_eng_fwd_insert(struct nat_engine *e, const struct nat_forward_cfg *f,
 	if (slot >= e->cfg.n_forwards)
 		e->cfg.n_forwards = slot + 1;
 	e->rules.n_fwd = (uint16_t)e->cfg.n_forwards;
-	fwd_index(e, f->proto)[f->ext_port] = (uint16_t)slot;
-	nat_ports_reserve(&e->addr[0].pool[pool_of(f->proto)], f->ext_port);
+	nat_rules_fwd_link(&e->rules, (uint16_t)slot);
+	nat_ports_reserve(fwd_pool(e, f), f->ext_port);
 	emit_forward(e, NAT_EV_FORWARD_ADD, f, 0);
 	return 0;
 }
@@ -159,8 +183,8 @@ uint32_t nat_eng_fwd_withdraw(struct nat_engine *e, size_t slot, bool flush)
 			}
 		}
 	}
-	fwd_index(e, f.proto)[f.ext_port] = NAT_FWD_NONE;
-	nat_ports_unreserve(&e->addr[0].pool[pool_of(f.proto)], f.ext_port);
+	nat_rules_fwd_unlink(&e->rules, (uint16_t)slot);
+	nat_ports_unreserve(fwd_pool(e, &f), f.ext_port);
 	emit_forward(e, NAT_EV_FORWARD_REMOVE, &f, closed);
 	if (e->fwd_flows[slot] == 0) {
 		e->fwd_state[slot] = FWD_FREE;
@@ -173,12 +197,15 @@ uint32_t nat_eng_fwd_withdraw(struct nat_engine *e, size_t slot, bool flush)
 }
 
 int nat_engine_forward_add(struct nat_engine *e,
-			   const struct nat_forward_cfg *f, char *errbuf,
+			   const struct nat_forward_cfg *fin, char *errbuf,
 			   size_t errlen)
 {
-	if (fwd_check(e, f, errbuf, errlen) < 0)
+	struct nat_forward_cfg f = *fin;
+	if (f.ext_ip == e->cfg.nat_ip) /* nat_ip is the default, kept as 0 */
+		f.ext_ip = 0;
+	if (fwd_check(e, &f, errbuf, errlen) < 0)
 		return -1;
-	return nat_eng_fwd_insert(e, f, errbuf, errlen);
+	return nat_eng_fwd_insert(e, &f, errbuf, errlen);
 }
 
 int nat_engine_forward_remove(struct nat_engine *e, const char *name,

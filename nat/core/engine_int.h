@@ -55,6 +55,8 @@ struct nat_engine {
 	 * held ones leave. */
 	struct nat_frag_table *frag;
 	struct nat_frag_sink frag_sink;
+	/* Inside networks (cfg.nets, at least one): counters. */
+	struct nat_net_stats net_st[NAT_NETS_MAX];
 };
 
 enum fwd_state { FWD_FREE = 0, FWD_ACTIVE, FWD_RETIRED };
@@ -76,7 +78,16 @@ static inline int ext_addr_idx(const struct nat_engine *e, uint32_t ip)
 
 static inline bool is_inside(const struct nat_engine *e, uint32_t ip)
 {
-	return nat_cidr_contains(&e->cfg.internal, ip);
+	if (e->cfg.n_nets <= 1)
+		return nat_cidr_contains(&e->cfg.internal, ip);
+	return nat_config_net_of(&e->cfg, ip) >= 0;
+}
+
+/* The inside network of ip (0 when outside all: callers checked). */
+static inline uint8_t net_of(const struct nat_engine *e, uint32_t ip)
+{
+	int n = e->cfg.n_nets <= 1 ? 0 : nat_config_net_of(&e->cfg, ip);
+	return n < 0 ? 0 : (uint8_t)n;
 }
 
 /* ---- engine_flow.c ---- */
@@ -112,10 +123,51 @@ void nat_eng_frag_expire(struct nat_engine *e, uint64_t now_ns);
  * port pools. Returns its index, or -1 with errbuf (table full, memory). */
 int nat_eng_add_addr(struct nat_engine *e, uint32_t ip, const char *ifname,
 		     char *errbuf, size_t errlen);
-/* Distinct external addresses the config names: nat_ip, then each snat
- * to_address in rule order. Returns how many (at most NAT_ADDR_MAX). */
+/* Distinct external addresses the config names: nat_ip, each snat
+ * to_address in rule order, each forward's external_ip. Returns how many
+ * (at most NAT_ADDR_MAX). */
 unsigned nat_eng_config_addrs(const struct nat_config *cfg,
 			      uint32_t out[NAT_ADDR_MAX]);
+
+/* ---- engine_nets.c ---- */
+
+/* Sets up the inside networks of a new engine (a hand-built config with
+ * none gets one from cfg.internal) and their LRU lists when a network
+ * has its own max_flows. Returns -1 with errbuf. */
+int nat_eng_nets_init(struct nat_engine *e, char *errbuf, size_t errlen);
+/* Makes room for one more flow of inside host ip in network net: evicts
+ * the network's least recently used flow at its max_flows, the host's at
+ * its max_flows_per_host (flow.close, end "evicted", counted). */
+void nat_eng_make_room(struct nat_engine *e, uint32_t ip, uint8_t net);
+
+/* ---- engine_redirect.c ---- */
+
+struct nat_pkt;
+
+/* Where a new outbound flow really goes: a redirect's target, else the
+ * packet's destination. */
+struct nat_redir {
+	bool on; /* a redirect rule matched */
+	uint32_t ip;
+	uint16_t port;
+};
+
+/* Fills rd for the first packet p of a new flow that matched rule (or
+ * NAT_RULE_NONE) with action *act; a redirect replaces *act by its
+ * `then`. */
+void nat_eng_redirect_plan(const struct nat_engine *e, uint16_t rule,
+			   const struct nat_pkt *p, struct nat_redir *rd,
+			   enum nat_action *act);
+/* Sets a new outbound flow's remote (rd) and, for a redirect, what the
+ * inside host addressed (p's destination) and the flag. */
+void nat_eng_set_remote(struct nat_flow *f, const struct nat_pkt *p,
+			const struct nat_redir *rd);
+/* Whether the outside tuple (map_ip:map_port, rd) of a new flow is taken:
+ * only a redirect makes two flows of one inside endpoint meet the same
+ * remote, and their replies could not be told apart. */
+bool nat_eng_redirect_clash(const struct nat_engine *e, uint8_t proto,
+			    uint32_t map_ip, uint16_t map_port,
+			    const struct nat_redir *rd);
 
 /* ---- engine_forward.c ---- */
 
@@ -123,12 +175,12 @@ unsigned nat_eng_config_addrs(const struct nat_config *cfg,
 const char *nat_eng_fwd_origin(const struct nat_forward_cfg *f, char *buf,
 			       size_t len);
 /* Whether a live flow that is not a forward flow holds external port
- * `port` of proto on nat_ip (adding a forward there would take its
+ * `port` of proto on address ip (0: nat_ip) (adding a forward there would take its
  * inbound traffic); if so, *owner_ip:*owner_port is one inside endpoint
  * holding it. */
 bool nat_eng_port_held_by_mapping(const struct nat_engine *e, uint8_t proto,
-				  uint16_t port, uint32_t *owner_ip,
-				  uint16_t *owner_port);
+				  uint32_t ip, uint16_t port,
+				  uint32_t *owner_ip, uint16_t *owner_port);
 /* Puts f (checked before) into a free slot and starts forwarding to it:
  * forward.add event. Returns 0, or -1 with errbuf. */
 int nat_eng_fwd_insert(struct nat_engine *e, const struct nat_forward_cfg *f,

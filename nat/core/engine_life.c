@@ -38,23 +38,13 @@ int nat_eng_add_addr(struct nat_engine *e, uint32_t ip, const char *ifname,
 	return (int)e->n_addr++;
 }
 
-/* Distinct external addresses the config names: nat_ip, then each snat
- * to_address in rule order. */
+/* Distinct external addresses the config names: nat_ip, each snat
+ * to_address in rule order, each forward's external_ip
+ * (nat_config_ext_addrs). */
 unsigned nat_eng_config_addrs(const struct nat_config *cfg,
 			      uint32_t out[NAT_ADDR_MAX])
 {
-	unsigned n = 0;
-	out[n++] = cfg->nat_ip;
-	for (size_t i = 0; i < cfg->n_rules; i++) {
-		if (cfg->rules[i].action != NAT_ACT_SNAT)
-			continue;
-		bool seen = false;
-		for (unsigned j = 0; j < n; j++)
-			seen |= out[j] == cfg->rules[i].to_address;
-		if (!seen && n < NAT_ADDR_MAX)
-			out[n++] = cfg->rules[i].to_address;
-	}
-	return n;
+	return nat_config_ext_addrs(cfg, out);
 }
 
 size_t nat_engine_flow_bytes(void)
@@ -74,6 +64,24 @@ static void frag_params(const struct nat_config *cfg, uint32_t seed,
 	fp->hash_seed = seed;
 }
 
+/* Nonzero when some limit needs the per-host index. */
+static uint32_t host_index_limit(const struct nat_config *cfg)
+{
+	uint32_t lim = cfg->limits.max_flows_per_host;
+	for (unsigned i = 0; i < cfg->n_nets && i < NAT_NETS_MAX; i++)
+		if (cfg->nets[i].max_flows_per_host > lim)
+			lim = cfg->nets[i].max_flows_per_host;
+	return lim;
+}
+
+static bool nets_lru(const struct nat_config *cfg)
+{
+	for (unsigned i = 0; i < cfg->n_nets && i < NAT_NETS_MAX; i++)
+		if (cfg->nets[i].max_flows)
+			return true;
+	return false;
+}
+
 size_t nat_engine_memory(const struct nat_config *cfg)
 {
 	struct nat_frag_params fp;
@@ -82,7 +90,9 @@ size_t nat_engine_memory(const struct nat_config *cfg)
 	unsigned n = nat_eng_config_addrs(cfg, addrs);
 	return sizeof(struct nat_engine) +
 	       nat_flow_table_memory(cfg->limits.max_flows,
-				     cfg->limits.max_flows_per_host) +
+				     host_index_limit(cfg)) +
+	       (nets_lru(cfg) ? nat_flow_table_nets_memory(cfg->limits.max_flows)
+			      : 0) +
 	       (size_t)n * POOL_N * nat_ports_memory() +
 	       2 * 65536 * sizeof(uint16_t) + cfg->n_rules +
 	       (size_t)NAT_FORWARDS_MAX *
@@ -138,9 +148,11 @@ struct nat_engine *nat_engine_create(const struct nat_config *cfg, char *errbuf,
 	if (getrandom(&seed, sizeof(seed), GRND_NONBLOCK) != sizeof(seed))
 		seed ^= (uint64_t)(uintptr_t)e;
 	if (nat_flow_table_init(&e->ft, cfg->limits.max_flows,
-				cfg->limits.max_flows_per_host, &cfg->timeouts,
+				host_index_limit(cfg), &cfg->timeouts,
 				seed) < 0)
 		goto nomem;
+	if (nat_eng_nets_init(e, errbuf, errlen) < 0)
+		goto fail;
 	struct nat_frag_params fp;
 	frag_params(cfg, (uint32_t)(seed >> 32), &fp);
 	e->frag = nat_frag_create(&fp, errbuf, errlen);
@@ -158,7 +170,8 @@ struct nat_engine *nat_engine_create(const struct nat_config *cfg, char *errbuf,
 				e, e->cfg.rules[i].to_address);
 	for (size_t i = 0; i < e->cfg.n_forwards; i++) {
 		const struct nat_forward_cfg *f = &e->cfg.forwards[i];
-		nat_ports_reserve(&e->addr[0].pool[pool_of(f->proto)],
+		int a = f->ext_ip ? ext_addr_idx(e, f->ext_ip) : 0;
+		nat_ports_reserve(&e->addr[a < 0 ? 0 : a].pool[pool_of(f->proto)],
 				  f->ext_port);
 	}
 	return e;

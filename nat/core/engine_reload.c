@@ -59,7 +59,26 @@ static bool same_forward(const struct nat_forward_cfg *a,
 			 const struct nat_forward_cfg *b)
 {
 	return a->proto == b->proto && a->ext_port == b->ext_port &&
-	       a->int_ip == b->int_ip && a->int_port == b->int_port;
+	       a->int_ip == b->int_ip && a->int_port == b->int_port &&
+	       a->ext_ip == b->ext_ip && a->n_src == b->n_src &&
+	       memcmp(a->src, b->src, a->n_src * sizeof(a->src[0])) == 0 &&
+	       strcmp(a->in_if, b->in_if) == 0;
+}
+
+/* Whether the inside networks (addresses, names, limits) differ. */
+static bool nets_differ(const struct nat_config *a, const struct nat_config *b)
+{
+	if (a->n_nets != b->n_nets)
+		return true;
+	for (unsigned i = 0; i < a->n_nets && i < NAT_NETS_MAX; i++) {
+		const struct nat_net_cfg *x = &a->nets[i], *y = &b->nets[i];
+		if (x->cidr.addr != y->cidr.addr || x->cidr.len != y->cidr.len ||
+		    x->max_flows != y->max_flows ||
+		    x->max_flows_per_host != y->max_flows_per_host ||
+		    strcmp(x->name, y->name) != 0)
+			return true;
+	}
+	return false;
 }
 
 static const struct nat_forward_cfg *find_fwd(const struct nat_forward_cfg *f,
@@ -92,6 +111,13 @@ static int reload_check(const struct nat_engine *e, const struct nat_config *n,
 			"a restart; the running config stays",
 			nat_ip_str(o->internal.addr, a), o->internal.len,
 			nat_ip_str(n->internal.addr, b), n->internal.len);
+		return -1;
+	}
+	if (n->n_nets && nets_differ(n, o)) {
+		snprintf(errbuf, errlen,
+			 "internal networks changed (internal_network or "
+			 "networks): that needs a restart; the running config "
+			 "stays");
 		return -1;
 	}
 	if (n->port_range.lo != o->port_range.lo ||
@@ -159,7 +185,8 @@ static int reload_check(const struct nat_engine *e, const struct nat_config *n,
 				continue;
 			if (strcmp(g->name, f->name) == 0 ||
 			    (g->proto == f->proto &&
-			     g->ext_port == f->ext_port)) {
+			     g->ext_port == f->ext_port &&
+			     g->ext_ip == f->ext_ip)) {
 				snprintf(errbuf, errlen,
 					 "%s:%u: forward \"%s\" %s/%u clashes "
 					 "with forward \"%s\" %s/%u (%s); "
@@ -177,11 +204,13 @@ static int reload_check(const struct nat_engine *e, const struct nat_config *n,
 		for (size_t i = 0; i < o->n_forwards; i++)
 			had |= e->fwd_state[i] != FWD_FREE &&
 			       o->forwards[i].proto == f->proto &&
+			       o->forwards[i].ext_ip == f->ext_ip &&
 			       o->forwards[i].ext_port == f->ext_port;
 		uint32_t oip;
 		uint16_t oport;
-		if (!had && nat_eng_port_held_by_mapping(
-				    e, f->proto, f->ext_port, &oip, &oport)) {
+		if (!had && nat_eng_port_held_by_mapping(e, f->proto, f->ext_ip,
+							 f->ext_port, &oip,
+							 &oport)) {
 			snprintf(errbuf, errlen,
 				 "%s:%u: forward \"%s\": %s/%u is in use by a "
 				 "live mapping of %s:%u; the running config "

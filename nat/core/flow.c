@@ -21,8 +21,8 @@ static uint32_t pow2_at_least(uint32_t n)
 static inline uint32_t hash_in(const struct nat_flow_table *t,
 			       const struct nat_flow *f)
 {
-	return hash5(t->seed, f->proto, f->in_ip, f->in_port, f->rem_ip,
-		     f->rem_port) & t->mask;
+	return hash5(t->seed, f->proto, f->in_ip, f->in_port,
+		     nat_flow_vis_ip(f), nat_flow_vis_port(f)) & t->mask;
 }
 
 static inline uint32_t hash_out(const struct nat_flow_table *t,
@@ -131,6 +131,31 @@ fail:
 	return -1;
 }
 
+size_t nat_flow_table_nets_memory(uint32_t cap)
+{
+	return ((size_t)cap + NAT_NETS_MAX) * sizeof(struct nat_link);
+}
+
+int nat_flow_table_enable_nets(struct nat_flow_table *t)
+{
+	if (t->nl)
+		return 0;
+	t->nl = malloc(nat_flow_table_nets_memory(t->cap));
+	if (!t->nl)
+		return -1;
+	for (uint32_t i = 0; i < t->cap + NAT_NETS_MAX; i++)
+		link_init(t->nl, i);
+	return 0;
+}
+
+uint32_t nat_flow_net_lru(const struct nat_flow_table *t, uint8_t net)
+{
+	if (!t->nl || net >= NAT_NETS_MAX)
+		return NAT_FLOW_NIL;
+	uint32_t first = t->nl[t->cap + net].next;
+	return first == t->cap + net ? NAT_FLOW_NIL : first;
+}
+
 void nat_flow_table_destroy(struct nat_flow_table *t)
 {
 	free(t->f);
@@ -141,6 +166,7 @@ void nat_flow_table_destroy(struct nat_flow_table *t)
 	free(t->hosts);
 	free(t->h_host);
 	free(t->hl);
+	free(t->nl);
 	memset(t, 0, sizeof(*t));
 }
 
@@ -152,8 +178,8 @@ uint32_t nat_flow_find_in(const struct nat_flow_table *t, uint8_t proto,
 		     t->mask;
 	for (uint32_t i = t->h_in[h]; i != NAT_FLOW_NIL; i = t->f[i].next_in) {
 		const struct nat_flow *f = &t->f[i];
-		if (f->in_ip == in_ip && f->rem_ip == rem_ip &&
-		    f->in_port == in_port && f->rem_port == rem_port &&
+		if (f->in_ip == in_ip && nat_flow_vis_ip(f) == rem_ip &&
+		    f->in_port == in_port && nat_flow_vis_port(f) == rem_port &&
 		    f->proto == proto)
 			return i;
 	}
@@ -294,6 +320,13 @@ void nat_flow_insert(struct nat_flow_table *t, uint32_t idx, uint32_t now_s)
 		f->lru_s = (uint16_t)now_s;
 		link_add_tail(t->hl, t->cap + h, idx);
 	}
+	if (f->net >= NAT_NETS_MAX)
+		f->net = 0;
+	t->net_count[f->net]++;
+	if (t->nl) {
+		f->lru_s = (uint16_t)now_s;
+		link_add_tail(t->nl, t->cap + f->net, idx);
+	}
 }
 
 static void chain_del(uint32_t *head, struct nat_flow *fl, uint32_t idx,
@@ -324,6 +357,9 @@ void nat_flow_remove(struct nat_flow_table *t, uint32_t idx)
 		link_del(t->hl, idx);
 		host_put(t, f->in_ip);
 	}
+	t->net_count[f->net]--;
+	if (t->nl)
+		link_del(t->nl, idx);
 	t->used--;
 	f->id = 0;
 	f->next_in = t->free_head;
@@ -360,6 +396,12 @@ void nat_flow_rearm(struct nat_flow_table *t, uint32_t idx, uint32_t now_s)
 
 void nat_flow_host_move_tail(struct nat_flow_table *t, uint32_t idx)
 {
+	if (t->nl) {
+		link_del(t->nl, idx);
+		link_add_tail(t->nl, t->cap + t->f[idx].net, idx);
+	}
+	if (!t->hl)
+		return;
 	uint32_t h = host_find(t, t->f[idx].in_ip);
 	if (h == NAT_FLOW_NIL)
 		return;

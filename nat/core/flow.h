@@ -32,6 +32,8 @@ enum {
 	NAT_TF_FIN_IN = 1u << 1,  /* FIN seen from the outside */
 	NAT_TF_OUT_INIT = 1u << 2, /* the inside side opened the flow */
 	NAT_TF_SEEN_IN = 1u << 3,  /* a packet came from the outside */
+	NAT_TF_REDIRECT = 1u << 4, /* a redirect rule rewrote the destination:
+				      the inside host sees vis_ip:vis_port */
 };
 
 struct nat_flow {
@@ -44,9 +46,13 @@ struct nat_flow {
 	uint8_t tcp_state; /* enum nat_tcp_state */
 	uint8_t tflags;	   /* NAT_TF_* */
 	uint8_t addr_idx;  /* which external address (port pool) */
-	uint8_t unused;
+	uint8_t net;	   /* inside network (config nets[]) of in_ip */
 	uint16_t rule;	/* rule index, forward index (FORWARD) or NONE */
 	uint16_t lru_s; /* low bits of the second it last moved in the LRU */
+	/* NAT_TF_REDIRECT: the remote as the inside host addressed it (its
+	 * packets are found by it: the in index keys on it). */
+	uint16_t vis_port;
+	uint32_t vis_ip;
 	/* Written by every packet. */
 	uint64_t last_ns;
 	uint32_t pkts_out, pkts_in;
@@ -90,6 +96,12 @@ struct nat_flow_table {
 	uint32_t *h_host;
 	uint32_t host_cap, host_free, host_mask;
 	struct nat_link *hl;
+
+	/* Per inside network: live flows, and (NULL until
+	 * nat_flow_table_enable_nets) an LRU list each, nl[0..cap) flows,
+	 * nl[cap + n] the sentinel of network n. */
+	uint32_t net_count[NAT_NETS_MAX];
+	struct nat_link *nl;
 };
 
 /* Reserves everything for cap flows. per_host_limit 0 disables the
@@ -101,6 +113,28 @@ void nat_flow_table_destroy(struct nat_flow_table *t);
 
 /* Bytes nat_flow_table_init() reserves. */
 size_t nat_flow_table_memory(uint32_t cap, uint32_t per_host_limit);
+
+/* Keeps an LRU list per inside network (f->net), for per-network flow
+ * limits; call before the first insert. Returns -1 when memory is short.
+ * Costs nat_flow_table_nets_memory(cap) bytes. */
+int nat_flow_table_enable_nets(struct nat_flow_table *t)
+	__attribute__((warn_unused_result));
+size_t nat_flow_table_nets_memory(uint32_t cap);
+
+/* The least recently used flow of inside network net, or NIL (none, or
+ * the per-network lists are off). */
+uint32_t nat_flow_net_lru(const struct nat_flow_table *t, uint8_t net);
+
+/* The remote address / port the inside host addressed: vis_* for a
+ * redirected flow, rem_* otherwise (the in index's key). */
+static inline uint32_t nat_flow_vis_ip(const struct nat_flow *f)
+{
+	return (f->tflags & NAT_TF_REDIRECT) ? f->vis_ip : f->rem_ip;
+}
+static inline uint16_t nat_flow_vis_port(const struct nat_flow *f)
+{
+	return (f->tflags & NAT_TF_REDIRECT) ? f->vis_port : f->rem_port;
+}
 
 uint32_t nat_flow_find_in(const struct nat_flow_table *t, uint8_t proto,
 			  uint32_t in_ip, uint16_t in_port, uint32_t rem_ip,
@@ -194,6 +228,7 @@ static inline void nat_flow_prefetch_rec(const struct nat_flow_table *t,
 		__builtin_prefetch(r + sizeof(struct nat_flow) - 1, 1);
 	}
 }
+/* Moves flow idx to the tail of its host's and its network's LRU lists. */
 void nat_flow_host_move_tail(struct nat_flow_table *t, uint32_t idx);
 
 static inline void nat_flow_touch(struct nat_flow_table *t, uint32_t idx,
@@ -201,7 +236,7 @@ static inline void nat_flow_touch(struct nat_flow_table *t, uint32_t idx,
 {
 	struct nat_flow *f = &t->f[idx];
 	f->last_ns = ts_ns;
-	if (t->hl && f->lru_s != (uint16_t)now_s) {
+	if ((t->hl || t->nl) && f->lru_s != (uint16_t)now_s) {
 		f->lru_s = (uint16_t)now_s;
 		nat_flow_host_move_tail(t, idx);
 	}

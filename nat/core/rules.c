@@ -13,6 +13,13 @@ int nat_rules_init(struct nat_rules *rs, const struct nat_config *cfg)
 	rs->n = (uint16_t)cfg->n_rules;
 	rs->fwd = cfg->forwards;
 	rs->n_fwd = (uint16_t)cfg->n_forwards;
+	rs->nat_ip = cfg->nat_ip;
+	rs->fwd_next = malloc(NAT_FORWARDS_MAX * sizeof(uint16_t));
+	if (!rs->fwd_next) {
+		nat_rules_destroy(rs);
+		return -1;
+	}
+	memset(rs->fwd_next, 0xff, NAT_FORWARDS_MAX * sizeof(uint16_t));
 	for (int k = 0; k < 2; k++) {
 		rs->fwd_idx[k] = malloc(65536 * sizeof(uint16_t));
 		if (!rs->fwd_idx[k]) {
@@ -21,10 +28,8 @@ int nat_rules_init(struct nat_rules *rs, const struct nat_config *cfg)
 		}
 		memset(rs->fwd_idx[k], 0xff, 65536 * sizeof(uint16_t));
 	}
-	for (uint16_t i = 0; i < rs->n_fwd; i++) {
-		const struct nat_forward_cfg *f = &rs->fwd[i];
-		rs->fwd_idx[f->proto == 6 ? 0 : 1][f->ext_port] = i;
-	}
+	for (uint16_t i = 0; i < rs->n_fwd; i++)
+		nat_rules_fwd_link(rs, i);
 	return 0;
 }
 
@@ -32,6 +37,7 @@ void nat_rules_destroy(struct nat_rules *rs)
 {
 	free(rs->fwd_idx[0]);
 	free(rs->fwd_idx[1]);
+	free(rs->fwd_next);
 	memset(rs, 0, sizeof(*rs));
 }
 
@@ -73,4 +79,47 @@ uint16_t nat_rules_match(const struct nat_rules *rs, uint8_t proto,
 		return i;
 	}
 	return NAT_RULE_NONE;
+}
+
+/* ---- forwards ---- */
+
+static uint16_t *fwd_head(struct nat_rules *rs, const struct nat_forward_cfg *f)
+{
+	return &rs->fwd_idx[f->proto == 6 ? 0 : 1][f->ext_port];
+}
+
+void nat_rules_fwd_link(struct nat_rules *rs, uint16_t slot)
+{
+	uint16_t *pp = fwd_head(rs, &rs->fwd[slot]);
+	while (*pp != NAT_FWD_NONE && *pp < slot)
+		pp = &rs->fwd_next[*pp];
+	rs->fwd_next[slot] = *pp;
+	*pp = slot;
+}
+
+void nat_rules_fwd_unlink(struct nat_rules *rs, uint16_t slot)
+{
+	uint16_t *pp = fwd_head(rs, &rs->fwd[slot]);
+	while (*pp != NAT_FWD_NONE && *pp != slot)
+		pp = &rs->fwd_next[*pp];
+	if (*pp == slot)
+		*pp = rs->fwd_next[slot];
+	rs->fwd_next[slot] = NAT_FWD_NONE;
+}
+
+uint16_t nat_rules_forward_match(const struct nat_rules *rs, uint8_t proto,
+				 uint32_t dst, uint16_t dport, uint32_t src,
+				 const char *in_if, bool *refused)
+{
+	*refused = false;
+	for (uint16_t i = nat_rules_forward(rs, proto, dport); i != NAT_FWD_NONE;
+	     i = rs->fwd_next[i]) {
+		const struct nat_forward_cfg *f = &rs->fwd[i];
+		if (nat_rules_fwd_addr(rs, f) != dst)
+			continue;
+		if (nat_forward_accepts(f, src, in_if))
+			return i;
+		*refused = true;
+	}
+	return NAT_FWD_NONE;
 }

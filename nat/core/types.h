@@ -142,7 +142,17 @@ enum nat_verdict {
 	  "inbound to a port of nat_ip outside port_range that no forward "    \
 	  "owns: handed to the host's own stack",                              \
 	  "the forward list (glassnat forward list); a service of the host "   \
-	  "on that port; natdump why PROTO/PORT")
+	  "on that port; natdump why PROTO/PORT")                              \
+	X(FWD_SOURCE, "forward_source",                                        \
+	  "a port forward listens on this address and port, but its source "   \
+	  "or in_interface does not admit this sender",                        \
+	  "the forward's source and in_interface (glassnat forward list, "     \
+	  "glassnat check); the sender's address as the NAT sees it")          \
+	X(REDIRECT_CLASH, "redirect_clash",                                    \
+	  "a new flow would meet the same remote from the same external port " \
+	  "as a redirected flow, and their replies could not be told apart",   \
+	  "the redirect rule (glassnat check) and the inside host talking to " \
+	  "the redirect target directly from the same port")
 
 #define NAT_REASON_ENUM_(sym, name, means, check) NAT_R_##sym,
 enum nat_reason {

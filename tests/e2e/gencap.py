@@ -251,7 +251,43 @@ def scenario_fragments():
     yield inn, "icmp port unreachable, bad checksum", bytes(e)
 
 
-SCENARIOS = {"basic": scenario_basic, "fragments": scenario_fragments}
+def scenario_rules():
+    """The seeds' rule model (issue 16), for tests/e2e/replay_rules_test.sh
+    and its config there: forwards matched by source and on a second
+    address, a DNS redirect, two inside networks. Yields (outbound?,
+    comment, packet) in capture order."""
+    out, inn = True, False
+    nat2, office, resolver = "192.168.45.58", "172.17.240.150", "198.51.100.53"
+
+    # 1. Forward "ssh" admits 198.51.100.0/24 only.
+    yield inn, "ssh syn from the admitted network", tcp(
+        WEB, 50000, NAT_IP, 2222, 0x6000_0000, 0, TCP_SYN, mss=1460)
+    yield inn, "ssh syn from another network", tcp(
+        STRANGER, 50001, NAT_IP, 2222, 0x6100_0000, 0, TCP_SYN, mss=1460)
+    # 2. Forward "web2" listens on the second address.
+    yield inn, "web2 syn to the second address", tcp(
+        STRANGER, 50002, nat2, 8080, 0x6200_0000, 0, TCP_SYN, mss=1460)
+    yield out, "web2 syn-ack from inside", tcp(
+        HOST21, 80, STRANGER, 50002, 0x6300_0000, 0x6200_0001,
+        TCP_SYN | TCP_ACK, mss=1460)
+    # 3. DNS to 203.0.113.7:53 redirected to 198.51.100.53:5353.
+    yield out, "dns query to 203.0.113.7", udp(
+        HOST22, 53000, DNS, 53, dns_query(0xD00D, "www.example.test"))
+    yield inn, "dns answer from the resolver", udp(
+        resolver, 5353, NAT_IP, 53000,
+        dns_answer(0xD00D, "www.example.test", WEB))
+    # 4. The lab (172.17.240.0/25, max_flows 4) opens 3 more flows: its
+    # 2 oldest are evicted. The office opens 2 and keeps them.
+    for i in range(3):
+        yield out, "lab udp %d" % (i + 1), udp(HOST23, 54000 + i, WEB,
+                                              9000 + i, b"lab")
+    for i in range(2):
+        yield out, "office udp %d" % (i + 1), udp(office, 55000 + i, WEB,
+                                                 9100 + i, b"office")
+
+
+SCENARIOS = {"basic": scenario_basic, "fragments": scenario_fragments,
+             "rules": scenario_rules}
 
 
 def pad4(b):

@@ -221,7 +221,7 @@ Test(config, snat_needs_to_address_and_nothing_else_takes_it)
 	must_fail(BASE "rules:\n  - name: a\n    action: masquerade\n    "
 		       "to_address: 1.2.3.4\n",
 		  "t.yaml:6:17: rules[1].to_address: only valid with action "
-		  "snat (action is masquerade)");
+		  "snat or redirect (action is masquerade)");
 }
 
 Test(config, duplicate_rule_names_are_rejected_with_the_first_line)
@@ -267,9 +267,10 @@ Test(config, same_protocol_and_external_port_is_an_overlap)
 		       "internal_ip: 172.17.240.5}\n"
 		       "  - {name: b, protocol: udp, external_port: 53, "
 		       "internal_ip: 172.17.240.6}\n",
-		  "t.yaml:5:45: port_forward[2].external_port: udp/53 is "
-		  "already forwarded by \"a\" "
-		  "(port_forward[1] at line 4)");
+		  "t.yaml:5:45: port_forward[2].external_port: udp "
+		  "203.0.113.1:53 is already forwarded by \"a\" "
+		  "(port_forward[1] at line 4) for every source: this "
+		  "forward would never match");
 }
 
 Test(config, forward_to_an_address_outside_the_inside_network_is_rejected)

@@ -706,3 +706,102 @@ Test(control, server_answers_pipelined_requests_and_drops_bad_clients)
 	cr_assert_eq(access(path, F_OK), -1, "socket file left behind");
 	rmdir(dir);
 }
+
+/* ---- the seeds' rule model over the control socket ---- */
+
+static const char add_ssh[] =
+	"{\"action\":\"forward_add\",\"rule\":{\"name\":\"ssh\","
+	"\"protocol\":\"tcp\",\"external_port\":2222,"
+	"\"internal_ip\":\"172.17.240.21\",\"internal_port\":22,"
+	"\"source\":[\"198.51.100.0/24\",\"192.0.2.7\"],"
+	"\"in_interface\":\"eth0\",\"external_ip\":\"203.0.113.1\"}}";
+
+Test(control, forward_add_with_source_and_interface_is_listed_and_kept)
+{
+	json_t *j = run(add_ssh, NULL);
+	cr_assert(success(j), "%s", msg(j));
+	json_t *fw = json_object_get(j, "forward");
+	cr_assert_null(json_object_get(fw, "external_ip"),
+		       "nat_ip is the default address, not shown");
+	json_t *src = json_object_get(fw, "source");
+	cr_assert_eq(json_array_size(src), 2);
+	cr_assert_str_eq(json_string_value(json_array_get(src, 1)),
+			 "192.0.2.7/32");
+	cr_assert_str_eq(json_string_value(json_object_get(fw, "in_interface")),
+			 "eth0");
+	json_decref(j);
+
+	size_t n = tb_tcp(buf, IP4(192, 0, 2, 8), 5555, NAT, 2222, NAT_TCP_SYN,
+			  0);
+	struct nat_meta m = { .dir = NAT_DIR_IN, .ts_ns = S, .in_if = "eth0" };
+	struct nat_result r;
+	nat_process(g_e, buf, n, &m, &r);
+	cr_assert_eq(r.reason, NAT_R_FWD_SOURCE, "reason %s",
+		     nat_reason_name(r.reason));
+	n = tb_tcp(buf, IP4(192, 0, 2, 7), 5555, NAT, 2222, NAT_TCP_SYN, 0);
+	nat_process(g_e, buf, n, &m, &r);
+	cr_assert_eq(r.verdict, NAT_V_NAT);
+
+	char dir[] = "/tmp/glassnat-state-XXXXXX", path[128], err[512];
+	cr_assert_not_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/forwards.json", dir);
+	cr_assert_eq(nat_ctl_state_save(path, g_e, err, sizeof(err)), 0, "%s",
+		     err);
+	struct nat_forward_cfg *f;
+	cr_assert_eq(nat_ctl_state_load(path, &f, &n, err, sizeof(err)), 0,
+		     "%s", err);
+	cr_assert_eq(n, 1);
+	cr_assert_eq(f[0].n_src, 2, "the state file keeps the sources");
+	cr_assert_eq(f[0].src[0].addr, IP4(198, 51, 100, 0));
+	cr_assert_eq(f[0].src[0].len, 24);
+	cr_assert_str_eq(f[0].in_if, "eth0");
+	free(f);
+	unlink(path);
+	rmdir(dir);
+}
+
+Test(control, forward_add_bad_source_or_external_ip_is_refused)
+{
+	parse_fails("{\"action\":\"forward_add\",\"rule\":{\"protocol\":\"tcp\","
+		    "\"external_port\":1,\"internal_ip\":\"172.17.240.2\","
+		    "\"source\":\"198.51.100.1/24\"}}",
+		    NAT_CTL_E_BAD_REQUEST, "rule.source: 198.51.100.1/24 is not "
+					   "a network");
+	parse_fails("{\"action\":\"forward_add\",\"rule\":{\"protocol\":\"tcp\","
+		    "\"external_port\":1,\"internal_ip\":\"172.17.240.2\","
+		    "\"source\":[]}}",
+		    NAT_CTL_E_BAD_REQUEST, "rule.source: 0 networks");
+	parse_fails("{\"action\":\"forward_add\",\"rule\":{\"protocol\":\"tcp\","
+		    "\"external_port\":1,\"internal_ip\":\"172.17.240.2\","
+		    "\"external_ip\":\"nope\"}}",
+		    NAT_CTL_E_BAD_REQUEST, "rule.external_ip: \"nope\" is not");
+	json_t *j = run("{\"action\":\"forward_add\",\"rule\":{\"protocol\":"
+			"\"tcp\",\"external_port\":1,\"internal_ip\":"
+			"\"172.17.240.2\",\"external_ip\":\"192.0.2.9\"}}",
+			NULL);
+	cr_assert(!success(j));
+	cr_assert(strstr(msg(j), "external_ip 192.0.2.9 is not an address "
+				 "glassnat listens on"),
+		  "%s", msg(j));
+	json_decref(j);
+}
+
+Test(control, stats_and_flows_name_the_network)
+{
+	size_t n = tb_udp(buf, IN1, 5000, R1, 53, 10);
+	cr_assert_eq(go(n, NAT_DIR_OUT, 0).verdict, NAT_V_NAT);
+	json_t *j = run("{\"action\":\"stats\"}", NULL);
+	json_t *nets = json_object_get(json_object_get(j, "stats"), "networks");
+	cr_assert_eq(json_array_size(nets), 1);
+	json_t *n0 = json_array_get(nets, 0);
+	cr_assert_str_eq(json_string_value(json_object_get(n0, "name")),
+			 "172.17.240.0/24");
+	cr_assert_eq(json_integer_value(json_object_get(n0, "flows_active")),
+		     1);
+	json_decref(j);
+	j = run("{\"action\":\"flows\"}", NULL);
+	json_t *f0 = json_array_get(json_object_get(j, "flows"), 0);
+	cr_assert_str_eq(json_string_value(json_object_get(f0, "network")),
+			 "172.17.240.0/24");
+	json_decref(j);
+}
