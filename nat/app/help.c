@@ -210,7 +210,7 @@ const char app_help_stats[] =
 	CONTROL_OPTIONS "\n" CONTROL_NOTE
 	"\n"
 	"example:\n"
-	"  glassnat stats -s /run/glassnat.sock\n"
+	"  glassnat stats -s /run/glassnat/glassnat.sock\n"
 	"  glassnat stats --prometheus > /var/lib/node_exporter/glassnat.prom\n";
 
 const char app_help_trace[] =
