@@ -47,6 +47,7 @@ static const struct command commands[] = {
 	{ "flows", app_cmd_flows }, { "stats", app_cmd_stats },
 	{ "trace", app_cmd_trace }, { "reload", app_cmd_reload },
 	{ "version", cmd_version },
+	{ "service", app_cmd_service },
 };
 
 /* Rewrites Hyper-NAT's Go-style single-dash long options in place (up to

@@ -2,15 +2,17 @@
  * through service_win.c when glassnat runs as a service; a console run has
  * no one to tell. */
 #include "notify.h"
+#include "service.h"
 
 bool nat_notify_init(void)
 {
-	return false;
+	return nat_service_active();
 }
 
 void nat_notify_ready(const char *status)
 {
 	(void)status;
+	nat_service_running();
 }
 
 void nat_notify_status(const char *status)
@@ -25,6 +27,7 @@ void nat_notify_reloading(void)
 void nat_notify_stopping(const char *status)
 {
 	(void)status;
+	nat_service_stopping();
 }
 
 void nat_notify_watchdog(void)

@@ -25,6 +25,11 @@ void nat_plat_init(void);
  * handler cannot be installed. */
 int nat_plat_stop_signals(void (*on_stop)(int signo), void (*on_hup)(void));
 
+/* Calls the on_stop of nat_plat_stop_signals now, as a stop request
+ * would (the Windows service's stop and shutdown controls); nothing when
+ * none is installed. Any thread. */
+void nat_plat_stop_now(int signo);
+
 struct nat_live_ops;
 /* The live backend (live.h) of this build: NFQUEUE on Linux, WinDivert on
  * Windows (live_backend.c). */
