@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "log_line.h"
@@ -17,6 +18,7 @@
 static pthread_mutex_t ll_lock = PTHREAD_MUTEX_INITIALIZER;
 static FILE *ll_out; /* NULL: stderr */
 static int ll_verbose;
+static int ll_journal = -1; /* the output is the journal: 1, not: 0, -1 unknown */
 static struct log_writer *ll_mirror; /* guarded by ll_lock */
 static enum log_level ll_mirror_min;
 static pthread_t ll_mirror_thread;
@@ -66,6 +68,7 @@ void log_line_set_output(FILE *f)
 {
 	pthread_mutex_lock(&ll_lock);
 	ll_out = f;
+	ll_journal = -1;
 	pthread_mutex_unlock(&ll_lock);
 }
 
@@ -97,6 +100,32 @@ static void put_escaped(char *out, size_t cap, size_t *len, const char *msg,
 	}
 }
 
+/* systemd connects a service's stderr to the journal and says so in
+ * $JOURNAL_STREAM ("DEVICE:INODE" of that stream); the journal then reads
+ * a leading "<N>" on each line as its syslog priority and strips it, so
+ * `journalctl -p warning` finds the warnings and the stored line keeps
+ * the one form. */
+static bool to_journal(FILE *f)
+{
+	if (ll_journal < 0) {
+		const char *js = getenv("JOURNAL_STREAM");
+		unsigned long long dev, ino;
+		struct stat st;
+		ll_journal = js && sscanf(js, "%llu:%llu", &dev, &ino) == 2 &&
+			     fstat(fileno(f), &st) == 0 &&
+			     (unsigned long long)st.st_dev == dev &&
+			     (unsigned long long)st.st_ino == ino;
+	}
+	return ll_journal == 1;
+}
+
+/* syslog priorities: debug 7, info 6, warning 4, err 3. */
+static int journal_priority(enum log_level lvl)
+{
+	static const int prio[] = { 7, 6, 4, 3 };
+	return (unsigned)lvl < 4 ? prio[lvl] : 6;
+}
+
 /* One message, possibly of several lines, under the lock. */
 static void write_msg(uint64_t ts, enum log_level lvl, const char *comp,
 		      const char *msg)
@@ -104,10 +133,16 @@ static void write_msg(uint64_t ts, enum log_level lvl, const char *comp,
 	char line[LINE_MAX_BYTES];
 	FILE *f = log_line_output();
 	const char *p = msg;
+	bool journal = to_journal(f);
 	do {
 		const char *nl = strchr(p, '\n');
 		size_t n = nl ? (size_t)(nl - p) : strlen(p);
-		size_t len = log_line_prefix(line, sizeof(line), ts, lvl, comp);
+		size_t len = 0;
+		if (journal)
+			len = (size_t)snprintf(line, sizeof(line), "<%d>",
+					       journal_priority(lvl));
+		len += log_line_prefix(line + len, sizeof(line) - len, ts, lvl,
+				       comp);
 		put_escaped(line, sizeof(line), &len, p, n);
 		line[len++] = '\n';
 		fwrite(line, 1, len, f);

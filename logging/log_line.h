@@ -8,6 +8,8 @@
  * (MAIN ENGINE HOST QUEUE CONTROL TRACE LOG NOTIFY SERVICE ...). A
  * message with newlines becomes one line each, every one with the prefix;
  * control characters are shown as \xNN so a line cannot be forged.
+ * Started by systemd (stderr is $JOURNAL_STREAM), each line starts with
+ * its syslog priority "<N>", which the journal takes and strips.
  *
  * Threads: log_line() may be called from any thread (a mutex keeps lines
  * whole); only the thread that called log_line_mirror() copies its lines

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -179,4 +180,27 @@ Test(log_line, no_mirror_and_no_stats_block_into_text_on_stdout)
 	cr_assert_not_null(w, "%s", err);
 	cr_assert(!log_beside_people(w));
 	log_close(w);
+}
+
+Test(log_line, journal_stream_gets_syslog_priorities, .init = out_init,
+     .fini = out_fini)
+{
+	char buf[1024], js[64];
+	struct stat st;
+	cr_assert_eq(fstat(fileno(g_out), &st), 0);
+	snprintf(js, sizeof(js), "%llu:%llu", (unsigned long long)st.st_dev,
+		 (unsigned long long)st.st_ino);
+	setenv("JOURNAL_STREAM", js, 1);
+	log_line_set_output(g_out); /* looks again */
+	log_line(LOG_WARN, "HOST", "a\nb");
+	log_line(LOG_INFO, "MAIN", "c");
+	unsetenv("JOURNAL_STREAM");
+	log_line_set_output(g_out);
+	log_line(LOG_ERROR, "MAIN", "not the journal any more");
+	out_read(buf, sizeof(buf));
+	cr_assert_not_null(strstr(buf, "<4>["), "%s", buf);
+	cr_assert_not_null(strstr(buf, "] [WARN] [HOST] b\n<6>["), "%s", buf);
+	cr_assert_not_null(strstr(buf, "\n[") && strstr(buf, "] [ERROR] [MAIN] not"),
+			   "%s", buf);
+	cr_assert_null(strstr(buf, "<3>"), "%s", buf);
 }
