@@ -173,8 +173,9 @@ Test(log_line, no_mirror_and_no_stats_block_into_text_on_stdout)
 	struct nat_stats st;
 	memset(&st, 0, sizeof(st));
 	log_final_stats(w, 1, &st);
-	log_close(w);
+	log_stop(w);
 	cr_assert_eq(log_written(w), 0, "the stats block went to stdout");
+	log_close(w);
 	struct log_opts j = { .path = "-", .format = NAT_LOG_JSON };
 	w = log_open(&j, err, sizeof(err));
 	cr_assert_not_null(w, "%s", err);
