@@ -129,7 +129,7 @@ const char app_help_replay[] =
 	"      --events ev.json && jq 'select(.flow==3)' ev.json\n";
 
 const char app_help_check[] =
-	"usage: glassnat check [-c FILE]   (default " NAT_PLAT_CONFIG_DEFAULT ")\n"
+	"usage: glassnat check [-c FILE]   (default: the installed config)\n"
 	"\n"
 	"Loads and validates FILE and prints the compiled plan: addresses,\n"
 	"rules in the order they match, port forwards, port range, filtering,\n"
