@@ -10,7 +10,11 @@
 #   make fuzz       build the libFuzzer targets and run each FUZZ_SECONDS
 #   make fuzz-seeds the libFuzzer targets on their seed corpora, once
 #   make mutants    the mutation smoke (scripts/mutants.sh; not in CI)
-#   make install    install binaries, man pages and example configs
+#   make install    install binaries, man pages, docs, example configs,
+#                   the systemd units and /etc/glassnat/glassnat.yaml
+#                   (kept when it exists); make uninstall removes them
+#   make deb        the Debian package (dpkg-buildpackage) into build-deb/,
+#                   copied here as glassnat_VERSION_ARCH.deb
 #   make windows    glassnat.exe, natdump.exe (mingw-w64) into build-win/
 #   make windows-test  the Windows build under wine against the Linux one
 #   make clean
@@ -21,6 +25,10 @@ CC := gcc
 endif
 PREFIX ?= /usr/local
 DESTDIR ?=
+SYSCONFDIR ?= /etc
+SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
+DOCDIR ?= $(PREFIX)/share/doc/glassnat
+MANDIR ?= $(PREFIX)/share/man
 FUZZ_SECONDS ?= 60
 
 WARN := -Wall -Wextra -Werror -Wshadow -Wvla -Wformat=2 -Wmissing-prototypes
@@ -70,7 +78,7 @@ PROGS += $(BUILD)/natdump
 endif
 
 .PHONY: all deps test unit e2e demo bench fuzz fuzz-build fuzz-seeds mutants \
-	install clean format check-root
+	install uninstall deb clean format check-root
 all: $(PROGS)
 
 $(BUILD)/obj/%.o: %.c
@@ -197,23 +205,70 @@ fuzz: deps fuzz-build
 			-timeout=10 -rss_limit_mb=2048 $$corpus $$seeds; \
 	done
 
+# What `make install` puts in place: programs, man pages, the docs and the
+# events schema, example configs (no test configs), the systemd units
+# (ExecStart pointed at PREFIX), and the default config, never over an
+# existing one.
+INSTALL_DOCS := README.md $(wildcard docs/*.md) docs/events.schema.json
+INSTALL_EXAMPLES := configs/glassnat.yaml configs/full-example.yaml \
+	configs/hyper-nat.yaml configs/lab.yaml
+INSTALL_UNITS := systemd/glassnat.service systemd/glassnat@.service
+INSTALL_MAN := $(wildcard docs/man/*.[0-9])
+ETC_CONF := $(DESTDIR)$(SYSCONFDIR)/glassnat/glassnat.yaml
+
 install: all
 	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/bin \
-		$(DESTDIR)$(PREFIX)/share/glassnat/configs
+		$(DESTDIR)$(DOCDIR)/examples $(DESTDIR)$(SYSTEMDUNITDIR) \
+		$(DESTDIR)$(SYSCONFDIR)/glassnat
 	install -m 0755 $(BUILD)/glassnat $(DESTDIR)$(PREFIX)/sbin/glassnat
 	if [ -x $(BUILD)/natdump ]; then \
 		install -m 0755 $(BUILD)/natdump $(DESTDIR)$(PREFIX)/bin/natdump; fi
-	install -m 0644 configs/*.yaml $(DESTDIR)$(PREFIX)/share/glassnat/configs/
-	@set -e; for m in docs/man/*.[0-9]; do [ -f "$$m" ] || continue; \
-		s=$${m##*.}; install -d $(DESTDIR)$(PREFIX)/share/man/man$$s; \
-		install -m 0644 $$m $(DESTDIR)$(PREFIX)/share/man/man$$s/; done
+	install -m 0644 $(INSTALL_DOCS) $(DESTDIR)$(DOCDIR)/
+	install -m 0644 $(INSTALL_EXAMPLES) $(DESTDIR)$(DOCDIR)/examples/
+	@set -e; for m in $(INSTALL_MAN); do s=$${m##*.}; \
+		install -d $(DESTDIR)$(MANDIR)/man$$s; \
+		install -m 0644 $$m $(DESTDIR)$(MANDIR)/man$$s/; done
+	@set -e; for u in $(INSTALL_UNITS); do \
+		sed 's|/usr/sbin/glassnat|$(PREFIX)/sbin/glassnat|' $$u \
+			>$(DESTDIR)$(SYSTEMDUNITDIR)/$${u##*/}; \
+		chmod 0644 $(DESTDIR)$(SYSTEMDUNITDIR)/$${u##*/}; done
+	@if [ -e $(ETC_CONF) ]; then echo "kept $(ETC_CONF)"; else \
+		install -m 0644 configs/glassnat.yaml $(ETC_CONF); fi
+
+# Removes what install put in place; the config only when unchanged.
+uninstall:
+	rm -f $(DESTDIR)$(PREFIX)/sbin/glassnat $(DESTDIR)$(PREFIX)/bin/natdump
+	rm -rf $(DESTDIR)$(DOCDIR)
+	@set -e; for m in $(INSTALL_MAN); do s=$${m##*.}; \
+		rm -f $(DESTDIR)$(MANDIR)/man$$s/$${m##*/}; done
+	@set -e; for u in $(INSTALL_UNITS); do \
+		rm -f $(DESTDIR)$(SYSTEMDUNITDIR)/$${u##*/}; done
+	@if cmp -s configs/glassnat.yaml $(ETC_CONF); then rm -f $(ETC_CONF); \
+		elif [ -e $(ETC_CONF) ]; then echo "kept $(ETC_CONF) (changed)"; fi
+	-@rmdir $(DESTDIR)$(SYSCONFDIR)/glassnat 2>/dev/null
+
+# The Debian package, built by dpkg-buildpackage from a copy of the
+# sources in build-deb/ (the parent directory gets no files), then copied
+# here: apt-get install ./glassnat_*.deb
+DEB_VERSION = $(shell dpkg-parsechangelog -S Version)
+DEB_SRC := Makefile mk nat logging trace tools configs docs systemd debian \
+	scripts README.md
+deb:
+	@command -v dpkg-buildpackage >/dev/null || { \
+		echo "make deb: dpkg-buildpackage missing (make deps)"; exit 1; }
+	rm -rf build-deb
+	mkdir -p build-deb/glassnat-$(DEB_VERSION)
+	cp -a $(DEB_SRC) build-deb/glassnat-$(DEB_VERSION)/
+	cd build-deb/glassnat-$(DEB_VERSION) && dpkg-buildpackage -us -uc -b
+	rm -f glassnat_*.deb
+	cp build-deb/glassnat_$(DEB_VERSION)_*.deb .
 
 format:
 	clang-format -i $(NAT_DIRS:%=%/*.[ch]) trace/*.[ch] logging/*.[ch] tools/natdump/*.[ch] \
 		tests/unit/*.c tests/fuzz/*.c tests/bench/*.c 2>/dev/null || true
 
 clean:
-	rm -rf build build-san build-fuzz build-win
+	rm -rf build build-san build-fuzz build-win build-deb glassnat_*.deb
 
 include mk/windows.mk
 

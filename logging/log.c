@@ -64,6 +64,7 @@ struct log_writer {
 	uint32_t test_delay_us;
 	char path[NAT_PATH_MAX];
 	bool is_stdout;
+	bool no_text_stats; /* log_beside_people on a text stdout */
 	bool has_thread;
 	pthread_t thread;
 
@@ -288,7 +289,7 @@ void log_final_stats(struct log_writer *w, uint64_t ts_ns,
 		     const struct nat_metrics *m)
 {
 	struct log_rec r;
-	if (!w)
+	if (!w || w->no_text_stats)
 		return;
 	memset(&r.u.stats, 0, sizeof(r.u.stats));
 	r.h.kind = LREC_STATS;
@@ -297,6 +298,14 @@ void log_final_stats(struct log_writer *w, uint64_t ts_ns,
 	memcpy(r.u.stats.suppressed, w->rl_total, sizeof(w->rl_total));
 	r.u.stats.trace_lost = w->trace_lost;
 	push(w, &r, offsetof(struct log_rec, u.stats) + sizeof(r.u.stats));
+}
+
+bool log_beside_people(struct log_writer *w)
+{
+	if (!w || !w->is_stdout || w->format != NAT_LOG_TEXT)
+		return false;
+	w->no_text_stats = true;
+	return true;
 }
 
 void log_reopen(struct log_writer *w)

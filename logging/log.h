@@ -82,6 +82,13 @@ void log_text(struct log_writer *w, uint64_t ts_ns, enum log_level lvl,
 void log_final_stats(struct log_writer *w, uint64_t ts_ns,
 		     const struct nat_metrics *m);
 
+/* The live run's lines for people (log_line.h) go to stderr beside w
+ * and carry the final statistics block. Returns true when w writes text
+ * to stdout, the same terminal: w then leaves that block out of the text
+ * (the stats record is still counted and the JSON form keeps it) and
+ * log_line does not repeat its lines into w. Producer thread. */
+bool log_beside_people(struct log_writer *w);
+
 /* Async-signal-safe: asks the writer to reopen the file (after a
  * logrotate rename, on SIGHUP). Records queued after this call go to the
  * new file. If reopening fails the writer keeps the old file and says so

@@ -139,8 +139,7 @@ static void sb_ip(struct sb *b, uint32_t ip)
 		  (ip >> 8) & 0xff, ip & 0xff);
 }
 
-/* RFC 3339 UTC with microseconds (JSON) or "YYYY-MM-DD HH:MM:SS.mmm"
- * (text). */
+/* RFC 3339 UTC with microseconds (JSON) or milliseconds (text). */
 static void sb_time(struct sb *b, uint64_t ts_ns, bool json)
 {
 	time_t sec = (time_t)(ts_ns / 1000000000u);
@@ -152,8 +151,8 @@ static void sb_time(struct sb *b, uint64_t ts_ns, bool json)
 		sb_printf(b, "%04d-%02d-%02dT%02d:%02d:%02d.%06luZ",
 			  tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
 			  tm.tm_hour, tm.tm_min, tm.tm_sec, frac / 1000);
-	else
-		sb_printf(b, "%04d-%02d-%02d %02d:%02d:%02d.%03lu",
+	else /* log_line.h's form */
+		sb_printf(b, "%04d-%02d-%02dT%02d:%02d:%02d.%03luZ",
 			  tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
 			  tm.tm_hour, tm.tm_min, tm.tm_sec, frac / 1000000);
 }

@@ -90,6 +90,13 @@ endif
 
 windows-test: windows $(W)/ctl_test.exe $(WD_TEST) all
 	@BUILD=$(BUILD) W=$(W) WD_SRC=$(WD_SRC) tests/windows/windows_test.sh
+	@W=$(W) tests/windows/service_test.sh
+
+# The service test's stand-in for WinDivert.dll (wine has no driver).
+$(W)/fakedivert/WinDivert.dll: tests/windows/fake_windivert.c
+	@mkdir -p $(dir $@)
+	$(W_CC) -std=c11 $(WARN) -O2 -shared -o $@ $<
+windows-test: $(W)/fakedivert/WinDivert.dll
 
 windows-clean:
 	rm -rf $(W)/obj $(W)/libglassnat.a $(W)/*.exe

@@ -21,6 +21,11 @@ PACKAGES=(
 	# dpkg-source and the build tools of the cross-built libraries, wine
 	gcc-mingw-w64-x86-64-posix mingw-w64-x86-64-dev dpkg-dev cmake
 	flex bison wine wine64
+	# make deb and tests/e2e/package_test.sh: the Debian tools, and
+	# systemd-analyze to verify the units (the systemd package installs
+	# without becoming PID 1 or starting anything on a machine whose init
+	# is something else)
+	debhelper lintian systemd
 )
 
 # `scripts/deps.sh --check` (run by `make test` after `make deps`): every
@@ -32,7 +37,9 @@ if [ "${1:-}" = --check ]; then
 		iperf3:iperf3 setpriv:util-linux pgrep:procps
 		curl:curl promtool:prometheus nfcapd:nfdump nfdump:nfdump
 		x86_64-w64-mingw32-gcc:gcc-mingw-w64-x86-64-posix
-		dpkg-source:dpkg-dev cmake:cmake flex:flex bison:bison wine:wine)
+		dpkg-source:dpkg-dev cmake:cmake flex:flex bison:bison wine:wine
+		dpkg-buildpackage:dpkg-dev dh:debhelper lintian:lintian
+		systemd-analyze:systemd)
 	gone=()
 	for t in "${TOOLS[@]}"; do
 		command -v "${t%%:*}" >/dev/null 2>&1 || gone+=("${t%%:*} (package ${t#*:})")

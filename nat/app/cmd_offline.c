@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "app.h"
+#include "platform.h"
 #include "config.h"
 #include "lint.h"
 #include "neigh.h"
@@ -202,9 +203,8 @@ int app_cmd_check(int argc, char **argv)
 		config = argv[optind++];
 	if (optind < argc)
 		return app_usage_error("check", "unexpected argument");
-	if (!config)
-		return app_usage_error("check",
-				       "missing -c FILE (the config file)");
+	if (!config) /* the installed one (glassnat.yaml(5)) */
+		config = NAT_PLAT_CONFIG_DEFAULT;
 	if (app_load_config(config, &cfg) != 0)
 		return EX_USAGE;
 	nat_config_print_plan(stdout, &cfg, nat_engine_memory(&cfg));

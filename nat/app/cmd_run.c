@@ -3,6 +3,7 @@
  * observers, runs the platform's live backend (live.h) with the control
  * socket's callbacks (trace, reload, forwards, counters), and prints the
  * final statistics. */
+#include <errno.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -10,7 +11,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "app.h"
 #include "config.h"
@@ -18,6 +21,8 @@
 #include "engine.h"
 #include "live.h"
 #include "metrics_http.h"
+#include "log_line.h"
+#include "notify.h"
 #include "observe.h"
 #include "packet.h"
 #include "platform.h"
@@ -44,23 +49,22 @@ static void run_on_hup(void)
 	run_reload = 1;
 }
 
-/* One line of Hyper-NAT's text log: "[time] [LEVEL] [COMPONENT] message". */
+/* One line for people (log_line.h), the level by its name ("INFO"). */
 static void run_log(const char *level, const char *comp, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 static void run_log(const char *level, const char *comp, const char *fmt, ...)
 {
-	char when[32];
-	time_t t = time(NULL);
-	struct tm tm;
+	char msg[LOG_MSG_MAX * 2];
+	enum log_level l = LOG_INFO;
 	va_list ap;
 
-	localtime_r(&t, &tm);
-	strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S", &tm);
-	fprintf(stderr, "[%s] [%s] [%s] ", when, level, comp);
+	for (int i = LOG_DEBUG; i <= LOG_ERROR; i++)
+		if (strcmp(level, log_level_name((enum log_level)i)) == 0)
+			l = (enum log_level)i;
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
+	log_line(l, comp, "%s", msg);
 }
 
 struct run_ctx {
@@ -77,7 +81,10 @@ struct run_ctx {
 		       * failed start (only then final statistics) */
 	struct nat_metrics_http *http; /* /metrics, when metrics.listen */
 	uint64_t next_publish_ns;
+	uint64_t status_ns;    /* when STATUS= was last sent */
 };
+
+#define RUN_STATUS_NS (10ull * 1000000000ull) /* STATUS= every 10 s */
 
 /* The live gateway's view of the engine's forwards changed: steer their
  * ports to the queue and keep the runtime ones in the state file. */
@@ -195,6 +202,23 @@ static void run_publish(struct run_ctx *rc, uint64_t now_ns)
 	nat_metrics_http_publish(rc->http, &m);
 }
 
+/* READY=1 (ready) or a STATUS= line for the service manager:
+ * what `systemctl status` shows under the unit. */
+static void run_notify_status(const struct run_ctx *rc, bool ready)
+{
+	const struct nat_stats *s = nat_engine_stats(rc->e);
+	char ip[16], status[256];
+	snprintf(status, sizeof(status),
+		 "Translating for %s: %llu packets, %llu flows active",
+		 nat_ip_str(nat_engine_config(rc->e)->nat_ip, ip),
+		 (unsigned long long)s->packets,
+		 (unsigned long long)s->flows_active);
+	if (ready)
+		nat_notify_ready(status);
+	else
+		nat_notify_status(status);
+}
+
 /* nat_live_opts.on_start: the backend steers packets to us. */
 static int run_start(void *ctx, char *errbuf, size_t errlen)
 {
@@ -225,6 +249,7 @@ static int run_start(void *ctx, char *errbuf, size_t errlen)
 		rc->cfg->control_socket);
 	rc->started = true;
 	run_log("INFO", "ENGINE", "Started");
+	run_notify_status(rc, true);
 	return 0;
 }
 
@@ -232,6 +257,15 @@ static int run_start(void *ctx, char *errbuf, size_t errlen)
 static void run_tick(void *ctx, uint64_t now_ns)
 {
 	struct run_ctx *rc = ctx;
+	/* The watchdog hears from this thread: a stuck engine stops the
+	 * pings, and systemd restarts the service. */
+	nat_notify_watchdog();
+	if (!rc->status_ns)
+		rc->status_ns = now_ns; /* READY=1 just said it */
+	if (now_ns - rc->status_ns >= RUN_STATUS_NS) {
+		rc->status_ns = now_ns;
+		run_notify_status(rc, false);
+	}
 	nat_obs_poll(&rc->ob, now_ns);
 	run_publish(rc, now_ns);
 	if (rc->ctl)
@@ -239,6 +273,7 @@ static void run_tick(void *ctx, uint64_t now_ns)
 	if (run_reload) {
 		char changes[1024], err[ERRBUF_LEN];
 		run_reload = 0;
+		nat_notify_reloading();
 		/* SIGHUP: logrotate moved the events file away, or the
 		 * config changed: both. */
 		if (rc->ob.log)
@@ -252,6 +287,7 @@ static void run_tick(void *ctx, uint64_t now_ns)
 				"SIGHUP: reload refused, the running config "
 				"stays: %s",
 				err);
+		run_notify_status(rc, true);
 	}
 }
 
@@ -345,14 +381,13 @@ static int run_backend(struct run_ctx *ctx)
 		.on_start = run_start,
 		.ctx = ctx,
 		.verbose = ctx->cfg->logging.verbose,
-		.log = stderr,
+		.log = log_line_stream("QUEUE"),
 	};
 	int lrc = -1;
 
 	run_be = be;
 	if (nat_plat_stop_signals(run_on_stop, run_on_hup) != 0)
-		fprintf(stderr, "glassnat run: cannot install the Ctrl+C "
-				"handler\n");
+		run_log("WARN", "MAIN", "cannot install the Ctrl+C handler");
 	ctx->live = be->open(ctx->e, ctx->cfg, &o, err, sizeof(err));
 	if (ctx->live) {
 		run_live = ctx->live;
@@ -360,6 +395,9 @@ static int run_backend(struct run_ctx *ctx)
 			be->request_stop(ctx->live);
 		lrc = be->run(ctx->live, err, sizeof(err));
 		run_live = NULL;
+		if (lrc == 0)
+			nat_notify_stopping(run_stop ? "Stopping on a signal"
+						     : "Stopping");
 	}
 	struct nat_ctl_extra *more = &ctx->ob.more;
 	more->n_backend = be->counters(ctx->live, more->backend,
@@ -374,6 +412,7 @@ static int run_backend(struct run_ctx *ctx)
 	more->metrics_scrapes = nat_metrics_http_scrapes(ctx->http);
 	nat_metrics_http_stop(ctx->http);
 	ctx->http = NULL;
+	log_line_stream_close(o.log);
 	if (lrc != 0) {
 		if (ctx->started)
 			run_log("ERROR", "ENGINE", "%s", err);
@@ -386,6 +425,48 @@ static int run_backend(struct run_ctx *ctx)
 	run_log("INFO", "MAIN", "Received signal %s, shutting down...",
 		run_signal_name(run_signo));
 	return 0;
+}
+
+/* No -c: the installed config (NAT_PLAT_CONFIG_DEFAULT), when there is
+ * one; else the usage error names both ways. */
+static int run_default_config(struct app_obs_args *a)
+{
+	struct stat st;
+	char msg[256];
+
+	if (stat(NAT_PLAT_CONFIG_DEFAULT, &st) == 0) {
+		a->config = NAT_PLAT_CONFIG_DEFAULT;
+		return 0;
+	}
+	snprintf(msg, sizeof(msg),
+		 "missing -c FILE (the config file), and the default "
+		 "config " NAT_PLAT_CONFIG_DEFAULT ": %s",
+		 strerror(errno));
+	app_usage_error("run", msg);
+	return -1;
+}
+
+/* Makes the control socket's directory (the default /run/glassnat/,
+ * which systemd's RuntimeDirectory= makes for the service) when it is
+ * missing: one level, mode 0755, its path into dir (else dir is "").
+ * A failure shows up, named, when the socket or the host settings' file
+ * beside it cannot be created. */
+static void run_socket_dir(const char *sock, char *dir, size_t len)
+{
+	char *slash;
+	struct stat st;
+
+	snprintf(dir, len, "%s", sock);
+	slash = strrchr(dir, '/');
+	if (slash && slash != dir) {
+		*slash = '\0';
+		if (stat(dir, &st) != 0 && errno == ENOENT &&
+		    mkdir(dir, 0755) == 0) {
+			run_log("INFO", "CONTROL", "Created %s", dir);
+			return;
+		}
+	}
+	dir[0] = '\0';
 }
 
 int app_cmd_run(int argc, char **argv)
@@ -423,9 +504,8 @@ int app_cmd_run(int argc, char **argv)
 	if (optind < argc)
 		return app_usage_error("run", "unexpected argument (run takes "
 					      "only options)");
-	if (!a.config)
-		return app_usage_error("run",
-				       "missing -c FILE (the config file)");
+	if (!a.config && run_default_config(&a) != 0)
+		return EX_USAGE;
 	if (a.format && strcmp(a.format, "text") != 0 &&
 	    strcmp(a.format, "json") != 0)
 		return app_usage_error("run",
@@ -474,6 +554,8 @@ int app_cmd_run(int argc, char **argv)
 		cfg.logging.verbose = true;
 
 	rc = EX_RUNTIME;
+	log_line_verbose(cfg.logging.verbose);
+	nat_notify_init();
 	run_log("INFO", "MAIN", "glassnat v%s starting...", GLASSNAT_VERSION);
 	run_log("INFO", "MAIN", "Configuration loaded from %s", a.config);
 	run_log("INFO", "MAIN", "NAT IP: %s", nat_ip_str(cfg.nat_ip, ip));
@@ -533,7 +615,10 @@ int app_cmd_run(int argc, char **argv)
 	}
 	if (ctx.ob.log)
 		log_config_load(ctx.ob.log, app_wall_ns(), &cfg, NULL);
+	/* From here the run's warnings are `log` events too. */
+	log_line_mirror(ctx.ob.log, LOG_WARN);
 	if (run_restore_state(e, &cfg) != 0) {
+		log_line_mirror(NULL, LOG_WARN);
 		nat_obs_close(&ctx.ob, app_wall_ns(), NULL);
 		nat_engine_destroy(e);
 		rc = EX_USAGE;
@@ -543,9 +628,14 @@ int app_cmd_run(int argc, char **argv)
 		run_log("INFO", "MAIN", "Tracing to %s%s%s", cfg.trace.dir,
 			cfg.trace.filter[0] ? ", filter: " : "",
 			cfg.trace.filter);
+	char made_dir[sizeof(cfg.control_socket)];
+	run_socket_dir(cfg.control_socket, made_dir, sizeof(made_dir));
 	if (run_backend(&ctx) == 0)
 		rc = EX_OK;
+	if (made_dir[0])
+		rmdir(made_dir); /* what this run made; kept if not empty */
 	struct nat_obs_counts oc;
+	log_line_mirror(NULL, LOG_WARN);
 	nat_obs_close(&ctx.ob, app_wall_ns(), &oc);
 	if (!ctx.started) {
 		/* Nothing ran: no statistics that would read like a run. */

@@ -2,6 +2,7 @@
  * same at length). */
 #include "app.h"
 #include "config.h"
+#include "service.h"
 
 /* Laid out as they print; clang-format would split the lines. */
 /* clang-format off */
@@ -23,6 +24,7 @@ const char app_help_main[] =
 	"  reload    re-read the config in the running gateway (control socket)\n"
 	"  uninstall remove what stopped or crashed runs left installed\n"
 	"  version   print the version\n"
+	"  service   install, remove, start, stop the Windows service\n"
 	"\n"
 	"options without a command are those of `run`:\n"
 	"  -c, --config FILE   the config file (Hyper-NAT: -config FILE)\n"
@@ -39,7 +41,7 @@ const char app_help_main[] =
 	"  glassnat -config configs/hyper-nat.yaml -verbose\n";
 
 const char app_help_run[] =
-	"usage: glassnat run -c FILE [--trace DIR] [--trace-filter BPF]\n"
+	"usage: glassnat run [-c FILE] [--trace DIR] [--trace-filter BPF]\n"
 	"                    [--events FILE|-] [--log-format text|json] [-v]\n"
 	"\n"
 	"Runs the live gateway (the default command: `glassnat -c FILE` is the\n"
@@ -55,11 +57,16 @@ const char app_help_run[] =
 	"root only: glassnat forward/flows/stats/trace/reload) and restores\n"
 	"the forwards kept in state_file. SIGHUP reopens the events file and\n"
 	"reloads the config.\n"
+	"Every line it writes for people (stderr) is\n"
+	"`[UTC time with ms] [LEVEL] [COMPONENT] message`. Under systemd\n"
+	"(NOTIFY_SOCKET) it reports READY=1, STATUS=, WATCHDOG=1, RELOADING=1\n"
+	"and STOPPING=1 (glassnat.service).\n"
 	"See docs/troubleshooting.md.\n"
 	"\n"
 	"options:\n"
-	"  -c, --config FILE        the config file (required; Hyper-NAT's\n"
-	"                           -config FILE is accepted)\n"
+	"  -c, --config FILE        the config file (Hyper-NAT's -config FILE\n"
+	"                           is accepted); without it\n"
+	"                           " NAT_PLAT_CONFIG_DEFAULT "\n"
 	"      --trace DIR          write before/after pcapng ring files into DIR\n"
 	"                           (overrides trace.dir, turns tracing on)\n"
 	"      --trace-filter BPF   trace only flows matching BPF (libpcap\n"
@@ -123,7 +130,7 @@ const char app_help_replay[] =
 	"      --events ev.json && jq 'select(.flow==3)' ev.json\n";
 
 const char app_help_check[] =
-	"usage: glassnat check -c FILE\n"
+	"usage: glassnat check [-c FILE]   (default: the installed config)\n"
 	"\n"
 	"Loads and validates FILE and prints the compiled plan: addresses,\n"
 	"rules in the order they match, port forwards, port range, filtering,\n"
@@ -226,7 +233,7 @@ const char app_help_stats[] =
 	CONTROL_OPTIONS "\n" CONTROL_NOTE
 	"\n"
 	"example:\n"
-	"  glassnat stats -s /run/glassnat.sock\n"
+	"  glassnat stats -s /run/glassnat/glassnat.sock\n"
 	"  glassnat stats --prometheus > /var/lib/node_exporter/glassnat.prom\n";
 
 const char app_help_trace[] =
@@ -287,5 +294,28 @@ const char app_help_uninstall[] =
 	"\n"
 	"example:\n"
 	"  glassnat uninstall -c /etc/glassnat.yaml\n";
+
+const char app_help_service[] =
+	"usage: glassnat service install [-c FILE] [--auto]\n"
+	"       glassnat service remove | start | stop\n"
+	"\n"
+	"Windows: runs glassnat as a service of the service control manager\n"
+	"(name \"" NAT_SERVICE_NAME "\"). install registers `glassnat.exe service run\n"
+	"-c FILE` (FILE made absolute; default " NAT_PLAT_CONFIG_DEFAULT "),\n"
+	"started by hand or at boot (--auto), restarted after a crash; start\n"
+	"waits until it translates (or says why it stopped), stop until it has\n"
+	"stopped, remove unregisters it. The service writes its lines,\n"
+	"and the final statistics when it stops, to glassnat.log beside its\n"
+	"config; glassnat stats etc. reach it on its control pipe. Needs an\n"
+	"elevated prompt. On Linux systemd does this: glassnat.service.\n"
+	"\n"
+	"options:\n"
+	"  -c, --config FILE   install: the config the service runs\n"
+	"      --auto          install: start at boot\n"
+	"  -h, --help          this text\n"
+	"\n"
+	"example:\n"
+	"  glassnat.exe service install -c C:\\ProgramData\\glassnat\\glassnat.yaml\n"
+	"  glassnat.exe service start\n";
 
 /* clang-format on */

@@ -48,6 +48,7 @@ static const struct command commands[] = {
 	{ "trace", app_cmd_trace }, { "reload", app_cmd_reload },
 	{ "version", cmd_version },
 	{ "uninstall", app_cmd_uninstall },
+	{ "service", app_cmd_service },
 };
 
 /* Rewrites Hyper-NAT's Go-style single-dash long options in place (up to

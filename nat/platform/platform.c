@@ -101,6 +101,12 @@ int nat_plat_stop_signals(void (*on_stop)(int signo), void (*on_hup)(void))
 	return SetConsoleCtrlHandler(plat_ctrl, TRUE) ? 0 : -1;
 }
 
+void nat_plat_stop_now(int signo)
+{
+	if (plat_on_stop)
+		plat_on_stop(signo);
+}
+
 bool nat_plat_is_admin(void)
 {
 	SID_IDENTIFIER_AUTHORITY nt = { SECURITY_NT_AUTHORITY };
@@ -206,6 +212,12 @@ int nat_plat_stop_signals(void (*on_stop)(int signo), void (*on_hup)(void))
 	sa.sa_handler = SIG_IGN;
 	rc |= sigaction(SIGPIPE, &sa, NULL);
 	return rc ? -1 : 0;
+}
+
+void nat_plat_stop_now(int signo)
+{
+	if (plat_on_stop)
+		plat_on_stop(signo);
 }
 
 bool nat_plat_is_admin(void)

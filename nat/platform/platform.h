@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 /* Windows: stdout and stderr in binary mode (no CR LF: the programs' output
  * is byte-identical to Linux), no wildcard expansion of the command line
@@ -23,6 +24,11 @@ void nat_plat_init(void);
  * another thread: async-signal-safe work only. Returns 0, -1 when a
  * handler cannot be installed. */
 int nat_plat_stop_signals(void (*on_stop)(int signo), void (*on_hup)(void));
+
+/* Calls the on_stop of nat_plat_stop_signals now, as a stop request
+ * would (the Windows service's stop and shutdown controls); nothing when
+ * none is installed. Any thread. */
+void nat_plat_stop_now(int signo);
 
 struct nat_live_ops;
 /* The live backend (live.h) of this build: NFQUEUE on Linux, WinDivert on
@@ -44,12 +50,15 @@ bool nat_plat_is_admin(void);
 #endif
 
 /* Where the control endpoint and the state file live when the config
- * names none (server_win.c, docs/windows.md). */
+ * names none (server_win.c, docs/windows.md), and the config glassnat run
+ * reads without -c (the Debian package's conffile). */
 #ifdef _WIN32
 #define NAT_PLAT_CONTROL_SOCKET_DEFAULT "\\\\.\\pipe\\glassnat"
 #define NAT_PLAT_STATE_FILE_DEFAULT "C:\\ProgramData\\glassnat\\forwards.json"
+#define NAT_PLAT_CONFIG_DEFAULT "C:\\ProgramData\\glassnat\\glassnat.yaml"
 #else
-#define NAT_PLAT_CONTROL_SOCKET_DEFAULT "/run/glassnat.sock"
+#define NAT_PLAT_CONTROL_SOCKET_DEFAULT "/run/glassnat/glassnat.sock"
+#define NAT_PLAT_CONFIG_DEFAULT "/etc/glassnat/glassnat.yaml"
 #define NAT_PLAT_STATE_FILE_DEFAULT "/var/lib/glassnat/forwards.json"
 #endif
 
@@ -67,6 +76,14 @@ const char *nat_plat_os_error(unsigned long err, char *buf, size_t len);
  * (Linux: of this network namespace), 0 when not, -1 when that cannot be
  * told (Windows: not implemented; glassnat check then says nothing). */
 int nat_plat_addr_is_local(uint32_t addr);
+
+/* A write-only stream that hands each line written to it (without its
+ * newline; a partial last line at fclose) to fn(ctx, line) on the writing
+ * thread; fclose calls free_ctx(ctx) when not NULL. NULL where the
+ * platform has no such streams (Windows) or out of memory: ctx stays the
+ * caller's then. line_stream.c. */
+FILE *nat_plat_line_stream(void (*fn)(void *ctx, const char *line), void *ctx,
+			   void (*free_ctx)(void *ctx));
 
 /* Directory of the running executable, without the trailing separator,
  * into buf. Returns 0, -1 when it does not fit or cannot be found. */

@@ -95,9 +95,9 @@ gw_host() {
 		echo "reserved=$(cat ip_local_reserved_ports) accept_local=$(cat conf/br0/accept_local)"'
 }
 check "port_range reserved from the kernel's ephemeral ports, one log line" \
-	test "$(grep -c "host: reserved ports 40000-60000 from the kernel's ephemeral range" "$LOG")" -eq 1
+	test "$(grep -c "\[HOST\] reserved ports 40000-60000 from the kernel's ephemeral range" "$LOG")" -eq 1
 check "accept_local set on the inside interface br0, one log line" \
-	test "$(grep -c 'host: accept_local=1 on br0 (was 0)' "$LOG")" -eq 1
+	test "$(grep -c '\[HOST\] accept_local=1 on br0 (was 0)' "$LOG")" -eq 1
 check "no start-up warning about ip_local_port_range or accept_local" \
 	bash -c "! grep -qE 'warning.*(ip_local_port_range|accept_local)' '$LOG'"
 check "while running: reserved and accept_local set ($(gw_host))" \
@@ -240,7 +240,7 @@ start_glassnat "$LOG3"
 check "the next start replaces the stale chains and says so" \
 	grep -q 'replaced the GLASSNAT chains an earlier run left when it did not stop cleanly' "$LOG3"
 check "the next start puts back the host settings the crashed run left" \
-	grep -q 'host: state file .* the last run did not exit cleanly' "$LOG3"
+	grep -q '\[HOST\] state file .* the last run did not exit cleanly' "$LOG3"
 check "exactly one set of chains after the restart" \
 	test "$(in_ns "$NS_GW" iptables-save | grep -c -- '-j GLASSNAT-IN$')" -eq 1
 r=$(peer "$NS_IN1" tcp-send $IP_SRV 5001 100000)

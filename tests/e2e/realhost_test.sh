@@ -270,9 +270,9 @@ else
 	finish
 fi
 check "one log line for the reservation" 1 \
-	"$(grep -c "host: reserved ports 40000-60000 from the kernel's ephemeral range (net.ipv4.ip_local_reserved_ports was '', restored on exit)" "$LOG")"
+	"$(grep -c "\[HOST\] reserved ports 40000-60000 from the kernel's ephemeral range (net.ipv4.ip_local_reserved_ports was '', restored on exit)" "$LOG")"
 check "one log line for accept_local on the inside interface" 1 \
-	"$(grep -c 'host: accept_local=1 on br0 (was 0)' "$LOG")"
+	"$(grep -c '\[HOST\] accept_local=1 on br0 (was 0)' "$LOG")"
 check "no start-up warning" "" "$(grep -i warn "$LOG")"
 check "while running: port_range reserved, accept_local on br0" \
 	"reserved='40000-60000' range='32768 60999' accept_local(all,br0)=0,1" "$(snapshot | sed 's/ rp_filter.*//')"
@@ -356,7 +356,7 @@ stop_glassnat TERM
 check "SIGTERM: exit 0" 0 "$GRC"
 check "after exit every host setting is back" "$DEFAULTS" "$(snapshot)"
 check "restore said so, one line each" 2 \
-	"$(grep -cE 'host: (accept_local=0 on br0 again|net.ipv4.ip_local_reserved_ports is .. again)' "$LOG")"
+	"$(grep -cE '\[HOST\] (accept_local=0 on br0 again|net.ipv4.ip_local_reserved_ports is .. again)' "$LOG")"
 check "no host state file after a clean exit" no "$([ -e "$HOSTSTATE" ] && echo yes || echo no)"
 saved=$(in_ns "$GW" iptables-save)
 check "a clean stop leaves the path closed: no rule queues, the inside network dropped, the jumps kept" \
@@ -378,9 +378,9 @@ check "after kill -9 the host state file is left" yes "$([ -e "$HOSTSTATE" ] && 
 LOG3=$T/run3.log
 if start_glassnat "$LOG3"; then ok "the next start runs"; else not_ok "the next start runs" "$(cat "$LOG3")"; fi
 check "the next start puts back what the crashed run left, and says so" 1 \
-	"$(grep -c "host: state file $HOSTSTATE: the last run did not exit cleanly" "$LOG3")"
+	"$(grep -c "\[HOST\] state file $HOSTSTATE: the last run did not exit cleanly" "$LOG3")"
 check "it replaces the crashed run's chains in one transaction: one jump each, and says so" \
-	"3 1" "$(in_ns "$GW" iptables-save | grep -cE -- '^-A (PRE|POST)ROUTING -j GLASSNAT-') $(grep -c 'warning: replaced the GLASSNAT chains an earlier run left when it did not stop cleanly' "$LOG3")"
+	"3 1" "$(in_ns "$GW" iptables-save | grep -cE -- '^-A (PRE|POST)ROUTING -j GLASSNAT-') $(grep -c '\[WARN\] \[QUEUE\] replaced the GLASSNAT chains an earlier run left when it did not stop cleanly' "$LOG3")"
 check "and sets them again for its own run" \
 	"reserved='40000-60000' range='32768 60999' accept_local(all,br0)=0,1" "$(snapshot | sed 's/ rp_filter.*//')"
 r=($(own 50))

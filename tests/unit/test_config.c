@@ -85,7 +85,7 @@ Test(config, defaults_match_the_header_contract)
 	cr_assert_eq(cfg.logging.format, NAT_LOG_TEXT);
 	cr_assert_not(cfg.logging.verbose);
 	cr_assert_eq(cfg.logging.queue, 65536);
-	cr_assert_str_eq(cfg.control_socket, "/run/glassnat.sock");
+	cr_assert_str_eq(cfg.control_socket, "/run/glassnat/glassnat.sock");
 }
 
 Test(config, minimal_config_gets_every_default)

@@ -805,69 +805,69 @@ Test(log, text_renders_the_hyper_nat_forms)
 	char *l[64];
 	size_t n = lines_of(buf, l, 64);
 	const char *want[] = {
-		"[2026-11-23 01:02:03.456] [INFO] [NAT] New TCP "
+		"[2026-11-23T01:02:03.456Z] [INFO] [NAT] New TCP "
 		"172.17.240.21:54321 → 142.250.207.46:443 (mapped to :40001) "
 		"(flow 42)",
-		"[2026-11-23 01:02:03.456] [INFO] [NAT] New ICMP 172.17.240.21 "
+		"[2026-11-23T01:02:03.456Z] [INFO] [NAT] New ICMP 172.17.240.21 "
 		"→ 8.8.8.8 (ID:44 mapped to ID:40006) (flow 43)",
-		"[2026-11-23 01:02:03.456] [DEBUG] [BYPASS] TCP "
+		"[2026-11-23T01:02:03.456Z] [DEBUG] [BYPASS] TCP "
 		"172.17.240.21:54322 → 192.168.45.100:22 (rule: 호스트 "
 		"네트워크) (flow 44)",
-		"[2026-11-23 01:02:03.456] [INFO] [FORWARD] New TCP "
+		"[2026-11-23T01:02:03.456Z] [INFO] [FORWARD] New TCP "
 		"198.51.100.7:50000 → :8080 forwarded to 172.17.240.21:80 "
 		"(forward: Web) (flow 45)",
-		"[2026-11-23 01:02:03.456] [DEBUG] [TABLE] TCP state: SYN_SENT "
+		"[2026-11-23T01:02:03.456Z] [DEBUG] [TABLE] TCP state: SYN_SENT "
 		"→ ESTABLISHED (flow 42)",
-		"[2026-11-23 01:02:03.456] [DEBUG] [TABLE] Closed TCP "
+		"[2026-11-23T01:02:03.456Z] [DEBUG] [TABLE] Closed TCP "
 		"172.17.240.21:54321 → 142.250.207.46:443 (mapped to :40001): "
 		"timeout after 12.500000 s, out 10 pkts 1234 bytes, in 8 pkts "
 		"5678 bytes (flow 42)",
-		"[2026-11-23 01:02:03.456] [INFO] [TABLE] Evicted TCP "
+		"[2026-11-23T01:02:03.456Z] [INFO] [TABLE] Evicted TCP "
 		"172.17.240.21:54321 → 142.250.207.46:443 (mapped to :40001): "
 		"evicted after 12.500000 s, out 10 pkts 1234 bytes, in 8 pkts "
 		"5678 bytes (flow 42)",
-		"[2026-11-23 01:02:03.456] [WARN] [NAT] Dropped TCP "
+		"[2026-11-23T01:02:03.456Z] [WARN] [NAT] Dropped TCP "
 		"203.0.113.99:1234 → 192.168.45.57:40123: no_mapping (flow -)",
-		"[2026-11-23 01:02:03.456] [WARN] [NAT] Port pool exhausted, "
+		"[2026-11-23T01:02:03.456Z] [WARN] [NAT] Port pool exhausted, "
 		"refused UDP 172.17.240.22:5353 → 198.51.100.1:53 (flow -)",
-		"[2026-11-23 01:02:03.456] [WARN] [TABLE] Flow table full, "
+		"[2026-11-23T01:02:03.456Z] [WARN] [TABLE] Flow table full, "
 		"refused UDP 172.17.240.22:5353 → 198.51.100.1:53 (flow -)",
-		"[2026-11-23 01:02:03.456] [INFO] [TABLE] Cleaned 5 expired "
+		"[2026-11-23T01:02:03.456Z] [INFO] [TABLE] Cleaned 5 expired "
 		"entries, 10 remaining",
-		"[2026-11-23 01:02:03.456] [INFO] [MAIN] Configuration loaded "
+		"[2026-11-23T01:02:03.456Z] [INFO] [MAIN] Configuration loaded "
 		"from configs/hyper-nat.yaml (NAT IP 192.168.45.57, internal "
 		"network 172.17.240.0/24, 2 rules, 1 forwards, filtering "
 		"address_and_port_dependent)",
-		"[2026-11-23 01:02:03.456] [INFO] [MAIN] Configuration "
+		"[2026-11-23T01:02:03.456Z] [INFO] [MAIN] Configuration "
 		"reloaded "
 		"from configs/hyper-nat.yaml (NAT IP 192.168.45.57, internal "
 		"network 172.17.240.0/24, 2 rules, 1 forwards, filtering "
 		"address_and_port_dependent): rules: +1 -0",
-		"[2026-11-23 01:02:03.456] [WARN] [TRACE] Lost 3 trace records "
+		"[2026-11-23T01:02:03.456Z] [WARN] [TRACE] Lost 3 trace records "
 		"(7 in total)",
-		"[2026-11-23 01:02:03.456] [INFO] [MAIN] glassnat 0.1 starting",
-		"[2026-11-23 01:02:03.456] [INFO] [MAIN] Final statistics:",
-		"[2026-11-23 01:02:03.456] [INFO] [MAIN]   Packets processed: "
+		"[2026-11-23T01:02:03.456Z] [INFO] [MAIN] glassnat 0.1 starting",
+		"[2026-11-23T01:02:03.456Z] [INFO] [MAIN] Final statistics:",
+		"[2026-11-23T01:02:03.456Z] [INFO] [MAIN]   Packets processed: "
 		"1234",
-		"[2026-11-23 01:02:03.456] [INFO] [MAIN]   Packets NATted: "
+		"[2026-11-23T01:02:03.456Z] [INFO] [MAIN]   Packets NATted: "
 		"1000",
-		"[2026-11-23 01:02:03.456] [INFO] [MAIN]   Packets bypassed: "
+		"[2026-11-23T01:02:03.456Z] [INFO] [MAIN]   Packets bypassed: "
 		"200",
-		"[2026-11-23 01:02:03.456] [INFO] [MAIN]   Packets passed: 0",
-		"[2026-11-23 01:02:03.456] [INFO] [MAIN]   Packets dropped: 34",
-		"[2026-11-23 01:02:03.456] [INFO] [MAIN]   Active connections: "
+		"[2026-11-23T01:02:03.456Z] [INFO] [MAIN]   Packets passed: 0",
+		"[2026-11-23T01:02:03.456Z] [INFO] [MAIN]   Packets dropped: 34",
+		"[2026-11-23T01:02:03.456Z] [INFO] [MAIN]   Active connections: "
 		"5",
-		"[2026-11-23 01:02:03.456] [INFO] [MAIN]   Total connections: "
+		"[2026-11-23T01:02:03.456Z] [INFO] [MAIN]   Total connections: "
 		"150",
-		"[2026-11-23 01:02:03.456] [INFO] [MAIN]   Passed/dropped malformed_ip: 4",
-		"[2026-11-23 01:02:03.456] [INFO] [MAIN]   Passed/dropped no_mapping: 30",
-		"[2026-11-23 01:02:03.456] [INFO] [MAIN]   Hairpinned: 0",
-		"[2026-11-23 01:02:03.456] [INFO] [MAIN]   Bytes processed: 0",
-		"[2026-11-23 01:02:03.456] [INFO] [MAIN]   Expired connections: 0",
-		"[2026-11-23 01:02:03.456] [INFO] [MAIN]   Evicted connections: 0",
-		"[2026-11-23 01:02:03.456] [INFO] [MAIN]   Port exhaustion events: 0",
-		"[2026-11-23 01:02:03.456] [INFO] [MAIN]   Table full events: 0",
-		"[2026-11-23 01:02:03.456] [DEBUG] [ENGINE] debug shown with "
+		"[2026-11-23T01:02:03.456Z] [INFO] [MAIN]   Passed/dropped malformed_ip: 4",
+		"[2026-11-23T01:02:03.456Z] [INFO] [MAIN]   Passed/dropped no_mapping: 30",
+		"[2026-11-23T01:02:03.456Z] [INFO] [MAIN]   Hairpinned: 0",
+		"[2026-11-23T01:02:03.456Z] [INFO] [MAIN]   Bytes processed: 0",
+		"[2026-11-23T01:02:03.456Z] [INFO] [MAIN]   Expired connections: 0",
+		"[2026-11-23T01:02:03.456Z] [INFO] [MAIN]   Evicted connections: 0",
+		"[2026-11-23T01:02:03.456Z] [INFO] [MAIN]   Port exhaustion events: 0",
+		"[2026-11-23T01:02:03.456Z] [INFO] [MAIN]   Table full events: 0",
+		"[2026-11-23T01:02:03.456Z] [DEBUG] [ENGINE] debug shown with "
 		"verbose",
 	};
 	size_t nw = sizeof(want) / sizeof(want[0]);
@@ -1060,7 +1060,7 @@ Test(log, dash_writes_to_stdout)
 	dup2(saved, STDOUT_FILENO);
 	close(saved);
 	char *buf = slurp(g_path);
-	cr_assert_str_eq(buf, "[2026-11-23 01:02:03.456] [INFO] [MAIN] to "
+	cr_assert_str_eq(buf, "[2026-11-23T01:02:03.456Z] [INFO] [MAIN] to "
 			      "stdout\n");
 	free(buf);
 }

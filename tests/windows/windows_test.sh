@@ -71,8 +71,8 @@ cp -r "$ROOT/configs" "$ROOT/tests/data" .
 # are Windows paths there (a named pipe; ProgramData), checked on their
 # own below.
 mask_ts() {
-	sed -E 's/"ts":"[^"]*"/"ts":"T"/g; s/^\[[0-9: .-]+\]/[T]/' |
-		sed 's|^control_socket       \\\\\.\\pipe\\glassnat$|control_socket       /run/glassnat.sock|' |
+	sed -E 's/"ts":"[^"]*"/"ts":"T"/g; s/^\[[0-9: .TZ-]+\]/[T]/' |
+		sed 's|^control_socket       \\\\\.\\pipe\\glassnat$|control_socket       /run/glassnat/glassnat.sock|' |
 		sed 's|^state_file           C:\\ProgramData\\glassnat\\forwards\.json$|state_file           /var/lib/glassnat/forwards.json|'
 }
 
