@@ -46,7 +46,8 @@ static const struct command commands[] = {
 	{ "check", app_cmd_check }, { "forward", app_cmd_forward },
 	{ "flows", app_cmd_flows }, { "stats", app_cmd_stats },
 	{ "trace", app_cmd_trace }, { "reload", app_cmd_reload },
-	{ "version", cmd_version },
+	{ "version", cmd_version }, { "flow", app_cmd_flow },
+	{ "watch", app_cmd_watch },
 };
 
 /* Rewrites Hyper-NAT's Go-style single-dash long options in place (up to

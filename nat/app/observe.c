@@ -10,7 +10,10 @@
 static void obs_event(void *ctx, const struct nat_event *ev)
 {
 	struct nat_observers *ob = ctx;
-	log_engine_event(&ob->lctx, ev);
+	if (ob->log)
+		log_engine_event(&ob->lctx, ev);
+	if (ob->watch && ob->watch_on(ob->watch_ctx))
+		log_engine_event(&ob->wctx, ev);
 }
 
 static void obs_packet(void *ctx, int stage, const uint8_t *pkt, size_t len,
@@ -18,6 +21,41 @@ static void obs_packet(void *ctx, int stage, const uint8_t *pkt, size_t len,
 {
 	struct nat_observers *ob = ctx;
 	trace_packet(ob->trace, ob->e, stage, pkt, len, m, r);
+}
+
+/* The engine's hooks for what is open now. */
+static void set_hooks(struct nat_observers *ob)
+{
+	struct nat_hooks h;
+	memset(&h, 0, sizeof(h));
+	h.ctx = ob;
+	if (ob->log || ob->watch)
+		h.event = obs_event;
+	if (ob->trace)
+		h.packet = obs_packet;
+	nat_engine_set_hooks(ob->e, &h);
+}
+
+int nat_obs_watch_open(struct nat_observers *ob, const struct nat_config *cfg,
+		       void (*sink)(void *ctx, const char *lines, size_t len),
+		       bool (*on)(void *ctx), void *ctx, char *errbuf,
+		       size_t errlen)
+{
+	struct log_opts lo;
+	memset(&lo, 0, sizeof(lo));
+	lo.format = NAT_LOG_JSON;
+	lo.queue = cfg->logging.queue;
+	lo.sink = sink;
+	lo.sink_ctx = ctx;
+	ob->watch = log_open(&lo, errbuf, errlen);
+	if (!ob->watch)
+		return -1;
+	ob->wctx.w = ob->watch;
+	ob->wctx.e = ob->e;
+	ob->watch_on = on;
+	ob->watch_ctx = ctx;
+	set_hooks(ob);
+	return 0;
 }
 
 int nat_obs_open(struct nat_observers *ob, struct nat_engine *e,
@@ -57,14 +95,7 @@ int nat_obs_open(struct nat_observers *ob, struct nat_engine *e,
 		ob->tctx.t = ob->trace;
 		ob->tctx.e = e;
 	}
-	struct nat_hooks h;
-	memset(&h, 0, sizeof(h));
-	h.ctx = ob;
-	if (ob->log)
-		h.event = obs_event;
-	if (ob->trace)
-		h.packet = obs_packet;
-	nat_engine_set_hooks(e, &h);
+	set_hooks(ob);
 	return 0;
 }
 
@@ -89,14 +120,18 @@ int nat_obs_trace_on(struct nat_observers *ob,
 		return -1;
 	ob->tctx.t = ob->trace;
 	ob->tctx.e = ob->e;
-	struct nat_hooks h;
-	memset(&h, 0, sizeof(h));
-	h.ctx = ob;
-	if (ob->log)
-		h.event = obs_event;
-	h.packet = obs_packet;
-	nat_engine_set_hooks(ob->e, &h);
+	set_hooks(ob);
 	return 0;
+}
+
+void nat_obs_watch_close(struct nat_observers *ob)
+{
+	struct log_writer *w = ob->watch;
+	if (!w)
+		return;
+	ob->watch = NULL;
+	set_hooks(ob);
+	log_close(w);
 }
 
 /* Reports trace losses not reported yet. The report is itself a log
@@ -163,6 +198,8 @@ void nat_obs_close(struct nat_observers *ob, uint64_t ts_ns,
 		c.log_suppressed = log_suppressed(ob->log);
 		log_close(ob->log);
 	}
+	nat_engine_set_hooks(ob->e, NULL);
+	nat_obs_watch_close(ob);
 	nat_engine_set_hooks(ob->e, NULL);
 	ob->trace = NULL;
 	ob->log = NULL;

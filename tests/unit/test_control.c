@@ -188,6 +188,8 @@ Test(control, parse_every_action)
 		"{\"action\":\"trace_on\",\"filter\":\"udp port 53\"}",
 		"{\"action\":\"trace_off\"}",
 		"{\"action\":\"reload\"}",
+		"{\"action\":\"flow_delete\",\"flow\":7}",
+		"{\"action\":\"subscribe\",\"event\":\"flow\"}",
 	};
 	for (int i = 0; i < NAT_CTL_ACTION_MAX; i++) {
 		struct nat_ctl_req r;
