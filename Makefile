@@ -204,6 +204,7 @@ install: all
 	if [ -x $(BUILD)/natdump ]; then \
 		install -m 0755 $(BUILD)/natdump $(DESTDIR)$(PREFIX)/bin/natdump; fi
 	install -m 0644 configs/*.yaml $(DESTDIR)$(PREFIX)/share/glassnat/configs/
+	install -D -m 0644 -t $(DESTDIR)$(PREFIX)/share/glassnat/wireshark contrib/wireshark/glassnat.lua contrib/wireshark/preferences
 	@set -e; for m in docs/man/*.[0-9]; do [ -f "$$m" ] || continue; \
 		s=$${m##*.}; install -d $(DESTDIR)$(PREFIX)/share/man/man$$s; \
 		install -m 0644 $$m $(DESTDIR)$(PREFIX)/share/man/man$$s/; done

@@ -554,24 +554,26 @@ static int loop(struct nat_live *L, char *errbuf, size_t errlen)
 		int n = recvmmsg(fd, L->msgs, BATCH,
 				 MSG_WAITFORONE | (wfd >= 0 ? MSG_DONTWAIT : 0),
 				 NULL);
-		if (n < 0 && wfd >= 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-			wait_idle(fd, wfd, next_tick);
-		if (L->o.on_wake)
-			L->o.on_wake(L->o.ctx);
+		int err = n < 0 ? errno : 0;
 		if (n > 0) {
 			process_batch(L, n);
 		} else if (n < 0) {
-			if (errno == ENOBUFS) {
+			if (err == ENOBUFS) {
 				/* The kernel could not deliver: those packets
 				 * are dropped (fail closed). Keep going. */
 				L->st.enobufs++;
-			} else if (errno != EAGAIN && errno != EWOULDBLOCK &&
-				   errno != EINTR) {
+			} else if (err == EAGAIN || err == EWOULDBLOCK) {
+				if (wfd >= 0)
+					wait_idle(fd, wfd, next_tick);
+			} else if (err != EINTR) {
 				seterr(errbuf, errlen, "queue %u: recvmmsg: %s",
-				       L->queue, strerror(errno));
+				       L->queue, strerror(err));
 				return -1;
 			}
 		}
+		/* Control requests: after every batch and every wake. */
+		if (L->o.on_wake)
+			L->o.on_wake(L->o.ctx);
 		uint64_t t = now_ns();
 		if (t >= next_tick) {
 			if (t < L->last_ts)
