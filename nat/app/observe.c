@@ -172,6 +172,7 @@ void nat_obs_close(struct nat_observers *ob, uint64_t ts_ns,
 	if (ts_ns == 0)
 		ts_ns = nat_engine_now(ob->e);
 	nat_engine_flush(ob->e, ts_ns);
+	nat_obs_watch_close(ob); /* the flows' last events are in */
 	if (ob->trace) {
 		/* The engine is done: nothing is produced from here on, so
 		 * after the sync the counters are final. */
@@ -198,8 +199,6 @@ void nat_obs_close(struct nat_observers *ob, uint64_t ts_ns,
 		c.log_suppressed = log_suppressed(ob->log);
 		log_close(ob->log);
 	}
-	nat_engine_set_hooks(ob->e, NULL);
-	nat_obs_watch_close(ob);
 	nat_engine_set_hooks(ob->e, NULL);
 	ob->trace = NULL;
 	ob->log = NULL;

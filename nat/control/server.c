@@ -195,8 +195,8 @@ static void respond(struct nat_ctl_server *s, int slot, char *line,
 static void subscribe(struct nat_ctl_server *s, int slot)
 {
 	static const char ok[] =
-		"{\"success\": true, \"message\": \"Watching: one event a "
-		"line follows\"}\n";
+		"{\"success\":true,\"message\":\"Watching: one event a line "
+		"follows\"}\n";
 	struct ctl_client *c = &s->cl[slot];
 	struct ctl_watch *w;
 	if (!ctl_link_can_watch() || !atomic_load(&s->feed)) {

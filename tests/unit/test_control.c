@@ -880,7 +880,7 @@ Test(control, server_streams_published_lines_to_subscribers)
 	nat_ctl_server_feed_on(s, true);
 	cr_assert_eq(write(fd, sub, sizeof(sub) - 1), (ssize_t)sizeof(sub) - 1);
 	read_line(s, fd, line, sizeof(line));
-	cr_assert(strstr(line, "\"success\": true"), "subscribed: %s", line);
+	cr_assert(strstr(line, "\"success\":true"), "subscribed: %s", line);
 	for (int i = 0; i < 100 && nat_ctl_server_watchers(s) == 0; i++)
 		usleep(1000);
 	cr_assert_eq(nat_ctl_server_watchers(s), 1);
