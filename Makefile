@@ -225,6 +225,7 @@ install: all
 		install -m 0755 $(BUILD)/natdump $(DESTDIR)$(PREFIX)/bin/natdump; fi
 	install -m 0644 $(INSTALL_DOCS) $(DESTDIR)$(DOCDIR)/
 	install -m 0644 $(INSTALL_EXAMPLES) $(DESTDIR)$(DOCDIR)/examples/
+	install -D -m 0644 -t $(DESTDIR)$(PREFIX)/share/glassnat/wireshark contrib/wireshark/glassnat.lua contrib/wireshark/preferences
 	@set -e; for m in $(INSTALL_MAN); do s=$${m##*.}; \
 		install -d $(DESTDIR)$(MANDIR)/man$$s; \
 		install -m 0644 $$m $(DESTDIR)$(MANDIR)/man$$s/; done
@@ -238,7 +239,8 @@ install: all
 # Removes what install put in place; the config only when unchanged.
 uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/sbin/glassnat $(DESTDIR)$(PREFIX)/bin/natdump
-	rm -rf $(DESTDIR)$(DOCDIR)
+	rm -rf $(DESTDIR)$(DOCDIR) $(DESTDIR)$(PREFIX)/share/glassnat/wireshark
+	-@rmdir $(DESTDIR)$(PREFIX)/share/glassnat 2>/dev/null
 	@set -e; for m in $(INSTALL_MAN); do s=$${m##*.}; \
 		rm -f $(DESTDIR)$(MANDIR)/man$$s/$${m##*/}; done
 	@set -e; for u in $(INSTALL_UNITS); do \
@@ -251,7 +253,7 @@ uninstall:
 # sources in build-deb/ (the parent directory gets no files), then copied
 # here: apt-get install ./glassnat_*.deb
 DEB_VERSION = $(shell dpkg-parsechangelog -S Version)
-DEB_SRC := Makefile mk nat logging trace tools configs docs systemd debian \
+DEB_SRC := Makefile mk nat logging trace tools configs docs systemd debian contrib \
 	scripts README.md
 deb:
 	@command -v dpkg-buildpackage >/dev/null || { \

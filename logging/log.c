@@ -66,6 +66,8 @@ struct log_writer {
 	bool is_stdout;
 	bool no_text_stats; /* log_beside_people on a text stdout */
 	bool has_thread;
+	void (*sink)(void *ctx, const char *lines, size_t len);
+	void *sink_ctx;
 	pthread_t thread;
 
 	/* Writer only. */
@@ -351,7 +353,10 @@ static int write_all(int fd, const char *p, size_t n)
  * write fails (full disk): the next log.loss reports them. */
 static void flush(struct log_writer *w)
 {
-	if (w->out_len && write_all(w->fd, w->out, w->out_len) < 0)
+	if (w->sink) {
+		if (w->out_len)
+			w->sink(w->sink_ctx, w->out, w->out_len);
+	} else if (w->out_len && write_all(w->fd, w->out, w->out_len) < 0)
 		atomic_fetch_add_explicit(&w->lost, w->out_recs,
 					  memory_order_relaxed);
 	else
@@ -399,7 +404,7 @@ static int open_path(const char *path)
 static void do_reopen(struct log_writer *w)
 {
 	flush(w);
-	if (w->is_stdout)
+	if (w->is_stdout || w->sink)
 		return;
 	int fd = open_path(w->path);
 	if (fd < 0) {
@@ -534,15 +539,18 @@ struct log_writer *log_open(const struct log_opts *o, char *errbuf,
 	w->test_delay_us = o->test_delay_us;
 	for (int i = 0; i < NAT_R_MAX; i++)
 		w->rl_sec[i] = UINT64_MAX;
-	if (!o->path || !o->path[0])
+	w->sink = o->sink;
+	w->sink_ctx = o->sink_ctx;
+	if ((!o->path || !o->path[0]) && !o->sink)
 		return w; /* counters only */
 
-	if (strlen(o->path) >= sizeof(w->path)) {
+	if (!o->sink && strlen(o->path) >= sizeof(w->path)) {
 		snprintf(errbuf, errlen, "log: path too long: %s", o->path);
 		free_writer(w);
 		return NULL;
 	}
-	copy_name(w->path, sizeof(w->path), o->path);
+	if (!o->sink)
+		copy_name(w->path, sizeof(w->path), o->path);
 	uint64_t want = o->queue ? o->queue : LOG_QUEUE_DEFAULT;
 	w->cap = 1;
 	while (w->cap < want)
@@ -558,7 +566,9 @@ struct log_writer *log_open(const struct log_opts *o, char *errbuf,
 		free_writer(w);
 		return NULL;
 	}
-	if (strcmp(o->path, "-") == 0) {
+	if (o->sink) {
+		w->fd = -1;
+	} else if (strcmp(o->path, "-") == 0) {
 		w->is_stdout = true;
 		w->fd = STDOUT_FILENO;
 	} else {
@@ -574,7 +584,7 @@ struct log_writer *log_open(const struct log_opts *o, char *errbuf,
 	if (err) {
 		snprintf(errbuf, errlen, "log: writer thread: %s",
 			 strerror(err));
-		if (!w->is_stdout)
+		if (!w->is_stdout && w->fd >= 0)
 			close(w->fd);
 		free_writer(w);
 		return NULL;
@@ -601,7 +611,7 @@ void log_stop(struct log_writer *w)
 		return;
 	atomic_store_explicit(&w->stop, 1, memory_order_release);
 	pthread_join(w->thread, NULL);
-	if (!w->is_stdout)
+	if (!w->is_stdout && w->fd >= 0)
 		close(w->fd);
 	w->fd = -1;
 }

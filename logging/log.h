@@ -36,6 +36,11 @@ struct log_opts {
 	uint32_t queue; /* slots, rounded up to a power of two; 0: default */
 	uint32_t drops_per_sec; /* pkt.drop per reason per second; 0: 20 */
 	uint32_t test_delay_us; /* tests: the writer sleeps this per record */
+	/* Instead of a file (path ignored): the writer thread hands its
+	 * formatted lines, whole lines only, to sink (the control socket's
+	 * subscribers). sink must not block. */
+	void (*sink)(void *ctx, const char *lines, size_t len);
+	void *sink_ctx;
 };
 
 struct log_writer;

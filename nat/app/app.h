@@ -46,7 +46,8 @@ enum {
 extern const char app_help_main[], app_help_run[], app_help_replay[],
 	app_help_check[], app_help_forward[], app_help_flows[],
 	app_help_stats[], app_help_trace[], app_help_reload[],
-	app_help_version[], app_help_uninstall[], app_help_service[];
+	app_help_version[], app_help_uninstall[], app_help_service[],
+	app_help_flow[], app_help_watch[];
 
 /* Reports a getopt_long failure of command cmd (the optstring starts with
  * ':'; c is what getopt_long returned) on stderr. Returns EX_USAGE. */
@@ -86,6 +87,8 @@ int app_cmd_replay(int argc, char **argv);
 int app_cmd_check(int argc, char **argv);
 int app_cmd_forward(int argc, char **argv);
 int app_cmd_flows(int argc, char **argv);
+int app_cmd_flow(int argc, char **argv);
+int app_cmd_watch(int argc, char **argv);
 int app_cmd_stats(int argc, char **argv);
 int app_cmd_trace(int argc, char **argv);
 int app_cmd_reload(int argc, char **argv);

@@ -99,6 +99,13 @@ struct ctl_opts {
 	const char *ext_ip;
 	const char *host;
 	const char *limit;
+	const char *state;
+	const char *rule;
+	const char *kind;
+	const char *flow;
+	const char *event;
+	bool count;
+	bool all;
 	bool json;
 	bool prometheus;
 };
@@ -108,6 +115,21 @@ enum {
 	CO_FWD = 2,   /* --proto --port --to (forward add) */
 	CO_FLOWS = 4, /* --host --port --proto --limit */
 	CO_PROM = 8,
+	CO_FILTER = 16, /* --state --rule --kind --flow (flows, flow, watch) */
+	CO_COUNT = 32,	/* --count (flows) */
+	CO_ALL = 64,	/* --all (flow delete) */
+	CO_EVENT = 128, /* --event (watch) */
+};
+
+/* Long options of these commands only (app.h's OPT_* stay below). */
+enum {
+	CO_OPT_STATE = 1000,
+	CO_OPT_RULE,
+	CO_OPT_KIND,
+	CO_OPT_FLOW,
+	CO_OPT_COUNT,
+	CO_OPT_ALL,
+	CO_OPT_EVENT,
 };
 
 /* Parses the options common to the control commands; returns -1 when
@@ -130,6 +152,13 @@ static int control_opts(const char *cmd, const char *help, int argc,
 		{ "source", required_argument, NULL, OPT_SOURCE },
 		{ "in-interface", required_argument, NULL, OPT_IN_IF },
 		{ "external-ip", required_argument, NULL, OPT_EXT_IP },
+		{ "state", required_argument, NULL, CO_OPT_STATE },
+		{ "rule", required_argument, NULL, CO_OPT_RULE },
+		{ "kind", required_argument, NULL, CO_OPT_KIND },
+		{ "flow", required_argument, NULL, CO_OPT_FLOW },
+		{ "count", no_argument, NULL, CO_OPT_COUNT },
+		{ "all", no_argument, NULL, CO_OPT_ALL },
+		{ "event", required_argument, NULL, CO_OPT_EVENT },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -188,6 +217,34 @@ static int control_opts(const char *cmd, const char *help, int argc,
 		case OPT_PROMETHEUS:
 			need = CO_PROM;
 			co->prometheus = true;
+			break;
+		case CO_OPT_STATE:
+			need = CO_FILTER;
+			co->state = optarg;
+			break;
+		case CO_OPT_RULE:
+			need = CO_FILTER;
+			co->rule = optarg;
+			break;
+		case CO_OPT_KIND:
+			need = CO_FILTER;
+			co->kind = optarg;
+			break;
+		case CO_OPT_FLOW:
+			need = CO_FILTER;
+			co->flow = optarg;
+			break;
+		case CO_OPT_COUNT:
+			need = CO_COUNT;
+			co->count = true;
+			break;
+		case CO_OPT_ALL:
+			need = CO_ALL;
+			co->all = true;
+			break;
+		case CO_OPT_EVENT:
+			need = CO_EVENT;
+			co->event = optarg;
 			break;
 		case 'h':
 			fputs(help, stdout);
@@ -562,43 +619,98 @@ static void print_flows(json_t *resp, const struct ctl_opts *co)
 		       : "");
 }
 
+/* Adds the flow filters given as options (--host --port --proto --state
+ * --rule --kind --flow) to req. Returns false with the message in why. */
+static bool add_flow_filters(json_t *req, const struct ctl_opts *co,
+			     char *why, size_t whylen)
+{
+	static const char *const kinds[] = { "snat", "bypass", "forward",
+					     "inbound" };
+	uint32_t a;
+	if (co->host) {
+		if (!nat_ip_parse(co->host, &a)) {
+			snprintf(why, whylen, "--host must be an IPv4 address");
+			return false;
+		}
+		json_object_set_new(req, "address", json_string(co->host));
+	}
+	if (co->port) {
+		if (!parse_port(co->port)) {
+			snprintf(why, whylen, "--port must be 1-65535");
+			return false;
+		}
+		json_object_set_new(req, "port", json_integer(atoi(co->port)));
+	}
+	if (co->proto) {
+		if (strcmp(co->proto, "tcp") != 0 &&
+		    strcmp(co->proto, "udp") != 0 &&
+		    strcmp(co->proto, "icmp") != 0) {
+			snprintf(why, whylen, "--proto must be tcp, udp or icmp");
+			return false;
+		}
+		json_object_set_new(req, "protocol", json_string(co->proto));
+	}
+	if (co->kind) {
+		bool known = false;
+		for (size_t i = 0; i < 4; i++)
+			known |= strcmp(co->kind, kinds[i]) == 0;
+		if (!known) {
+			snprintf(why, whylen,
+				 "--kind must be snat, bypass, forward or "
+				 "inbound");
+			return false;
+		}
+		json_object_set_new(req, "kind", json_string(co->kind));
+	}
+	if (co->state) {
+		if (!co->state[0] || strlen(co->state) > 16) {
+			snprintf(why, whylen, "--state: a TCP state "
+					      "(ESTABLISHED, TIME_WAIT, ...)");
+			return false;
+		}
+		json_object_set_new(req, "state", json_string(co->state));
+	}
+	if (co->rule) {
+		if (!co->rule[0]) {
+			snprintf(why, whylen, "--rule: a rule or forward name");
+			return false;
+		}
+		json_object_set_new(req, "rule", json_string(co->rule));
+	}
+	if (co->flow) {
+		char *end;
+		errno = 0;
+		unsigned long long id = strtoull(co->flow, &end, 10);
+		if (*end || end == co->flow || errno || id == 0 ||
+		    id > INT64_MAX || co->flow[0] == '-') {
+			snprintf(why, whylen, "--flow must be a flow id (1 or more)");
+			return false;
+		}
+		json_object_set_new(req, "flow", json_integer((json_int_t)id));
+	}
+	return true;
+}
+
+static void print_count(json_t *resp, const struct ctl_opts *co)
+{
+	(void)co;
+	printf("%lld\n", jint(resp, "matched"));
+}
+
 int app_cmd_flows(int argc, char **argv)
 {
 	struct ctl_opts co;
+	char why[96];
 	int rc;
-
-	if (control_opts("flows", app_help_flows, argc, argv, CO_FLOWS, &co,
-			 &rc))
+	if (control_opts("flows", app_help_flows, argc, argv,
+			 CO_FLOWS | CO_FILTER | CO_COUNT, &co, &rc))
 		return rc;
 	if (optind < argc)
 		return app_usage_error("flows", "unexpected argument");
 	json_t *req = json_pack("{s:s}", "action", "flows");
-	uint32_t a;
-	if (co.host) {
-		if (!nat_ip_parse(co.host, &a)) {
-			json_decref(req);
-			return app_usage_error(
-				"flows", "--host must be an IPv4 address");
-		}
-		json_object_set_new(req, "address", json_string(co.host));
-	}
-	if (co.port) {
-		if (!parse_port(co.port)) {
-			json_decref(req);
-			return app_usage_error("flows",
-					       "--port must be 1-65535");
-		}
-		json_object_set_new(req, "port", json_integer(atoi(co.port)));
-	}
-	if (co.proto) {
-		if (strcmp(co.proto, "tcp") != 0 &&
-		    strcmp(co.proto, "udp") != 0 &&
-		    strcmp(co.proto, "icmp") != 0) {
-			json_decref(req);
-			return app_usage_error(
-				"flows", "--proto must be tcp, udp or icmp");
-		}
-		json_object_set_new(req, "protocol", json_string(co.proto));
+	if (!add_flow_filters(req, &co, why, sizeof(why))) {
+		json_decref(req);
+		return app_usage_error("flows", why);
 	}
 	if (co.limit) {
 		char *end;
@@ -610,7 +722,234 @@ int app_cmd_flows(int argc, char **argv)
 		}
 		json_object_set_new(req, "limit", json_integer(v));
 	}
-	return ctl_run("flows", &co, req, print_flows);
+	if (co.count)
+		json_object_set_new(req, "count", json_true());
+	return ctl_run("flows", &co, req, co.count ? print_count : print_flows);
+}
+
+int app_cmd_flow(int argc, char **argv)
+{
+	struct ctl_opts co;
+	char why[96];
+	int rc;
+	if (control_opts("flow", app_help_flow, argc, argv,
+			 CO_FLOWS | CO_FILTER | CO_ALL, &co, &rc))
+		return rc;
+	if (optind == argc || strcmp(argv[optind], "delete") != 0)
+		return app_usage_error("flow", "expected delete ID|FILTER");
+	optind++;
+	if (argc - optind > 1)
+		return app_usage_error("flow", "delete takes at most one ID");
+	if (argc > optind) {
+		if (co.flow)
+			return app_usage_error("flow", "an ID or --flow, not "
+						       "both");
+		co.flow = argv[optind];
+	}
+	if (co.limit)
+		return app_usage_error("flow", "--limit is for flows");
+	json_t *req = json_pack("{s:s}", "action", "flow_delete");
+	if (!add_flow_filters(req, &co, why, sizeof(why))) {
+		json_decref(req);
+		return app_usage_error("flow", why);
+	}
+	if (json_object_size(req) == 1 && !co.all) {
+		json_decref(req);
+		return app_usage_error("flow", "delete needs an ID, a filter "
+					       "or --all");
+	}
+	if (co.all) {
+		if (json_object_size(req) > 1) {
+			json_decref(req);
+			return app_usage_error("flow",
+					       "--all takes no filter");
+		}
+		json_object_set_new(req, "all", json_true());
+	}
+	return ctl_run("flow delete", &co, req, NULL);
+}
+
+/* ---- watch ---- */
+
+struct watch_ctx {
+	bool json, failed, started;
+};
+
+/* "ip:port" of the endpoint key of o, or "-". */
+static const char *ep_text(json_t *o, const char *key, char *buf, size_t len)
+{
+	json_t *ep = json_object_get(o, key);
+	const char *ip = json_string_value(json_object_get(ep, "ip"));
+	json_t *port = json_object_get(ep, "port");
+	if (!ip)
+		return "-";
+	if (json_is_integer(port))
+		snprintf(buf, len, "%s:%lld", ip,
+			 (long long)json_integer_value(port));
+	else
+		snprintf(buf, len, "%s", ip);
+	return buf;
+}
+
+/* One event as a line for people, conntrack -E's way: [NEW] [UPDATE]
+ * [DESTROY] [DROP], then time, flow, protocol and the tuples. */
+static void watch_text(json_t *o)
+{
+	const char *ev = jstr(o, "ev");
+	const char *tag = strcmp(ev, "flow.open") == 0	    ? "[NEW]"
+			  : strcmp(ev, "flow.state") == 0   ? "[UPDATE]"
+			  : strcmp(ev, "flow.close") == 0   ? "[DESTROY]"
+			  : strcmp(ev, "flow.evicted") == 0 ? "[DESTROY]"
+			  : strcmp(ev, "pkt.drop") == 0	    ? "[DROP]"
+							    : NULL;
+	char a[40], b[40], c[40];
+	if (strcmp(ev, "watch.loss") == 0) {
+		printf("[LOST] %lld events (this reader was too slow)\n",
+		       jint(o, "lost_since_last"));
+		return;
+	}
+	printf("%s %s %s", tag ? tag : ev, jstr(o, "ts"), ev);
+	if (json_object_get(o, "flow"))
+		printf(" flow=%lld", jint(o, "flow"));
+	if (json_object_get(o, "proto"))
+		printf(" %s", jstr(o, "proto"));
+	if (json_object_get(o, "inside") || json_object_get(o, "remote"))
+		printf(" %s -> %s mapped=%s", ep_text(o, "inside", a, sizeof(a)),
+		       ep_text(o, "remote", b, sizeof(b)),
+		       ep_text(o, "mapped", c, sizeof(c)));
+	if (json_object_get(o, "kind"))
+		printf(" kind=%s", jstr(o, "kind"));
+	if (json_is_string(json_object_get(o, "old_state")))
+		printf(" state=%s->%s", jstr(o, "old_state"), jstr(o, "state"));
+	else if (json_is_string(json_object_get(o, "state")))
+		printf(" state=%s", jstr(o, "state"));
+	if (json_is_string(json_object_get(o, "end")))
+		printf(" end=%s", jstr(o, "end"));
+	if (json_is_string(json_object_get(o, "reason")))
+		printf(" reason=%s", jstr(o, "reason"));
+	if (json_is_string(json_object_get(o, "rule")))
+		printf(" rule=%s", jstr(o, "rule"));
+	printf("\n");
+}
+
+static bool watch_line(void *ctx, const char *line, size_t len)
+{
+	struct watch_ctx *w = ctx;
+	json_t *o = json_loadb(line, len, 0, NULL);
+	if (!w->started) {
+		w->started = true;
+		if (!json_is_true(json_object_get(o, "success"))) {
+			fprintf(stderr, "glassnat watch: %s (%s)\n",
+				jstr(o, "message"), jstr(o, "error"));
+			w->failed = true;
+			json_decref(o);
+			return false;
+		}
+		json_decref(o);
+		fprintf(stderr, "glassnat watch: watching (Ctrl+C to stop)\n");
+		return true;
+	}
+	if (w->json)
+		printf("%.*s\n", (int)len, line);
+	else if (json_is_object(o))
+		watch_text(o);
+	json_decref(o);
+	/* Each event as it comes, also into a pipe; a closed reader ends. */
+	return fflush(stdout) == 0 && !ferror(stdout);
+}
+
+int app_cmd_watch(int argc, char **argv)
+{
+	struct ctl_opts co;
+	char why[160], buf[128];
+	int rc;
+	if (control_opts("watch", app_help_watch, argc, argv,
+			 CO_FLOWS | CO_FILTER | CO_EVENT, &co, &rc))
+		return rc;
+	if (co.limit)
+		return app_usage_error("watch", "--limit is for flows");
+	/* FILTER words: KEY=VALUE, as the options without their dashes. */
+	for (int i = optind; i < argc; i++) {
+		char *eq = strchr(argv[i], '=');
+		const char **slot = NULL;
+		if (eq) {
+			size_t k = (size_t)(eq - argv[i]);
+			static const char *const keys[] = {
+				"host", "port", "proto", "state",
+				"rule", "kind", "flow",	 "event"
+			};
+			const char **slots[] = { &co.host,  &co.port, &co.proto,
+						 &co.state, &co.rule, &co.kind,
+						 &co.flow,  &co.event };
+			for (size_t j = 0; j < 8; j++)
+				if (strlen(keys[j]) == k &&
+				    strncmp(argv[i], keys[j], k) == 0)
+					slot = slots[j];
+		}
+		if (!slot) {
+			snprintf(why, sizeof(why),
+				 "'%.40s': a filter is KEY=VALUE (host, port, "
+				 "proto, state, rule, kind, flow, event)",
+				 argv[i]);
+			return app_usage_error("watch", why);
+		}
+		*slot = eq + 1;
+	}
+	json_t *req = json_pack("{s:s}", "action", "subscribe");
+	if (!add_flow_filters(req, &co, why, sizeof(why))) {
+		json_decref(req);
+		return app_usage_error("watch", why);
+	}
+	if (co.event) {
+		if (!co.event[0] || strlen(co.event) > 31) {
+			json_decref(req);
+			return app_usage_error("watch", "--event: an event "
+							"name or prefix "
+							"(flow, pkt.drop)");
+		}
+		json_object_set_new(req, "event", json_string(co.event));
+	}
+	const char *path = ctl_socket_path(&co, buf, sizeof(buf));
+	char *line = path ? json_dumps(req, JSON_COMPACT) : NULL;
+	json_decref(req);
+	if (!path)
+		return EX_USAGE;
+	char *req_nl = line ? malloc(strlen(line) + 2) : NULL;
+	if (!req_nl) {
+		free(line);
+		fprintf(stderr, "glassnat watch: out of memory\n");
+		return EX_RUNTIME;
+	}
+	sprintf(req_nl, "%s\n", line);
+	free(line);
+	struct watch_ctx w = { .json = co.json };
+	unsigned long oserr = 0;
+	enum nat_ctl_call_result r =
+		nat_ctl_stream(path, req_nl, CTL_TIMEOUT_MS, watch_line, &w,
+			       &oserr);
+	free(req_nl);
+	if (w.failed)
+		return EX_RUNTIME;
+	if (w.started) {
+		if (r == NAT_CTL_CALL_CLOSED)
+			fprintf(stderr, "glassnat watch: the gateway ended "
+					"the stream (stopped?)\n");
+		return r == NAT_CTL_CALL_CLOSED || r == NAT_CTL_CALL_OK
+			       ? EX_OK
+			       : EX_RUNTIME;
+	}
+	char eb[128];
+	fprintf(stderr, "glassnat watch: %s at %s%s%s\n",
+		r == NAT_CTL_CALL_NOT_RUNNING	? "the gateway is not running"
+		: r == NAT_CTL_CALL_NO_ANSWER	? "nobody answers"
+		: r == NAT_CTL_CALL_DENIED	? "permission denied"
+		: r == NAT_CTL_CALL_TIMEOUT	? "no answer in time"
+		: r == NAT_CTL_CALL_CLOSED	? "closed without an answer"
+						: "cannot reach the control socket",
+		path, r == NAT_CTL_CALL_ERROR ? ": " : "",
+		r == NAT_CTL_CALL_ERROR ? nat_plat_os_error(oserr, eb, sizeof(eb))
+					: "");
+	return EX_RUNTIME;
 }
 
 /* The inside networks' counters, when there are several. */

@@ -219,6 +219,35 @@ static void run_notify_status(const struct run_ctx *rc, bool ready)
 		nat_notify_status(status);
 }
 
+/* The watch feed: event lines to the control socket's subscribers
+ * (writer thread), while there are any (engine thread). */
+static void run_watch_sink(void *ctx, const char *lines, size_t len)
+{
+	struct run_ctx *rc = ctx;
+	nat_ctl_server_publish(rc->ctl, lines, len);
+}
+
+static bool run_watch_on(void *ctx)
+{
+	struct run_ctx *rc = ctx;
+	return nat_ctl_server_watchers(rc->ctl) > 0;
+}
+
+/* nat_live_opts.wake_fd / on_wake: control requests are answered as they
+ * come, not on the tick. */
+static int run_wake_fd(void *ctx)
+{
+	struct run_ctx *rc = ctx;
+	return rc->ctl ? nat_ctl_server_wake_fd(rc->ctl) : -1;
+}
+
+static void run_wake(void *ctx)
+{
+	struct run_ctx *rc = ctx;
+	if (rc->ctl)
+		nat_ctl_server_drain(rc->ctl, rc->e, &rc->ops);
+}
+
 /* nat_live_opts.on_start: the backend steers packets to us. */
 static int run_start(void *ctx, char *errbuf, size_t errlen)
 {
@@ -244,6 +273,10 @@ static int run_start(void *ctx, char *errbuf, size_t errlen)
 			nat_ip_str(rc->cfg->metrics.addr, ip),
 			rc->cfg->metrics.port);
 	}
+	if (nat_obs_watch_open(&rc->ob, rc->cfg, run_watch_sink, run_watch_on,
+			       rc, errbuf, errlen) != 0)
+		return -1;
+	nat_ctl_server_feed_on(rc->ctl, true);
 	run_log("INFO", "CONTROL",
 		"Control socket %s (" NAT_PLAT_CTL_ACCESS ")",
 		rc->cfg->control_socket);
@@ -379,6 +412,8 @@ static int run_backend(struct run_ctx *ctx)
 	struct nat_live_opts o = {
 		.on_tick = run_tick,
 		.on_start = run_start,
+		.wake_fd = run_wake_fd,
+		.on_wake = run_wake,
 		.ctx = ctx,
 		.verbose = ctx->cfg->logging.verbose,
 		.log = log_line_stream("QUEUE"),
@@ -407,6 +442,7 @@ static int run_backend(struct run_ctx *ctx)
 					more->ctl_errors);
 	be->close(ctx->live);
 	ctx->live = NULL;
+	nat_obs_watch_close(&ctx->ob); /* its sink is the control server */
 	nat_ctl_server_stop(ctx->ctl);
 	ctx->ctl = NULL;
 	more->metrics_scrapes = nat_metrics_http_scrapes(ctx->http);

@@ -19,6 +19,8 @@ const char app_help_main[] =
 	"  check     validate a config file and print the plan\n"
 	"  forward   list, add or remove port forwards (control socket)\n"
 	"  flows     list the live flows (control socket)\n"
+	"  flow      delete flows: flow delete ID|FILTERS (control socket)\n"
+	"  watch     print flow events and drops as they happen (control socket)\n"
 	"  stats     print the live counters (control socket)\n"
 	"  trace     turn packet tracing on or off (control socket)\n"
 	"  reload    re-read the config in the running gateway (control socket)\n"
@@ -201,23 +203,72 @@ const char app_help_forward[] =
 	"  glassnat forward remove 8080\n"
 	"  glassnat forward remove --name web\n";
 
+#define FLOW_FILTERS                                                         \
+	"      --host IP       only flows with IP as inside, mapped or remote\n" \
+	"      --port N        only flows with port N on any side\n"            \
+	"      --proto P       tcp, udp or icmp\n"                               \
+	"      --state S       TCP state: ESTABLISHED, TIME_WAIT, SYN_SENT...\n"  \
+	"      --rule NAME     the rule (or forward) that decided the flow\n"   \
+	"      --kind K        snat, bypass, forward or inbound\n"              \
+	"      --flow ID       the flow with this id\n"
+
 const char app_help_flows[] =
-	"usage: glassnat flows [--host IP] [--port N] [--proto P] [--limit N]\n"
-	"                      [OPTIONS]\n"
+	"usage: glassnat flows [FILTERS] [--limit N] [--count] [OPTIONS]\n"
 	"\n"
 	"Lists the running gateway's flows: id, protocol, inside, mapped and\n"
 	"remote address:port, TCP state, rule, packets and bytes each way.\n"
+	"glassnat's flows are its own: `conntrack -L` does not show them (the\n"
+	"queued traffic is exempt from conntrack by design).\n"
 	"\n"
 	"options:\n"
-	"      --host IP       only flows with IP as inside, mapped or remote\n"
-	"      --port N        only flows with port N on any side\n"
-	"      --proto P       tcp, udp or icmp\n"
+	FLOW_FILTERS
 	"      --limit N       at most N flows (default 100, at most 10000)\n"
+	"      --count         print only how many flows match\n"
 	CONTROL_OPTIONS "\n" CONTROL_NOTE
 	"\n"
 	"example:\n"
 	"  glassnat flows --host 172.17.240.21 --proto tcp\n"
 	"  glassnat flows --json | jq '.flows[] | select(.kind==\"forward\")'\n";
+
+const char app_help_flow[] =
+	"usage: glassnat flow delete ID|FILTERS|--all [OPTIONS]\n"
+	"\n"
+	"Removes flows from the running gateway's table, like conntrack -D:\n"
+	"each gets a flow.close event with end \"deleted\" and its mapping is\n"
+	"released; the next packet of the connection is a new flow (or, from\n"
+	"outside, a no_mapping drop). Prints how many were deleted.\n"
+	"\n"
+	"options:\n"
+	FLOW_FILTERS
+	"      --all           every flow (no filter)\n"
+	CONTROL_OPTIONS "\n" CONTROL_NOTE
+	"\n"
+	"example:\n"
+	"  glassnat flow delete 42\n"
+	"  glassnat flow delete --host 172.17.240.21 --proto udp\n";
+
+const char app_help_watch[] =
+	"usage: glassnat watch [KEY=VALUE...] [FILTERS] [--event E] [--json]\n"
+	"                      [OPTIONS]\n"
+	"\n"
+	"Prints the running gateway's events as they happen, like conntrack -E:\n"
+	"[NEW] [UPDATE] [DESTROY] flows, [DROP] packets (rate limited as in\n"
+	"the events file), until Ctrl+C. --json prints each event as the\n"
+	"events file has it (docs/events.md). A reader too slow for the\n"
+	"gateway loses lines, never slows it: the loss is shown ([LOST] N, or\n"
+	"a watch.loss object). Filters as options or as KEY=VALUE words with\n"
+	"the same names (host=IP port=N proto=P state=S rule=R kind=K\n"
+	"flow=ID event=E). Not on Windows yet.\n"
+	"\n"
+	"options:\n"
+	FLOW_FILTERS
+	"      --event E       only events named E or starting E. (flow,\n"
+	"                      flow.close, pkt.drop)\n"
+	CONTROL_OPTIONS "\n" CONTROL_NOTE
+	"\n"
+	"example:\n"
+	"  glassnat watch proto=tcp\n"
+	"  glassnat watch --event pkt.drop --json | jq .reason\n";
 
 const char app_help_stats[] =
 	"usage: glassnat stats [--prometheus] [OPTIONS]\n"

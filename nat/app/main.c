@@ -49,6 +49,8 @@ static const struct command commands[] = {
 	{ "version", cmd_version },
 	{ "uninstall", app_cmd_uninstall },
 	{ "service", app_cmd_service },
+	{ "flow", app_cmd_flow },
+	{ "watch", app_cmd_watch },
 };
 
 /* Rewrites Hyper-NAT's Go-style single-dash long options in place (up to

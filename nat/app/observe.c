@@ -29,6 +29,8 @@ static void obs_event(void *ctx, const struct nat_event *ev)
 	if (ob->log)
 		log_engine_event(&ob->lctx, out);
 	ipfix_export_event(ob->ipfix, out);
+	if (ob->watch && ob->watch_on(ob->watch_ctx))
+		log_engine_event(&ob->wctx, out);
 }
 
 static void obs_packet(void *ctx, int stage, const uint8_t *pkt, size_t len,
@@ -36,6 +38,40 @@ static void obs_packet(void *ctx, int stage, const uint8_t *pkt, size_t len,
 {
 	struct nat_observers *ob = ctx;
 	trace_packet(ob->trace, ob->e, stage, pkt, len, m, r);
+}
+
+/* The engine's hooks for what is open now. */
+static void set_hooks(struct nat_observers *ob)
+{
+	struct nat_hooks h;
+	memset(&h, 0, sizeof(h));
+	h.ctx = ob;
+	h.event = obs_event; /* the log, the watch feed, IPFIX, metrics */
+	if (ob->trace)
+		h.packet = obs_packet;
+	nat_engine_set_hooks(ob->e, &h);
+}
+
+int nat_obs_watch_open(struct nat_observers *ob, const struct nat_config *cfg,
+		       void (*sink)(void *ctx, const char *lines, size_t len),
+		       bool (*on)(void *ctx), void *ctx, char *errbuf,
+		       size_t errlen)
+{
+	struct log_opts lo;
+	memset(&lo, 0, sizeof(lo));
+	lo.format = NAT_LOG_JSON;
+	lo.queue = cfg->logging.queue;
+	lo.sink = sink;
+	lo.sink_ctx = ctx;
+	ob->watch = log_open(&lo, errbuf, errlen);
+	if (!ob->watch)
+		return -1;
+	ob->wctx.w = ob->watch;
+	ob->wctx.e = ob->e;
+	ob->watch_on = on;
+	ob->watch_ctx = ctx;
+	set_hooks(ob);
+	return 0;
 }
 
 int nat_obs_open(struct nat_observers *ob, struct nat_engine *e,
@@ -92,13 +128,7 @@ int nat_obs_open(struct nat_observers *ob, struct nat_engine *e,
 			return -1;
 		}
 	}
-	struct nat_hooks h;
-	memset(&h, 0, sizeof(h));
-	h.ctx = ob;
-	h.event = obs_event;
-	if (ob->trace)
-		h.packet = obs_packet;
-	nat_engine_set_hooks(e, &h);
+	set_hooks(ob);
 	return 0;
 }
 
@@ -123,13 +153,18 @@ int nat_obs_trace_on(struct nat_observers *ob,
 		return -1;
 	ob->tctx.t = ob->trace;
 	ob->tctx.e = ob->e;
-	struct nat_hooks h;
-	memset(&h, 0, sizeof(h));
-	h.ctx = ob;
-	h.event = obs_event;
-	h.packet = obs_packet;
-	nat_engine_set_hooks(ob->e, &h);
+	set_hooks(ob);
 	return 0;
+}
+
+void nat_obs_watch_close(struct nat_observers *ob)
+{
+	struct log_writer *w = ob->watch;
+	if (!w)
+		return;
+	ob->watch = NULL;
+	set_hooks(ob);
+	log_close(w);
 }
 
 /* Reports trace losses not reported yet. The report is itself a log
@@ -198,6 +233,7 @@ void nat_obs_close(struct nat_observers *ob, uint64_t ts_ns,
 		ts_ns = nat_engine_now(ob->e);
 	uint64_t active = nat_engine_stats(ob->e)->flows_active;
 	nat_engine_flush(ob->e, ts_ns);
+	nat_obs_watch_close(ob); /* the flows' last events are in */
 	struct nat_stats st = *nat_engine_stats(ob->e);
 	st.flows_active = active;
 	struct nat_ctl_extra x = ob->more;

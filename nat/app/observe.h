@@ -46,6 +46,12 @@ struct nat_observers {
 	 * control) for the final statistics: set by the caller before
 	 * nat_obs_close. */
 	struct nat_ctl_extra more;
+	/* The watch feed (nat_obs_watch_open): a second log writer, JSON,
+	 * fed only while watch_on says someone listens. */
+	struct log_writer *watch;
+	struct log_engine_ctx wctx;
+	bool (*watch_on)(void *ctx);
+	void *watch_ctx;
 };
 
 /* Opens what cfg and o ask for and sets e's hooks. Returns -1 with a
@@ -63,6 +69,20 @@ int nat_obs_trace_on(struct nat_observers *ob,
 		     const struct nat_trace_cfg *cfg, const char *bpf,
 		     char *errbuf, size_t errlen)
 	__attribute__((warn_unused_result));
+
+/* Engine thread, after nat_obs_open: every engine event also goes, as the
+ * JSON line the events file would get, through a bounded queue and its
+ * own writer thread to sink, whenever on(ctx) is true (checked per event;
+ * it must be cheap). Losses are counted like the log's (log.loss lines
+ * reach sink too). Returns -1 with errbuf (out of memory). */
+int nat_obs_watch_open(struct nat_observers *ob, const struct nat_config *cfg,
+		       void (*sink)(void *ctx, const char *lines, size_t len),
+		       bool (*on)(void *ctx), void *ctx, char *errbuf,
+		       size_t errlen) __attribute__((warn_unused_result));
+
+/* Stops the watch feed (its last lines reach sink first): before what
+ * sink writes to goes away. The engine must not run meanwhile. */
+void nat_obs_watch_close(struct nat_observers *ob);
 
 /* Engine thread, as often as convenient: emits trace.loss when the trace
  * queue lost records since the last report (at most once a second). */

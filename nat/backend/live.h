@@ -30,6 +30,14 @@ struct nat_live_opts {
 	 * socket here, so a second glassnat fails on the backend first).
 	 * -1 ends the run with the message in errbuf. May be NULL. */
 	int (*on_start)(void *ctx, char *errbuf, size_t errlen);
+	/* Asked once after on_start: a descriptor (an eventfd) the loop
+	 * also waits on when idle, -1 for none. When it is readable the
+	 * loop reads it and calls on_wake; on_wake also runs after every
+	 * batch, so a control request waits for neither a tick nor a
+	 * packet. on_wake must be cheap with nothing to do. Engine thread.
+	 * Either may be NULL (Windows: the tick alone). */
+	int (*wake_fd)(void *ctx);
+	void (*on_wake)(void *ctx);
 	void *ctx;
 	bool verbose; /* the steering installed, echoed to log */
 	FILE *log;    /* text lines: startup facts and warnings; may be NULL */

@@ -23,6 +23,7 @@
 #include <ifaddrs.h>
 #include <net/if.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -583,27 +584,53 @@ static void nfq_frag_out(void *ctx, uint64_t tag, const uint8_t *pkt,
 	L->st.frag_late++;
 }
 
+/* Idle: waits for the queue or the wake descriptor, up to the next tick;
+ * a wake is read (the eventfd cleared) here. */
+static void wait_idle(int fd, int wfd, uint64_t next_tick)
+{
+	struct pollfd p[2] = { { .fd = fd, .events = POLLIN },
+			       { .fd = wfd, .events = POLLIN } };
+	uint64_t t = now_ns();
+	int ms = t >= next_tick ? 0 : (int)((next_tick - t) / 1000000u) + 1;
+	if (poll(p, 2, ms > 100 ? 100 : ms) > 0 && (p[1].revents & POLLIN)) {
+		uint64_t v;
+		ssize_t r = read(wfd, &v, sizeof(v));
+		(void)r;
+	}
+}
+
 static int loop(struct nat_live *L, char *errbuf, size_t errlen)
 {
 	int fd = mnl_socket_get_fd(L->nl);
 	uint64_t next_tick = 0, next_refresh = 0;
+	int wfd = L->o.wake_fd ? L->o.wake_fd(L->o.ctx) : -1;
 
 	while (!L->stop) {
-		int n = recvmmsg(fd, L->msgs, BATCH, MSG_WAITFORONE, NULL);
+		/* With a wake descriptor the queue is read without waiting,
+		 * and an empty queue waits in poll on both. */
+		int n = recvmmsg(fd, L->msgs, BATCH,
+				 MSG_WAITFORONE | (wfd >= 0 ? MSG_DONTWAIT : 0),
+				 NULL);
+		int err = n < 0 ? errno : 0;
 		if (n > 0) {
 			process_batch(L, n);
 		} else if (n < 0) {
-			if (errno == ENOBUFS) {
+			if (err == ENOBUFS) {
 				/* The kernel could not deliver: those packets
 				 * are dropped (fail closed). Keep going. */
 				L->st.enobufs++;
-			} else if (errno != EAGAIN && errno != EWOULDBLOCK &&
-				   errno != EINTR) {
+			} else if (err == EAGAIN || err == EWOULDBLOCK) {
+				if (wfd >= 0)
+					wait_idle(fd, wfd, next_tick);
+			} else if (err != EINTR) {
 				seterr(errbuf, errlen, "queue %u: recvmmsg: %s",
-				       L->queue, strerror(errno));
+				       L->queue, strerror(err));
 				return -1;
 			}
 		}
+		/* Control requests: after every batch and every wake. */
+		if (L->o.on_wake)
+			L->o.on_wake(L->o.ctx);
 		uint64_t t = now_ns();
 		if (t >= next_tick) {
 			if (t < L->last_ts)

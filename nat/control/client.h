@@ -6,6 +6,7 @@
 #ifndef GLASSNAT_CLIENT_H
 #define GLASSNAT_CLIENT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 enum nat_ctl_call_result {
@@ -28,6 +29,21 @@ enum nat_ctl_call_result {
 enum nat_ctl_call_result nat_ctl_call(const char *path, const char *line,
 				      unsigned timeout_ms, char **resp,
 				      size_t *resp_len, unsigned long *oserr)
+	__attribute__((warn_unused_result));
+
+/* A stream (subscribe): connects to path, writes line, then calls on_line
+ * for every line received (its '\n' cut), the first being the answer to
+ * line, until on_line returns false (NAT_CTL_CALL_OK) or the server closes
+ * (NAT_CTL_CALL_CLOSED, also after lines: the stream ended). The first
+ * line must come within timeout_ms; later ones may take any time.
+ * Windows: NAT_CTL_CALL_ERROR with *oserr ERROR_NOT_SUPPORTED (the pipe
+ * server streams nothing yet). */
+enum nat_ctl_call_result nat_ctl_stream(const char *path, const char *line,
+					unsigned timeout_ms,
+					bool (*on_line)(void *ctx,
+							const char *line,
+							size_t len),
+					void *ctx, unsigned long *oserr)
 	__attribute__((warn_unused_result));
 
 #endif

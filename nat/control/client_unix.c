@@ -118,3 +118,80 @@ enum nat_ctl_call_result nat_ctl_call(const char *path, const char *line,
 	*resp_len = used;
 	return NAT_CTL_CALL_OK;
 }
+
+enum nat_ctl_call_result nat_ctl_stream(const char *path, const char *line,
+					unsigned timeout_ms,
+					bool (*on_line)(void *ctx,
+							const char *line,
+							size_t len),
+					void *ctx, unsigned long *oserr)
+{
+	enum { BUF = 1 << 16 };
+	int fd = -1;
+	*oserr = 0;
+	enum nat_ctl_call_result rc = connect_to(path, &fd, oserr);
+	if (rc != NAT_CTL_CALL_OK)
+		return rc;
+	size_t len = strlen(line), off = 0;
+	while (off < len) {
+		ssize_t w = send(fd, line + off, len - off, MSG_NOSIGNAL);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			break; /* refused at once: its answer is still read */
+		off += (size_t)w;
+	}
+	char *buf = malloc(BUF);
+	size_t used = 0;
+	bool first = true;
+	uint64_t deadline = mono_ms() + timeout_ms;
+	rc = NAT_CTL_CALL_CLOSED;
+	while (buf) {
+		int wait = -1;
+		if (first) {
+			uint64_t now = mono_ms();
+			wait = now < deadline ? (int)(deadline - now) : 0;
+		}
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		int pr = poll(&p, 1, wait);
+		if (pr < 0 && errno == EINTR)
+			continue;
+		if (pr == 0) {
+			rc = NAT_CTL_CALL_TIMEOUT;
+			break;
+		}
+		if (pr < 0) {
+			*oserr = (unsigned long)errno;
+			rc = NAT_CTL_CALL_ERROR;
+			break;
+		}
+		if (used == BUF) { /* a line longer than any event: cut */
+			buf[BUF - 1] = '\n';
+		} else {
+			ssize_t r = read(fd, buf + used, BUF - used);
+			if (r < 0 && errno == EINTR)
+				continue;
+			if (r <= 0)
+				break;
+			used += (size_t)r;
+		}
+		size_t start = 0;
+		char *nl;
+		bool go = true;
+		while (go && (nl = memchr(buf + start, '\n', used - start))) {
+			size_t n = (size_t)(nl - (buf + start));
+			first = false;
+			go = on_line(ctx, buf + start, n);
+			start += n + 1;
+		}
+		memmove(buf, buf + start, used - start);
+		used -= start;
+		if (!go) {
+			rc = NAT_CTL_CALL_OK;
+			break;
+		}
+	}
+	free(buf);
+	close(fd);
+	return rc;
+}

@@ -119,3 +119,19 @@ out:
 	return rc;
 }
 
+
+enum nat_ctl_call_result nat_ctl_stream(const char *path, const char *line,
+					unsigned timeout_ms,
+					bool (*on_line)(void *ctx,
+							const char *line,
+							size_t len),
+					void *ctx, unsigned long *oserr)
+{
+	(void)path;
+	(void)line;
+	(void)timeout_ms;
+	(void)on_line;
+	(void)ctx;
+	*oserr = ERROR_NOT_SUPPORTED;
+	return NAT_CTL_CALL_ERROR;
+}

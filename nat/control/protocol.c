@@ -27,6 +27,8 @@ static const char *const action_names[NAT_CTL_ACTION_MAX] = {
 	[NAT_CTL_TRACE_ON] = "trace_on",
 	[NAT_CTL_TRACE_OFF] = "trace_off",
 	[NAT_CTL_RELOAD] = "reload",
+	[NAT_CTL_FLOW_DELETE] = "flow_delete",
+	[NAT_CTL_SUBSCRIBE] = "subscribe",
 };
 
 static const char *const error_names[NAT_CTL_E_MAX] = {
@@ -369,25 +371,129 @@ static int parse_forward_remove(struct pctx *p, json_t *root,
 	return 0;
 }
 
-static int parse_flows(struct pctx *p, json_t *root, struct nat_ctl_req *r)
+/* The flow filters flows, flow_delete and subscribe share. */
+static int parse_flow_filters(struct pctx *p, json_t *root,
+			      struct nat_ctl_req *r)
 {
-	static const char *const top[] = { "action", "address", "port",
-					   "protocol", "limit", NULL };
+	char word[24];
 	bool has;
 	long long v;
-	if (only_keys(p, root, "request", top) < 0 ||
-	    get_ip(p, root, "address", "", &r->addr, &r->has_addr) < 0 ||
+	if (get_ip(p, root, "address", "", &r->addr, &r->has_addr) < 0 ||
 	    get_proto(p, root, "protocol", "", true, &r->fproto, &has) < 0)
 		return -1;
 	if (get_int(p, root, "port", "", 1, 65535, &v, &has) < 0)
 		return -1;
 	if (has)
 		r->fport = (uint16_t)v;
+	if (get_int(p, root, "flow", "", 1, INT64_MAX, &v, &r->has_id) < 0)
+		return -1;
+	if (r->has_id)
+		r->id = (uint64_t)v;
+	if (get_string(p, root, "rule", "", r->rule, sizeof(r->rule), &has,
+		       false) < 0)
+		return -1;
+	if (get_string(p, root, "kind", "", word, sizeof(word), &has, false) <
+	    0)
+		return -1;
+	if (has) {
+		unsigned k = 0;
+		while (k < 4 &&
+		       strcmp(nat_flow_kind_name((enum nat_flow_kind)k), word))
+			k++;
+		if (k == 4)
+			return bad(p, NAT_CTL_E_BAD_REQUEST,
+				   "kind: \"%s\" is not snat, bypass, forward "
+				   "or inbound",
+				   word);
+		r->has_kind = true;
+		r->kind = (uint8_t)k;
+	}
+	if (get_string(p, root, "state", "", word, sizeof(word), &has, false) <
+	    0)
+		return -1;
+	if (has) {
+		unsigned k = 1;
+		for (char *c = word; *c; c++)
+			if (*c >= 'a' && *c <= 'z')
+				*c = (char)(*c - 'a' + 'A');
+		while (k < NAT_TCP_STATE_MAX &&
+		       strcmp(nat_tcp_state_name((enum nat_tcp_state)k), word))
+			k++;
+		if (k == NAT_TCP_STATE_MAX)
+			return bad(p, NAT_CTL_E_BAD_REQUEST,
+				   "state: \"%s\" is not a TCP state (NEW, "
+				   "SYN_SENT, SYN_RECEIVED, ESTABLISHED, "
+				   "FIN_WAIT, TIME_WAIT, CLOSED)",
+				   word);
+		r->state = (uint8_t)(k + 1);
+	}
+	return 0;
+}
+
+static int parse_flows(struct pctx *p, json_t *root, struct nat_ctl_req *r)
+{
+	static const char *const top[] = { "action", "address", "port",
+					   "protocol", "limit",	  "flow",
+					   "rule",   "kind",	"state",
+					   "count",  NULL };
+	bool has;
+	long long v;
+	if (only_keys(p, root, "request", top) < 0 ||
+	    parse_flow_filters(p, root, r) < 0)
+		return -1;
 	r->limit = NAT_CTL_FLOWS_DEFAULT;
 	if (get_int(p, root, "limit", "", 1, NAT_CTL_FLOWS_MAX, &v, &has) < 0)
 		return -1;
 	if (has)
 		r->limit = (uint32_t)v;
+	json_t *c = json_object_get(root, "count");
+	if (c && !json_is_boolean(c))
+		return bad(p, NAT_CTL_E_BAD_REQUEST,
+			   "count: expected a boolean, got %s", json_kind(c));
+	r->count_only = c && json_is_true(c);
+	return 0;
+}
+
+static int parse_flow_delete(struct pctx *p, json_t *root,
+			     struct nat_ctl_req *r)
+{
+	static const char *const top[] = { "action", "address", "port",
+					   "protocol", "flow",	  "rule",
+					   "kind",   "state",	"all",
+					   NULL };
+	if (only_keys(p, root, "request", top) < 0 ||
+	    parse_flow_filters(p, root, r) < 0)
+		return -1;
+	json_t *a = json_object_get(root, "all");
+	if (a && !json_is_boolean(a))
+		return bad(p, NAT_CTL_E_BAD_REQUEST,
+			   "all: expected a boolean, got %s", json_kind(a));
+	r->all = a && json_is_true(a);
+	bool any = r->has_addr || r->fport || r->fproto || r->has_id ||
+		   r->rule[0] || r->has_kind || r->state;
+	if (!any && !r->all)
+		return bad(p, NAT_CTL_E_BAD_REQUEST,
+			   "flow_delete needs a filter (flow, address, port, "
+			   "protocol, rule, kind, state) or \"all\": true");
+	if (any && r->all)
+		return bad(p, NAT_CTL_E_BAD_REQUEST,
+			   "all: not with a filter");
+	return 0;
+}
+
+static int parse_subscribe(struct pctx *p, json_t *root,
+			   struct nat_ctl_req *r)
+{
+	static const char *const top[] = { "action", "address", "port",
+					   "protocol", "flow",	  "rule",
+					   "kind",   "state",	"event",
+					   NULL };
+	bool has;
+	if (only_keys(p, root, "request", top) < 0 ||
+	    parse_flow_filters(p, root, r) < 0 ||
+	    get_string(p, root, "event", "", r->event, sizeof(r->event), &has,
+		       false) < 0)
+		return -1;
 	return 0;
 }
 
@@ -421,8 +527,8 @@ int nat_ctl_parse(const char *line, size_t len, struct nat_ctl_req *req,
 	if (!a) {
 		bad(&p, NAT_CTL_E_BAD_REQUEST,
 		    "action: missing (forward_list, forward_add, "
-		    "forward_remove, flows, stats, trace_on, trace_off, "
-		    "reload)");
+		    "forward_remove, flows, flow_delete, stats, subscribe, "
+		    "trace_on, trace_off, reload)");
 		goto out;
 	}
 	if (!json_is_string(a)) {
@@ -444,8 +550,8 @@ int nat_ctl_parse(const char *line, size_t len, struct nat_ctl_req *req,
 				*c = '?';
 		bad(&p, NAT_CTL_E_UNKNOWN_ACTION,
 		    "unknown action \"%s\" (forward_list, forward_add, "
-		    "forward_remove, flows, stats, trace_on, trace_off, "
-		    "reload)",
+		    "forward_remove, flows, flow_delete, stats, subscribe, "
+		    "trace_on, trace_off, reload)",
 		    shown);
 		goto out;
 	}
@@ -462,6 +568,12 @@ int nat_ctl_parse(const char *line, size_t len, struct nat_ctl_req *req,
 		break;
 	case NAT_CTL_FLOWS:
 		rc = parse_flows(&p, root, req);
+		break;
+	case NAT_CTL_FLOW_DELETE:
+		rc = parse_flow_delete(&p, root, req);
+		break;
+	case NAT_CTL_SUBSCRIBE:
+		rc = parse_subscribe(&p, root, req);
 		break;
 	case NAT_CTL_TRACE_ON:
 		rc = only_keys(&p, root, "request", trace_keys) < 0 ||
@@ -637,8 +749,8 @@ struct flows_ctx {
 	uint64_t now_ns;
 };
 
-static bool flow_matches(const struct nat_ctl_req *r,
-			 const struct nat_flow_info *f)
+bool nat_ctl_flow_matches(const struct nat_ctl_req *r,
+			  const struct nat_flow_info *f, const char *rule_name)
 {
 	if (r->fproto && f->proto != r->fproto)
 		return false;
@@ -648,20 +760,32 @@ static bool flow_matches(const struct nat_ctl_req *r,
 	if (r->fport && f->in_port != r->fport && f->map_port != r->fport &&
 	    f->rem_port != r->fport)
 		return false;
+	if (r->has_id && f->id != r->id)
+		return false;
+	if (r->has_kind && f->kind != r->kind)
+		return false;
+	if (r->state && (f->proto != 6 || f->tcp_state + 1 != r->state))
+		return false;
+	if (r->rule[0] && (!rule_name || strcmp(rule_name, r->rule) != 0))
+		return false;
 	return true;
+}
+
+static const char *flow_rule_name(const struct nat_engine *e,
+				  const struct nat_flow_info *f)
+{
+	return f->kind == NAT_FLOW_FORWARD ? nat_engine_forward_name(e, f->rule)
+					   : nat_engine_rule_name(e, f->rule);
 }
 
 static void flow_one(void *ctx, const struct nat_flow_info *f)
 {
 	struct flows_ctx *c = ctx;
-	if (!flow_matches(c->r, f))
+	const char *rule = flow_rule_name(c->e, f);
+	if (!nat_ctl_flow_matches(c->r, f, rule))
 		return;
-	if (c->matched++ >= c->r->limit || !c->arr)
+	if (c->matched++ >= c->r->limit || !c->arr || c->r->count_only)
 		return;
-	const char *rule =
-		f->kind == NAT_FLOW_FORWARD
-			? nat_engine_forward_name(c->e, f->rule)
-			: nat_engine_rule_name(c->e, f->rule);
 	const char *pn = nat_proto_name(f->proto);
 	json_t *o = json_pack(
 		"{s:I, s:s, s:s, s:o, s:o, s:o, s:s?, s:I, s:I, s:I, s:I, "
@@ -706,6 +830,103 @@ static char *do_flows(struct nat_engine *e, const struct nat_ctl_req *r)
 				"flows", c.arr, "matched", (json_int_t)c.matched,
 				"shown", (json_int_t)shown, "truncated",
 				c.matched > shown));
+}
+
+struct delete_ctx {
+	const struct nat_engine *e;
+	const struct nat_ctl_req *r;
+};
+
+static bool delete_match(void *ctx, const struct nat_flow_info *f)
+{
+	struct delete_ctx *c = ctx;
+	return c->r->all || nat_ctl_flow_matches(c->r, f, flow_rule_name(c->e, f));
+}
+
+static char *do_flow_delete(struct nat_engine *e, const struct nat_ctl_req *r)
+{
+	struct delete_ctx c = { e, r };
+	uint32_t n = nat_engine_flow_delete(e, delete_match, &c);
+	char msg[64];
+	snprintf(msg, sizeof(msg), "%u flow%s deleted", n, n == 1 ? "" : "s");
+	return finish(json_pack("{s:b, s:s, s:I}", "success", 1, "message", msg,
+				"deleted", (json_int_t)n));
+}
+
+/* ---- subscribe filters, on event lines ---- */
+
+static bool ep_has(json_t *o, const char *key, bool ip, uint32_t addr,
+		   uint16_t port)
+{
+	json_t *ep = json_object_get(o, key);
+	if (!json_is_object(ep))
+		return false;
+	if (ip) {
+		json_t *v = json_object_get(ep, "ip");
+		uint32_t a;
+		return json_is_string(v) && nat_ip_parse(json_string_value(v), &a) &&
+		       a == addr;
+	}
+	json_t *v = json_object_get(ep, "port");
+	return json_is_integer(v) && json_integer_value(v) == port;
+}
+
+static bool str_is(json_t *o, const char *key, const char *want)
+{
+	json_t *v = json_object_get(o, key);
+	return json_is_string(v) && strcmp(json_string_value(v), want) == 0;
+}
+
+bool nat_ctl_event_matches(const struct nat_ctl_req *r, const char *line,
+			   size_t len)
+{
+	static const char *const eps[] = { "inside", "mapped", "remote" };
+	bool ok = true, any;
+	if (!r->event[0] && !r->has_addr && !r->fport && !r->fproto &&
+	    !r->has_id && !r->rule[0] && !r->has_kind && !r->state)
+		return true;
+	json_t *o = json_loadb(line, len, 0, NULL);
+	if (!json_is_object(o)) {
+		json_decref(o);
+		return false;
+	}
+	if (r->event[0]) {
+		json_t *ev = json_object_get(o, "ev");
+		size_t n = strlen(r->event);
+		ok = json_is_string(ev) &&
+		     strncmp(json_string_value(ev), r->event, n) == 0 &&
+		     (json_string_value(ev)[n] == '\0' ||
+		      json_string_value(ev)[n] == '.' || r->event[n - 1] == '.');
+	}
+	if (ok && r->has_id) {
+		json_t *v = json_object_get(o, "flow");
+		ok = json_is_integer(v) && (uint64_t)json_integer_value(v) == r->id;
+	}
+	if (ok && r->has_addr) {
+		any = false;
+		for (size_t i = 0; i < 3; i++)
+			any |= ep_has(o, eps[i], true, r->addr, 0);
+		ok = any;
+	}
+	if (ok && r->fport) {
+		any = false;
+		for (size_t i = 0; i < 3; i++)
+			any |= ep_has(o, eps[i], false, 0, r->fport);
+		ok = any;
+	}
+	if (ok && r->fproto)
+		ok = str_is(o, "proto", nat_proto_name(r->fproto));
+	if (ok && r->has_kind)
+		ok = str_is(o, "kind",
+			    nat_flow_kind_name((enum nat_flow_kind)r->kind));
+	if (ok && r->state)
+		ok = str_is(o, "state",
+			    nat_tcp_state_name((enum nat_tcp_state)(r->state -
+								     1)));
+	if (ok && r->rule[0])
+		ok = str_is(o, "rule", r->rule);
+	json_decref(o);
+	return ok;
 }
 
 /* Per inside network: its name, address and counters. */
@@ -773,6 +994,12 @@ char *nat_ctl_execute(struct nat_engine *e, const struct nat_ctl_ops *ops,
 		return do_flows(e, r);
 	case NAT_CTL_STATS:
 		return do_stats(e, ops);
+	case NAT_CTL_FLOW_DELETE:
+		return do_flow_delete(e, r);
+	case NAT_CTL_SUBSCRIBE: /* the server answers it (server.c) */
+		*code = NAT_CTL_E_FAILED;
+		return nat_ctl_error_response(
+			*code, "subscribe is not available here");
 	case NAT_CTL_TRACE_ON:
 	case NAT_CTL_TRACE_OFF: {
 		bool on = r->action == NAT_CTL_TRACE_ON;

@@ -18,7 +18,14 @@
 enum {
 	NAT_CTL_LINE_MAX = 65536,  /* bytes of one request line, '\n' incl. */
 	NAT_CTL_CLIENTS_MAX = 16,  /* connections at once; more get "busy" */
-	NAT_CTL_IDLE_MS = 5000,	   /* a client silent this long is dropped */
+	NAT_CTL_IDLE_MS = 5000,	   /* mid-request or mid-answer this long:
+				    * dropped */
+	NAT_CTL_IDLE_EMPTY_MS = 2000, /* connected, nothing asked this long:
+				       * dropped */
+	NAT_CTL_WATCHERS_MAX = 4,  /* subscribed connections at once, so
+				    * the other slots stay for requests */
+	NAT_CTL_WATCH_QUEUE = 1 << 20, /* bytes queued per subscriber; a
+					* slow reader loses lines past it */
 	NAT_CTL_FLOWS_DEFAULT = 100, /* flows listed without "limit" */
 	NAT_CTL_FLOWS_MAX = 10000,   /* largest "limit" */
 };
@@ -32,6 +39,8 @@ enum nat_ctl_action {
 	NAT_CTL_TRACE_ON,
 	NAT_CTL_TRACE_OFF,
 	NAT_CTL_RELOAD,
+	NAT_CTL_FLOW_DELETE,
+	NAT_CTL_SUBSCRIBE, /* answered by the server: events stream after */
 	NAT_CTL_ACTION_MAX
 };
 
@@ -60,12 +69,17 @@ struct nat_ctl_req {
 	char name[NAT_NAME_MAX];
 	uint8_t proto;
 	uint16_t port;
-	/* flows: filters (0 / false = any) and limit */
-	bool has_addr;
+	/* flows, flow_delete, subscribe: filters (0 / false = any) */
+	bool has_addr, has_kind, has_id, count_only, all;
 	uint32_t addr;
 	uint16_t fport;
 	uint8_t fproto;
-	uint32_t limit;
+	uint8_t kind;	   /* enum nat_flow_kind, with has_kind */
+	uint8_t state;	   /* enum nat_tcp_state + 1; 0: any */
+	uint64_t id;	   /* with has_id */
+	char rule[NAT_NAME_MAX]; /* "": any */
+	char event[32];	   /* subscribe: "ev" prefix ("flow", "pkt.drop") */
+	uint32_t limit;	   /* flows: at most this many listed */
 	/* trace_on */
 	char bpf[NAT_BPF_MAX];
 };
@@ -122,6 +136,19 @@ char *nat_ctl_execute(struct nat_engine *e, const struct nat_ctl_ops *ops,
 char *nat_ctl_error_response(enum nat_ctl_error code, const char *msg);
 
 const char *nat_ctl_error_name(enum nat_ctl_error code);
+
+/* Whether flow f passes r's flow filters (address, port, protocol, kind,
+ * state, rule, id). rule_name: f's rule or forward name, or NULL. */
+bool nat_ctl_flow_matches(const struct nat_ctl_req *r,
+			  const struct nat_flow_info *f,
+			  const char *rule_name);
+
+/* Whether an event line (one JSON object, as the events file has it)
+ * passes r's filters (subscribe): event prefix, and for events naming a
+ * flow its id, endpoints, protocol, kind and rule. A filter an event
+ * cannot be checked against (a pkt.drop has no kind) excludes it. */
+bool nat_ctl_event_matches(const struct nat_ctl_req *r, const char *line,
+			   size_t len);
 const char *nat_ctl_action_name(enum nat_ctl_action a);
 
 struct json_t;

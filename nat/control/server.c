@@ -32,7 +32,20 @@ static void server_free(struct nat_ctl_server *s)
 	for (int i = 0; i < NAT_CTL_CLIENTS_MAX; i++)
 		free(s->cl[i].in);
 	pthread_mutex_destroy(&s->mu);
+	pthread_mutex_destroy(&s->watch_mu);
 	free(s);
+}
+
+/* When a reading slot with nothing asked is dropped: sooner than one
+ * with half a request, so idle connections do not hold slots long. */
+static uint64_t idle_deadline(const struct nat_ctl_server *s,
+			      const struct ctl_client *c, uint64_t now)
+{
+	unsigned ms = s->idle_ms;
+	if (c->st == CL_READING && c->in_len == 0 &&
+	    ms > NAT_CTL_IDLE_EMPTY_MS)
+		ms = NAT_CTL_IDLE_EMPTY_MS;
+	return now + ms;
 }
 
 struct nat_ctl_server *nat_ctl_server_start(const char *path,
@@ -50,6 +63,7 @@ struct nat_ctl_server *nat_ctl_server_start(const char *path,
 	s->idle_ms = o && o->idle_ms ? o->idle_ms : NAT_CTL_IDLE_MS;
 	s->any_uid = o && o->allow_any_uid;
 	pthread_mutex_init(&s->mu, NULL);
+	pthread_mutex_init(&s->watch_mu, NULL);
 	for (int i = 0; i < NAT_CTL_CLIENTS_MAX; i++) {
 		s->cl[i].in = malloc(NAT_CTL_LINE_MAX);
 		if (!s->cl[i].in) {
@@ -83,18 +97,49 @@ int ctl_server_slot_free(const struct nat_ctl_server *s)
 	return -1;
 }
 
+int ctl_server_evict(struct nat_ctl_server *s)
+{
+	int best = -1;
+	for (int i = 0; i < NAT_CTL_CLIENTS_MAX; i++) {
+		const struct ctl_client *c = &s->cl[i];
+		if (c->st != CL_READING && c->st != CL_WRITING)
+			continue;
+		if (best < 0 || c->last_ms < s->cl[best].last_ms)
+			best = i;
+	}
+	if (best < 0)
+		return -1;
+	ctl_server_count(s, NAT_CTL_E_TIMEOUT);
+	if (s->cl[best].st == CL_READING)
+		ctl_link_say(s, best, NAT_CTL_E_TIMEOUT,
+			     "timeout: closed, idle the longest, to make room "
+			     "for a new connection");
+	ctl_server_close(s, best);
+	return best;
+}
+
 void ctl_server_open(struct nat_ctl_server *s, int slot)
 {
 	struct ctl_client *c = &s->cl[slot];
+	uint64_t now = ctl_mono_ms();
 	c->st = CL_READING;
 	c->in_len = 0;
-	c->deadline_ms = ctl_mono_ms() + s->idle_ms;
+	c->last_ms = now;
+	c->deadline_ms = idle_deadline(s, c, now);
 }
 
 void ctl_server_close(struct nat_ctl_server *s, int slot)
 {
 	struct ctl_client *c = &s->cl[slot];
 	ctl_link_close(s, slot);
+	if (c->w) {
+		pthread_mutex_lock(&s->watch_mu);
+		free(c->w->q);
+		free(c->w);
+		c->w = NULL;
+		pthread_mutex_unlock(&s->watch_mu);
+		atomic_fetch_sub(&s->watchers, 1);
+	}
 	free(c->out);
 	c->out = NULL;
 	c->out_len = c->out_off = c->in_len = 0;
@@ -104,6 +149,14 @@ void ctl_server_close(struct nat_ctl_server *s, int slot)
 
 bool ctl_server_busy(const struct nat_ctl_server *s, int slot)
 {
+	return s->cl[slot].st == CL_READING || s->cl[slot].st == CL_WRITING ||
+	       s->cl[slot].st == CL_WATCHING;
+}
+
+/* Busy with a deadline: a subscriber has none (it may be quiet for
+ * hours; a stalled one only loses lines). */
+static bool timed(const struct nat_ctl_server *s, int slot)
+{
 	return s->cl[slot].st == CL_READING || s->cl[slot].st == CL_WRITING;
 }
 
@@ -111,7 +164,7 @@ uint64_t ctl_server_next_deadline(const struct nat_ctl_server *s,
 				  uint64_t next)
 {
 	for (int i = 0; i < NAT_CTL_CLIENTS_MAX; i++)
-		if (ctl_server_busy(s, i) && s->cl[i].deadline_ms < next)
+		if (timed(s, i) && s->cl[i].deadline_ms < next)
 			next = s->cl[i].deadline_ms;
 	return next;
 }
@@ -132,8 +185,167 @@ static void respond(struct nat_ctl_server *s, int slot, char *line,
 	c->out_off = 0;
 	c->close_after = close_after;
 	c->st = CL_WRITING;
-	c->deadline_ms = ctl_mono_ms() + s->idle_ms;
+	c->last_ms = ctl_mono_ms();
+	c->deadline_ms = c->last_ms + s->idle_ms;
 	ctl_link_start_write(s, slot);
+}
+
+/* subscribe: the slot becomes a subscriber; the answer is the first line
+ * of its queue, the events follow. */
+static void subscribe(struct nat_ctl_server *s, int slot)
+{
+	static const char ok[] =
+		"{\"success\":true,\"message\":\"Watching: one event a line "
+		"follows\"}\n";
+	struct ctl_client *c = &s->cl[slot];
+	struct ctl_watch *w;
+	if (!ctl_link_can_watch() || !atomic_load(&s->feed)) {
+		ctl_server_count(s, NAT_CTL_E_FAILED);
+		respond(s, slot,
+			nat_ctl_error_response(
+				NAT_CTL_E_FAILED,
+				ctl_link_can_watch()
+					? "subscribe: no event feed here "
+					  "(glassnat run has one)"
+					: "subscribe: not on Windows yet "
+					  "(read the events file)"),
+			false);
+		return;
+	}
+	if (atomic_load(&s->watchers) >= NAT_CTL_WATCHERS_MAX) {
+		char msg[96];
+		ctl_server_count(s, NAT_CTL_E_BUSY);
+		snprintf(msg, sizeof(msg),
+			 "busy: %d subscribers already (the most at once)",
+			 NAT_CTL_WATCHERS_MAX);
+		respond(s, slot, nat_ctl_error_response(NAT_CTL_E_BUSY, msg),
+			false);
+		return;
+	}
+	w = calloc(1, sizeof(*w));
+	char *out = malloc(NAT_CTL_WATCH_QUEUE);
+	if (w)
+		w->q = malloc(NAT_CTL_WATCH_QUEUE);
+	if (!w || !w->q || !out) {
+		if (w)
+			free(w->q);
+		free(w);
+		free(out);
+		ctl_server_count(s, NAT_CTL_E_FAILED);
+		respond(s, slot,
+			nat_ctl_error_response(NAT_CTL_E_FAILED,
+					       "subscribe: out of memory"),
+			false);
+		return;
+	}
+	atomic_fetch_add(&s->requests, 1);
+	w->filter = c->req;
+	memcpy(w->q, ok, sizeof(ok) - 1);
+	w->len = sizeof(ok) - 1;
+	free(c->out);
+	c->out = out;
+	c->out_len = c->out_off = 0;
+	c->in_len = 0; /* what follows subscribe is not read */
+	c->st = CL_WATCHING;
+	atomic_fetch_add(&s->watchers, 1);
+	pthread_mutex_lock(&s->watch_mu);
+	c->w = w;
+	pthread_mutex_unlock(&s->watch_mu);
+	ctl_link_start_write(s, slot);
+}
+
+bool ctl_server_watch_refill(struct nat_ctl_server *s, int slot)
+{
+	struct ctl_client *c = &s->cl[slot];
+	bool any;
+	if (!c->w)
+		return false;
+	pthread_mutex_lock(&s->watch_mu);
+	any = c->w->len > 0;
+	if (any) {
+		memcpy(c->out, c->w->q, c->w->len);
+		c->out_len = c->w->len;
+		c->out_off = 0;
+		c->w->len = 0;
+	}
+	pthread_mutex_unlock(&s->watch_mu);
+	if (any)
+		c->last_ms = ctl_mono_ms();
+	return any;
+}
+
+/* Appends one line to w if it fits (watch_mu held). */
+static bool watch_put(struct ctl_watch *w, const char *line, size_t n)
+{
+	if (NAT_CTL_WATCH_QUEUE - w->len < n)
+		return false;
+	memcpy(w->q + w->len, line, n);
+	w->len += n;
+	return true;
+}
+
+void nat_ctl_server_publish(struct nat_ctl_server *s, const char *lines,
+			    size_t len)
+{
+	bool queued = false;
+	if (!s || atomic_load(&s->watchers) == 0)
+		return;
+	pthread_mutex_lock(&s->watch_mu);
+	while (len > 0) {
+		const char *nl = memchr(lines, '\n', len);
+		size_t n = nl ? (size_t)(nl - lines) + 1 : len;
+		for (int i = 0; i < NAT_CTL_CLIENTS_MAX; i++) {
+			struct ctl_watch *w = s->cl[i].w;
+			if (!w || !nat_ctl_event_matches(&w->filter, lines,
+							 n - (nl != NULL)))
+				continue;
+			if (w->lost > w->lost_told) {
+				char note[160];
+				int k = snprintf(
+					note, sizeof(note),
+					"{\"ev\":\"watch.loss\",\"lost_since_"
+					"last\":%llu,\"lost_total\":%llu}\n",
+					(unsigned long long)(w->lost -
+							     w->lost_told),
+					(unsigned long long)w->lost);
+				if (k > 0 && watch_put(w, note, (size_t)k))
+					w->lost_told = w->lost;
+			}
+			if (w->lost == w->lost_told &&
+			    watch_put(w, lines, n)) {
+				w->lines++;
+				atomic_fetch_add(&s->watch_lines, 1);
+				queued = true;
+			} else {
+				w->lost++;
+				atomic_fetch_add(&s->watch_lost, 1);
+			}
+		}
+		lines += n;
+		len -= n;
+	}
+	pthread_mutex_unlock(&s->watch_mu);
+	if (queued)
+		ctl_link_wake_ctl(s);
+}
+
+void nat_ctl_server_feed_on(struct nat_ctl_server *s, bool on)
+{
+	if (s)
+		atomic_store(&s->feed, on);
+}
+
+unsigned nat_ctl_server_watchers(const struct nat_ctl_server *s)
+{
+	return s ? atomic_load(&((struct nat_ctl_server *)s)->watchers) : 0;
+}
+
+void nat_ctl_server_watch_counters(const struct nat_ctl_server *s,
+				   uint64_t *lines, uint64_t *lost)
+{
+	struct nat_ctl_server *m = (struct nat_ctl_server *)s;
+	*lines = atomic_load(&m->watch_lines);
+	*lost = atomic_load(&m->watch_lost);
 }
 
 /* A complete line is in in[0..n): parse it, answer or queue it. */
@@ -154,9 +366,14 @@ static void take_line(struct nat_ctl_server *s, int slot, size_t n)
 		respond(s, slot, nat_ctl_error_response(code, err), false);
 		return;
 	}
+	if (c->req.action == NAT_CTL_SUBSCRIBE) {
+		subscribe(s, slot);
+		return;
+	}
 	pthread_mutex_lock(&s->mu);
 	c->st = CL_QUEUED;
 	pthread_mutex_unlock(&s->mu);
+	atomic_store(&s->pending, true);
 	ctl_link_wake_engine(s);
 }
 
@@ -179,8 +396,10 @@ bool ctl_server_received(struct nat_ctl_server *s, int slot, size_t n)
 	struct ctl_client *c = &s->cl[slot];
 	size_t before = c->in_len;
 	c->in_len += n;
-	if (n > 0)
-		c->deadline_ms = ctl_mono_ms() + s->idle_ms;
+	if (n > 0) {
+		c->last_ms = ctl_mono_ms();
+		c->deadline_ms = c->last_ms + s->idle_ms;
+	}
 	char *nl = memchr(c->in + before, '\n', c->in_len - before);
 	if (!nl)
 		return false;
@@ -198,7 +417,8 @@ bool ctl_server_sent(struct nat_ctl_server *s, int slot)
 		return false;
 	}
 	c->st = CL_READING;
-	c->deadline_ms = ctl_mono_ms() + s->idle_ms;
+	c->last_ms = ctl_mono_ms();
+	c->deadline_ms = idle_deadline(s, c, c->last_ms);
 	/* A pipelined request may already be complete. */
 	char *nl = memchr(c->in, '\n', c->in_len);
 	if (!nl)
@@ -234,7 +454,7 @@ void ctl_server_expire(struct nat_ctl_server *s, uint64_t now)
 {
 	for (int i = 0; i < NAT_CTL_CLIENTS_MAX; i++) {
 		struct ctl_client *c = &s->cl[i];
-		if (!ctl_server_busy(s, i) || now < c->deadline_ms)
+		if (!timed(s, i) || now < c->deadline_ms)
 			continue;
 		ctl_server_count(s, NAT_CTL_E_TIMEOUT);
 		if (c->st == CL_READING && c->in_len > 0) {
@@ -255,6 +475,8 @@ void nat_ctl_server_drain(struct nat_ctl_server *s, struct nat_engine *e,
 			  const struct nat_ctl_ops *ops)
 {
 	int todo[NAT_CTL_CLIENTS_MAX], n = 0;
+	if (!atomic_exchange(&s->pending, false))
+		return;
 	pthread_mutex_lock(&s->mu);
 	for (int i = 0; i < NAT_CTL_CLIENTS_MAX; i++)
 		if (s->cl[i].st == CL_QUEUED)

@@ -36,7 +36,8 @@ struct nat_ctl_server *nat_ctl_server_start(const char *path,
 	__attribute__((warn_unused_result));
 
 /* Engine thread: executes every queued request and hands the responses
- * back. Cheap when nothing is queued (one mutex round). */
+ * back. Cheap when nothing is queued (one atomic load): the live loop
+ * may call it after every batch. */
 void nat_ctl_server_drain(struct nat_ctl_server *s, struct nat_engine *e,
 			  const struct nat_ctl_ops *ops);
 
@@ -44,6 +45,25 @@ void nat_ctl_server_drain(struct nat_ctl_server *s, struct nat_engine *e,
  * live loop may poll it); read it only through nat_ctl_server_drain.
  * Windows: -1 (the engine drains on its tick). */
 int nat_ctl_server_wake_fd(const struct nat_ctl_server *s);
+
+/* The event feed for subscribers (glassnat watch): on marks that lines
+ * will be published, so subscribe is accepted (without it, subscribe
+ * answers "failed"). Any thread. */
+void nat_ctl_server_feed_on(struct nat_ctl_server *s, bool on);
+
+/* Complete '\n'-terminated event lines (JSON, as the events file has
+ * them) to every subscriber whose filter takes them; a subscriber whose
+ * queue is full loses the line (counted). Never blocks on a reader. Any
+ * one thread (the watch feed's writer). */
+void nat_ctl_server_publish(struct nat_ctl_server *s, const char *lines,
+			    size_t len);
+
+/* Subscribers now: the feed's producer may skip work when 0. */
+unsigned nat_ctl_server_watchers(const struct nat_ctl_server *s);
+
+/* Lines queued to subscribers and lines they lost, since start. */
+void nat_ctl_server_watch_counters(const struct nat_ctl_server *s,
+				   uint64_t *lines, uint64_t *lost);
 
 /* Requests answered and errors by code, any thread. */
 void nat_ctl_server_counters(const struct nat_ctl_server *s,

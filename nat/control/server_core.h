@@ -29,6 +29,18 @@ enum ctl_cl_state {
 	CL_QUEUED,  /* request handed to the engine */
 	CL_DONE,    /* engine answered; control thread picks it up */
 	CL_WRITING, /* sending the response */
+	CL_WATCHING, /* subscribed: sending event lines until the peer goes */
+};
+
+/* A subscriber's queue: whole event lines, filled by the feed (any
+ * thread, under watch_mu), sent by the control thread. Bounded: a line
+ * that does not fit is lost and counted, and a watch.loss line tells the
+ * reader once room returns. */
+struct ctl_watch {
+	char *q; /* NAT_CTL_WATCH_QUEUE bytes */
+	size_t len;
+	uint64_t lines, lost, lost_told;
+	struct nat_ctl_req filter;
 };
 
 struct ctl_client {
@@ -41,6 +53,8 @@ struct ctl_client {
 	uint64_t deadline_ms;
 	struct nat_ctl_req req;
 	enum nat_ctl_error code; /* of the engine's answer */
+	uint64_t last_ms;	 /* last activity: the idlest is evicted */
+	struct ctl_watch *w;	 /* CL_WATCHING only */
 };
 
 struct ctl_link; /* a transport's own state (server_unix.c, server_win.c) */
@@ -52,10 +66,17 @@ struct nat_ctl_server {
 	bool any_uid;
 	pthread_t th;
 	atomic_bool stop;
+	atomic_bool pending; /* a request was queued since the last drain */
 	pthread_mutex_t mu; /* st, out, code of QUEUED / DONE clients */
 	struct ctl_client cl[NAT_CTL_CLIENTS_MAX];
 	atomic_uint_fast64_t requests;
 	atomic_uint_fast64_t errors[NAT_CTL_E_MAX];
+	/* The event feed (nat_ctl_server_publish): watch_mu guards every
+	 * slot's w->q, w->len and the loss counts. */
+	pthread_mutex_t watch_mu;
+	atomic_uint watchers;
+	atomic_bool feed; /* nat_ctl_server_feed_on: someone publishes */
+	atomic_uint_fast64_t watch_lines, watch_lost;
 };
 
 /* Monotonic milliseconds, for deadlines. */
@@ -66,6 +87,13 @@ void ctl_server_count(struct nat_ctl_server *s, enum nat_ctl_error code);
 
 /* A free slot, or -1 (the transport then refuses the client "busy"). */
 int ctl_server_slot_free(const struct nat_ctl_server *s);
+
+/* No slot free: closes the busy connection idle the longest (reading
+ * with nothing asked, or a half request, or an unread answer; never a
+ * subscriber or a request the engine holds), counted "timeout", and
+ * returns its slot; -1 when none can go. One slot is so always there
+ * for a new client: an administrator is never locked out. */
+int ctl_server_evict(struct nat_ctl_server *s);
 
 /* slot now holds a new connection: reading, its idle deadline set. */
 void ctl_server_open(struct nat_ctl_server *s, int slot);
@@ -96,6 +124,11 @@ bool ctl_server_sent(struct nat_ctl_server *s, int slot);
 /* The peer is gone (read end or write error): counted "disconnected"
  * when mid-request or mid-response, then closed. */
 void ctl_server_gone(struct nat_ctl_server *s, int slot);
+
+/* A subscriber (CL_WATCHING) has bytes to send: copied into its out
+ * (the transport sends out[out_off..out_len) and calls this again when
+ * done). Returns false when nothing is queued. */
+bool ctl_server_watch_refill(struct nat_ctl_server *s, int slot);
 
 /* Starts sending the engine's answers (slots in CL_DONE). */
 void ctl_server_pickup(struct nat_ctl_server *s);
@@ -137,6 +170,9 @@ void ctl_link_start_write(struct nat_ctl_server *s, int slot);
  * the core closes it (a timeout). */
 void ctl_link_say(struct nat_ctl_server *s, int slot, enum nat_ctl_error code,
 		  const char *msg);
+
+/* Whether this transport can stream events to a subscriber. */
+bool ctl_link_can_watch(void);
 
 /* A request was queued (control thread). */
 void ctl_link_wake_engine(struct nat_ctl_server *s);

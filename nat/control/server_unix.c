@@ -104,6 +104,8 @@ static void do_accept(struct nat_ctl_server *s)
 			continue;
 		}
 		int slot = ctl_server_slot_free(s);
+		if (slot < 0)
+			slot = ctl_server_evict(s);
 		if (slot < 0) {
 			refuse(s, fd, NAT_CTL_E_BUSY,
 			       "busy: too many control connections");
@@ -139,6 +141,53 @@ static void cl_read(struct nat_ctl_server *s, int slot)
 	}
 }
 
+/* A subscriber: what it sends is read and dropped (its end shows it is
+ * gone); its queue is sent as the socket takes it. */
+static void watch_io(struct nat_ctl_server *s, int slot, short revents)
+{
+	struct ctl_client *c = &s->cl[slot];
+	int fd = s->link->fd[slot];
+	char sink[512];
+	if (revents & (POLLIN | POLLHUP | POLLERR)) {
+		ssize_t r = read(fd, sink, sizeof(sink));
+		if (r == 0 || (r < 0 && errno != EAGAIN &&
+			       errno != EWOULDBLOCK && errno != EINTR)) {
+			ctl_server_gone(s, slot);
+			return;
+		}
+	}
+	for (;;) {
+		if (c->out_off == c->out_len &&
+		    !ctl_server_watch_refill(s, slot))
+			return;
+		ssize_t w = send(fd, c->out + c->out_off,
+				 c->out_len - c->out_off,
+				 MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return;
+		if (w <= 0) {
+			ctl_server_gone(s, slot);
+			return;
+		}
+		c->out_off += (size_t)w;
+	}
+}
+
+/* Whether a subscriber has bytes waiting (its own or queued). */
+static bool watch_wants_out(struct nat_ctl_server *s, int slot)
+{
+	struct ctl_client *c = &s->cl[slot];
+	bool q;
+	if (c->out_off < c->out_len)
+		return true;
+	pthread_mutex_lock(&s->watch_mu);
+	q = c->w && c->w->len > 0;
+	pthread_mutex_unlock(&s->watch_mu);
+	return q;
+}
+
 static void cl_write(struct nat_ctl_server *s, int slot)
 {
 	struct ctl_client *c = &s->cl[slot];
@@ -172,12 +221,13 @@ void *ctl_link_main(void *arg)
 		for (int i = 0; i < NAT_CTL_CLIENTS_MAX; i++) {
 			if (!ctl_server_busy(s, i))
 				continue;
+			short ev = s->cl[i].st == CL_READING ? POLLIN : POLLOUT;
+			if (s->cl[i].st == CL_WATCHING)
+				ev = POLLIN | (watch_wants_out(s, i) ? POLLOUT
+								     : 0);
 			who[n] = i;
-			pfd[n++] = (struct pollfd){
-				.fd = k->fd[i],
-				.events = s->cl[i].st == CL_READING ? POLLIN
-								    : POLLOUT,
-			};
+			pfd[n++] = (struct pollfd){ .fd = k->fd[i],
+						    .events = ev };
 		}
 		uint64_t now = ctl_mono_ms();
 		uint64_t next = ctl_server_next_deadline(s, now + 1000);
@@ -195,6 +245,8 @@ void *ctl_link_main(void *arg)
 				cl_read(s, i);
 			else if (s->cl[i].st == CL_WRITING)
 				cl_write(s, i);
+			else if (s->cl[i].st == CL_WATCHING)
+				watch_io(s, i, pfd[j].revents);
 		}
 		ctl_server_expire(s, ctl_mono_ms());
 		if (pfd[0].revents & POLLIN)
@@ -223,6 +275,11 @@ void ctl_link_say(struct nat_ctl_server *s, int slot, enum nat_ctl_error code,
 		  const char *msg)
 {
 	send_error(s->link->fd[slot], code, msg);
+}
+
+bool ctl_link_can_watch(void)
+{
+	return true;
 }
 
 void ctl_link_wake_engine(struct nat_ctl_server *s)
@@ -314,7 +371,7 @@ int ctl_link_open(struct nat_ctl_server *s, const char *path, char *errbuf,
 			 path, strerror(errno));
 		return -1;
 	}
-	if (chmod(path, 0660) != 0 || listen(k->lfd, 16) != 0) {
+	if (chmod(path, 0660) != 0 || listen(k->lfd, 64) != 0) {
 		snprintf(errbuf, errlen, "control socket %s: %s", path,
 			 strerror(errno));
 		return -1;

@@ -206,6 +206,8 @@ static void do_accept(struct nat_ctl_server *s)
 		return;
 	}
 	int slot = ctl_server_slot_free(s);
+	if (slot < 0)
+		slot = ctl_server_evict(s);
 	if (slot < 0) {
 		ctl_server_count(s, NAT_CTL_E_BUSY);
 		send_error(h, NAT_CTL_E_BUSY,
@@ -317,6 +319,13 @@ void ctl_link_say(struct nat_ctl_server *s, int slot, enum nat_ctl_error code,
 }
 
 /* The engine drains on its tick (~100 ms): nothing to wake or clear. */
+/* Subscribers need overlapped streaming writes this transport does not
+ * have yet: subscribe answers "not on Windows yet". */
+bool ctl_link_can_watch(void)
+{
+	return false;
+}
+
 void ctl_link_wake_engine(struct nat_ctl_server *s)
 {
 	(void)s;

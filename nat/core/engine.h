@@ -244,6 +244,13 @@ unsigned nat_engine_n_nets(const struct nat_engine *e);
 const char *nat_engine_net_name(const struct nat_engine *e, unsigned net);
 const struct nat_net_stats *nat_engine_net_stats(struct nat_engine *e,
 						 unsigned net);
+/* Control (engine thread): closes every live flow match accepts, each
+ * with a flow.close event, end "deleted"; match must not call back into
+ * the engine. Returns how many were closed. */
+uint32_t nat_engine_flow_delete(struct nat_engine *e,
+				bool (*match)(void *ctx,
+					      const struct nat_flow_info *fi),
+				void *ctx);
 
 /* Names for rule indexes in results/events ("(forward) NAME" for forward
  * flows is the caller's business: see nat_engine_forward_name). */

@@ -89,6 +89,26 @@ void nat_eng_close_flow(struct nat_engine *e, uint32_t idx,
 	nat_flow_remove(&e->ft, idx);
 }
 
+uint32_t nat_engine_flow_delete(struct nat_engine *e,
+				bool (*match)(void *ctx,
+					      const struct nat_flow_info *fi),
+				void *ctx)
+{
+	struct nat_flow_info fi;
+	uint32_t closed = 0;
+	/* Closing removes only flow i from the table: the walk goes on. */
+	for (uint32_t i = 0; i < e->ft.cap; i++) {
+		if (e->ft.f[i].id == 0)
+			continue;
+		nat_eng_flow_info(&e->ft.f[i], &fi);
+		if (!match(ctx, &fi))
+			continue;
+		nat_eng_close_flow(e, i, NAT_CLOSE_DELETED);
+		closed++;
+	}
+	return closed;
+}
+
 static void on_expired(void *ctx, uint32_t idx)
 {
 	struct nat_engine *e = ctx;

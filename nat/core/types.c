@@ -38,6 +38,6 @@ const char *nat_flow_kind_name(enum nat_flow_kind k)
 const char *nat_close_reason_name(enum nat_close_reason r)
 {
 	static const char *const n[] = {"timeout", "evicted", "shutdown",
-					"flushed"};
-	return (unsigned)r < 4 ? n[r] : "?";
+					"flushed", "deleted"};
+	return (unsigned)r < sizeof n / sizeof n[0] ? n[r] : "?";
 }

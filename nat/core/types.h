@@ -186,6 +186,7 @@ enum nat_close_reason {
 	NAT_CLOSE_EVICTED, /* LRU at max_flows_per_host */
 	NAT_CLOSE_SHUTDOWN,
 	NAT_CLOSE_FLUSHED, /* removed by control (forward removed, etc.) */
+	NAT_CLOSE_DELETED, /* removed by `glassnat flow delete` */
 };
 
 /* No rule matched (a rule index in results, events and flows). */

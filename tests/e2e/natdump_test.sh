@@ -181,6 +181,31 @@ else
 	bad "glassnat replay produced no output"
 fi
 
+# tcpdump habits: -r, a trailing expression, -, pipes, -w, -t forms, -c, -n
+"$ND" show -f 'tcp port 80' "$T/sc.pcapng" >"$T/f80"
+check "tcpdump: -f tcp port 80 selects something" test "$(wc -l <"$T/f80")" -ge 5
+check "tcpdump: natdump -r FILE tcp port 80 = -f" diff <("$ND" -r "$T/sc.pcapng" tcp port 80) "$T/f80"
+check "tcpdump: natdump show FILE tcp port 80 = -f" diff <("$ND" show "$T/sc.pcapng.zst" tcp port 80) "$T/f80"
+check "tcpdump: -f and an expression are and-ed" test "$("$ND" show -f 'tcp port 80' "$T/sc.pcapng" src host 10.0.0.2 | wc -l)" -eq 5
+check "tcpdump: cat FILE | natdump show -" diff <(cat "$T/sc.pcapng" | "$ND" show -) "$T/show"
+check "tcpdump: zstd ring on a pipe" diff <(cat "$T/sc.pcapng.zst" | "$ND" show -) "$T/show"
+check "tcpdump: a pipe as a path" diff <("$ND" show <(cat "$T/sc.pcapng.zst")) "$T/show"
+check "tcpdump: - twice refused" grep -q "given twice" <("$ND" show - - </dev/null 2>&1)
+check "tcpdump: a bad expression is a usage-free failure" test "$("$ND" show "$T/sc.pcapng" tcp port >/dev/null 2>&1; echo $?)" -eq 1
+check "tcpdump: a word neither file nor filter start" test "$("$ND" show nosuchfile.pcap >/dev/null 2>&1; echo $?)" -eq 1
+check "tcpdump: -c 2 with -r" test "$("$ND" -c 2 -n -r "$T/sc.pcapng" | wc -l)" -eq 2
+check "tcpdump: -t has no time" grep -q "^7 out tcp 10.0.0.2:40000" <("$ND" -t -r "$T/sc.pcapng" -c 1)
+check "tcpdump: -tt epoch" grep -q "^1700000000.000001000 7 out" <("$ND" -tt -r "$T/sc.pcapng" -c 1)
+check "tcpdump: -ttt delta" test "$("$ND" -ttt -r "$T/sc.pcapng" -c 3 | cut -d' ' -f1 | tr '\n' ' ')" = "0.000000000 0.000001000 0.000001000 "
+check "tcpdump: -ttttt since first" test "$("$ND" -ttttt -r "$T/sc.pcapng" -c 3 | tail -n 1 | cut -d' ' -f1)" = "0.000002000"
+check "tcpdump: -tttt is the default form" diff <("$ND" -tttt -r "$T/sc.pcapng") "$T/show"
+check "tcpdump: --version" grep -q "^natdump [0-9]" <("$ND" --version)
+"$ND" -r "$T/sc.pcapng" -w "$T/w80.pcapng" tcp port 80
+# a line is two packets, one when a side is "-"
+check "tcpdump: -w writes what show selects (tshark reads it)" test "$(tshark -r "$T/w80.pcapng" 2>/dev/null | wc -l)" -eq "$(awk '/ - → |→ - / {n += 1; next} {n += 2} END {print n}' "$T/f80")"
+check "tcpdump: -w file reads back as the same lines" diff <("$ND" show "$T/w80.pcapng") "$T/f80"
+check "tcpdump: -w - to a pipe" diff <("$ND" -r "$T/sc.pcapng" -w - tcp port 80 | "$ND" show -) "$T/f80"
+
 # real rings, once `glassnat replay --trace DIR` is wired
 if "$BUILD/glassnat" replay --help 2>&1 | grep -q -- "--trace DIR" &&
 	! "$BUILD/glassnat" replay --help 2>&1 | grep -q "not in this build"; then

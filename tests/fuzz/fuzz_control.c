@@ -4,7 +4,9 @@
  * lives across inputs (forwards added and removed, flows listed, stats,
  * reload with a fixed config), with fake trace / reload / persistence
  * callbacks. Every response must be one JSON object on one line with a
- * boolean "success". Nothing may crash, leak or read out of bounds. */
+ * boolean "success". A subscribe request's filter is also run over every
+ * line of the input taken as an event line (nat_ctl_event_matches).
+ * Nothing may crash, leak or read out of bounds. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -98,6 +100,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		struct nat_ctl_req req;
 		enum nat_ctl_error code;
 		if (nat_ctl_parse(p, len, &req, &code, err, sizeof(err)) == 0) {
+			if (req.action == NAT_CTL_SUBSCRIBE)
+				(void)nat_ctl_event_matches(&req, (const char *)data,
+							    size);
 			char *line = nat_ctl_execute(eng, &ops, &req, &code);
 			check_line(line);
 			free(line);

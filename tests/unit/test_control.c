@@ -188,6 +188,8 @@ Test(control, parse_every_action)
 		"{\"action\":\"trace_on\",\"filter\":\"udp port 53\"}",
 		"{\"action\":\"trace_off\"}",
 		"{\"action\":\"reload\"}",
+		"{\"action\":\"flow_delete\",\"flow\":7}",
+		"{\"action\":\"subscribe\",\"event\":\"flow\"}",
 	};
 	for (int i = 0; i < NAT_CTL_ACTION_MAX; i++) {
 		struct nat_ctl_req r;
@@ -804,4 +806,211 @@ Test(control, stats_and_flows_name_the_network)
 	cr_assert_str_eq(json_string_value(json_object_get(f0, "network")),
 			 "172.17.240.0/24");
 	json_decref(j);
+}
+
+/* ---- flows filters, flow_delete, subscribe filters (issue 20) ---- */
+
+Test(control, flows_filter_by_state_kind_rule_and_count)
+{
+	size_t n = tb_tcp(buf, IN1, 2000, R1, 443, NAT_TCP_SYN, 0);
+	go(n, NAT_DIR_OUT, S);
+	n = tb_udp(buf, IN1, 3000, R1, 53, 4);
+	go(n, NAT_DIR_OUT, S);
+	json_t *j = run("{\"action\":\"flows\",\"state\":\"syn_sent\"}", NULL);
+	cr_assert_eq(json_integer_value(json_object_get(j, "matched")), 1,
+		     "state SYN_SENT (any case) takes the TCP flow only");
+	json_decref(j);
+	j = run("{\"action\":\"flows\",\"state\":\"ESTABLISHED\"}", NULL);
+	cr_assert_eq(json_integer_value(json_object_get(j, "matched")), 0);
+	json_decref(j);
+	j = run("{\"action\":\"flows\",\"kind\":\"snat\",\"rule\":\"internet\","
+		"\"count\":true}",
+		NULL);
+	cr_assert_eq(json_integer_value(json_object_get(j, "matched")), 2);
+	cr_assert_eq(json_array_size(json_object_get(j, "flows")), 0,
+		     "count: no list");
+	json_decref(j);
+	j = run("{\"action\":\"flows\",\"kind\":\"forward\"}", NULL);
+	cr_assert_eq(json_integer_value(json_object_get(j, "matched")), 0);
+	json_decref(j);
+	j = run("{\"action\":\"flows\",\"rule\":\"nope\"}", NULL);
+	cr_assert_eq(json_integer_value(json_object_get(j, "matched")), 0);
+	json_decref(j);
+	parse_fails("{\"action\":\"flows\",\"kind\":\"weird\"}",
+		    NAT_CTL_E_BAD_REQUEST, "kind: \"weird\" is not snat");
+	parse_fails("{\"action\":\"flows\",\"state\":\"OPEN\"}",
+		    NAT_CTL_E_BAD_REQUEST, "is not a TCP state");
+	parse_fails("{\"action\":\"flows\",\"count\":1}", NAT_CTL_E_BAD_REQUEST,
+		    "count: expected a boolean");
+}
+
+Test(control, flow_delete_closes_matching_flows_with_end_deleted)
+{
+	size_t n = tb_udp(buf, IN1, 3000, R1, 53, 4);
+	go(n, NAT_DIR_OUT, S);
+	n = tb_udp(buf, IN1, 3001, R1, 53, 4);
+	go(n, NAT_DIR_OUT, S);
+	n = tb_tcp(buf, IN1, 2000, R1, 443, NAT_TCP_SYN, 0);
+	go(n, NAT_DIR_OUT, S);
+	g_nev = 0;
+	json_t *j = run("{\"action\":\"flow_delete\",\"protocol\":\"udp\"}",
+			NULL);
+	cr_assert(success(j), "%s", msg(j));
+	cr_assert_eq(json_integer_value(json_object_get(j, "deleted")), 2);
+	json_decref(j);
+	cr_assert_eq(count_ev(NAT_EV_FLOW_CLOSE), 2);
+	for (size_t i = 0; i < g_nev; i++)
+		cr_assert_eq(g_ev[i].close_reason, NAT_CLOSE_DELETED);
+	cr_assert_str_eq(nat_close_reason_name(NAT_CLOSE_DELETED), "deleted");
+	cr_assert_eq(nat_engine_stats(g_e)->flows_active, 1, "the TCP flow stays");
+	/* The freed mapping: the reply to a deleted flow has no mapping. */
+	n = tb_udp(buf, R1, 53, NAT, 3000, 4);
+	cr_assert_eq(go(n, NAT_DIR_IN, S).reason, NAT_R_NO_MAPPING);
+	j = run("{\"action\":\"flow_delete\",\"all\":true}", NULL);
+	cr_assert_eq(json_integer_value(json_object_get(j, "deleted")), 1);
+	json_decref(j);
+	cr_assert_eq(nat_engine_stats(g_e)->flows_active, 0);
+	parse_fails("{\"action\":\"flow_delete\"}", NAT_CTL_E_BAD_REQUEST,
+		    "needs a filter");
+	parse_fails("{\"action\":\"flow_delete\",\"all\":true,\"flow\":3}",
+		    NAT_CTL_E_BAD_REQUEST, "all: not with a filter");
+}
+
+Test(control, subscribe_filters_match_event_lines)
+{
+	static const char open[] =
+		"{\"ts\":\"2026-11-23T01:02:03.456789Z\",\"ev\":\"flow.open\","
+		"\"flow\":42,\"proto\":\"tcp\",\"kind\":\"snat\",\"inside\":{"
+		"\"ip\":\"172.17.240.21\",\"port\":54321},\"mapped\":{\"ip\":"
+		"\"203.0.113.1\",\"port\":40001},\"remote\":{\"ip\":"
+		"\"198.51.100.10\",\"port\":443},\"rule\":\"internet\","
+		"\"state\":\"SYN_SENT\"}";
+	static const struct {
+		const char *req;
+		bool match;
+	} cases[] = {
+		{ "{\"action\":\"subscribe\"}", true },
+		{ "{\"action\":\"subscribe\",\"event\":\"flow\"}", true },
+		{ "{\"action\":\"subscribe\",\"event\":\"flow.open\"}", true },
+		{ "{\"action\":\"subscribe\",\"event\":\"flow.close\"}", false },
+		{ "{\"action\":\"subscribe\",\"event\":\"flo\"}", false },
+		{ "{\"action\":\"subscribe\",\"event\":\"pkt.drop\"}", false },
+		{ "{\"action\":\"subscribe\",\"flow\":42}", true },
+		{ "{\"action\":\"subscribe\",\"flow\":4}", false },
+		{ "{\"action\":\"subscribe\",\"address\":\"198.51.100.10\"}", true },
+		{ "{\"action\":\"subscribe\",\"address\":\"198.51.100.1\"}", false },
+		{ "{\"action\":\"subscribe\",\"port\":40001}", true },
+		{ "{\"action\":\"subscribe\",\"port\":4000}", false },
+		{ "{\"action\":\"subscribe\",\"protocol\":\"udp\"}", false },
+		{ "{\"action\":\"subscribe\",\"kind\":\"snat\",\"rule\":\"internet\","
+		  "\"state\":\"SYN_SENT\",\"protocol\":\"tcp\"}",
+		  true },
+		{ "{\"action\":\"subscribe\",\"kind\":\"bypass\"}", false },
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct nat_ctl_req r;
+		enum nat_ctl_error code;
+		char err[512];
+		cr_assert_eq(parse(cases[i].req, &r, &code, err), 0, "%s: %s",
+			     cases[i].req, err);
+		cr_assert_eq(nat_ctl_event_matches(&r, open, sizeof(open) - 1),
+			     cases[i].match, "%s on flow.open: want %d",
+			     cases[i].req, cases[i].match);
+	}
+	struct nat_ctl_req r;
+	enum nat_ctl_error code;
+	char err[512];
+	cr_assert_eq(parse("{\"action\":\"subscribe\",\"flow\":42}", &r, &code,
+			   err),
+		     0);
+	cr_assert(!nat_ctl_event_matches(&r, "not json", 8),
+		  "a line that is not JSON never matches a filter");
+}
+
+/* An idle connection in every slot: a new client still gets an answer
+ * (the idlest connection makes room), and the idle one is told why. */
+Test(control, server_never_locks_a_new_client_out)
+{
+	char dir[] = "/tmp/glassnat-sock-XXXXXX", path[128], err[512];
+	char line[4096];
+	int fds[NAT_CTL_CLIENTS_MAX];
+	cr_assert_not_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/ctl.sock", dir);
+	struct nat_ctl_server_opts o = { .allow_any_uid = true };
+	struct nat_ctl_server *s = nat_ctl_server_start(path, &o, err,
+							sizeof(err));
+	cr_assert_not_null(s, "%s", err);
+	for (int i = 0; i < NAT_CTL_CLIENTS_MAX; i++)
+		fds[i] = connect_to(path);
+	usleep(100000); /* all accepted, all idle */
+	int fd = connect_to(path);
+	const char req[] = "{\"action\":\"stats\"}\n";
+	cr_assert_eq(write(fd, req, sizeof(req) - 1), (ssize_t)sizeof(req) - 1);
+	read_line(s, fd, line, sizeof(line));
+	cr_assert(strstr(line, "\"success\":true"),
+		  "a 17th client gets its answer: %s", line);
+	close(fd);
+	read_line(s, fds[0], line, sizeof(line));
+	cr_assert(strstr(line, "make room for a new connection"),
+		  "the idlest connection is told why it is closed: %s", line);
+	for (int i = 0; i < NAT_CTL_CLIENTS_MAX; i++)
+		close(fds[i]);
+	nat_ctl_server_stop(s);
+	rmdir(dir);
+}
+
+/* subscribe: without a feed it fails; with one the answer comes first,
+ * then the published lines that pass the filter, in order. */
+Test(control, server_streams_published_lines_to_subscribers)
+{
+	char dir[] = "/tmp/glassnat-sock-XXXXXX", path[128], err[512];
+	char line[4096];
+	cr_assert_not_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/ctl.sock", dir);
+	struct nat_ctl_server_opts o = { .allow_any_uid = true };
+	struct nat_ctl_server *s = nat_ctl_server_start(path, &o, err,
+							sizeof(err));
+	cr_assert_not_null(s, "%s", err);
+	int fd = connect_to(path);
+	const char sub[] = "{\"action\":\"subscribe\",\"event\":\"flow\"}\n";
+	cr_assert_eq(write(fd, sub, sizeof(sub) - 1), (ssize_t)sizeof(sub) - 1);
+	read_line(s, fd, line, sizeof(line));
+	cr_assert(strstr(line, "no event feed"), "no feed: %s", line);
+	nat_ctl_server_feed_on(s, true);
+	cr_assert_eq(write(fd, sub, sizeof(sub) - 1), (ssize_t)sizeof(sub) - 1);
+	read_line(s, fd, line, sizeof(line));
+	cr_assert(strstr(line, "\"success\":true"), "subscribed: %s", line);
+	for (int i = 0; i < 100 && nat_ctl_server_watchers(s) == 0; i++)
+		usleep(1000);
+	cr_assert_eq(nat_ctl_server_watchers(s), 1);
+	const char lines[] = "{\"ev\":\"flow.open\",\"flow\":1}\n"
+			     "{\"ev\":\"pkt.drop\",\"flow\":0}\n"
+			     "{\"ev\":\"flow.close\",\"flow\":1}\n";
+	nat_ctl_server_publish(s, lines, sizeof(lines) - 1);
+	size_t used = 0;
+	line[0] = '\0';
+	for (int i = 0; i < 200 && !strstr(line, "flow.close"); i++) {
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		if (poll(&p, 1, 10) <= 0)
+			continue;
+		ssize_t r = read(fd, line + used, sizeof(line) - used - 1);
+		if (r <= 0)
+			break;
+		used += (size_t)r;
+		line[used] = '\0';
+	}
+	cr_assert_str_eq(line,
+			 "{\"ev\":\"flow.open\",\"flow\":1}\n"
+			 "{\"ev\":\"flow.close\",\"flow\":1}\n",
+			 "the flow events in order, the drop filtered out");
+	uint64_t queued, lost;
+	nat_ctl_server_watch_counters(s, &queued, &lost);
+	cr_assert_eq(queued, 2);
+	cr_assert_eq(lost, 0);
+	close(fd);
+	for (int i = 0; i < 200 && nat_ctl_server_watchers(s) != 0; i++)
+		usleep(1000);
+	cr_assert_eq(nat_ctl_server_watchers(s), 0, "a gone subscriber is freed");
+	nat_ctl_server_stop(s);
+	rmdir(dir);
 }

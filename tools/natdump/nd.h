@@ -92,7 +92,8 @@ struct nd_pkt {
 struct nd_input;
 
 /* Opens the named files and directories (a directory contributes its
- * capture files: *.pcap, *.pcapng, *.cap and those with .zst added). Files
+ * capture files: *.pcap, *.pcapng, *.cap and those with .zst added; "-"
+ * is standard input, once; a pipe or "-" is read in one pass). Files
  * are opened lazily in order of their first timestamp and merged by
  * timestamp, so rings cost one open file at a time. Returns NULL on a
  * usage problem (message on stderr). */
@@ -212,7 +213,7 @@ struct nd_opts {
 	uint64_t count;	    /* -c, 0 = no limit */
 	bool has_since, has_until, json, has_flow;
 	uint64_t since, until, flow;
-	const char *out;    /* export -o */
+	const char *out;    /* export -o, show -w; "-": standard output */
 	const char *events; /* follow --events */
 	char **files;
 	int nfiles;
@@ -244,6 +245,18 @@ struct nd_pairer *nd_pairer_new(struct nd_input *in);
 /* 1 with *u set (valid until the next call), 0 at the end. */
 int nd_pairer_next(struct nd_pairer *pr, struct nd_unit *u);
 void nd_pairer_free(struct nd_pairer *pr);
+
+/* How text lines show time, tcpdump's -t family (JSON keeps "ts"). */
+enum nd_tmode {
+	ND_T_ISO = 0,	/* default and -tttt: 2023-11-14T22:13:20.001000000Z */
+	ND_T_NONE,	/* -t */
+	ND_T_EPOCH,	/* -tt: 1700000000.001000000 */
+	ND_T_DELTA,	/* -ttt: seconds since the previous line */
+	ND_T_ISO4,	/* -tttt: as the default */
+	ND_T_SINCE,	/* -ttttt: seconds since the first line */
+};
+/* Sets the time form of nd_show_unit's text lines (once, before use). */
+void nd_show_time_mode(enum nd_tmode m);
 
 /* One line (or JSON object) for a unit; tcp_detail adds flags and
  * sequence numbers (follow). */

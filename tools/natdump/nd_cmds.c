@@ -86,6 +86,36 @@ static void inner_hdr(struct nd_hdr *ih, const struct nd_hdr *h)
 	ih->ports = h->inner.ports;
 }
 
+static enum nd_tmode tmode;
+static bool tseen;
+static uint64_t tfirst, tprev;
+
+void nd_show_time_mode(enum nd_tmode m)
+{
+	tmode = m;
+	tseen = false;
+}
+
+/* The text form of a line's time for the -t modes other than ISO. */
+static void time_text(char *buf, size_t len, uint64_t ts)
+{
+	uint64_t base = ts, d;
+	if (!tseen) {
+		tfirst = tprev = ts;
+		tseen = true;
+	}
+	if (tmode == ND_T_DELTA)
+		base = tprev;
+	else if (tmode == ND_T_SINCE)
+		base = tfirst;
+	tprev = ts;
+	if (tmode == ND_T_EPOCH)
+		base = 0;
+	d = ts >= base ? ts - base : 0;
+	snprintf(buf, len, "%llu.%09llu", (unsigned long long)(d / 1000000000u),
+		 (unsigned long long)(d % 1000000000u));
+}
+
 /* One packet record (show, follow): the pair as one line. Text:
  * "TIME FLOW DIR PROTO PRE → POST [FLAGS seq= ack= len=] VERDICT rule=
  * reason= hairpin"; a packet without a glassnat note is "TIME - - PROTO
@@ -98,8 +128,12 @@ static void show_unit(struct nd_out *out, const struct nd_unit *u, bool json,
 	const struct nd_note *n = u->note;
 	const struct nd_hdr *any;
 	bool g = n->glassnat, td;
-	char pb[8];
+	bool iso = tmode == ND_T_ISO || tmode == ND_T_ISO4;
+	bool notime = !json && tmode == ND_T_NONE;
+	char pb[8], tb[32] = "";
 
+	if (!json && !iso && !notime)
+		time_text(tb, sizeof tb, u->ts_ns);
 	unit_hdrs(u, &pre, &post);
 	any = u->pre ? &pre : &post;
 	bool tcp = any->ip && any->proto == 6 && any->ports;
@@ -120,9 +154,11 @@ static void show_unit(struct nd_out *out, const struct nd_unit *u, bool json,
 	const struct nd_hdr *iq1 = iq_pre.ip ? &iq_pre : &iq_post;
 
 	const struct nd_field f[] = {
-		{"ts", "", ND_F_TIME, true, .u = u->ts_ns},
+		{"ts", json || iso ? "" : NULL, ND_F_TIME, true, .u = u->ts_ns},
+		{NULL, "", ND_F_STR, tb[0] != '\0', .s = tb},
 		{"ts_ns", NULL, ND_F_U64, true, .u = u->ts_ns},
-		{"flow", " ", ND_F_U64, g, .dflt = "-", .u = n->flow},
+		{"flow", notime ? "" : " ", ND_F_U64, g, .dflt = "-",
+		 .u = n->flow},
 		{"dir", " ", ND_F_WORD, g, .dflt = "-", .s = dir_name(n->dir)},
 		{"proto", " ", ND_F_WORD, any->ip,
 		 .s = nd_proto_name(any->proto, pb)},
@@ -764,7 +800,7 @@ int nd_cmd_export(const struct nd_opts *o)
 		free(t);
 		return 1;
 	}
-	f = fopen(o->out, "wb");
+	f = strcmp(o->out, "-") == 0 ? stdout : fopen(o->out, "wb");
 	if (!f) {
 		fprintf(stderr, "natdump: %s: %m\n", o->out);
 		free(t);
@@ -784,7 +820,7 @@ int nd_cmd_export(const struct nd_opts *o)
 			break;
 	}
 	pcapng_w_close(w);
-	if (fclose(f) != 0 && !failed) {
+	if ((f == stdout ? fflush(f) : fclose(f)) != 0 && !failed) {
 		snprintf(err, sizeof err, "%m");
 		failed = true;
 	}

@@ -16,6 +16,14 @@
 
 #include "capture_zstd.h"
 
+/* The first bytes of a file, read to tell zstd from pcap, handed back
+ * before the rest: no seek, so a pipe or standard input reads like a file. */
+struct peek_src {
+	struct cap_source inner;
+	uint8_t buf[4];
+	size_t n, off;
+};
+
 enum { FILE_BUF = 1u << 20 };
 
 struct nd_file {
@@ -23,7 +31,9 @@ struct nd_file {
 	unsigned order; /* position on the command line / in its directory */
 	uint64_t first_ts;
 	bool opened, done, damaged;
+	bool stream; /* a pipe or "-": read once, kept open from the first pass */
 	FILE *f;
+	struct peek_src *peek; /* allocated: the reader keeps a pointer */
 	char *fbuf;
 	struct cap_zstd *z;
 	struct cap_reader *r;
@@ -38,6 +48,7 @@ struct nd_input {
 	unsigned *heap, heap_n;
 	int popped; /* file whose packet was handed out last, or -1 */
 	unsigned damaged, open_now, max_open;
+	bool stdin_used;
 	uint64_t ifdrop; /* isb_ifdrop of the files already closed */
 };
 
@@ -134,9 +145,11 @@ static void file_close(struct nd_input *in, struct nd_file *fl)
 		in->ifdrop += cap_ifdrop(fl->r);
 	cap_close(fl->r);
 	cap_zstd_free(fl->z);
-	if (fl->f)
+	if (fl->f && fl->f != stdin)
 		fclose(fl->f);
 	free(fl->fbuf);
+	free(fl->peek);
+	fl->peek = NULL;
 	fl->r = NULL;
 	fl->z = NULL;
 	fl->f = NULL;
@@ -152,30 +165,54 @@ static void damage(struct nd_input *in, struct nd_file *fl, const char *msg)
 	fl->damaged = true;
 }
 
-/* Opens fl: plain or zstd by its first bytes. Returns 0 or -1 (reported,
- * file marked done). */
+static int peek_read(void *ctx, void *buf, size_t n, size_t *got,
+		     char *errbuf, size_t errlen)
+{
+	struct peek_src *p = ctx;
+	size_t k = 0, more = 0;
+	if (p->off < p->n) {
+		k = p->n - p->off < n ? p->n - p->off : n;
+		memcpy(buf, p->buf + p->off, k);
+		p->off += k;
+	}
+	if (k < n && p->inner.read(p->inner.ctx, (uint8_t *)buf + k, n - k,
+				   &more, errbuf, errlen) < 0)
+		return -1;
+	*got = k + more;
+	return 0;
+}
+
+/* Opens fl: plain or zstd by its first bytes, which are read once and
+ * replayed (no seek). Returns 0 or -1 (reported, file marked done). */
 static int file_open(struct nd_input *in, struct nd_file *fl)
 {
 	char err[CAP_ERRBUF_SIZE];
 	struct cap_source src;
-	uint8_t magic[4];
-	size_t got;
+	struct stat st;
 
-	fl->f = fopen(fl->path, "rb");
+	fl->f = strcmp(fl->path, "-") == 0 ? stdin : fopen(fl->path, "rb");
 	if (!fl->f) {
 		snprintf(err, sizeof err, "%s", strerror(errno));
 		goto fail;
 	}
+	fl->stream = fl->f == stdin ||
+		     (fstat(fileno(fl->f), &st) == 0 && !S_ISREG(st.st_mode));
 	fl->fbuf = malloc(FILE_BUF);
 	if (fl->fbuf)
 		setvbuf(fl->f, fl->fbuf, _IOFBF, FILE_BUF);
-	got = fread(magic, 1, sizeof magic, fl->f);
-	if (fseek(fl->f, 0, SEEK_SET) != 0) {
-		snprintf(err, sizeof err, "cannot seek: %s", strerror(errno));
+	fl->peek = calloc(1, sizeof *fl->peek);
+	if (!fl->peek) {
+		snprintf(err, sizeof err, "out of memory");
 		goto fail;
 	}
-	cap_source_file(&src, fl->f);
-	if (cap_zstd_magic(magic, got)) {
+	cap_source_file(&fl->peek->inner, fl->f);
+	if (fl->peek->inner.read(fl->peek->inner.ctx, fl->peek->buf,
+				 sizeof fl->peek->buf, &fl->peek->n, err,
+				 sizeof err) < 0)
+		goto fail;
+	src.ctx = fl->peek;
+	src.read = peek_read;
+	if (cap_zstd_magic(fl->peek->buf, fl->peek->n)) {
 		fl->z = cap_zstd_new(&src, err, sizeof err);
 		if (!fl->z)
 			goto fail;
@@ -278,6 +315,20 @@ struct nd_input *nd_input_open(char **paths, int n)
 	for (int i = 0; i < n; i++) {
 		struct stat st;
 		int rc;
+		if (strcmp(paths[i], "-") == 0) {
+			if (in->stdin_used) {
+				fprintf(stderr, "natdump: '-' (standard "
+						"input) given twice\n");
+				nd_input_close(in);
+				return NULL;
+			}
+			in->stdin_used = true;
+			if (add_file(in, paths[i]) < 0) {
+				nd_input_close(in);
+				return NULL;
+			}
+			continue;
+		}
 		if (stat(paths[i], &st) != 0) {
 			fprintf(stderr, "natdump: %s: %s\n", paths[i],
 				strerror(errno));
@@ -292,17 +343,20 @@ struct nd_input *nd_input_open(char **paths, int n)
 		}
 	}
 	/* First pass: each file's first timestamp. Files that are empty or
-	 * damaged before their first packet are reported here, once. */
+	 * damaged before their first packet are reported here, once. A
+	 * stream cannot be read twice: it stays open, its first packet in
+	 * hand. */
 	for (unsigned i = 0; i < in->n; i++) {
 		struct nd_file *fl = &in->files[i];
 		if (file_open(in, fl) < 0)
 			continue;
 		if (file_advance(in, fl) == 1) {
 			fl->first_ts = fl->cur.ts_ns;
-			file_close(in, fl);
+			if (!fl->stream)
+				file_close(in, fl);
 		}
 	}
-	in->max_open = 0;
+	in->max_open = in->open_now; /* the streams kept open */
 	if (in->n)
 		qsort(in->files, in->n, sizeof *in->files, cmp_first);
 	in->heap = calloc(in->n ? in->n : 1, sizeof *in->heap);
@@ -333,7 +387,9 @@ int nd_input_next(struct nd_input *in, struct nd_pkt *p)
 		    in->files[in->heap[0]].cur.ts_ns < nx->first_ts)
 			break;
 		in->next_open++;
-		if (file_open(in, nx) == 0 && file_advance(in, nx) == 1)
+		if (nx->opened) /* a stream, its first packet in hand */
+			heap_push(in, (unsigned)(nx - in->files));
+		else if (file_open(in, nx) == 0 && file_advance(in, nx) == 1)
 			heap_push(in, (unsigned)(nx - in->files));
 	}
 	if (in->heap_n == 0)
