@@ -25,6 +25,13 @@ struct nat_obs_opts {
 	bool verbose;
 	/* Tests: make the writers slow (µs per record). */
 	unsigned test_trace_delay_us, test_log_delay_us;
+	/* Called at once when a trace or events write fails (then at most
+	 * once a second for the trace, once a minute for the events), on
+	 * the failing writer's thread: component "TRACE" or "LOG" and a
+	 * message. The caller shows it where people look (stderr); it must
+	 * not log through the observers. NULL: not called. */
+	void (*on_error)(void *ctx, const char *component, const char *msg);
+	void *error_ctx;
 };
 
 struct nat_observers {
@@ -34,7 +41,10 @@ struct nat_observers {
 	struct log_engine_ctx lctx;
 	struct trace_engine_ctx tctx;
 	uint64_t trace_lost_reported;
-	uint64_t next_poll_ns;
+	uint64_t trace_failed_reported; /* write errors told in the log */
+	uint64_t next_poll_ns, next_failed_ns;
+	void (*on_error)(void *ctx, const char *component, const char *msg);
+	void *error_ctx;
 };
 
 /* Opens what cfg and o ask for and sets e's hooks. Returns -1 with a
@@ -54,7 +64,9 @@ int nat_obs_trace_on(struct nat_observers *ob,
 	__attribute__((warn_unused_result));
 
 /* Engine thread, as often as convenient: emits trace.loss when the trace
- * queue lost records since the last report (at most once a second). */
+ * queue lost records since the last report (at most once a second), and
+ * an ERROR log line when trace writes fail (the first failure at the
+ * next poll, then at most once a minute while they go on). */
 void nat_obs_poll(struct nat_observers *ob, uint64_t ts_ns);
 
 /* Offline callers (replay): waits until both writers have taken what is
@@ -65,7 +77,7 @@ void nat_obs_sync(struct nat_observers *ob);
 struct nat_obs_counts {
 	bool traced, logged;
 	uint64_t trace_selected, trace_written, trace_lost, trace_failed;
-	uint64_t log_written, log_lost, log_suppressed;
+	uint64_t log_written, log_lost, log_suppressed, log_failed;
 };
 
 /* Closes every flow (flow.close events, reason shutdown), reports the
