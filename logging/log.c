@@ -378,7 +378,7 @@ static void write_failed(struct log_writer *w, int err)
 	w->last_error_ns = mono;
 	char msg[NAT_PATH_MAX + 160];
 	snprintf(msg, sizeof(msg),
-		 "events: write %s: %s; %llu events lost so far (counted)",
+		 "write %s: %s (%llu events lost so far)",
 		 w->is_stdout ? "stdout" : w->path, strerror(err),
 		 (unsigned long long)atomic_load_explicit(
 			 &w->failed, memory_order_relaxed));

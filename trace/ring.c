@@ -47,6 +47,7 @@ struct trace_ring {
 	int fd; /* -1: no file open */
 	struct pcapng_w *w;
 	uint64_t file_bytes;
+	uint64_t flushed_bytes; /* file_bytes at the last flush: decodable */
 	uint64_t unflushed; /* pcapng bytes fed since the last flush */
 	bool pending;	    /* unflushed > 0 */
 	char path[NAME_MAX_LEN];
@@ -207,6 +208,7 @@ static int open_file(struct trace_ring *r, char *errbuf, size_t errlen)
 	}
 	r->fd = fd;
 	r->file_bytes = 0;
+	r->flushed_bytes = 0;
 	r->pending = false;
 	r->unflushed = 0;
 	snprintf(r->names[(r->first + r->n) % (r->files + 1)], NAME_MAX_LEN,
@@ -238,17 +240,23 @@ fail:
 }
 
 /* A write failed: the packets since the last flush are lost with the
- * file, which keeps what it holds on disk (it decodes up to its last
- * flush) or, holding nothing, is removed. The next packet opens a new
- * file, at most one attempt a second. */
+ * file, which keeps what it held at its last flush (cut back to it: it
+ * decodes to there) or, having never been flushed, is removed. The next
+ * packet opens a new file, at most one attempt a second. */
 static int io_failed(struct trace_ring *r)
 {
 	r->st.errors++;
 	r->discarded += r->unflushed_pkts;
 	r->unflushed_pkts = 0;
-	if (r->fd >= 0 && r->file_bytes == 0) {
+	if (r->fd >= 0 && r->flushed_bytes == 0) {
 		unlink(r->path);
 		forget_newest(r);
+	} else if (r->fd >= 0 && r->file_bytes > r->flushed_bytes) {
+		/* What follows the last flush is counted lost: cut it, so
+		 * the file holds exactly what was counted written (and the
+		 * room goes back to the disk). */
+		if (ftruncate(r->fd, (off_t)r->flushed_bytes) < 0)
+			r->st.errors++;
 	}
 	drop_file(r);
 	r->retry_at = mono_ns() + RETRY_NS;
@@ -346,6 +354,7 @@ int trace_ring_flush(struct trace_ring *r, char *errbuf, size_t errlen)
 	r->pending = false;
 	r->unflushed = 0;
 	r->unflushed_pkts = 0;
+	r->flushed_bytes = r->file_bytes;
 	r->st.flushes++;
 	return 0;
 }

@@ -22,9 +22,9 @@
  * (for a moment, with a new file still empty, there are files + 1).
  *
  * One ZSTD_CCtx (reset for each file) and one output buffer serve every
- * file. I/O errors (disk full, DIR removed) close the damaged file (kept
- * when it holds bytes: it decodes up to its last flush; removed when it
- * holds none), are counted and kept as the last error, and the next
+ * file. I/O errors (disk full, DIR removed) close the damaged file (cut
+ * back to its last flush, so it decodes to there; removed when it was
+ * never flushed), are counted and kept as the last error, and the next
  * packet opens a new file (at most one attempt a second). The packets fed
  * since the last flush are lost with the file (trace_ring_take_discarded).
  * Losses are recorded on disk: each completed file's statistics block
