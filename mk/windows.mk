@@ -67,6 +67,7 @@ $(W)/ctl_test.exe: $(W)/obj/tests/windows/ctl_test.o $(W_PLAT) $(W_LIB)
 
 windows-test: windows $(W)/ctl_test.exe all
 	@BUILD=$(BUILD) W=$(W) tests/windows/windows_test.sh
+	@BUILD=$(BUILD) W=$(W) tests/windows/expected_test.sh
 
 windows-clean:
 	rm -rf $(W)/obj $(W)/libglassnat.a $(W)/*.exe
