@@ -120,8 +120,14 @@ sed 's/^/#   /' "$TMP/stats" "$TMP/stats.err"
 # The file the disk filled is cut back to its last flush: it decodes whole
 # to there, its zstd frame unended, which natdump reports (exit 1).
 check_rc "natdump stats reads the ring, exit 1 for the file cut short" 1 $nrc
-check "natdump names the one file cut short, and nothing else" \
-	"1 1" "$(grep -c 'the file was cut short' "$TMP/stats.err") $(wc -l <"$TMP/stats.err")"
+# (One file, or more when the writer's retry, once a second, found room
+# the cut gave back and filled it again under a slow run.)
+cut=$(grep -c 'the file was cut short' "$TMP/stats.err")
+if [ "$cut" -ge 1 ] && [ "$cut" -eq "$(wc -l <"$TMP/stats.err")" ]; then
+	ok "natdump's only complaints: $cut file(s) cut short at a flush"
+else
+	not_ok "natdump's only complaints: files cut short at a flush" "$(cat "$TMP/stats.err")"
+fi
 check "natdump stats: trace losses = the packets the replay lost" \
 	"$lost" "$(awk '$1 == "trace" && $2 == "losses" { print $3 }' "$TMP/stats")"
 check "natdump stats: packets = the packets the replay wrote" \
@@ -150,5 +156,57 @@ if grep -q '^glassnat replay: error: events: write .*No space left on device' "$
 else
 	not_ok "the first events write failure is said as an error"
 fi
+
+# ---- live: the gateway on a full trace disk ------------------------------
+# glassnat run traces to a 1 MiB tmpfs while 4 MB of TCP go through: the
+# first failure is logged as an ERROR while it runs, forwarding goes on
+# byte for byte, and the ring records the losses.
+. tests/e2e/topology.sh
+PEER=tests/e2e/live_peer.py
+GPID=
+topo_before_down() {
+	if [ -n "$GPID" ] && kill -0 "$GPID" 2>/dev/null; then
+		kill -TERM "$GPID" 2>/dev/null
+		wait "$GPID" 2>/dev/null
+	fi
+	cleanup
+}
+if ! topo_up; then
+	not_ok "live: topology created"
+	finish
+fi
+umount "$FULL" && mount -t tmpfs -o size=1m,mode=0755 glassnat-diskfull "$FULL"
+CONF=$TMP/gw.yaml
+cp configs/e2e.yaml "$CONF"
+printf 'control_socket: "%s"\nstate_file: "%s"\n' "$TMP/ctl.sock" "$TMP/state.json" >>"$CONF"
+ip netns exec "$NS_SRV" timeout 120 python3 "$PEER" tcp-serve 5001 >/dev/null 2>&1 &
+ip netns exec "$NS_GW" timeout 120 "$GLASSNAT" run -c "$CONF" --trace "$FULL/live" >"$TMP/live.log" 2>&1 &
+GPID=$!
+for _ in $(seq 1 100); do
+	grep -q 'ENGINE\] Started' "$TMP/live.log" && break
+	kill -0 "$GPID" 2>/dev/null || break
+	sleep 0.1
+done
+r=$(ip netns exec "$NS_IN1" timeout 60 python3 "$PEER" tcp-send $IP_SRV 5001 4000000)
+if [[ $r == "ok peer=$IP_NAT:"* ]]; then ok "live: forwarding goes on: 4 MB byte for byte ($r)"; else
+	not_ok "live: forwarding goes on: 4 MB byte for byte" "$r"; fi
+sleep 1.5 # the writer flushes at least once a second
+running=$(grep -c '\[ERROR\] \[TRACE\] .*No space left on device; forwarding goes on' "$TMP/live.log")
+if kill -0 "$GPID" 2>/dev/null && [ "$running" -ge 1 ] && [ "$running" -le 10 ]; then
+	ok "live: the trace write failure is logged as an ERROR while the gateway runs ($running lines)"
+else
+	not_ok "live: the trace write failure is logged as an ERROR while the gateway runs" "$(cat "$TMP/live.log")"
+fi
+kill -TERM "$GPID" 2>/dev/null
+wait "$GPID"
+grc=$?
+GPID=
+check_rc "live: glassnat stops cleanly" 0 $grc
+timeout 60 "$NATDUMP" stats "$FULL/live" >"$TMP/lstats" 2>/dev/null
+llost=$(awk '$1 == "trace" && $2 == "losses" { print $3 }' "$TMP/lstats")
+if [ "${llost:-0}" -gt 100 ]; then ok "live: natdump stats shows the losses ($llost)"; else
+	not_ok "live: natdump stats shows the losses" "$(cat "$TMP/lstats")"; fi
+check "live: no empty file left in the ring" 0 "$(find "$FULL/live" -type f -size 0 | wc -l)"
+grep 'Trace:' "$TMP/live.log" | sed 's/^/#   /'
 
 finish
