@@ -253,6 +253,11 @@ static void run_extra(void *ctx, struct nat_ctl_extra *x)
 		x->logged = true;
 		x->log_written = log_written(rc->ob.log);
 		x->log_lost = log_lost(rc->ob.log);
+		x->log_failed = log_failed(rc->ob.log);
+		x->table_full_suppressed =
+			log_suppressed_event(rc->ob.log, NAT_EV_TABLE_FULL);
+		x->port_exhausted_suppressed = log_suppressed_event(
+			rc->ob.log, NAT_EV_PORT_EXHAUSTED);
 	}
 	if (rc->ctl)
 		nat_ctl_server_counters(rc->ctl, &x->ctl_requests,
