@@ -34,6 +34,9 @@
 _Static_assert(offsetof(struct log_rec, u.eng.rule) + NAT_NAME_MAX <= SLOT,
 	       "an engine event must fit one slot");
 
+/* Rate-limit kinds: a pkt.drop's reason, or these two after them. */
+enum { RL_TABLE_FULL = NAT_R_MAX, RL_PORT_EXHAUSTED, RL_KINDS };
+
 struct log_writer {
 	/* Inside networks' names for flow events (log_event). */
 	char net_names[NAT_NETS_MAX][NAT_NAME_MAX];
@@ -41,6 +44,7 @@ struct log_writer {
 	alignas(64) _Atomic uint64_t head; /* slots published (producer) */
 	alignas(64) _Atomic uint64_t tail; /* slots consumed (writer) */
 	alignas(64) _Atomic uint64_t lost; /* records dropped */
+	_Atomic uint64_t failed;	   /* ... of them by failed writes */
 	_Atomic uint64_t written;
 	_Atomic uint64_t suppressed;
 	atomic_int reopen; /* set by log_reopen (signal handlers) */
@@ -48,10 +52,12 @@ struct log_writer {
 
 	/* Producer only. */
 	alignas(64) uint64_t p_head, p_tail_cache;
-	uint64_t rl_sec[NAT_R_MAX];	/* pkt.drop rate limit: second */
-	uint32_t rl_count[NAT_R_MAX];	/* ... events emitted in it */
-	uint64_t rl_pending[NAT_R_MAX]; /* ... suppressed, not yet told */
-	uint64_t rl_total[NAT_R_MAX];	/* ... suppressed in all */
+	/* Rate limits, one per kind (rl_kind): pkt.drop per reason, then
+	 * table.full and port.exhausted. */
+	uint64_t rl_sec[RL_KINDS];     /* the second counted */
+	uint32_t rl_count[RL_KINDS];   /* ... events emitted in it */
+	uint64_t rl_pending[RL_KINDS]; /* ... suppressed, not yet told */
+	uint64_t rl_total[RL_KINDS];   /* ... suppressed in all */
 	uint64_t trace_lost;		/* last trace.loss lost_total */
 	bool stopped;
 
@@ -62,6 +68,8 @@ struct log_writer {
 	bool verbose;
 	uint32_t drops_per_sec;
 	uint32_t test_delay_us;
+	void (*on_error)(void *ctx, const char *msg);
+	void *error_ctx;
 	char path[NAT_PATH_MAX];
 	bool is_stdout;
 	bool no_text_stats; /* log_beside_people on a text stdout */
@@ -80,6 +88,7 @@ struct log_writer {
 	uint64_t reported;   /* losses already in log.loss events */
 	uint64_t last_report_ns;
 	bool reported_once;
+	uint64_t last_error_ns; /* on_error called (monotonic); 0: never */
 };
 
 static uint64_t now_ns(clockid_t c)
@@ -147,6 +156,22 @@ static void copy_name(char *dst, size_t cap, const char *src)
 	dst[n] = '\0';
 }
 
+/* The rate limit an event falls under, or -1 (not limited). */
+static int rl_kind(const struct nat_event *ev)
+{
+	switch (ev->type) {
+	case NAT_EV_PKT_DROP:
+	case NAT_EV_PKT_UNOWNED: /* pkt.drop's limit, per reason */
+		return (unsigned)ev->reason < NAT_R_MAX ? (int)ev->reason : -1;
+	case NAT_EV_TABLE_FULL:
+		return RL_TABLE_FULL;
+	case NAT_EV_PORT_EXHAUSTED:
+		return RL_PORT_EXHAUSTED;
+	default:
+		return -1;
+	}
+}
+
 void log_engine_event(void *ctx, const struct nat_event *ev)
 {
 	const struct log_engine_ctx *c = ctx;
@@ -176,9 +201,8 @@ void log_engine_event(void *ctx, const struct nat_event *ev)
 		r.u.eng.has_rule = true;
 	}
 
-	if ((ev->type == NAT_EV_PKT_DROP || ev->type == NAT_EV_PKT_UNOWNED) &&
-	    (unsigned)ev->reason < NAT_R_MAX) {
-		unsigned k = (unsigned)ev->reason;
+	int k = rl_kind(ev);
+	if (k >= 0) {
 		uint64_t sec = ev->ts_ns / 1000000000u;
 		if (sec != w->rl_sec[k]) {
 			w->rl_sec[k] = sec;
@@ -297,7 +321,9 @@ void log_final_stats(struct log_writer *w, uint64_t ts_ns,
 	r.h.kind = LREC_STATS;
 	r.h.ts_ns = ts_ns;
 	r.u.stats.m = *m;
-	memcpy(r.u.stats.suppressed, w->rl_total, sizeof(w->rl_total));
+	memcpy(r.u.stats.suppressed, w->rl_total, sizeof(r.u.stats.suppressed));
+	r.u.stats.table_full_suppressed = w->rl_total[RL_TABLE_FULL];
+	r.u.stats.port_exhausted_suppressed = w->rl_total[RL_PORT_EXHAUSTED];
 	r.u.stats.trace_lost = w->trace_lost;
 	push(w, &r, offsetof(struct log_rec, u.stats) + sizeof(r.u.stats));
 }
@@ -326,6 +352,21 @@ uint64_t log_written(const struct log_writer *w)
 	return w ? atomic_load_explicit(&w->written, memory_order_relaxed) : 0;
 }
 
+uint64_t log_suppressed_event(const struct log_writer *w,
+			      enum nat_event_type type)
+{
+	if (!w)
+		return 0;
+	return type == NAT_EV_TABLE_FULL	? w->rl_total[RL_TABLE_FULL]
+	       : type == NAT_EV_PORT_EXHAUSTED ? w->rl_total[RL_PORT_EXHAUSTED]
+					       : 0;
+}
+
+uint64_t log_failed(const struct log_writer *w)
+{
+	return w ? atomic_load_explicit(&w->failed, memory_order_relaxed) : 0;
+}
+
 uint64_t log_suppressed(const struct log_writer *w)
 {
 	return w ? atomic_load_explicit(&w->suppressed, memory_order_relaxed)
@@ -351,14 +392,34 @@ static int write_all(int fd, const char *p, size_t n)
 
 /* Writes the buffer. Records in it count as written, or as lost when the
  * write fails (full disk): the next log.loss reports them. */
+static void write_failed(struct log_writer *w, int err)
+{
+	atomic_fetch_add_explicit(&w->lost, w->out_recs, memory_order_relaxed);
+	atomic_fetch_add_explicit(&w->failed, w->out_recs,
+				  memory_order_relaxed);
+	uint64_t mono = now_ns(CLOCK_MONOTONIC);
+	if (!w->on_error ||
+	    (w->last_error_ns &&
+	     mono - w->last_error_ns < LOG_ERROR_REPORT_S * 1000000000ull))
+		return;
+	w->last_error_ns = mono;
+	char msg[NAT_PATH_MAX + 160];
+	snprintf(msg, sizeof(msg),
+		 "write %s: %s (%llu events lost so far)",
+		 w->is_stdout ? "stdout" : w->path, strerror(err),
+		 (unsigned long long)atomic_load_explicit(
+			 &w->failed, memory_order_relaxed));
+	w->on_error(w->error_ctx, msg);
+}
+
 static void flush(struct log_writer *w)
 {
 	if (w->sink) {
 		if (w->out_len)
 			w->sink(w->sink_ctx, w->out, w->out_len);
-	} else if (w->out_len && write_all(w->fd, w->out, w->out_len) < 0)
-		atomic_fetch_add_explicit(&w->lost, w->out_recs,
-					  memory_order_relaxed);
+	} else if (w->out_len && write_all(w->fd, w->out, w->out_len) < 0) {
+		write_failed(w, errno);
+	}
 	else
 		atomic_fetch_add_explicit(&w->written, w->out_recs,
 					  memory_order_relaxed);
@@ -537,7 +598,9 @@ struct log_writer *log_open(const struct log_opts *o, char *errbuf,
 	w->drops_per_sec = o->drops_per_sec ? o->drops_per_sec
 					    : LOG_DROPS_PER_SEC_DEFAULT;
 	w->test_delay_us = o->test_delay_us;
-	for (int i = 0; i < NAT_R_MAX; i++)
+	w->on_error = o->on_error;
+	w->error_ctx = o->error_ctx;
+	for (int i = 0; i < RL_KINDS; i++)
 		w->rl_sec[i] = UINT64_MAX;
 	w->sink = o->sink;
 	w->sink_ctx = o->sink_ctx;

@@ -34,14 +34,24 @@ struct log_opts {
 	enum nat_log_format format;
 	bool verbose; /* text: DEBUG lines too (JSON always has every event) */
 	uint32_t queue; /* slots, rounded up to a power of two; 0: default */
-	uint32_t drops_per_sec; /* pkt.drop per reason per second; 0: 20 */
+	/* Rate limit: pkt.drop per reason, table.full, port.exhausted, each
+	 * per second; 0: 20. */
+	uint32_t drops_per_sec;
 	uint32_t test_delay_us; /* tests: the writer sleeps this per record */
 	/* Instead of a file (path ignored): the writer thread hands its
 	 * formatted lines, whole lines only, to sink (the control socket's
 	 * subscribers). sink must not block. */
 	void (*sink)(void *ctx, const char *lines, size_t len);
 	void *sink_ctx;
+	/* Called on the writer thread when a write fails (full disk): the
+	 * first failure at once, then at most once every LOG_ERROR_REPORT_S
+	 * while failures go on (the rest are counted in log_lost). NULL: no
+	 * call. It must not call this writer's producer functions. */
+	void (*on_error)(void *ctx, const char *msg);
+	void *error_ctx;
 };
+
+#define LOG_ERROR_REPORT_S 60u
 
 struct log_writer;
 
@@ -60,8 +70,11 @@ struct log_writer *log_open(const struct log_opts *o, char *errbuf,
 			    size_t errlen) __attribute__((warn_unused_result));
 
 /* nat_hooks.event: ctx is a struct log_engine_ctx. Copies the event and
- * the rule / forward name into one slot; pkt.drop is rate limited per
- * reason by the event's second (see log_suppressed). Never blocks. */
+ * the rule / forward name into one slot. Events that can repeat per
+ * packet are rate limited by the event's second (drops_per_sec each):
+ * pkt.drop per reason, table.full, port.exhausted; the next event of the
+ * same kind carries the number held back (`suppressed`; totals in
+ * log_suppressed, log_suppressed_event). Never blocks. */
 void log_engine_event(void *ctx, const struct nat_event *ev);
 
 /* Event config.load. changes is NULL on the first load, else a one-line
@@ -120,7 +133,14 @@ void log_close(struct log_writer *w);
 uint64_t log_lost(const struct log_writer *w);
 /* Records formatted and written (log.loss lines not included). */
 uint64_t log_written(const struct log_writer *w);
-/* pkt.drop events suppressed by the rate limit (not losses). */
+/* table.full (type NAT_EV_TABLE_FULL) or port.exhausted events held
+ * back by the rate limit; 0 for other types. Producer thread. */
+uint64_t log_suppressed_event(const struct log_writer *w,
+			      enum nat_event_type type);
+/* Records lost to failed writes (part of log_lost). */
+uint64_t log_failed(const struct log_writer *w);
+/* Events suppressed by the rate limits (pkt.drop, table.full,
+ * port.exhausted; not losses). */
 uint64_t log_suppressed(const struct log_writer *w);
 
 #endif

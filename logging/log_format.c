@@ -402,6 +402,8 @@ static void j_engine(struct sb *b, const struct log_rec *r)
 		j_ep(b, "inside", f->in_ip, f->in_port);
 		j_ep(b, "remote", f->rem_ip, f->rem_port);
 		j_str(b, "reason", nat_reason_name(ev->reason));
+		if (r->u.eng.suppressed)
+			j_u64(b, "suppressed", r->u.eng.suppressed);
 		break;
 	}
 }
@@ -683,7 +685,11 @@ static void t_engine(struct sb *b, const struct log_rec *r, enum log_level l)
 		t_ep(b, f->proto, f->in_ip, f->in_port);
 		sb_puts(b, " → ");
 		t_ep(b, f->proto, f->rem_ip, f->rem_port);
-		break;
+		t_flow(b, f->id);
+		if (r->u.eng.suppressed)
+			sb_printf(b, " (+%llu suppressed)",
+				  (unsigned long long)r->u.eng.suppressed);
+		return;
 	case NAT_EV_PKT_UNOWNED:
 		t_prefix(b, r, l, "NAT");
 		sb_puts(b, "No forward for ");

@@ -69,6 +69,9 @@ struct log_rec {
 		struct {
 			struct nat_metrics m;
 			uint64_t suppressed[NAT_R_MAX];
+			/* table.full / port.exhausted events held back */
+			uint64_t table_full_suppressed;
+			uint64_t port_exhausted_suppressed;
 			uint64_t trace_lost;
 			uint64_t log_lost; /* filled by the writer */
 		} stats;

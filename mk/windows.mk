@@ -90,6 +90,7 @@ endif
 
 windows-test: windows $(W)/ctl_test.exe $(WD_TEST) all
 	@BUILD=$(BUILD) W=$(W) WD_SRC=$(WD_SRC) tests/windows/windows_test.sh
+	@BUILD=$(BUILD) W=$(W) tests/windows/expected_test.sh
 	@W=$(W) tests/windows/service_test.sh
 
 # The service test's stand-in for WinDivert.dll (wine has no driver).

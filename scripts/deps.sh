@@ -17,6 +17,7 @@ PACKAGES=(
 	curl prometheus nfdump  # metrics_test (curl, promtool), ipfix_test (nfcapd, nfdump)
 	tshark jq python3       # e2e checks, demo
 	iproute2 iptables iperf3 procps   # namespace tests, benchmarks
+	ethtool                 # csum_test: checksum offload off on the veths
 	# make windows / windows-test (docs/windows.md): the cross compiler,
 	# dpkg-source and the build tools of the cross-built libraries, wine
 	gcc-mingw-w64-x86-64-posix mingw-w64-x86-64-dev dpkg-dev cmake
@@ -34,7 +35,8 @@ PACKAGES=(
 if [ "${1:-}" = --check ]; then
 	TOOLS=(gcc:gcc make:make clang:clang zstd:zstd zstdcat:zstd
 		tshark:tshark jq:jq python3:python3 ip:iproute2 iptables:iptables
-		iperf3:iperf3 setpriv:util-linux pgrep:procps
+		iperf3:iperf3 setpriv:util-linux pgrep:procps ethtool:ethtool
+		unshare:util-linux dumpcap:tshark
 		curl:curl promtool:prometheus nfcapd:nfdump nfdump:nfdump
 		x86_64-w64-mingw32-gcc:gcc-mingw-w64-x86-64-posix
 		dpkg-source:dpkg-dev cmake:cmake flex:flex bison:bison wine:wine

@@ -90,11 +90,58 @@ mutant proof_replay_summary_translated nat/backend/replay.c \
 	's/"translated", st->natted\);/"translated", st->natted - 1);/' \
 	"replay_test: the summary's translated count is one short" e2e:replay
 mutant proof_control_queue_every_port nat/backend/nfqueue_rules.c \
-	's/chain, dst, protos\[k\], pr->lo, pr->hi, target\);/chain, dst, protos[k], 1, 65535, target);/' \
+	's/\t\t\t  protos\[k\], pr->lo, pr->hi, target\);/\t\t\t  protos[k], 1, 65535, target);/' \
 	"control_test: the gateway swallows every port of nat_ip (a probe times out, never 'refused')" e2e:control
 mutant proof_natdump_cut_before_data_silent trace/capture_zstd.c \
 	's/\t\t\tif \(z->in_frame\)\n(\t\t\t\treturn zfail\(z,\n\t\t\t\t\t     "truncated zstd frame)/\t\t\tif (z->in_frame \&\& z->in_base + z->in_len >= 4096)\n$1/' \
 	"trace_cut_test: a file cut within its first 4 KiB reads as empty, exit 0, no message" e2e:trace_cut
+
+# Events that repeat per packet are rate limited (logging/log.c, issue 19).
+mutant table_full_not_rate_limited logging/log.c \
+	's/\tcase NAT_EV_TABLE_FULL:\n\t\treturn RL_TABLE_FULL;/\tcase NAT_EV_TABLE_FULL:\n\t\treturn -1;/' \
+	"every refused packet writes a table.full event (31,998 in a soak)" unit:log/*
+mutant port_exhausted_not_rate_limited logging/log.c \
+	's/\tcase NAT_EV_PORT_EXHAUSTED:\n\t\treturn RL_PORT_EXHAUSTED;/\tcase NAT_EV_PORT_EXHAUSTED:\n\t\treturn -1;/' \
+	"every refused packet writes a port.exhausted event" unit:log/*
+# Data loss is never silent (trace/ring.c, logging/log.c, nat/app).
+mutant ring_removes_oldest_at_open trace/ring.c \
+	's/\tr->fd = fd;\n\tr->file_bytes = 0;/\tr->fd = fd;\n\tr->n++;\n\tmake_room(r);\n\tr->n--;\n\tr->file_bytes = 0;/' \
+	"the ring removes a file with data to make room for one that may stay empty" unit:ring/*
+mutant ring_keeps_empty_failed_file trace/ring.c \
+	's/\tif \(r->fd >= 0 && r->flushed_bytes == 0\) \{/\tif (0) {/' \
+	"a file that never held data stays in the ring, empty" unit:ring/* e2e:diskfull
+mutant ring_losses_between_files_dropped trace/ring.c \
+	's/\tr->fd = fd;\n\tr->file_bytes = 0;/\tr->fd = fd;\n\tr->lost_recorded = r->lost_now;\n\tr->file_bytes = 0;/' \
+	"losses while no file could be written are in no file's statistics block" unit:ring/* e2e:diskfull
+mutant ring_unflushed_counted_written trace/ring.c \
+	's/\tr->discarded \+= r->unflushed_pkts;/\t(void)0;/' \
+	"packets lost with a failed file stay counted as written" unit:ring/* e2e:diskfull
+mutant replay_exits_0_on_loss nat/app/cmd_offline.c \
+	's/return rc == 0 && !lost \? EX_OK : EX_RUNTIME;/return rc == 0 \&\& (!lost || 1) ? EX_OK : EX_RUNTIME;/' \
+	"replay that lost trace packets or events exits 0" e2e:diskfull
+mutant trace_error_callback_unconnected nat/app/observe.c \
+	's/\tmemset\(to, 0, sizeof\(\*to\)\);\n\tif \(ob->on_error\) \{/\tmemset(to, 0, sizeof(*to));\n\tif (0) {/' \
+	"a trace write failure is not said when it happens" e2e:diskfull
+mutant log_write_failure_not_told logging/log.c \
+	's/\tw->on_error\(w->error_ctx, msg\);/\t(void)msg;/' \
+	"an events write failure is only counted, never said" unit:log/* e2e:diskfull
+mutant natdump_bad_bpf_exit_1 tools/natdump/nd_cmds.c \
+	's/\tif \(!ok\)\n\t\treturn 2;/\tif (!ok)\n\t\treturn 1;/' \
+	"natdump exits 1, not 2 (usage), on a filter libpcap cannot compile" e2e:natdump
+# What the new end-to-end tests catch alone (issue 19: these were caught
+# only by unit tests before).
+mutant e2e_only_tcp_csum_delta_dropped nat/core/packet.c \
+	's/\t\tcsum_replace\(l4 \+ TCP_OFF_CSUM, d\);/\t\t(void)d;/' \
+	"the TCP checksum is not adjusted (live, offload off)" e2e:csum
+mutant e2e_only_udp_csum_delta_dropped nat/core/packet.c \
+	's/\t\tcsum_replace_udp\(l4 \+ UDP_OFF_CSUM, d\);/\t\t(void)d;/' \
+	"the UDP checksum is not adjusted (ports that change, replay)" e2e:translate
+mutant e2e_only_filtering_endpoint_independent nat/core/engine.c \
+	's/if \(e->cfg.filtering == NAT_FILTER_EI \|\|/if (1 ||/' \
+	"address-and-port dependent filtering lets anyone in" e2e:translate
+mutant e2e_only_last_seen_not_refreshed nat/core/flow.h \
+	's/\tf->last_ns = ts_ns;\n/\t(void)ts_ns;\n/' \
+	"a packet does not refresh its flow's last-seen time" e2e:translate
 
 # ---- the harness -------------------------------------------------------------
 want=("$@")

@@ -26,6 +26,11 @@ enum {
 	NAME_MAX_LEN = TRACE_RING_DIR_MAX + 64,
 	SEQ_MOD = 1000000,
 	OPEN_TRIES = 100, /* names taken by an earlier run in the same second */
+	/* Bytes held in DIR/.glassnat-reserve-PID while the ring is open:
+	 * released at close when losses are not recorded in a file yet, so a
+	 * full disk still gets the file that records them (a few hundred
+	 * bytes; tmpfs and most file systems allocate 4 KiB at a time). */
+	RESERVE_BYTES = 64 * 1024,
 };
 
 #define RETRY_NS 1000000000ull /* between attempts to open a file */
@@ -42,25 +47,34 @@ struct trace_ring {
 	int fd; /* -1: no file open */
 	struct pcapng_w *w;
 	uint64_t file_bytes;
+	uint64_t flushed_bytes; /* file_bytes at the last flush: decodable */
 	uint64_t unflushed; /* pcapng bytes fed since the last flush */
 	bool pending;	    /* unflushed > 0 */
 	char path[NAME_MAX_LEN];
 
 	/* Files this ring created and has not removed, oldest first
-	 * (circular: first, n). */
+	 * (circular: first, n; room for files + 1: a new file counts only
+	 * once it has bytes on disk, see make_room). */
 	char (*names)[NAME_MAX_LEN];
 	uint32_t first, n;
+	char reserve[NAME_MAX_LEN]; /* "" when none is held */
 	uint32_t seq;
 	uint64_t retry_at;  /* CLOCK_MONOTONIC ns */
 	char last_err[160]; /* why the last open failed */
 
 	struct trace_ring_stats st;
 
-	/* Records the tracer lost (its running total) and the total when the
-	 * current file was opened: each file ends with an Interface
-	 * Statistics Block whose isb_ifdrop is the difference. */
-	uint64_t lost_now, lost_at_open;
+	/* Records the tracer lost (its running total) and the part of it
+	 * already recorded in a completed file: each file ends with an
+	 * Interface Statistics Block whose isb_ifdrop is the difference, so
+	 * losses while no file could be written go into the next file that
+	 * is completed. */
+	uint64_t lost_now, lost_recorded;
 	uint64_t last_ts;
+	/* EPBs fed to zstd since the last flush: lost with the file when a
+	 * write fails before the next flush; and those not yet taken by
+	 * trace_ring_take_discarded(). */
+	uint64_t unflushed_pkts, discarded;
 };
 
 static uint64_t mono_ns(void)
@@ -70,9 +84,12 @@ static uint64_t mono_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
+static void make_room(struct trace_ring *r);
+
 static int write_all(struct trace_ring *r, const uint8_t *p, size_t n,
 		     char *errbuf, size_t errlen)
 {
+	bool had_bytes = r->file_bytes > 0;
 	while (n) {
 		ssize_t k = write(r->fd, p, n);
 		if (k < 0) {
@@ -87,6 +104,8 @@ static int write_all(struct trace_ring *r, const uint8_t *p, size_t n,
 		r->file_bytes += (uint64_t)k;
 		r->st.bytes += (uint64_t)k;
 	}
+	if (!had_bytes && r->file_bytes)
+		make_room(r);
 	return 0;
 }
 
@@ -147,19 +166,24 @@ static void forget_newest(struct trace_ring *r)
 		r->n--;
 }
 
-static int open_file(struct trace_ring *r, char *errbuf, size_t errlen)
+/* Removes the oldest files while more than `files` exist. Called when
+ * the newest file gets its first bytes on disk, never before: a file
+ * that holds data is not removed for one that may stay empty (a full
+ * disk). A failed removal is left for the next call. */
+static void make_room(struct trace_ring *r)
 {
-	if (r->n == r->files) {
+	while (r->n > r->files) {
 		const char *old = r->names[r->first];
-		if (unlink(old) < 0 && errno != ENOENT) {
-			snprintf(errbuf, errlen, "%s: remove: %s", old,
-				 strerror(errno));
-			return -1;
-		}
+		if (unlink(old) < 0 && errno != ENOENT)
+			return;
 		r->st.files_removed++;
-		r->first = (r->first + 1) % r->files;
+		r->first = (r->first + 1) % (r->files + 1);
 		r->n--;
 	}
+}
+
+static int open_file(struct trace_ring *r, char *errbuf, size_t errlen)
+{
 	char stamp[32];
 	struct tm tm;
 	time_t now = time(NULL);
@@ -184,10 +208,11 @@ static int open_file(struct trace_ring *r, char *errbuf, size_t errlen)
 	}
 	r->fd = fd;
 	r->file_bytes = 0;
+	r->flushed_bytes = 0;
 	r->pending = false;
 	r->unflushed = 0;
-	snprintf(r->names[(r->first + r->n) % r->files], NAME_MAX_LEN, "%s",
-		 r->path);
+	snprintf(r->names[(r->first + r->n) % (r->files + 1)], NAME_MAX_LEN,
+		 "%s", r->path);
 	r->n++;
 	r->st.files_opened++;
 
@@ -205,7 +230,6 @@ static int open_file(struct trace_ring *r, char *errbuf, size_t errlen)
 	    pcapng_w_interface(r->w, "post-nat", LINKTYPE_RAW, errbuf,
 			       errlen) != TRACE_RING_IF_POST)
 		goto fail;
-	r->lost_at_open = r->lost_now;
 	return 0;
 fail:
 	/* Headers not written whole: the file is useless. */
@@ -215,12 +239,56 @@ fail:
 	return -1;
 }
 
+/* A write failed: the packets since the last flush are lost with the
+ * file, which keeps what it held at its last flush (cut back to it: it
+ * decodes to there) or, having never been flushed, is removed. The next
+ * packet opens a new file, at most one attempt a second. */
 static int io_failed(struct trace_ring *r)
 {
 	r->st.errors++;
+	r->discarded += r->unflushed_pkts;
+	r->unflushed_pkts = 0;
+	if (r->fd >= 0 && r->flushed_bytes == 0) {
+		unlink(r->path);
+		forget_newest(r);
+	} else if (r->fd >= 0 && r->file_bytes > r->flushed_bytes) {
+		/* What follows the last flush is counted lost: cut it, so
+		 * the file holds exactly what was counted written (and the
+		 * room goes back to the disk). */
+		if (ftruncate(r->fd, (off_t)r->flushed_bytes) < 0)
+			r->st.errors++;
+	}
 	drop_file(r);
 	r->retry_at = mono_ns() + RETRY_NS;
 	return -1;
+}
+
+/* Takes RESERVE_BYTES of the disk in a hidden file (readers list only
+ * capture names). Without room the ring simply holds no reserve. */
+static void hold_reserve(struct trace_ring *r)
+{
+	static const uint8_t zero[4096];
+	snprintf(r->reserve, sizeof r->reserve, "%s/.glassnat-reserve-%ld",
+		 r->dir, (long)getpid());
+	int fd = open(r->reserve, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
+		      0640);
+	bool ok = fd >= 0;
+	for (size_t n = 0; ok && n < RESERVE_BYTES; n += sizeof zero)
+		ok = write(fd, zero, sizeof zero) == (ssize_t)sizeof zero;
+	if (fd >= 0 && close(fd) < 0)
+		ok = false;
+	if (!ok) {
+		if (fd >= 0)
+			unlink(r->reserve);
+		r->reserve[0] = '\0';
+	}
+}
+
+static void release_reserve(struct trace_ring *r)
+{
+	if (r->reserve[0])
+		unlink(r->reserve);
+	r->reserve[0] = '\0';
 }
 
 struct trace_ring *trace_ring_open(const char *dir, uint64_t file_size,
@@ -251,7 +319,7 @@ struct trace_ring *trace_ring_open(const char *dir, uint64_t file_size,
 	r->fd = -1;
 	r->out_size = ZSTD_CStreamOutSize();
 	r->out = malloc(r->out_size);
-	r->names = calloc(files, sizeof *r->names);
+	r->names = calloc((size_t)files + 1, sizeof *r->names);
 	r->cctx = ZSTD_createCCtx();
 	if (!r->out || !r->names || !r->cctx) {
 		snprintf(errbuf, errlen, "out of memory");
@@ -267,6 +335,7 @@ struct trace_ring *trace_ring_open(const char *dir, uint64_t file_size,
 	}
 	if (open_file(r, errbuf, errlen) < 0)
 		goto fail;
+	hold_reserve(r);
 	return r;
 fail:
 	ZSTD_freeCCtx(r->cctx);
@@ -284,6 +353,8 @@ int trace_ring_flush(struct trace_ring *r, char *errbuf, size_t errlen)
 		return io_failed(r);
 	r->pending = false;
 	r->unflushed = 0;
+	r->unflushed_pkts = 0;
+	r->flushed_bytes = r->file_bytes;
 	r->st.flushes++;
 	return 0;
 }
@@ -311,8 +382,16 @@ int trace_ring_packet(struct trace_ring *r, uint32_t if_id, uint64_t ts_ns,
 			    dir_flags, comment, errbuf, errlen) < 0)
 		return io_failed(r);
 	r->st.packets++;
+	r->unflushed_pkts++;
 	r->last_ts = ts_ns;
 	return 0;
+}
+
+uint64_t trace_ring_take_discarded(struct trace_ring *r)
+{
+	uint64_t n = r->discarded;
+	r->discarded = 0;
+	return n;
 }
 
 void trace_ring_note_lost(struct trace_ring *r, uint64_t total)
@@ -327,13 +406,29 @@ static int end_file(struct trace_ring *r, char *errbuf, size_t errlen)
 {
 	if (r->fd < 0)
 		return 0;
+	uint64_t lost = r->lost_now;
 	if (pcapng_w_isb(r->w, TRACE_RING_IF_PRE, r->last_ts,
-			 r->lost_now - r->lost_at_open, errbuf, errlen) < 0 ||
+			 lost - r->lost_recorded, errbuf, errlen) < 0 ||
 	    compress(r, NULL, 0, ZSTD_e_end, errbuf, errlen) < 0)
 		return io_failed(r);
+	r->lost_recorded = lost;
+	r->unflushed_pkts = 0;
 	r->st.frames++;
 	drop_file(r);
 	return 0;
+}
+
+/* At close, losses no completed file records yet get a file of their
+ * own (no packets, its statistics block), written in the room the
+ * reserve held. */
+static int record_losses(struct trace_ring *r, char *errbuf, size_t errlen)
+{
+	if (r->lost_now == r->lost_recorded)
+		return 0;
+	release_reserve(r);
+	if (open_file(r, errbuf, errlen) < 0)
+		return -1;
+	return end_file(r, errbuf, errlen);
 }
 
 int trace_ring_rotate_due(struct trace_ring *r, char *errbuf, size_t errlen)
@@ -373,6 +468,11 @@ int trace_ring_close(struct trace_ring *r, char *errbuf, size_t errlen)
 	if (!r)
 		return 0;
 	int rc = end_file(r, errbuf, errlen);
+	char err2[160];
+	if (record_losses(r, rc < 0 ? err2 : errbuf,
+			  rc < 0 ? sizeof err2 : errlen) < 0)
+		rc = -1;
+	release_reserve(r);
 	ZSTD_freeCCtx(r->cctx);
 	free(r->names);
 	free(r->out);

@@ -16,14 +16,23 @@
  * A file is rotated at the first record boundary after its compressed size
  * on disk reaches file_size; it can exceed file_size by what zstd holds
  * back (at most one 128 KiB block of input, compressed) plus the frame
- * epilogue. At most `files` files exist at once: the oldest this ring
- * wrote is removed before a new one is created.
+ * epilogue. At most `files` files with data exist at once: the oldest
+ * this ring wrote is removed when a new file gets its first bytes on
+ * disk, never before, so a full disk never costs a file that holds data
+ * (for a moment, with a new file still empty, there are files + 1).
  *
  * One ZSTD_CCtx (reset for each file) and one output buffer serve every
- * file. I/O errors (disk full, DIR removed) close the damaged file, are
- * counted and kept as the last error, and the next packet opens a new
- * file (at most one attempt a second). Single-threaded: the writer thread
- * owns a ring. */
+ * file. I/O errors (disk full, DIR removed) close the damaged file (cut
+ * back to its last flush, so it decodes to there; removed when it was
+ * never flushed), are counted and kept as the last error, and the next
+ * packet opens a new file (at most one attempt a second). The packets fed
+ * since the last flush are lost with the file (trace_ring_take_discarded).
+ * Losses are recorded on disk: each completed file's statistics block
+ * counts every loss not recorded by an earlier file, and at close losses
+ * still unrecorded get a file of their own, written in 64 KiB the ring
+ * holds in reserve (DIR/.glassnat-reserve-PID) from open to close, so a
+ * disk that stayed full still says what was lost. Single-threaded: the
+ * writer thread owns a ring. */
 #ifndef GLASSNAT_TRACE_RING_H
 #define GLASSNAT_TRACE_RING_H
 
@@ -78,8 +87,14 @@ int trace_ring_rotate_due(struct trace_ring *r, char *errbuf, size_t errlen);
 
 /* The tracer's running total of records it could not write (queue full,
  * I/O errors). Each file ends with an Interface Statistics Block (on
- * pre-nat) whose isb_ifdrop is what was lost while it was current. */
+ * pre-nat) whose isb_ifdrop is what was lost since the last completed
+ * file recorded its losses. */
 void trace_ring_note_lost(struct trace_ring *r, uint64_t total);
+
+/* EPBs that trace_ring_packet() accepted but that were lost with a file
+ * whose write failed before they were flushed, since the last call.
+ * The caller moves them from written to failed. */
+uint64_t trace_ring_take_discarded(struct trace_ring *r);
 
 /* True when data was fed to zstd since the last flush. */
 bool trace_ring_pending(const struct trace_ring *r);
@@ -97,9 +112,10 @@ uint64_t trace_ring_file_bytes(const struct trace_ring *r);
 
 void trace_ring_stats(const struct trace_ring *r, struct trace_ring_stats *st);
 
-/* Writes the statistics block, ends the frame, closes the file, frees
- * everything. Returns 0, or -1
- * when that last write failed (errbuf). */
+/* Writes the statistics block, ends the frame, closes the file; when
+ * losses are still unrecorded, writes a file that records them (see
+ * above); frees everything. Returns 0, or -1 when a write failed
+ * (errbuf). */
 int trace_ring_close(struct trace_ring *r, char *errbuf, size_t errlen);
 
 #endif

@@ -337,6 +337,19 @@ static void io_error(struct tracer *t, const char *msg, uint64_t n_pkts)
 	}
 }
 
+/* Packets the ring had accepted and then lost with a failed file move
+ * from written to failed. Writer thread (or trace_close after it). */
+static void settle(struct tracer *t)
+{
+	uint64_t d = trace_ring_take_discarded(t->ring);
+	if (!d)
+		return;
+	uint64_t w = atomic_load_explicit(&t->written, memory_order_relaxed);
+	atomic_store_explicit(&t->written, w > d ? w - d : 0,
+			      memory_order_relaxed);
+	bump(&t->failed, d);
+}
+
 static void write_rec(struct tracer *t, const struct rec *h)
 {
 	const uint8_t *pre = (const uint8_t *)(h + 1);
@@ -370,9 +383,11 @@ static void write_rec(struct tracer *t, const struct rec *h)
 	}
 	if (!was_pending && trace_ring_pending(t->ring))
 		t->frame_start = mono_ns();
+	settle(t);
 	note_lost(t);
 	if (trace_ring_rotate_due(t->ring, err, sizeof err) < 0)
 		io_error(t, err, 0);
+	settle(t);
 }
 
 /* Flushes the ring when its oldest unflushed data is frame_ns old (or
@@ -386,6 +401,7 @@ static void frame_timer(struct tracer *t, bool force)
 		return;
 	if (trace_ring_flush(t->ring, err, sizeof err) < 0)
 		io_error(t, err, 0);
+	settle(t);
 }
 
 /* Writes one record; false when the queue is empty. */

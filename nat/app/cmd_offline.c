@@ -47,10 +47,37 @@ static void print_obs_counts(FILE *out, const struct nat_obs_counts *c,
 	if (c->logged)
 		fprintf(out,
 			"  events                %10llu records to %s"
-			" (%llu lost, %llu drop events rate-limited)\n",
+			" (%llu lost, %llu events rate-limited)\n",
 			(unsigned long long)c->log_written, events,
 			(unsigned long long)c->log_lost,
 			(unsigned long long)c->log_suppressed);
+}
+
+/* A trace or events write failed: said at once, on stderr. */
+static void replay_on_error(void *ctx, const char *component, const char *msg)
+{
+	(void)ctx;
+	fprintf(stderr, "glassnat replay: error: %s: %s\n",
+		strcmp(component, "TRACE") == 0 ? "trace" : "events", msg);
+}
+
+/* Offline nothing may be lost: any trace packet or event not written
+ * fails the run. Prints the one line that says what was lost (the last
+ * line of the output) and returns true when something was. */
+static bool replay_report_loss(const struct nat_obs_counts *c)
+{
+	uint64_t trace = c->trace_lost + c->trace_failed;
+	if (trace == 0 && c->log_lost == 0)
+		return false;
+	fprintf(stderr,
+		"glassnat replay: data lost: %llu trace packets (%llu write "
+		"errors, %llu queue full), %llu events (%llu write errors)\n",
+		(unsigned long long)trace,
+		(unsigned long long)c->trace_failed,
+		(unsigned long long)c->trace_lost,
+		(unsigned long long)c->log_lost,
+		(unsigned long long)c->log_failed);
+	return true;
 }
 
 int app_cmd_replay(int argc, char **argv)
@@ -131,6 +158,7 @@ int app_cmd_replay(int argc, char **argv)
 	oo.trace_dir = a.trace;
 	oo.trace_filter = a.filter;
 	oo.verbose = a.verbose;
+	oo.on_error = replay_on_error;
 	/* A file of events is for jq and log pipelines: JSON unless asked
 	 * otherwise; stdout is for people: the config's format. */
 	oo.format = a.format ? (strcmp(a.format, "json") == 0 ? NAT_LOG_JSON
@@ -163,8 +191,9 @@ int app_cmd_replay(int argc, char **argv)
 	fflush(stdout);
 	if (rc != 0)
 		fprintf(stderr, "glassnat replay: %s\n", err);
+	bool lost = replay_report_loss(&counts);
 	nat_engine_destroy(e);
-	return rc == 0 ? EX_OK : EX_RUNTIME;
+	return rc == 0 && !lost ? EX_OK : EX_RUNTIME;
 }
 
 /* ---- check ----------------------------------------------------------- */

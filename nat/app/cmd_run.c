@@ -67,6 +67,15 @@ static void run_log(const char *level, const char *comp, const char *fmt, ...)
 	log_line(l, comp, "%s", msg);
 }
 
+/* nat_obs_opts.on_error: a trace or events write failed (full disk);
+ * said at once, from the writer's thread, while forwarding goes on. */
+static void run_obs_error(void *ctx, const char *component, const char *msg)
+{
+	(void)ctx;
+	run_log("ERROR", component, "%s; forwarding goes on, losses counted",
+		msg);
+}
+
 struct run_ctx {
 	struct nat_engine *e;
 	struct nat_observers ob;
@@ -138,6 +147,61 @@ static int run_trace(void *ctx, bool on, const char *bpf, char *errbuf,
 	return 0;
 }
 
+/* A reload's trace section: `trace on` uses it from now on (an open ring
+ * keeps its directory and sizes until the next start); trace.enabled
+ * newly set starts tracing. Says so in changes (the engine's "no
+ * changes" is replaced). */
+static void run_reload_trace(struct run_ctx *rc, const struct nat_config *n,
+			     char *changes, size_t clen)
+{
+	struct nat_trace_cfg *o = &rc->cfg->trace;
+	const struct nat_trace_cfg *t = &n->trace;
+	char msg[NAT_PATH_MAX + NAT_BPF_MAX + 160];
+	size_t m = 0;
+
+	if (strcmp(o->dir, t->dir) != 0)
+		m += (size_t)snprintf(msg + m, sizeof(msg) - m,
+				      "trace.dir %s -> %s; ",
+				      o->dir[0] ? o->dir : "(none)",
+				      t->dir[0] ? t->dir : "(none)");
+	if (strcmp(o->filter, t->filter) != 0 && m < sizeof(msg))
+		m += (size_t)snprintf(msg + m, sizeof(msg) - m,
+				      "trace.filter \"%s\" -> \"%s\"; ",
+				      o->filter, t->filter);
+	if ((o->file_size != t->file_size || o->files != t->files ||
+	     o->queue != t->queue ||
+	     o->max_packets_per_flow != t->max_packets_per_flow) &&
+	    m < sizeof(msg))
+		m += (size_t)snprintf(msg + m, sizeof(msg) - m,
+				      "trace sizes changed; ");
+	bool start = t->enabled && !o->enabled && !rc->ob.trace && t->dir[0];
+	if (t->enabled != o->enabled && m < sizeof(msg))
+		m += (size_t)snprintf(msg + m, sizeof(msg) - m,
+				      "trace.enabled %s; ",
+				      t->enabled ? "on" : "off");
+	if (m == 0)
+		return;
+	*o = *t;
+	char err[ERRBUF_LEN] = "";
+	if (start && nat_obs_trace_on(&rc->ob, o, o->filter, err,
+				      sizeof(err)) != 0)
+		run_log("ERROR", "TRACE", "reload: trace not started: %s",
+			err);
+	if (m > 2 && m < sizeof(msg))
+		msg[m - 2] = '\0'; /* the last "; " */
+	const char *tail = rc->ob.trace && !start
+				   ? " (the open trace keeps its directory "
+				     "and sizes until the next start)"
+				   : start && !err[0] ? " (tracing started)"
+						      : "";
+	if (strcmp(changes, "no changes") == 0)
+		snprintf(changes, clen, "%s%s", msg, tail);
+	else {
+		size_t k = strlen(changes);
+		snprintf(changes + k, clen - k, "; %s%s", msg, tail);
+	}
+}
+
 /* SIGHUP and `glassnat reload`: re-read the config; a broken one is
  * refused with its FILE:LINE:COLUMN message and the running one stays. */
 static int run_reload_config(void *ctx, char *changes, size_t clen,
@@ -159,6 +223,8 @@ static int run_reload_config(void *ctx, char *changes, size_t clen,
 			 "; control_socket / state_file changed: they take "
 			 "effect at the next start");
 	}
+	if (r == 0)
+		run_reload_trace(rc, &ncfg, changes, clen);
 	if (r == 0) {
 		char err2[ERRBUF_LEN];
 		if (run_forwards_changed(rc, err2, sizeof(err2)) != 0)
@@ -643,6 +709,7 @@ int app_cmd_run(int argc, char **argv)
 				  : -1,
 		.verbose = cfg.logging.verbose,
 		.neigh = true,
+		.on_error = run_obs_error,
 	};
 	if (nat_obs_open(&ctx.ob, e, &cfg, &oo, err, sizeof(err)) < 0) {
 		run_log("ERROR", "MAIN", "%s", err);

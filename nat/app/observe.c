@@ -74,6 +74,27 @@ int nat_obs_watch_open(struct nat_observers *ob, const struct nat_config *cfg,
 	return 0;
 }
 
+static void obs_trace_error(void *ctx, const char *msg)
+{
+	struct nat_observers *ob = ctx;
+	ob->on_error(ob->error_ctx, "TRACE", msg);
+}
+
+static void obs_log_error(void *ctx, const char *msg)
+{
+	struct nat_observers *ob = ctx;
+	ob->on_error(ob->error_ctx, "LOG", msg);
+}
+
+static void obs_trace_opts(struct nat_observers *ob, struct trace_opts *to)
+{
+	memset(to, 0, sizeof(*to));
+	if (ob->on_error) {
+		to->on_error = obs_trace_error;
+		to->error_ctx = ob;
+	}
+}
+
 int nat_obs_open(struct nat_observers *ob, struct nat_engine *e,
 		 const struct nat_config *cfg, const struct nat_obs_opts *o,
 		 char *errbuf, size_t errlen)
@@ -81,6 +102,8 @@ int nat_obs_open(struct nat_observers *ob, struct nat_engine *e,
 	memset(ob, 0, sizeof(*ob));
 	ob->e = e;
 	ob->neigh = o->neigh;
+	ob->on_error = o->on_error;
+	ob->error_ctx = o->error_ctx;
 	const char *events = o->events ? o->events : cfg->logging.events;
 	if (events && events[0]) {
 		struct log_opts lo;
@@ -91,6 +114,10 @@ int nat_obs_open(struct nat_observers *ob, struct nat_engine *e,
 		lo.verbose = o->verbose || cfg->logging.verbose;
 		lo.queue = cfg->logging.queue;
 		lo.test_delay_us = o->test_log_delay_us;
+		if (ob->on_error) {
+			lo.on_error = obs_log_error;
+			lo.error_ctx = ob;
+		}
 		ob->log = log_open(&lo, errbuf, errlen);
 		if (!ob->log)
 			return -1;
@@ -99,7 +126,7 @@ int nat_obs_open(struct nat_observers *ob, struct nat_engine *e,
 	}
 	if (o->trace_dir || cfg->trace.enabled) {
 		struct trace_opts to;
-		memset(&to, 0, sizeof(to));
+		obs_trace_opts(ob, &to);
 		to.test_delay_us = o->test_trace_delay_us;
 		ob->trace = trace_open_opts(&cfg->trace, o->trace_dir,
 					    o->trace_filter, &to, errbuf,
@@ -148,7 +175,9 @@ int nat_obs_trace_on(struct nat_observers *ob,
 			 "reload) or start glassnat with --trace DIR");
 		return -1;
 	}
-	ob->trace = trace_open(cfg, NULL, bpf, errbuf, errlen);
+	struct trace_opts to;
+	obs_trace_opts(ob, &to);
+	ob->trace = trace_open_opts(cfg, NULL, bpf, &to, errbuf, errlen);
 	if (!ob->trace)
 		return -1;
 	ob->tctx.t = ob->trace;
@@ -182,9 +211,31 @@ static void report_trace_loss(struct nat_observers *ob, uint64_t ts_ns)
 		ob->trace_lost_reported = lost;
 }
 
+/* Trace write errors as an ERROR line in the events log: the first at
+ * once, then at most once a minute while they go on. */
+static void report_trace_failed(struct nat_observers *ob, uint64_t ts_ns)
+{
+	uint64_t failed = trace_failed(ob->trace);
+	if (failed == ob->trace_failed_reported || !ob->log ||
+	    (ob->trace_failed_reported && ts_ns < ob->next_failed_ns))
+		return;
+	char why[256];
+	trace_last_error(ob->trace, why, sizeof(why));
+	log_text(ob->log, ts_ns, LOG_ERROR, "TRACE",
+		 "trace writes failing: %llu packets lost so far (%s); "
+		 "forwarding goes on",
+		 (unsigned long long)failed, why);
+	ob->trace_failed_reported = failed;
+	ob->next_failed_ns = ts_ns + 60 * NS_PER_S;
+}
+
 void nat_obs_poll(struct nat_observers *ob, uint64_t ts_ns)
 {
-	if (!ob->trace || ts_ns < ob->next_poll_ns)
+	if (!ob->trace)
+		return;
+	if (trace_failed(ob->trace) != ob->trace_failed_reported)
+		report_trace_failed(ob, ts_ns);
+	if (ts_ns < ob->next_poll_ns)
 		return;
 	ob->next_poll_ns = ts_ns + NS_PER_S;
 	report_trace_loss(ob, ts_ns);
@@ -211,6 +262,11 @@ void nat_obs_extra(const struct nat_observers *ob, struct nat_ctl_extra *x)
 		x->log_written = log_written(ob->log);
 		x->log_lost = log_lost(ob->log);
 		x->log_suppressed = log_suppressed(ob->log);
+		x->log_failed = log_failed(ob->log);
+		x->table_full_suppressed =
+			log_suppressed_event(ob->log, NAT_EV_TABLE_FULL);
+		x->port_exhausted_suppressed =
+			log_suppressed_event(ob->log, NAT_EV_PORT_EXHAUSTED);
 	}
 	x->flow_duration = ob->flow_duration;
 	if (ob->ipfix) {
@@ -281,6 +337,8 @@ void nat_obs_close(struct nat_observers *ob, uint64_t ts_ns,
 		x.log_written = c.log_written;
 		x.log_lost = c.log_lost;
 		x.log_suppressed = c.log_suppressed;
+		c.log_failed = log_failed(ob->log);
+		x.log_failed = c.log_failed;
 		log_close(ob->log);
 	}
 	x.flow_duration = ob->flow_duration;

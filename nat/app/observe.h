@@ -29,6 +29,13 @@ struct nat_obs_opts {
 	bool neigh; /* live: forward.unanswered carries the neighbour state */
 	/* Tests: make the writers slow (µs per record). */
 	unsigned test_trace_delay_us, test_log_delay_us;
+	/* Called at once when a trace or events write fails (then at most
+	 * once a second for the trace, once a minute for the events), on
+	 * the failing writer's thread: component "TRACE" or "LOG" and a
+	 * message. The caller shows it where people look (stderr); it must
+	 * not log through the observers. NULL: not called. */
+	void (*on_error)(void *ctx, const char *component, const char *msg);
+	void *error_ctx;
 };
 
 struct nat_observers {
@@ -39,7 +46,10 @@ struct nat_observers {
 	struct log_engine_ctx lctx;
 	struct trace_engine_ctx tctx;
 	uint64_t trace_lost_reported;
-	uint64_t next_poll_ns;
+	uint64_t trace_failed_reported; /* write errors told in the log */
+	uint64_t next_poll_ns, next_failed_ns;
+	void (*on_error)(void *ctx, const char *component, const char *msg);
+	void *error_ctx;
 	bool neigh;
 	struct nat_metrics_hist flow_duration; /* closed flows */
 	/* The counters beyond the engine and the observers (backend,
@@ -85,7 +95,9 @@ int nat_obs_watch_open(struct nat_observers *ob, const struct nat_config *cfg,
 void nat_obs_watch_close(struct nat_observers *ob);
 
 /* Engine thread, as often as convenient: emits trace.loss when the trace
- * queue lost records since the last report (at most once a second). */
+ * queue lost records since the last report (at most once a second), and
+ * an ERROR log line when trace writes fail (the first failure at the
+ * next poll, then at most once a minute while they go on). */
 void nat_obs_poll(struct nat_observers *ob, uint64_t ts_ns);
 
 /* Offline callers (replay): waits until both writers have taken what is
@@ -100,7 +112,7 @@ void nat_obs_extra(const struct nat_observers *ob, struct nat_ctl_extra *x);
 struct nat_obs_counts {
 	bool traced, logged;
 	uint64_t trace_selected, trace_written, trace_lost, trace_failed;
-	uint64_t log_written, log_lost, log_suppressed;
+	uint64_t log_written, log_lost, log_suppressed, log_failed;
 	/* Every counter (metrics.h) at the end: ob->more, the observers'
 	 * final counts and the engine's (flows_active: the flows alive
 	 * before the shutdown closed them). The stats event carries the

@@ -96,6 +96,9 @@ struct nat_ctl_extra {
 	uint64_t trace_written, trace_lost, trace_failed;
 	bool logged;
 	uint64_t log_written, log_lost;
+	uint64_t log_failed; /* of log_lost: failed writes (full disk) */
+	/* table.full / port.exhausted events held back by the rate limit */
+	uint64_t table_full_suppressed, port_exhausted_suppressed;
 	uint64_t ctl_requests;		     /* request lines answered */
 	uint64_t ctl_errors[NAT_CTL_E_MAX]; /* by code */
 	uint64_t log_suppressed;	     /* pkt.drop events rate-limited */

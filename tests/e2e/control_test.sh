@@ -282,6 +282,18 @@ check "after the bad requests the gateway still forwards ($r)" \
 out=$(ctl trace on 'udp port 5353' 2>&1)
 check "trace on without a trace directory is refused clearly ($out)" \
 	bash -c "grep -q 'no trace directory' <<<\"\$0\"" "$out"
+# A reload that adds trace.dir says so (not "no changes"), and trace on
+# then uses it.
+TRACE_DIR=$TMP/trace-reload write_config reloaded tcp 9191 $IP_IN2 81
+out=$(ctl reload 2>&1)
+check "a reload that adds trace.dir says what changed ($out)" \
+	bash -c "grep -qF 'trace.dir (none) -> $TMP/trace-reload' <<<\"\$0\" && ! grep -q 'no changes' <<<\"\$0\"" "$out"
+out=$(ctl trace on 'udp port 5353' 2>&1)
+check "trace on after that reload ($out)" test "$out" = "Tracing on, filter: udp port 5353"
+out=$(ctl trace off 2>&1)
+check "trace off ($out)" test "$out" = "Tracing off"
+check "the ring is in the reloaded trace.dir" \
+	bash -c "ls '$TMP/trace-reload'/glassnat-*.pcapng.zst >/dev/null"
 # ---- 9. events -------------------------------------------------------------------------------------
 ctl forward add tcp/9292:$IP_IN1:80 --name keep >/dev/null
 check "events: forward.add for rt (origin runtime) and reloaded (config)" \

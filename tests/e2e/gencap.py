@@ -17,6 +17,7 @@ Python 3 standard library only.
 """
 
 import argparse
+import random
 import struct
 import sys
 
@@ -286,8 +287,92 @@ def scenario_rules():
                                                  9100 + i, b"office")
 
 
+# The scenarios below are for configs written by the tests themselves,
+# with this NAT address (tests/e2e/{diskfull,translate}_test.sh).
+NAT2 = "203.0.113.1"
+R1, R2 = "198.51.100.10", "198.51.100.20"
+S_NS = 10**9
+
+
+def scenario_diskfull():
+    """8,000 outbound 1,000-byte UDP datagrams that do not compress
+    (seeded pseudo-random payloads, the same on every run): about 16 MB of
+    trace (before and after), to fill a small disk."""
+    rng = random.Random(19)
+    for i in range(8000):
+        yield True, "udp bulk %d" % i, udp("172.17.240.%d" % (21 + i % 8),
+                                          50000 + i % 50, R1, 9,
+                                          rng.randbytes(1000))
+
+
+def scenario_ports():
+    """Port collisions: three inside hosts use source port 51000 (UDP and
+    TCP) and ICMP echo id 7 towards R1, host .21 also towards R2 (the same
+    mapping: endpoint-independent), each gets a reply; then hosts .24 to
+    .27 take the rest of a four-port range and exhaust it. The payload
+    names each packet (tshark data.text)."""
+    out, inn = True, False
+    hosts = ["172.17.240.%d" % h for h in (21, 22, 23)]
+    for h in hosts:
+        yield out, "udp out " + h, udp(h, 51000, R1, 443, b"out " + h.encode())
+    yield out, "udp out .21 to R2", udp(hosts[0], 51000, R2, 53, b"out2 .21")
+    for h in hosts:
+        yield out, "tcp syn " + h, tcp(h, 52000, R1, 80, 1000, 0, TCP_SYN,
+                                       mss=1460)
+    for h in hosts:
+        yield out, "echo " + h, echo(h, R1, 8, 7, 1)
+    for h in ["172.17.240.%d" % h for h in (24, 25, 26, 27)]:
+        yield out, "udp fill " + h, udp(h, 51000, R1, 443, b"fill " +
+                                        h.encode())
+
+
+def scenario_ports_replies(mapped):
+    """The replies to scenario_ports for `mapped` (per host: udp, tcp,
+    icmp outside port / id), as the test computes them."""
+    inn = False
+    for h, (u, t, i) in mapped.items():
+        yield inn, "udp reply " + h, udp(R1, 443, NAT2, u, b"reply " +
+                                         h.encode())
+        yield inn, "tcp syn-ack " + h, tcp(R1, 80, NAT2, t, 5000, 1001,
+                                           TCP_SYN | TCP_ACK, mss=1460)
+        yield inn, "echo reply " + h, echo(R1, NAT2, 0, i, 1)
+    u21 = mapped["172.17.240.21"][0]
+    yield inn, "udp reply R2 .21", udp(R2, 53, NAT2, u21, b"reply2 .21")
+
+
+def scenario_filtering():
+    """One mapping (.21:5000 -> R1:53), then inbound to it from R1:53,
+    from R1:54 and from R2:53 (payloads a, b, c): which pass depends on
+    the filtering mode."""
+    out, inn = True, False
+    yield out, "udp out", udp("172.17.240.21", 5000, R1, 53, b"query")
+    yield inn, "a: same address and port", udp(R1, 53, NAT2, 5000, b"a")
+    yield inn, "b: same address, other port", udp(R1, 54, NAT2, 5000, b"b")
+    yield inn, "c: other address", udp(R2, 53, NAT2, 5000, b"c")
+
+
+def scenario_expiry():
+    """Idle timeouts (the test's config: udp 5 s, icmp 3 s, tcp_transitory
+    4 s), with replay timestamps: each fourth element is the gap before
+    the packet in seconds. Payloads name the packets."""
+    out, inn = True, False
+    h = "172.17.240.21"
+    yield out, "udp out", udp(h, 6000, R1, 53, b"u0"), 0
+    yield inn, "udp reply after 3 s", udp(R1, 53, NAT2, 6000, b"u1"), 3
+    yield inn, "udp reply 4 s later", udp(R1, 53, NAT2, 6000, b"u2"), 4
+    yield inn, "udp reply 7 s later", udp(R1, 53, NAT2, 6000, b"u3"), 7
+    yield out, "echo", echo(h, R1, 8, 9, 1), 1
+    yield inn, "echo reply after 2 s", echo(R1, NAT2, 0, 9, 1), 2
+    yield inn, "echo reply 5 s later", echo(R1, NAT2, 0, 9, 2), 5
+    yield out, "tcp syn", tcp(h, 7000, R1, 80, 1000, 0, TCP_SYN), 1
+    yield inn, "tcp syn-ack after 6 s", tcp(R1, 80, NAT2, 7000, 5000, 1001,
+                                            TCP_SYN | TCP_ACK), 6
+
+
 SCENARIOS = {"basic": scenario_basic, "fragments": scenario_fragments,
-             "rules": scenario_rules}
+             "rules": scenario_rules, "diskfull": scenario_diskfull,
+             "ports": scenario_ports, "filtering": scenario_filtering,
+             "expiry": scenario_expiry}
 
 
 def pad4(b):
@@ -326,11 +411,13 @@ def epb(ifid, ts_ns, pkt, flags, comment):
     return block(6, body)
 
 
-def build(scenario):
+def build(scenario, packets=None):
     out = [shb(), idb("inside"), idb("outside")]
     lines = []
-    for n, (outbound, comment, pkt) in enumerate(SCENARIOS[scenario](), 1):
-        ts = BASE_NS + n * STEP_NS
+    ts = BASE_NS
+    for n, item in enumerate(packets or SCENARIOS[scenario](), 1):
+        outbound, comment, pkt = item[:3]
+        ts += STEP_NS + (item[3] * S_NS if len(item) > 3 else 0)
         if outbound:
             out.append(epb(IN_IF, ts, pkt, FLAG_OUTBOUND, comment))
         else:
@@ -352,8 +439,20 @@ def main():
                     help="which traffic to generate (default: basic)")
     ap.add_argument("--list", action="store_true",
                     help="also print one line per packet on stdout")
+    ap.add_argument("--replies", metavar="HOST=UDP,TCP,ICMP", nargs="+",
+                    help="with --scenario ports: the outside port / id the "
+                         "test expects for each host; the capture adds a "
+                         "reply to each after the outbound packets")
     args = ap.parse_args()
-    data, lines = build(args.scenario)
+    packets = None
+    if args.replies:
+        mapped = {}
+        for r in args.replies:
+            host, ports = r.split("=")
+            mapped[host] = tuple(int(x) for x in ports.split(","))
+        packets = list(scenario_ports()) + \
+            list(scenario_ports_replies(mapped))
+    data, lines = build(args.scenario, packets)
     try:
         with open(args.out, "wb") as f:
             f.write(data)

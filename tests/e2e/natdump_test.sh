@@ -139,11 +139,17 @@ expect() {
 	fi
 }
 expect "no FILE: exit 2, says so, then the usage" 2 "" "natdump show: no FILE or DIR given" "$ND" show
-# A filter libpcap cannot compile: refused before any file is read (exit 1
-# today, where a usage error would be 2: see the closing note of issue 19).
-expect "bad BPF: exit 1, names the expression and libpcap's error" 1 "" \
+# A filter libpcap cannot compile: a usage error (2), refused before any
+# file is read, in every command that takes -f.
+expect "bad BPF: exit 2, names the expression and libpcap's error" 2 "" \
 	"natdump: -f 'nonsense (': can't parse filter expression: syntax error" \
 	"$ND" show -f 'nonsense (' "$T/sc.pcapng"
+for c in flows drops stats "follow 1" "export -o $T/never.pcapng"; do
+	# shellcheck disable=SC2086 # $c is a command and its arguments
+	expect "bad BPF in $c: exit 2, names the expression" 2 "" \
+		"natdump: -f 'nonsense (': can't parse filter expression: syntax error" \
+		"$ND" $c -f 'nonsense (' "$T/sc.pcapng"
+done
 for c in show flows drops stats; do
 	expect "$c --help: exit 0, its usage on stdout, nothing on stderr" 0 \
 		"usage: natdump $c [OPTIONS] FILE|DIR..." "" "$ND" "$c" --help

@@ -118,7 +118,10 @@ in_ns "$NS_SRV" timeout 120 python3 "$PEER" udp-serve 5353 >/dev/null 2>&1 &
 
 # ---- 1. a full run: Ctrl+C, --events -, -v, start-up warnings ----------------
 in_ns "$NS_GW" sysctl -qw net.ipv4.ip_forward=0
+# A crashed run's chain (it still queues): the next start replaces it and
+# warns.
 in_ns "$NS_GW" iptables -t mangle -N GLASSNAT-OUT
+in_ns "$NS_GW" iptables -t mangle -A GLASSNAT-OUT -s 172.17.240.0/24 -j NFQUEUE --queue-num 0
 N1=$TMP/notify1
 OUT1=$TMP/out1
 ERR1=$TMP/err1
@@ -156,7 +159,7 @@ check "every one of the $n_out text event lines (stdout) has the one form${bad:+
 check "start-up warning (ip_forward 0) as a WARN line" \
 	grep -Eq '\[WARN\] \[QUEUE\] net\.ipv4\.ip_forward is 0' "$ERR1"
 check "start-up warning (stale chain) as a WARN line" \
-	grep -Eq '\[WARN\] \[QUEUE\] removed 1 GLASSNAT chain' "$ERR1"
+	grep -Eq '\[WARN\] \[QUEUE\] replaced the GLASSNAT chains an earlier run left when it did not stop cleanly' "$ERR1"
 check "host settings lines carry the HOST component" \
 	grep -Eq '\[(INFO|WARN)\] \[HOST\] ' "$ERR1"
 check "-v: the rules dump is lines of the same form" \

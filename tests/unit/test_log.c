@@ -10,6 +10,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -1142,4 +1144,127 @@ Test(log, real_engine_flow_open_carries_rule_and_mapping)
 	cr_assert_eq(closes, 2);
 	cr_assert_eq(bypass_opens, 1);
 	free(buf);
+}
+
+/* table.full and port.exhausted repeat once per refused packet: each has
+ * its own budget per second of event time, and the next one emitted
+ * carries how many were held back, in JSON and in text. */
+Test(log, table_full_and_port_exhausted_rate_limited_with_suppressed)
+{
+	struct log_writer *w = open_log(g_path, NAT_LOG_JSON, false, 1024, 0);
+	struct log_engine_ctx c = { .w = w, .e = NULL };
+	uint64_t t = ts0();
+	for (int i = 0; i < 100; i++) {
+		struct nat_event a =
+			ev_limit(NAT_EV_TABLE_FULL, NAT_R_TABLE_FULL);
+		struct nat_event b =
+			ev_limit(NAT_EV_PORT_EXHAUSTED, NAT_R_PORT_EXHAUSTED);
+		a.ts_ns = b.ts_ns = t + (uint64_t)i * 1000000;
+		log_engine_event(&c, &a);
+		if (i < 30)
+			log_engine_event(&c, &b);
+	}
+	/* pkt.drop of reason table_full keeps its own budget */
+	struct nat_event d = ev_drop(t);
+	d.reason = NAT_R_TABLE_FULL;
+	log_engine_event(&c, &d);
+	cr_assert_eq(log_suppressed_event(w, NAT_EV_TABLE_FULL), 80);
+	cr_assert_eq(log_suppressed_event(w, NAT_EV_PORT_EXHAUSTED), 10);
+	cr_assert_eq(log_suppressed(w), 90);
+	struct nat_event a = ev_limit(NAT_EV_TABLE_FULL, NAT_R_TABLE_FULL);
+	struct nat_event b =
+		ev_limit(NAT_EV_PORT_EXHAUSTED, NAT_R_PORT_EXHAUSTED);
+	a.ts_ns = b.ts_ns = t + S;
+	log_engine_event(&c, &a);
+	log_engine_event(&c, &b);
+	log_engine_event(&c, &a); /* nothing held back before this one */
+	log_close(w);
+
+	char *buf = slurp(g_path);
+	char *l[128];
+	size_t n = lines_of(buf, l, 128);
+	cr_assert_eq(n, 20 + 20 + 1 + 3, "%zu lines", n);
+	int tf = 0, pe = 0;
+	for (size_t i = 0; i < 41; i++) {
+		json_t *j = parse(l[i]);
+		cr_assert_null(json_object_get(j, "suppressed"), "%s", l[i]);
+		tf += !strcmp(jstr(j, "ev"), "table.full");
+		pe += !strcmp(jstr(j, "ev"), "port.exhausted");
+		json_decref(j);
+	}
+	cr_assert_eq(tf, 20, "table.full in the first second");
+	cr_assert_eq(pe, 20, "port.exhausted in the first second");
+	json_t *j = parse(l[41]);
+	cr_assert_str_eq(jstr(j, "ev"), "table.full");
+	cr_assert_eq(jint(j, "suppressed"), 80, "%s", l[41]);
+	json_decref(j);
+	j = parse(l[42]);
+	cr_assert_str_eq(jstr(j, "ev"), "port.exhausted");
+	cr_assert_eq(jint(j, "suppressed"), 10, "%s", l[42]);
+	json_decref(j);
+	j = parse(l[43]);
+	cr_assert_null(json_object_get(j, "suppressed"), "%s", l[43]);
+	json_decref(j);
+	free(buf);
+
+	/* text: the Hyper-NAT line with the count last */
+	cr_assert_eq(unlink(g_path), 0);
+	w = open_log(g_path, NAT_LOG_TEXT, false, 1024, 0);
+	c.w = w;
+	for (int i = 0; i < 25; i++) {
+		a.ts_ns = t + (uint64_t)i;
+		log_engine_event(&c, &a);
+	}
+	a.ts_ns = t + S;
+	log_engine_event(&c, &a);
+	log_close(w);
+	buf = slurp(g_path);
+	cr_assert_not_null(
+		strstr(buf, "Flow table full, refused UDP 172.17.240.22:5353 → "
+			    "198.51.100.1:53 (flow -) (+5 suppressed)\n"),
+		"%s", buf);
+	free(buf);
+}
+
+static int g_log_errors;
+static char g_log_error[512];
+
+static void on_log_error(void *ctx, const char *msg)
+{
+	(void)ctx;
+	g_log_errors++;
+	snprintf(g_log_error, sizeof g_log_error, "%s", msg);
+}
+
+/* A full disk (here: the file size limit) loses the records, counts them
+ * as failed writes and says so at once through on_error, once. */
+Test(log, write_failure_counted_and_reported_once)
+{
+	char err[256];
+	struct log_opts o = { .path = g_path,
+			      .format = NAT_LOG_JSON,
+			      .queue = 1024,
+			      .on_error = on_log_error };
+	struct log_writer *w = log_open(&o, err, sizeof(err));
+	cr_assert_not_null(w, "%s", err);
+	signal(SIGXFSZ, SIG_IGN);
+	struct rlimit rl = { 0, RLIM_INFINITY };
+	cr_assert_eq(setrlimit(RLIMIT_FSIZE, &rl), 0);
+	struct log_engine_ctx c = { .w = w, .e = NULL };
+	struct nat_event ev = ev_snat_open();
+	for (int i = 0; i < 50; i++) {
+		log_engine_event(&c, &ev);
+		log_sync(w);
+	}
+	log_stop(w);
+	cr_assert_eq(log_written(w), 0);
+	cr_assert_eq(log_failed(w), 50, "%llu failed",
+		     (unsigned long long)log_failed(w));
+	cr_assert_eq(log_lost(w), 50);
+	cr_assert_eq(g_log_errors, 1, "on_error called %d times",
+		     g_log_errors);
+	cr_assert_not_null(strstr(g_log_error, g_path), "%s", g_log_error);
+	cr_assert_not_null(strstr(g_log_error, "File too large"), "%s",
+			   g_log_error);
+	log_close(w);
 }

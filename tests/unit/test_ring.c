@@ -6,6 +6,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <zstd.h>
@@ -217,4 +219,157 @@ Test(ring, rotation_ends_each_file_as_one_frame_with_its_isb)
 		total += d.packets;
 	}
 	cr_assert_eq(total, 3000);
+}
+
+/* isb_ifdrop of the file's last block (an ISB), or -1 when it has none. */
+static long long isb_ifdrop(const char *path)
+{
+	size_t n, cap = 4 << 20, o = 0;
+	uint8_t *z = slurp(path, &n), *out = malloc(cap);
+	ZSTD_DCtx *dc = ZSTD_createDCtx();
+	ZSTD_inBuffer in = { z, n, 0 };
+	for (;;) {
+		ZSTD_outBuffer ob = { out + o, cap - o, 0 };
+		size_t left = ZSTD_decompressStream(dc, &ob, &in);
+		cr_assert(!ZSTD_isError(left), "%s", path);
+		o += ob.pos;
+		if (in.pos == in.size && ob.pos < ob.size)
+			break;
+	}
+	ZSTD_freeDCtx(dc);
+	long long drop = -1;
+	size_t off = 0;
+	uint32_t type, len;
+	while (off + 12 <= o) {
+		memcpy(&type, out + off, 4);
+		memcpy(&len, out + off + 4, 4);
+		if (len < 12 || off + len > o)
+			break;
+		drop = -1;
+		/* ISB: if id, ts high, ts low, then options (code 5 ifdrop) */
+		for (size_t p = off + 20; type == 5 && p + 4 <= off + len - 4;) {
+			uint16_t code, olen;
+			memcpy(&code, out + p, 2);
+			memcpy(&olen, out + p + 2, 2);
+			if (code == 0)
+				break;
+			if (code == 5 && olen == 8) {
+				uint64_t v;
+				memcpy(&v, out + p + 4, 8);
+				drop = (long long)v;
+			}
+			p += 4 + (((size_t)olen + 3) & ~(size_t)3);
+		}
+		off += len;
+	}
+	free(z);
+	free(out);
+	return drop;
+}
+
+static void fsize_limit(rlim_t n)
+{
+	signal(SIGXFSZ, SIG_IGN);
+	struct rlimit rl = { n, RLIM_INFINITY };
+	cr_assert_eq(setrlimit(RLIMIT_FSIZE, &rl), 0);
+}
+
+static void put_nocheck(struct trace_ring *r, unsigned i, int *failures)
+{
+	uint8_t pkt[300] = { 0x45 };
+	char err[256];
+	pkt[4] = (uint8_t)i;
+	if (trace_ring_packet(r, TRACE_RING_IF_PRE, 1000ull * i, pkt,
+			      sizeof pkt, sizeof pkt, 2, "flow=1", err,
+			      sizeof err) < 0)
+		(*failures)++;
+}
+
+/* A full disk (the file size limit here): the file that holds data
+ * stays, the packets not flushed are counted lost with it, a new file
+ * that cannot get a byte is removed instead of the old one, and the next
+ * completed file's statistics block records every loss. */
+Test(ring, write_failure_keeps_data_and_next_file_records_the_losses)
+{
+	char err[256], names[8][320];
+	int fails = 0;
+	struct trace_ring_stats st;
+	struct trace_ring *r = trace_ring_open(g_dir, 64 << 20, 1, err,
+					       sizeof err);
+	cr_assert_not_null(r, "%s", err);
+	for (unsigned i = 0; i < 50; i++)
+		put(r, i);
+	cr_assert_eq(trace_ring_flush(r, err, sizeof err), 0, "%s", err);
+	cr_assert_eq(list(names, 8), 1);
+	char first[320];
+	snprintf(first, sizeof first, "%s", names[0]);
+
+	fsize_limit(0);
+	for (unsigned i = 0; i < 10; i++)
+		put_nocheck(r, 50 + i, &fails);
+	cr_assert_eq(fails, 0, "fed to zstd, not on disk yet");
+	cr_assert_eq(trace_ring_flush(r, err, sizeof err), -1);
+	cr_assert_not_null(strstr(err, "File too large"), "%s", err);
+	cr_assert_eq(trace_ring_take_discarded(r), 10);
+	cr_assert_eq(trace_ring_take_discarded(r), 0, "taken once");
+	sleep(1); /* one attempt a second */
+	usleep(100000);
+	put_nocheck(r, 60, &fails); /* opens a new file: fed, not written */
+	cr_assert_eq(trace_ring_flush(r, err, sizeof err), -1);
+	cr_assert_eq(trace_ring_take_discarded(r), 1);
+	trace_ring_stats(r, &st);
+	cr_assert_eq(st.files_opened, 2);
+	cr_assert_eq(st.files_removed, 0,
+		     "a file with data removed for one that stayed empty");
+	cr_assert_eq(list(names, 8), 1, "the empty file is not kept");
+	cr_assert_str_eq(names[0], first);
+	cr_assert_eq(decode(first).packets, 50, "what was flushed stays");
+
+	fsize_limit(RLIM_INFINITY);
+	trace_ring_note_lost(r, 11);
+	sleep(1);
+	usleep(100000);
+	for (unsigned i = 0; i < 5; i++)
+		put(r, 70 + i);
+	cr_assert_eq(trace_ring_close(r, err, sizeof err), 0, "%s", err);
+	cr_assert_eq(list(names, 8), 1, "bound 1: the old file goes once "
+					"the new one holds data");
+	cr_assert_str_neq(names[0], first);
+	struct decoded d = decode(names[0]);
+	cr_assert_eq(d.packets, 5);
+	cr_assert(d.ends_with_isb);
+	cr_assert_eq(isb_ifdrop(names[0]), 11, "losses not recorded");
+	DIR *dir = opendir(g_dir);
+	struct dirent *e;
+	while ((e = readdir(dir)))
+		cr_assert_null(strstr(e->d_name, "reserve"),
+			       "reserve left behind: %s", e->d_name);
+	closedir(dir);
+}
+
+/* Losses that no completed file recorded get a file of their own at
+ * close: no packets, its statistics block. */
+Test(ring, close_records_unrecorded_losses_in_a_file_of_their_own)
+{
+	char err[256], names[8][320];
+	int fails = 0;
+	struct trace_ring *r = trace_ring_open(g_dir, 64 << 20, 4, err,
+					       sizeof err);
+	cr_assert_not_null(r, "%s", err);
+	for (unsigned i = 0; i < 20; i++)
+		put(r, i);
+	cr_assert_eq(trace_ring_flush(r, err, sizeof err), 0, "%s", err);
+	fsize_limit(0);
+	put_nocheck(r, 20, &fails);
+	cr_assert_eq(trace_ring_flush(r, err, sizeof err), -1);
+	fsize_limit(RLIM_INFINITY);
+	cr_assert_eq(trace_ring_take_discarded(r), 1);
+	trace_ring_note_lost(r, 7);
+	cr_assert_eq(trace_ring_close(r, err, sizeof err), 0, "%s", err);
+	cr_assert_eq(list(names, 8), 2);
+	cr_assert_eq(decode(names[0]).packets, 20);
+	struct decoded d = decode(names[1]);
+	cr_assert_eq(d.packets, 0);
+	cr_assert(d.frame_ended && d.ends_with_isb);
+	cr_assert_eq(isb_ifdrop(names[1]), 7);
 }

@@ -16,23 +16,25 @@ struct run {
 	struct nd_out out;
 };
 
+/* Returns 0, or the exit status: 2 for a filter libpcap cannot compile
+ * (a usage error), 1 for unreadable input. */
 static int run_open(struct run *r, const struct nd_opts *o)
 {
 	bool ok;
 	memset(r, 0, sizeof *r);
 	r->flt = nd_filter_new(o->filter, &ok);
 	if (!ok)
-		return -1;
+		return 2;
 	r->in = nd_input_open(o->files, o->nfiles);
 	if (!r->in) {
 		nd_filter_free(r->flt);
-		return -1;
+		return 1;
 	}
 	r->pr = nd_pairer_new(r->in);
 	if (!r->pr) {
 		nd_input_close(r->in);
 		nd_filter_free(r->flt);
-		return -1;
+		return 1;
 	}
 	nd_out_init(&r->out, stdout);
 	return 0;
@@ -205,8 +207,9 @@ int nd_cmd_show(const struct nd_opts *o)
 	struct run r;
 	struct nd_unit u;
 	uint64_t shown = 0;
-	if (run_open(&r, o) < 0)
-		return 1;
+	int orc = run_open(&r, o);
+	if (orc != 0)
+		return orc;
 	while (nd_pairer_next(r.pr, &u) == 1) {
 		if (!nd_unit_selected(o, r.flt, &u))
 			continue;
@@ -470,8 +473,8 @@ int nd_cmd_flows(const struct nd_opts *o)
 	uint64_t shown = 0;
 	int rc;
 
-	if (run_open(&r, o) < 0)
-		return 1;
+	if ((rc = run_open(&r, o)) != 0)
+		return rc;
 	while (nd_pairer_next(r.pr, &u) == 1) {
 		struct flow *f;
 		if (!u.note->glassnat || u.note->flow == 0 ||
@@ -555,8 +558,9 @@ int nd_cmd_drops(const struct nd_opts *o)
 	size_t ng = 0, gcap = 0;
 	uint64_t total = 0;
 
-	if (run_open(&r, o) < 0)
-		return 1;
+	int orc = run_open(&r, o);
+	if (orc != 0)
+		return orc;
 	while (nd_pairer_next(r.pr, &u) == 1) {
 		unsigned re, ru;
 		size_t i;
@@ -647,8 +651,9 @@ int nd_cmd_stats(const struct nd_opts *o)
 	uint64_t first = UINT64_MAX, last = 0, losses = 0, bytes = 0;
 	struct flow_tab t = {0};
 
-	if (run_open(&r, o) < 0)
-		return 1;
+	int orc = run_open(&r, o);
+	if (orc != 0)
+		return orc;
 	while (nd_pairer_next(r.pr, &u) == 1) {
 		if (!nd_unit_selected(o, r.flt, &u))
 			continue;
@@ -796,9 +801,9 @@ int nd_cmd_export(const struct nd_opts *o)
 
 	if (!t)
 		return 1;
-	if (run_open(&r, o) < 0) {
+	if ((rc = run_open(&r, o)) != 0) {
 		free(t);
-		return 1;
+		return rc;
 	}
 	f = strcmp(o->out, "-") == 0 ? stdout : fopen(o->out, "wb");
 	if (!f) {

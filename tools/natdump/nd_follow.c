@@ -203,7 +203,7 @@ int nd_cmd_follow(const struct nd_opts *o)
 	}
 	flt = nd_filter_new(o->filter, &ok);
 	if (!ok)
-		return 1;
+		return 2; /* a usage error */
 	in = nd_input_open(o->files, o->nfiles);
 	pr = in ? nd_pairer_new(in) : NULL;
 	if (!pr) {
