@@ -152,6 +152,9 @@ static void write_msg(uint64_t ts, enum log_level lvl, const char *comp,
 }
 
 static void vline(enum log_level lvl, const char *comp, const char *fmt,
+		  va_list ap) __attribute__((format(printf, 3, 0)));
+
+static void vline(enum log_level lvl, const char *comp, const char *fmt,
 		  va_list ap)
 {
 	char msg[LOG_MSG_MAX * 4];
