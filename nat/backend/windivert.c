@@ -20,6 +20,7 @@
 #include <windows.h>
 
 #include "hostcfg_win.h"
+#include "log_line.h"
 #include "platform.h"
 #include "portres.h"
 
@@ -448,15 +449,15 @@ static int wd_refilter(const struct wd_api *api, struct nat_engine *e,
 		s->h = old; /* keep the old handle and filter running */
 		memcpy(s->filter, old_filter, sizeof(old_filter));
 		if (log)
-			fprintf(log, "WinDivert %s filter kept: %s\n", s->name,
-				errbuf);
+			log_line(LOG_WARN, "QUEUE", "WinDivert %s filter kept: %s",
+				 s->name, errbuf);
 		return -1;
 	}
 	api->shutdown(old, WD_SHUTDOWN_BOTH);
 	api->close(old);
 	if (log)
-		fprintf(log, "WinDivert %s filter now: %s\n", s->name,
-			s->filter);
+		log_line(LOG_INFO, "QUEUE", "WinDivert %s filter now: %s",
+			 s->name, s->filter);
 	return 0;
 }
 
@@ -512,12 +513,10 @@ static void wd_close(struct nat_live *l)
 
 static void host_log(void *ctx, bool warning, const char *line)
 {
-	FILE *log = ctx;
-
-	if (log) {
-		fprintf(log, "%shost: %s\n", warning ? "warning: " : "", line);
-		fflush(log);
-	}
+	/* Lines for people in the one form (logging/log_line.h): on
+	 * Windows the backend's FILE is not rewritten into it. */
+	if (ctx)
+		log_line(warning ? LOG_WARN : LOG_INFO, "HOST", "%s", line);
 }
 
 /* Reserves port_range from Windows' dynamic ports (portres.h), after
@@ -563,10 +562,10 @@ static struct nat_live *wd_open(struct nat_engine *e,
 	/* -v: the filters before anything can fail on the DLL or driver,
 	 * for checking the capture by hand (docs/windows.md). */
 	if (o->log && o->verbose)
-		fprintf(o->log,
-			"WinDivert outbound (NETWORK_FORWARD) filter: %s\n"
-			"WinDivert inbound (NETWORK) filter: %s\n",
-			l->f_out, l->f_in);
+		log_line(LOG_INFO, "QUEUE",
+			 "WinDivert outbound (NETWORK_FORWARD) filter: %s\n"
+			 "WinDivert inbound (NETWORK) filter: %s",
+			 l->f_out, l->f_in);
 	if (wd_load(&l->api, errbuf, errlen) != 0)
 		goto fail;
 	sides[0].name = "outbound";
@@ -596,10 +595,10 @@ static struct nat_live *wd_open(struct nat_engine *e,
 		uint64_t maj = 0, min = 0;
 		l->api.get_param(sides[0].h, WD_PARAM_VERSION_MAJOR, &maj);
 		l->api.get_param(sides[0].h, WD_PARAM_VERSION_MINOR, &min);
-		fprintf(o->log,
-			"WinDivert %llu.%llu driver; outbound "
-			"(NETWORK_FORWARD) filter: %s\ninbound (NETWORK) "
-			"filter: %s\n",
+		log_line(LOG_INFO, "QUEUE",
+			 "WinDivert %llu.%llu driver; outbound "
+			 "(NETWORK_FORWARD) filter: %s\ninbound (NETWORK) "
+			 "filter: %s",
 			(unsigned long long)maj, (unsigned long long)min,
 			sides[0].filter, sides[1].filter);
 	}

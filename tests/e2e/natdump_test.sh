@@ -197,7 +197,7 @@ check "tcpdump: cat FILE | natdump show -" diff <(cat "$T/sc.pcapng" | "$ND" sho
 check "tcpdump: zstd ring on a pipe" diff <(cat "$T/sc.pcapng.zst" | "$ND" show -) "$T/show"
 check "tcpdump: a pipe as a path" diff <("$ND" show <(cat "$T/sc.pcapng.zst")) "$T/show"
 check "tcpdump: - twice refused" grep -q "given twice" <("$ND" show - - </dev/null 2>&1)
-check "tcpdump: a bad expression is a usage-free failure" test "$("$ND" show "$T/sc.pcapng" tcp port >/dev/null 2>&1; echo $?)" -eq 1
+check "tcpdump: a bad expression is a usage error (exit 2, as -f with a bad filter)" test "$("$ND" show "$T/sc.pcapng" tcp port >/dev/null 2>&1; echo $?)" -eq 2
 check "tcpdump: a word neither file nor filter start" test "$("$ND" show nosuchfile.pcap >/dev/null 2>&1; echo $?)" -eq 1
 check "tcpdump: -c 2 with -r" test "$("$ND" -c 2 -n -r "$T/sc.pcapng" | wc -l)" -eq 2
 check "tcpdump: -t has no time" grep -q "^7 out tcp 10.0.0.2:40000" <("$ND" -t -r "$T/sc.pcapng" -c 1)

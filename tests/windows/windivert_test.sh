@@ -23,8 +23,8 @@ mkdir -p "$T/wdbare"
 cp "$WG" "$T/wdbare/glassnat.exe"
 (cd "$T/wdbare" && wine glassnat.exe run -v -c "$ROOT/configs/hyper-nat.yaml" \
 	--events events.json >out 2>err)
-if grep -q '^WinDivert inbound (NETWORK) filter: inbound and ip and ((ip.DstAddr == 192.168.45.57)' "$T/wdbare/err" &&
-	grep -q '^WinDivert outbound (NETWORK_FORWARD) filter: ip and ip.SrcAddr >= 172.17.240.0' "$T/wdbare/err" &&
+if grep -q '\] \[QUEUE\] WinDivert inbound (NETWORK) filter: inbound and ip and ((ip.DstAddr == 192.168.45.57)' "$T/wdbare/err" &&
+	grep -q '\] \[QUEUE\] WinDivert outbound (NETWORK_FORWARD) filter: ip and ip.SrcAddr >= 172.17.240.0' "$T/wdbare/err" &&
 	grep -q 'cannot load .*WinDivert.dll' "$T/wdbare/err"; then
 	ok "run -v without WinDivert.dll: both filters printed, then the missing-DLL error"
 else
@@ -178,11 +178,11 @@ for c in "${cfgs[@]}"; do
 	grep -q "WinDivert refused" run.err && why="$why; a filter was refused: $(grep 'WinDivert refused' run.err)"
 	grep -q "Start failed: cannot open the outbound WinDivert handle" run.err ||
 		why="$why; no 'cannot open the outbound WinDivert handle': $(tail -2 run.err)"
-	grep -q '^WinDivert inbound (NETWORK) filter: inbound and ip' run.err ||
+	grep -q '\] \[QUEUE\] WinDivert inbound (NETWORK) filter: inbound and ip' run.err ||
 		why="$why; -v did not print the inbound filter"
-	grep -q '^warning: host: cannot reserve TCP ports .* CreatePersistentTcpPortReservation\|^warning: host: cannot reserve TCP ports .*PortReservation' run.err ||
+	grep -q '\[WARN\] \[HOST\] cannot reserve TCP ports .* CreatePersistentTcpPortReservation\|\[WARN\] \[HOST\] cannot reserve TCP ports .*PortReservation' run.err ||
 		why="$why; no warning about the TCP port reservation"
-	grep -q '^warning: host: cannot reserve UDP ports' run.err ||
+	grep -q '\[WARN\] \[HOST\] cannot reserve UDP ports' run.err ||
 		why="$why; no warning about the UDP port reservation"
 	[ -e "$ports_file" ] && why="$why; $ports_file left behind"
 	if [ -z "$why" ]; then
