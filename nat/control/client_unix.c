@@ -55,6 +55,21 @@ static enum nat_ctl_call_result connect_to(const char *path, int *fd_out,
 	}
 }
 
+/* Sends the request line; a server that refuses at once (closes) still
+ * has its answer read by the caller. */
+static void send_line(int fd, const char *line)
+{
+	size_t len = strlen(line), off = 0;
+	while (off < len) {
+		ssize_t w = send(fd, line + off, len - off, MSG_NOSIGNAL);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			break;
+		off += (size_t)w;
+	}
+}
+
 enum nat_ctl_call_result nat_ctl_call(const char *path, const char *line,
 				      unsigned timeout_ms, char **resp,
 				      size_t *resp_len, unsigned long *oserr)
@@ -67,15 +82,7 @@ enum nat_ctl_call_result nat_ctl_call(const char *path, const char *line,
 	if (rc != NAT_CTL_CALL_OK)
 		return rc;
 
-	size_t len = strlen(line), off = 0;
-	while (off < len) {
-		ssize_t w = send(fd, line + off, len - off, MSG_NOSIGNAL);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			break; /* refused at once: its answer is still read */
-		off += (size_t)w;
-	}
+	send_line(fd, line);
 
 	uint64_t deadline = mono_ms() + timeout_ms;
 	size_t cap = 65536, used = 0;
@@ -132,15 +139,7 @@ enum nat_ctl_call_result nat_ctl_stream(const char *path, const char *line,
 	enum nat_ctl_call_result rc = connect_to(path, &fd, oserr);
 	if (rc != NAT_CTL_CALL_OK)
 		return rc;
-	size_t len = strlen(line), off = 0;
-	while (off < len) {
-		ssize_t w = send(fd, line + off, len - off, MSG_NOSIGNAL);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			break; /* refused at once: its answer is still read */
-		off += (size_t)w;
-	}
+	send_line(fd, line);
 	char *buf = malloc(BUF);
 	size_t used = 0;
 	bool first = true;

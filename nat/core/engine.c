@@ -455,17 +455,27 @@ static enum nat_verdict outbound_new(struct ctx *c, uint32_t *idx_out)
 	return NAT_V_NAT;
 }
 
-static enum nat_verdict icmp_error_out(struct ctx *c)
+/* An ICMP error going out whose quote is a packet the inside host got
+ * (inner source remote, inner destination inside): its flow, set and
+ * accounted as outbound, or NULL when none. */
+static const struct nat_flow *icmp_quoted_inside(struct ctx *c)
 {
 	struct nat_engine *e = c->e;
 	const struct nat_inner *in = &c->p->inner;
 	uint32_t idx = nat_flow_find_in(&e->ft, in->proto, in->dst, in->dport,
 					in->src, in->sport);
 	if (idx == NAT_FLOW_NIL)
-		return verdict(c, NAT_V_DROP, NAT_R_ICMP_NO_FLOW);
-	const struct nat_flow *f = &e->ft.f[idx];
+		return NULL;
 	set_flow(c, idx);
 	account(e, idx, c->p, true, false);
+	return &e->ft.f[idx];
+}
+
+static enum nat_verdict icmp_error_out(struct ctx *c)
+{
+	const struct nat_flow *f = icmp_quoted_inside(c);
+	if (!f)
+		return verdict(c, NAT_V_DROP, NAT_R_ICMP_NO_FLOW);
 	if (f->tflags & NAT_TF_REDIRECT) {
 		/* About a reply that came from the address the host
 		 * addressed: to the remote the flow really goes to. */
@@ -495,15 +505,9 @@ static enum nat_verdict icmp_error_out(struct ctx *c)
  * inside address. */
 static enum nat_verdict icmp_error_local(struct ctx *c)
 {
-	struct nat_engine *e = c->e;
-	const struct nat_inner *in = &c->p->inner;
-	uint32_t idx = nat_flow_find_in(&e->ft, in->proto, in->dst, in->dport,
-					in->src, in->sport);
-	if (idx == NAT_FLOW_NIL)
+	const struct nat_flow *f = icmp_quoted_inside(c);
+	if (!f)
 		return verdict(c, NAT_V_DROP, NAT_R_ICMP_NO_FLOW);
-	const struct nat_flow *f = &e->ft.f[idx];
-	set_flow(c, idx);
-	account(e, idx, c->p, true, false);
 	if (f->kind == NAT_FLOW_BYPASS)
 		return verdict(c, NAT_V_BYPASS, NAT_R_NONE);
 	c->pl.inner_dst = true;
