@@ -12,9 +12,10 @@
 #     run 2): READY=1, WATCHDOG=1 pings at half WATCHDOG_USEC, RELOADING=1
 #     and READY=1 on SIGHUP, STOPPING=1 on SIGTERM; the start-up warnings
 #     are `log` events in the JSON events file.
-#  3. Where systemd is PID 1: the same through `systemd-run` (a transient
-#     Type=notify service with a watchdog) and systemctl; skipped, counted
-#     as skipped with the reason, where it is not.
+#  3. The same through systemd: `systemd-run` (a transient Type=notify
+#     service with a watchdog) and systemctl, under the system manager
+#     where systemd is PID 1, else under a private `systemd --user` manager
+#     started by the test in a private mount namespace.
 #
 # Needs root; traffic stays in namespaces gn-<pid>-* (removed on exit,
 # trap); the control socket lives in a temporary directory.
@@ -222,26 +223,71 @@ check "the start-up warning is a log event (level warn, component QUEUE)" \
 check "the events file keeps its one stats record" \
 	test "$(jq -c 'select(.ev=="stats")' "$EV2" | wc -l)" -eq 1
 
-# ---- 3. through systemd, where it is PID 1 --------------------------------------
-pid1=$(ps -p 1 -o comm= 2>/dev/null)
-if [ "$pid1" = systemd ] && [ -d /run/systemd/system ] && command -v systemd-run >/dev/null; then
-	unit=glassnat-test-$$
-	systemd-run --unit="$unit" -p Type=notify -p WatchdogSec=2 \
-		-p NotifyAccess=main ip netns exec "$NS_GW" "$GLASSNAT" run -c "$CONF" \
-		>/dev/null 2>&1
-	st=$(systemctl show -p ActiveState --value "$unit")
-	check "systemctl: the notify service is active after start ($st)" test "$st" = active
+# ---- 3. through systemd ---------------------------------------------------------
+# Where systemd is PID 1, its system manager runs a transient Type=notify
+# unit. Where it is not (a container, this CI machine), the same systemd
+# binary runs as a private service manager: `systemd --user`, as root, in a
+# private mount namespace where /run/systemd/system exists on a tmpfs (the
+# test systemd makes before it agrees to manage services), with its runtime
+# directory in $TMP. The checks are the same either way.
+sd_checks() { # sd_checks SYSTEMCTL... (systemctl or systemctl --user)
+	local unit=glassnat-test-$$ st txt
+	st=$("$@" show -p ActiveState --value "$unit")
+	echo "$st" >"$TMP/sd.start"
 	sleep 3
-	st=$(systemctl show -p ActiveState --value "$unit")
-	check "systemctl: still active after 3 s, the 2 s watchdog fed ($st)" test "$st" = active
-	txt=$(systemctl show -p StatusText --value "$unit")
-	check "systemctl: StatusText from STATUS= ($txt)" grep -q Translating <<<"$txt"
-	systemctl stop "$unit"
-	st=$(systemctl show -p ActiveState --value "$unit")
-	check "systemctl stop: inactive ($st)" test "$st" = inactive
-	systemctl reset-failed "$unit" 2>/dev/null
+	"$@" show -p ActiveState --value "$unit" >"$TMP/sd.later"
+	"$@" show -p StatusText --value "$unit" >"$TMP/sd.status"
+	"$@" show -p MainPID --value "$unit" >"$TMP/sd.pid"
+	"$@" stop "$unit"
+	"$@" show -p ActiveState --value "$unit" >"$TMP/sd.stopped"
+	"$@" reset-failed "$unit" 2>/dev/null
+	return 0
+}
+sd_run() { # sd_run SYSTEMD-RUN-ARGS...: the transient notify unit
+	systemd-run "$@" --unit="glassnat-test-$$" -p Type=notify -p WatchdogSec=2 \
+		-p NotifyAccess=main ip netns exec "$NS_GW" "$GLASSNAT" run -c "$CONF" \
+		>"$TMP/sd.run" 2>&1
+}
+pid1=$(ps -p 1 -o comm= 2>/dev/null)
+if [ "$pid1" = systemd ] && [ -d /run/systemd/system ]; then
+	how="the system manager (PID 1)"
+	sd_run && sd_checks systemctl
+	sd_rc=$?
 else
-	skip "systemctl start/stop of a Type=notify glassnat: PID 1 is '${pid1:-?}', not systemd"
+	how="a private systemd --user manager (PID 1 is '${pid1:-?}')"
+	mkdir -m 0700 "$TMP/xdg"
+	# A script of its own: the mount namespace ends with it, and with it
+	# the manager (killed, then waited for, whatever happens).
+	cat >"$TMP/sd.sh" <<EOSD
+set -u
+mount -t tmpfs glassnat-test /run/systemd 2>/dev/null || { mkdir -p /run/systemd && mount -t tmpfs glassnat-test /run/systemd; } || exit 3
+mkdir /run/systemd/system || exit 3
+export XDG_RUNTIME_DIR=$TMP/xdg
+/lib/systemd/systemd --user >$TMP/sd.manager 2>&1 &
+mgr=\$!
+trap 'kill \$mgr 2>/dev/null; wait \$mgr 2>/dev/null' EXIT
+for _ in \$(seq 1 100); do [ -S $TMP/xdg/systemd/private ] && break; sleep 0.1; done
+[ -S $TMP/xdg/systemd/private ] || exit 4
+$(declare -f sd_run sd_checks)
+NS_GW=$NS_GW GLASSNAT=$GLASSNAT CONF=$CONF TMP=$TMP
+sd_run --user && sd_checks systemctl --user
+EOSD
+	timeout 60 unshare -m --propagation private bash "$TMP/sd.sh"
+	sd_rc=$?
 fi
+check "systemd ($how): systemd-run started the Type=notify unit (rc $sd_rc: $(tr '\n' ' ' <"$TMP/sd.run" 2>/dev/null))" \
+	test "$sd_rc" -eq 0
+check "systemd: the notify service is active after start ($(cat "$TMP/sd.start" 2>/dev/null))" \
+	test "$(cat "$TMP/sd.start" 2>/dev/null)" = active
+check "systemd: still active after 3 s, the 2 s watchdog fed ($(cat "$TMP/sd.later" 2>/dev/null))" \
+	test "$(cat "$TMP/sd.later" 2>/dev/null)" = active
+check "systemd: StatusText from STATUS= ($(cat "$TMP/sd.status" 2>/dev/null))" \
+	grep -q Translating "$TMP/sd.status"
+check "systemd: the unit's main process was glassnat ($(cat "$TMP/sd.pid" 2>/dev/null))" \
+	test "$(cat "$TMP/sd.pid" 2>/dev/null || echo 0)" -gt 0
+check "systemd stop: inactive ($(cat "$TMP/sd.stopped" 2>/dev/null))" \
+	test "$(cat "$TMP/sd.stopped" 2>/dev/null)" = inactive
+check "systemd stop: no glassnat left running in the gateway namespace" \
+	bash -c "! ip netns pids '$NS_GW' 2>/dev/null | xargs -r ps -o comm= -p 2>/dev/null | grep -q glassnat"
 
 finish
