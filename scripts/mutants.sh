@@ -96,6 +96,16 @@ mutant proof_natdump_cut_before_data_silent trace/capture_zstd.c \
 	's/\t\t\tif \(z->in_frame\)\n(\t\t\t\treturn zfail\(z,\n\t\t\t\t\t     "truncated zstd frame)/\t\t\tif (z->in_frame \&\& z->in_base + z->in_len >= 4096)\n$1/' \
 	"trace_cut_test: a file cut within its first 4 KiB reads as empty, exit 0, no message" e2e:trace_cut
 
+mutant proof_live_forward_wrong_port nat/core/engine.c \
+	's/\t\t\town_port = e->rules.fwd\[fwd\].int_port;/\t\t\town_port = (uint16_t)(e->rules.fwd[fwd].int_port + 1);/' \
+	"live_test: a port forward sends to the wrong inside port (the forward checks and natdump flows' forward row)" e2e:live
+mutant proof_control_forward_remove_noop nat/core/engine_forward.c \
+	's/\tnat_eng_fwd_withdraw\(e, found, true\);\n\treturn 0;/\t(void)found;\n\treturn 0;/' \
+	"control_test: forward remove answers ok and the forward keeps forwarding" e2e:control
+mutant proof_service_watchdog_not_fed nat/platform/notify_unix.c \
+	's/\tsend_state\("WATCHDOG=1"\);/\t(void)0;/' \
+	"service_test: the systemd watchdog is never fed (systemd kills the unit)" e2e:service
+
 # Events that repeat per packet are rate limited (logging/log.c, issue 19).
 mutant table_full_not_rate_limited logging/log.c \
 	's/\tcase NAT_EV_TABLE_FULL:\n\t\treturn RL_TABLE_FULL;/\tcase NAT_EV_TABLE_FULL:\n\t\treturn -1;/' \

@@ -22,17 +22,7 @@ TMP=$(mktemp -d "${TMPDIR:-/tmp}/glassnat-live.XXXXXX")
 GPID=
 live_topology_up
 
-# glassnat --events / --trace are wired by the lead; until then the checks
-# that need them are skipped.
-EVENTS_WIRED=1
-if "$GLASSNAT" run --help | grep -A1 -- '--events' | grep -q 'not wired'; then
-	EVENTS_WIRED=0
-fi
-TRACE_WIRED=1
-if "$GLASSNAT" run --help | grep -A2 -- '--trace DIR' | grep -q 'not wired' ||
-	[ ! -x "$NATDUMP" ]; then
-	TRACE_WIRED=0
-fi
+check "natdump is built beside glassnat ($NATDUMP)" test -x "$NATDUMP"
 
 
 # Starts glassnat in the gateway namespace; waits until its chains exist.
@@ -193,38 +183,28 @@ check "after SIGINT no GLASSNAT rule queues (a clean stop leaves the path closed
 check "after SIGINT the host settings are back ($(gw_host))" \
 	test "$(gw_host)" = "reserved= accept_local=0"
 
-# ---- 11. events and traces (wired by the lead) -----------------------------------------
-if [ "$EVENTS_WIRED" = 1 ]; then
-	check "pkt.drop event with reason no_mapping for the unsolicited SYN" \
-		bash -c "jq -se 'any(.[]; .ev==\"pkt.drop\" and .reason==\"no_mapping\")' '$EV' >/dev/null"
-	opens=$(jq -r 'select(.ev=="flow.open") | "\(.kind) \(.proto) \(.inside.ip):\(.inside.port) \(.mapped.ip):\(.mapped.port)"' "$EV" | sort -u)
-	check "flow.open events for the TCP, UDP and ICMP snat flows from $IP_NAT and the forward to $IP_IN1:80" \
-		bash -c "grep -q '^snat tcp .* $IP_NAT:' <<<\"\$0\" &&
-			grep -q '^snat udp .* $IP_NAT:' <<<\"\$0\" &&
-			grep -q '^snat icmp .* $IP_NAT:' <<<\"\$0\" &&
-			grep -q '^forward tcp $IP_IN1:80 $IP_NAT:8080\$' <<<\"\$0\"" "$opens"
-else
-	skip "not wired: pkt.drop event for the unsolicited SYN (--events)"
-	skip "not wired: flow.open events (--events)"
-fi
-if [ "$TRACE_WIRED" = 1 ]; then
-	flows=$("$NATDUMP" flows "$TRACE" 2>&1)
-	check "natdump flows lists the NAT flow to $IP_SRV, the bypassed one to $IP_HNET and the forward $IP_NAT:8080 -> $IP_IN1:80" \
-		bash -c "grep -Eq '^[0-9]+ tcp [0-9.:]+ ↔ $IP_NAT:[0-9]+ ↔ $IP_SRV:' <<<\"\$0\" &&
-			grep -Eq '^[0-9]+ tcp [0-9.:]+ ↔ [^ ]+ ↔ $IP_HNET:' <<<\"\$0\" &&
-			grep -Eq '^[0-9]+ tcp $IP_IN1:80 ↔ $IP_NAT:8080 ↔ ' <<<\"\$0\"" "$flows"
-	check "natdump drops shows the unsolicited SYN with no_mapping" \
-		bash -c "'$NATDUMP' drops '$TRACE' | grep -q no_mapping"
-	tcp_id=$(jq -r "select(.ev==\"flow.open\" and .proto==\"tcp\" and .kind==\"snat\") | .flow" "$EV" | head -n 1)
-	check "natdump follow $tcp_id shows the TCP flow's handshake, translated, with its events" \
-		bash -c "'$NATDUMP' follow '$tcp_id' '$TRACE' --events '$EV' >'$TMP/follow' &&
-			grep -q '\[S\]' '$TMP/follow' && grep -q '\[S\.\]' '$TMP/follow' &&
-			grep -q ' nat ' '$TMP/follow' && grep -q 'event flow.open' '$TMP/follow' &&
-			grep -q 'state=ESTABLISHED' '$TMP/follow'"
-else
-	skip "not wired: natdump flows / drops on the trace (--trace, natdump)"
-	skip "not wired: natdump follow of one flow (--trace, --events)"
-fi
+# ---- 11. events and traces ----------------------------------------------------------
+check "pkt.drop event with reason no_mapping for the unsolicited SYN" \
+	bash -c "jq -se 'any(.[]; .ev==\"pkt.drop\" and .reason==\"no_mapping\")' '$EV' >/dev/null"
+opens=$(jq -r 'select(.ev=="flow.open") | "\(.kind) \(.proto) \(.inside.ip):\(.inside.port) \(.mapped.ip):\(.mapped.port)"' "$EV" | sort -u)
+check "flow.open events for the TCP, UDP and ICMP snat flows from $IP_NAT and the forward to $IP_IN1:80" \
+	bash -c "grep -q '^snat tcp .* $IP_NAT:' <<<\"\$0\" &&
+		grep -q '^snat udp .* $IP_NAT:' <<<\"\$0\" &&
+		grep -q '^snat icmp .* $IP_NAT:' <<<\"\$0\" &&
+		grep -q '^forward tcp $IP_IN1:80 $IP_NAT:8080\$' <<<\"\$0\"" "$opens"
+flows=$("$NATDUMP" flows "$TRACE" 2>&1)
+check "natdump flows lists the NAT flow to $IP_SRV, the bypassed one to $IP_HNET and the forward $IP_NAT:8080 -> $IP_IN1:80" \
+	bash -c "grep -Eq '^[0-9]+ tcp [0-9.:]+ ↔ $IP_NAT:[0-9]+ ↔ $IP_SRV:' <<<\"\$0\" &&
+		grep -Eq '^[0-9]+ tcp [0-9.:]+ ↔ [^ ]+ ↔ $IP_HNET:' <<<\"\$0\" &&
+		grep -Eq '^[0-9]+ tcp $IP_IN1:80 ↔ $IP_NAT:8080 ↔ ' <<<\"\$0\"" "$flows"
+check "natdump drops shows the unsolicited SYN with no_mapping" \
+	bash -c "'$NATDUMP' drops '$TRACE' | grep -q no_mapping"
+tcp_id=$(jq -r "select(.ev==\"flow.open\" and .proto==\"tcp\" and .kind==\"snat\") | .flow" "$EV" | head -n 1)
+check "natdump follow $tcp_id shows the TCP flow's handshake, translated, with its events" \
+	bash -c "'$NATDUMP' follow '$tcp_id' '$TRACE' --events '$EV' >'$TMP/follow' &&
+		grep -q '\[S\]' '$TMP/follow' && grep -q '\[S\.\]' '$TMP/follow' &&
+		grep -q ' nat ' '$TMP/follow' && grep -q 'event flow.open' '$TMP/follow' &&
+		grep -q 'state=ESTABLISHED' '$TMP/follow'"
 
 # ---- 12. crash: fail closed, then the next start cleans up -----------------------------
 LOG2=$TMP/glassnat2.log
