@@ -473,6 +473,11 @@ void nat_fastpath_flush(struct nat_fastpath *fp)
 	pthread_mutex_unlock(&fp->lock);
 }
 
+int nat_fastpath_prog_fd(const struct nat_fastpath *fp)
+{
+	return fp->prog_fd;
+}
+
 static const char *const fp_counter_names[NAT_FP_C_MAX] = {
 #define NAT_FP_X_NAME(name, str) str,
 	NAT_FP_FOREACH_COUNTER(NAT_FP_X_NAME)
