@@ -41,6 +41,7 @@
 #define MAX_FLOWS 4096
 #define N_QUEUES 4
 #define SHOW_FAILS 4
+#define FP_MAX_IF 8
 
 /* ---- a tiny random generator (fixed seed: failures reproduce) ---- */
 
@@ -946,13 +947,114 @@ static size_t probe_max_frame(struct ctx *c)
 	return lo;
 }
 
+/* "udp 172.17.240.2:5000 198.51.100.2:6000 203.0.113.1:40000": the
+ * inside end, the remote, the mapping (ICMP: the identifiers as ports,
+ * the remote's 0). Fills both directions. */
+static int parse_flow(const char *spec, struct nat_fp_rewrite rw[2])
+{
+	char proto[8];
+	unsigned a[3][4], p[3];
+
+	if (sscanf(spec, "%7s %u.%u.%u.%u:%u %u.%u.%u.%u:%u %u.%u.%u.%u:%u",
+		   proto, &a[0][0], &a[0][1], &a[0][2], &a[0][3], &p[0],
+		   &a[1][0], &a[1][1], &a[1][2], &a[1][3], &p[1], &a[2][0],
+		   &a[2][1], &a[2][2], &a[2][3], &p[2]) != 16)
+		return -1;
+	uint32_t ip[3];
+	for (int i = 0; i < 3; i++)
+		ip[i] = IP4(a[i][0] & 255, a[i][1] & 255, a[i][2] & 255,
+			    a[i][3] & 255);
+	memset(rw, 0, 2 * sizeof(*rw));
+	rw[0].proto = rw[1].proto = strcmp(proto, "tcp") == 0 ? 6
+				    : strcmp(proto, "udp") == 0 ? 17
+				    : strcmp(proto, "icmp") == 0 ? 1 : 0;
+	if (rw[0].proto == 0)
+		return -1;
+	rw[0].dir = NAT_DIR_OUT;
+	rw[0].src = ip[0], rw[0].sport = (uint16_t)p[0];
+	rw[0].dst = ip[1], rw[0].dport = (uint16_t)p[1];
+	rw[0].new_src = ip[2], rw[0].new_sport = (uint16_t)p[2];
+	rw[0].new_dst = ip[1], rw[0].new_dport = (uint16_t)p[1];
+	rw[1].dir = NAT_DIR_IN;
+	rw[1].src = ip[1], rw[1].sport = (uint16_t)p[1];
+	rw[1].dst = ip[2], rw[1].dport = (uint16_t)p[2];
+	rw[1].new_src = ip[1], rw[1].new_sport = (uint16_t)p[1];
+	rw[1].new_dst = ip[0], rw[1].new_dport = (uint16_t)p[0];
+	return 0;
+}
+
+/* The live smoke (fastpath_diff_test.sh): attach to the interfaces,
+ * install the flows, say "ready", wait for a line on stdin, then remove
+ * each flow printing its counters, and the program's. */
+static int live(char *ifs, char **flows, int n_flows)
+{
+	const char *names[FP_MAX_IF];
+	struct nat_fp_rewrite rw[8][2];
+	char err[512], line[64];
+	size_t n = 0;
+
+	for (char *save = NULL, *t = strtok_r(ifs, ",", &save);
+	     t && n < FP_MAX_IF; t = strtok_r(NULL, ",", &save))
+		names[n++] = t;
+	for (int i = 0; i < n_flows; i++)
+		if (i >= 8 || parse_flow(flows[i], rw[i]) != 0) {
+			fprintf(stderr, "fastpath_diff: bad --flow %s\n",
+				flows[i]);
+			return 2;
+		}
+	struct nat_fastpath_opts o = {.ifnames = names, .n_ifnames = n,
+				      .max_flows = 64, .n_queues = 1};
+	struct nat_fastpath *fp = nat_fastpath_open(&o, err, sizeof(err));
+	if (!fp) {
+		printf("%s\n", err);
+		return 77;
+	}
+	struct nat_offload_ops ops = nat_fastpath_ops(fp);
+	for (int i = 0; i < n_flows; i++)
+		if (ops.install(ops.ctx, (uint64_t)i + 1, rw[i]) != 0) {
+			printf("install of flow %d failed\n", i + 1);
+			nat_fastpath_close(fp);
+			return 1;
+		}
+	printf("ready\n");
+	fflush(stdout);
+	if (!fgets(line, sizeof(line), stdin))
+		line[0] = '\0';
+	for (int i = 0; i < n_flows; i++) {
+		struct nat_fp_counters k;
+		ops.remove(ops.ctx, rw[i], &k);
+		printf("flow %d: out %llu pkts %llu bytes, in %llu pkts %llu "
+		       "bytes, last %s\n",
+		       i + 1, (unsigned long long)k.pkts_out,
+		       (unsigned long long)k.bytes_out,
+		       (unsigned long long)k.pkts_in,
+		       (unsigned long long)k.bytes_in,
+		       k.last_ns && k.last_ns <= wall_ns() &&
+				       wall_ns() - k.last_ns < 60000000000ull
+			       ? "recent"
+			       : "wrong");
+	}
+	const char *cn[32];
+	uint64_t cv[32];
+	size_t nc = nat_fastpath_counters(fp, cn, cv, 32);
+	for (size_t i = 0; i < nc; i++)
+		printf("%s=%llu\n", cn[i], (unsigned long long)cv[i]);
+	nat_fastpath_close(fp);
+	return 0;
+}
+
 static int usage(FILE *to)
 {
 	fprintf(to,
 		"usage: fastpath_diff [--seed N] [--flows N] "
 		"[--replay CONFIG CAPTURE]...\n"
+		"       fastpath_diff --live IF[,IF...] --flow "
+		"'udp IN:PORT REMOTE:PORT MAPPED:PORT'...\n"
 		"Runs the fast path's BPF program (BPF_PROG_TEST_RUN) and the "
 		"engine on the same packets and compares them byte by byte.\n"
+		"--live attaches to the interfaces, installs the flows, prints "
+		"\"ready\", waits for a line on stdin, then prints each flow's "
+		"counters.\n"
 		"Needs root (CAP_BPF). Exit 0 all passed, 1 a check failed, "
 		"77 BPF cannot be loaded here.\n");
 	return to == stdout ? 0 : 2;
@@ -962,7 +1064,8 @@ int main(int argc, char **argv)
 {
 	static struct ctx c;
 	unsigned flows = 300;
-	char err[512];
+	char err[512], *live_ifs = NULL, *live_flows[8];
+	int n_live = 0;
 
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
@@ -973,9 +1076,16 @@ int main(int argc, char **argv)
 			flows = (unsigned)strtoul(argv[++i], NULL, 0);
 		else if (strcmp(argv[i], "--replay") == 0 && i + 2 < argc)
 			i += 2; /* below, once the program is loaded */
+		else if (strcmp(argv[i], "--live") == 0 && i + 1 < argc)
+			live_ifs = argv[++i];
+		else if (strcmp(argv[i], "--flow") == 0 && i + 1 < argc &&
+			 n_live < 8)
+			live_flows[n_live++] = argv[++i];
 		else
 			return usage(stderr);
 	}
+	if (live_ifs)
+		return live(live_ifs, live_flows, n_live);
 
 	struct nat_fastpath_opts o = {.max_flows = MAX_FLOWS,
 				      .n_queues = N_QUEUES};
@@ -1001,7 +1111,8 @@ int main(int argc, char **argv)
 		if (strcmp(argv[i], "--replay") == 0) {
 			replay_group(&c, argv[i + 1], argv[i + 2]);
 			i += 2;
-		} else if (argv[i][0] == '-' && argv[i][1] == '-') {
+		} else if (strcmp(argv[i], "--seed") == 0 ||
+			   strcmp(argv[i], "--flows") == 0) {
 			i++;
 		}
 
