@@ -315,9 +315,8 @@ struct nat_fastpath *nat_fastpath_open(const struct nat_fastpath_opts *o,
 	if (rc < 0) {
 		if (fp_last_verifier[0])
 			seterr(errbuf, errlen,
-			       "loading the BPF program: %s%s: verifier: %s",
-			       strerror(-rc), perm_hint(-rc),
-			       fp_last_verifier);
+			       "loading the BPF program: %s: verifier: %s",
+			       strerror(-rc), fp_last_verifier);
 		else
 			seterr(errbuf, errlen, "loading the BPF program: %s%s%s%s",
 			       strerror(-rc), perm_hint(-rc),
