@@ -78,6 +78,8 @@ static void fp_keep(char *dst, size_t n, const char *line)
 }
 
 static int fp_print(enum libbpf_print_level level, const char *fmt,
+		    va_list ap) __attribute__((format(printf, 2, 0)));
+static int fp_print(enum libbpf_print_level level, const char *fmt,
 		    va_list ap)
 {
 	char small[512], *line = small, *big = NULL;
