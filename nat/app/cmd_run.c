@@ -142,8 +142,13 @@ static int run_trace(void *ctx, bool on, const char *bpf, char *errbuf,
 	if (nat_obs_trace_on(&rc->ob, &rc->cfg->trace, bpf, errbuf, errlen) !=
 	    0)
 		return -1;
-	run_log("INFO", "TRACE", "Tracing on to %s%s%s", rc->cfg->trace.dir,
-		bpf[0] ? ", filter: " : "", bpf);
+	/* Flows in the kernel fast path come back to the engine, so the
+	 * new filter sees their next packets; those it leaves unselected go
+	 * back to the kernel on their next packet. */
+	uint32_t back = nat_engine_offload_flush(rc->e);
+	run_log("INFO", "TRACE", "Tracing on to %s%s%s%s", rc->cfg->trace.dir,
+		bpf[0] ? ", filter: " : "", bpf,
+		back ? " (flows taken back from the fast path)" : "");
 	return 0;
 }
 
@@ -187,6 +192,8 @@ static void run_reload_trace(struct run_ctx *rc, const struct nat_config *n,
 				      sizeof(err)) != 0)
 		run_log("ERROR", "TRACE", "reload: trace not started: %s",
 			err);
+	else if (start)
+		(void)nat_engine_offload_flush(rc->e); /* as `trace on` */
 	if (m > 2 && m < sizeof(msg))
 		msg[m - 2] = '\0'; /* the last "; " */
 	const char *tail = rc->ob.trace && !start
