@@ -128,9 +128,18 @@ else
 		test "$(grep -c 'fast path off: ' "$LOG")" -eq 1
 fi
 # fp_check DESCRIPTION COMMAND...: a check that holds only with the fast
-# path on; skipped (with the reason) without it.
+# path on; skipped (with the reason) when it should be on but did not
+# load; with --no-fastpath not run (the caller checks the opposite).
 fp_check() {
-	if [ "$FP" = 1 ]; then check "$@"; else skip "$1: $FP_WHY"; fi
+	if [ "$FP" = 1 ]; then
+		check "$@"
+	elif [ "$FASTPATH" != off ]; then
+		skip "$1: $FP_WHY"
+	fi
+}
+# off_check DESCRIPTION COMMAND...: the --no-fastpath counterpart.
+off_check() {
+	if [ "$FASTPATH" = off ]; then check "$@"; fi
 }
 # The gateway namespace starts with the kernel's defaults (topology.sh).
 gw_host() {
@@ -176,6 +185,8 @@ check "TCP 100 kB to tcp/5002 (traced in both modes) from nat_ip ($r)" \
 kp=$(stat_of .stats.fastpath.packets)
 fp_check "after the transfer stats show packets translated in the kernel (fastpath.packets ${kp:-unread})" \
 	test "${kp:-0}" -gt 100
+off_check "--no-fastpath: stats show nothing translated in the kernel (fastpath.packets ${kp:-unread})" \
+	test "${kp:-x}" = 0
 fp_check "marked packets skip the chains (the fast path's rules are in)" \
 	bash -c "ip netns exec '$NS_GW' iptables-save | grep -q -- '-A GLASSNAT-OUT -m mark --mark 0x474e0000/0xffff0000 -j RETURN'"
 if [ "$FP" = 0 ]; then
@@ -246,6 +257,8 @@ r2=$(peer "$NS_IN2" udp-ask $IP_SRV 5353 two --sport 7777)
 fn=$(stat_of .stats.fastpath.flows_now)
 fp_check "an answered UDP flow nobody traces is in the kernel (fastpath.flows_now ${fn:-unread})" \
 	test "${fn:-0}" -ge 1
+off_check "--no-fastpath: no flow in the kernel (fastpath.flows_now ${fn:-unread})" \
+	test "${fn:-x}" = 0
 t_on=$(ctl trace on 'udp port 7777' 2>&1)
 r3=$(peer "$NS_IN2" udp-ask $IP_SRV 5353 three --sport 7777)
 fn2=$(stat_of .stats.fastpath.flows_now)
@@ -313,6 +326,8 @@ if [ "$EVENTS_WIRED" = 1 ]; then
 	kb=$(grep -o 'packets translated in the kernel: [0-9]*' "$LOG" | grep -o '[0-9]*$')
 	fp_check "final statistics: packets translated in the kernel (${kb:-none})" \
 		test "${kb:-0}" -gt 100
+	off_check "--no-fastpath: the final statistics have no fast path line" \
+		test -z "$kb"
 else
 	skip "not wired: pkt.drop event for the unsolicited SYN (--events)"
 	skip "not wired: flow.open events (--events)"
