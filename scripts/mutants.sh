@@ -89,9 +89,9 @@ mutant proof_natdump_bad_bpf_crashes tools/natdump/nd_pair.c \
 mutant proof_replay_summary_translated nat/backend/replay.c \
 	's/"translated", st->natted\);/"translated", st->natted - 1);/' \
 	"replay_test: the summary's translated count is one short" e2e:replay
-mutant proof_control_queue_every_port nat/backend/nfqueue_rules.c \
-	's/\t\t\t  protos\[k\], pr->lo, pr->hi, target\);/\t\t\t  protos[k], 1, 65535, target);/' \
-	"control_test: the gateway swallows every port of nat_ip (a probe times out, never 'refused')" e2e:control
+mutant proof_control_unforwarded_swallowed nat/core/engine.c \
+	's/return verdict\(c, NAT_V_PASS, NAT_R_NO_FORWARD\);/return verdict(c, NAT_V_DROP, NAT_R_NO_FORWARD);/' \
+	"control_test: the gateway swallows a SYN to an unforwarded port of nat_ip (the probe times out, never 'refused')" e2e:control
 mutant proof_natdump_cut_before_data_silent trace/capture_zstd.c \
 	's/\t\t\tif \(z->in_frame\)\n(\t\t\t\treturn zfail\(z,\n\t\t\t\t\t     "truncated zstd frame)/\t\t\tif (z->in_frame \&\& z->in_base + z->in_len >= 4096)\n$1/' \
 	"trace_cut_test: a file cut within its first 4 KiB reads as empty, exit 0, no message" e2e:trace_cut
