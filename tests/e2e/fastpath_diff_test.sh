@@ -7,7 +7,9 @@
 #    configs/hyper-nat.yaml), random established flows both ways under
 #    three configs, every payload length up to what test_run takes
 #    (GSO-sized beyond 1500), checksum edges, malformed and must-miss
-#    packets; byte-identical output, marks, counters.
+#    packets; byte-identical output, marks, counters. The replays and the
+#    random flows run again with the engine installing and removing the
+#    flows itself (nat_engine_set_offload).
 # 2. A live smoke of the loader: three namespaces (inside host, gateway,
 #    remote), the program attached to both gateway veths by
 #    `fastpath_diff --live` with one UDP flow and one ICMP echo flow
@@ -77,7 +79,7 @@ while IFS= read -r l; do
 	esac
 done <"$TMP/diff.out"
 n_groups=$(grep -c '^ok - .*byte-identical' "$TMP/diff.out")
-check "differential test: 7 groups of packets compared" 7 "$n_groups"
+check "differential test: 11 groups of packets compared" 11 "$n_groups"
 check_rc "fastpath_diff exits 0" 0 $rc
 
 # ---- 2. the live smoke ---------------------------------------------------
