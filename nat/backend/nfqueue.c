@@ -967,8 +967,11 @@ static struct nat_live *nfq_open(struct nat_engine *e,
 	 * (nat_fastpath_open with .n_queues = nat_nfq_queue_count(cfg)),
 	 * its TC program marks each packet it does not translate with its
 	 * queue index (NAT_FP_QMARK): set L->plan.qmark = true here, before
-	 * the rules are written, so they steer by that mark. */
-	L->plan.qmark = false;
+	 * the rules are written, so they steer by that mark.
+	 * GLASSNAT_NFQ_QMARK=1 steers by the mark without the fast path:
+	 * for tests that set the marks themselves (multiqueue_test.sh). */
+	const char *qm = getenv("GLASSNAT_NFQ_QMARK");
+	L->plan.qmark = L->n > 1 && qm && strcmp(qm, "1") == 0;
 
 	/* What an earlier run left is replaced in the same transaction
 	 * that installs ours: its jumps never go away in between. */
