@@ -1066,6 +1066,12 @@ static int nfq_run(struct nat_live *L, char *errbuf, size_t errlen)
 	for (unsigned i = 1; i < L->n; i++) {
 		int rc = pthread_create(&L->w[i]->thread, NULL, worker_main,
 					L->w[i]);
+		if (rc == 0) { /* `top -H` shows the workers by queue */
+			char name[16];
+			snprintf(name, sizeof(name), "glassnat-q%u",
+				 L->w[i]->queue);
+			pthread_setname_np(L->w[i]->thread, name);
+		}
 		if (rc != 0) {
 			seterr(L->err, sizeof(L->err),
 			       "queue %u: cannot start its worker thread: %s",
