@@ -31,6 +31,7 @@
  * The iptables chains that steer packets here are nfqueue_rules.c's. */
 #include "nfqueue.h"
 #include "hostcfg.h"
+#include "nfqueue_fastpath.h"
 #include "nfqueue_rules.h"
 
 #include <arpa/inet.h>
@@ -203,6 +204,7 @@ struct nat_live {
 	char err[256];			/* the first worker failure */
 	bool host_init;		 /* host: set up (restore on close) */
 	struct nat_hostcfg host; /* sysctls set for the run (hostcfg.h) */
+	struct nat_nfq_fp fp;	 /* the kernel fast path (fastpath: ...) */
 };
 
 /* Rewrites the chains for cfg with the forwards fw[0..n) in place of
@@ -222,6 +224,7 @@ static int nfq_set_forwards(struct nat_live *L, const struct nat_config *cfg,
 	pl.physdev = L->plan.physdev;
 	pl.n_queues = L->plan.n_queues;
 	pl.qmark = L->plan.qmark;
+	pl.fastpath = L->plan.fastpath;
 	char *rules = nat_nfq_rules_text(&c, &pl, NFQ_QUEUE_BASE, false);
 	if (!rules) {
 		seterr(errbuf, errlen, "out of memory (rules)");
@@ -791,6 +794,7 @@ static void nfq_close(struct nat_live *L)
 {
 	if (!L)
 		return;
+	nat_nfq_fp_close(&L->fp); /* before the chains: see nfqueue_fastpath.h */
 	nat_engine_set_frag_sink(L->e, NULL);
 	if (L->chains) {
 		/* Not removed: swapped, in one transaction, for rules that
@@ -963,11 +967,7 @@ static struct nat_live *nfq_open(struct nat_engine *e,
 			goto fail;
 	}
 	L->plan.n_queues = L->n;
-	/* SEAM (h13eng, nfqueue_fastpath.c): when the fast path is open
-	 * (nat_fastpath_open with .n_queues = nat_nfq_queue_count(cfg)),
-	 * its TC program marks each packet it does not translate with its
-	 * queue index (NAT_FP_QMARK): set L->plan.qmark = true here, before
-	 * the rules are written, so they steer by that mark.
+	/* With the fast path (opened below) the rules steer by its mark.
 	 * GLASSNAT_NFQ_QMARK=1 steers by the mark without the fast path:
 	 * for tests that set the marks themselves (multiqueue_test.sh). */
 	const char *qm = getenv("GLASSNAT_NFQ_QMARK");
@@ -988,6 +988,15 @@ static struct nat_live *nfq_open(struct nat_engine *e,
 	L->plan.defrag = !(dfg && strcmp(dfg, "0") == 0) &&
 			 nat_nfq_probe_socket();
 	nat_nfq_startup_warnings(o->log);
+	if (nat_nfq_fp_open(&L->fp, e, cfg, L->n, o->log, errbuf, errlen) !=
+	    0)
+		goto fail;
+	L->plan.fastpath = L->fp.fp != NULL;
+	/* The fast path's TC program marks each packet it does not
+	 * translate with its queue index (flow hash modulo L->n,
+	 * NAT_FP_QMARK): the rules steer by that mark. */
+	if (L->plan.fastpath && L->n > 1)
+		L->plan.qmark = true;
 	rules = nat_nfq_rules_text(cfg, &L->plan, NFQ_QUEUE_BASE, true);
 	if (!rules) {
 		seterr(errbuf, errlen, "out of memory (rules)");
@@ -1164,7 +1173,8 @@ static size_t nfq_counters(struct nat_live *L, struct nat_live_counter *out,
 		v[9] = L->frag_late;
 		v[10] = L->n;
 	}
-	return nat_live_fill_counters(nfq_counter_list, v, all, out, max);
+	size_t n = nat_live_fill_counters(nfq_counter_list, v, all, out, max);
+	return n + nat_nfq_fp_counters(L ? &L->fp : NULL, out + n, max - n);
 }
 
 /* Binding queue 0 proves no run is going (every run binds it first:
