@@ -36,7 +36,10 @@ CONFIG=$TMP/mq.yaml
 {
 	cat configs/e2e.yaml
 	printf '\nqueues: 2\ncontrol_socket: %s\nstate_file: ""\n' "$SOCK"
-} >"$CONFIG"
+} >"$CONFIG.base"
+# Parts 1-3 without the kernel fast path: everything goes through the
+# queues; part 4 with it, when it loads here.
+{ cat "$CONFIG.base"; echo 'fastpath: off'; } >"$CONFIG"
 
 start_glassnat() { # start_glassnat LOGFILE [env...]: waits for its chains
 	local log=$1
@@ -249,7 +252,46 @@ out=$(in_ns "$NS_GW" timeout 10 "$GLASSNAT" uninstall -c "$CONFIG" 2>&1)
 check "glassnat uninstall removes the closed chains ($out)" \
 	bash -c "[ \$(ip netns exec '$NS_GW' iptables-save | grep -c GLASSNAT) -eq 0 ]"
 
-# ---- 4. nothing left -----------------------------------------------------------
+# ---- 4. with the kernel fast path: the queue picked by its mark ----------------
+{ cat "$CONFIG.base"; echo 'fastpath: on'; } >"$CONFIG"
+LOG5=$TMP/run5.log
+if start_glassnat "$LOG5"; then
+	check "with the fast path the log says the queue is picked by its mark" \
+		grep -q 'queues 0-1 bound (2 worker threads, spread by the fast path' "$LOG5"
+	rules=$(in_ns "$NS_GW" iptables-save -t mangle)
+	check "the queue chain sends the fast path's mark 1 to queue 1" \
+		grep -qx -- '-A GLASSNAT-QUEUE -m mark --mark 0x100/0xff00 -j NFQUEUE --queue-num 1' <<<"$rules"
+	allok=1
+	results=
+	for src in "$NS_IN1" "$NS_IN2"; do
+		for dst in "$IP_SRV" "$IP_INET"; do
+			for _ in 1 2; do
+				r=$(peer "$src" tcp-send "$dst" 5001 1000000)
+				results+="tcp $dst: $r; "
+				[[ $r == "ok peer=$IP_NAT:"* ]] || allok=0
+			done
+		done
+	done
+	check "eight TCP flows from both inside hosts translate with the fast path" \
+		test "$allok" = 1
+	[ "$allok" = 1 ] || echo "# $results"
+	r=$(peer "$NS_IN2" tcp-send "$IP_NAT" 8080 1000000)
+	check "hairpin through a forward with the fast path ($r)" \
+		bash -c "[[ \$0 == 'ok peer=$IP_NAT:'* ]]" "$r"
+	read -r q0 q1 nq <<<"$(per_queue "$(stats_json)")"
+	check "what the kernel did not translate reached both queues (queue 0: $q0, queue 1: $q1)" \
+		bash -c "[ '$q0' -gt 0 ] 2>/dev/null && [ '$q1' -gt 0 ] 2>/dev/null"
+	stop_glassnat TERM
+	check "a clean stop with the fast path leaves no queue chain ($GRC)" \
+		bash -c "[ '$GRC' -eq 0 ] && [ \$(ip netns exec '$NS_GW' iptables-save | grep -c GLASSNAT-QUEUE) -eq 0 ]"
+elif grep -qiE 'bpf|fast ?path' "$LOG5"; then
+	skip "the kernel fast path does not load here: $(grep -iE 'bpf|fast ?path' "$LOG5" | head -1)"
+else
+	notok "glassnat started with fastpath: on"
+	sed 's/^/# /' "$LOG5"
+fi
+
+# ---- 5. nothing left -----------------------------------------------------------
 topo_down
 trap - EXIT
 left=$(topo_left)
