@@ -5,7 +5,9 @@
 #include <criterion/criterion.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "nfqueue.h"
 #include "nfqueue_rules.h"
 
 #define BASE "nat_ip: 203.0.113.1\ninternal_network: 172.17.240.0/24\n"
@@ -477,5 +479,36 @@ Test(nfq_rules, fastpath_marked_packets_skip_every_chain_first)
 	cr_assert_not_null(strstr(t, want), "marked packets still tracked");
 	snprintf(want, sizeof(want), "-A GLASSNAT-OUT %s -j RETURN\n", m);
 	cr_assert_not_null(strstr(t, want), "marked packets still queued");
+	free(t);
+}
+
+Test(nfq_rules, the_queue_count_is_the_config_or_the_online_cpus_up_to_16)
+{
+	nat_config_defaults(&cfg);
+	cfg.queues = 3;
+	cr_assert_eq(nat_nfq_queue_count(&cfg), 3);
+	cfg.queues = 1;
+	cr_assert_eq(nat_nfq_queue_count(&cfg), 1);
+	cfg.queues = 0; /* auto */
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	unsigned want = cpus < 1 ? 1 : cpus > 16 ? 16 : (unsigned)cpus;
+	cr_assert_eq(nat_nfq_queue_count(&cfg), want, "auto: %ld CPUs",
+		     cpus);
+	cfg.queues = 99; /* not from a config file: still at most 16 */
+	cr_assert_eq(nat_nfq_queue_count(&cfg), 16);
+}
+
+Test(nfq_rules, with_the_fast_path_translated_packets_return_before_the_queue_chain)
+{
+	free(rules_for(BASE));
+	plan.fastpath = true;
+	plan.n_queues = 2;
+	plan.qmark = true;
+	char *t = nat_nfq_rules_text(&cfg, &plan, 0, true);
+	const char *skip = strstr(t, "-A GLASSNAT-OUT -m mark --mark "
+				     "0x474e0000/0xffff0000 -j RETURN\n");
+	const char *q = strstr(t, "-A GLASSNAT-OUT -s 172.17.240.0/24 -j "
+				  "GLASSNAT-QUEUE\n");
+	cr_assert(skip && q && skip < q, "rules:\n%s", t);
 	free(t);
 }
