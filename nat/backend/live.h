@@ -6,8 +6,15 @@
  *
  * A run: open() (packets are steered to us from here on), run() until a
  * stop request, counters(), close() (steering removed). One run per
- * process; every call but request_stop() on the engine thread, which
- * owns the engine while run() runs. */
+ * process; every call but request_stop() on the thread that calls
+ * run().
+ *
+ * "Engine thread" below: a backend may serve packets on several threads
+ * (NFQUEUE: one worker per queue), but it calls the engine and every
+ * callback here with one lock held, so they run one at a time, each
+ * seeing what the previous one did: as if on one thread, though not
+ * always the same one (no thread-local state, no thread ids). The
+ * observers' single-producer queues rely on that. */
 #ifndef GLASSNAT_LIVE_H
 #define GLASSNAT_LIVE_H
 
@@ -22,8 +29,9 @@
 struct nat_live; /* one backend's run; only the backend sees inside */
 
 struct nat_live_opts {
-	/* Called about every 100 ms on the engine thread, busy or idle:
-	 * the app uses it for trace.loss, SIGHUP, the control socket. */
+	/* Called about every 100 ms on the engine thread (any worker, with
+	 * the engine lock), busy or idle: the app uses it for trace.loss,
+	 * SIGHUP, the control socket. */
 	void (*on_tick)(void *ctx, uint64_t now_ns);
 	/* Called once by run() on the engine thread before the first
 	 * packet, with the steering in place (the app starts the control
@@ -33,8 +41,9 @@ struct nat_live_opts {
 	/* Asked once after on_start: a descriptor (an eventfd) the loop
 	 * also waits on when idle, -1 for none. When it is readable the
 	 * loop reads it and calls on_wake; on_wake also runs after every
-	 * batch, so a control request waits for neither a tick nor a
-	 * packet. on_wake must be cheap with nothing to do. Engine thread.
+	 * batch (of any worker), so a control request waits for neither a
+	 * tick nor a packet. on_wake must be cheap with nothing to do.
+	 * Engine thread (with the engine lock).
 	 * Either may be NULL (Windows: the tick alone). */
 	int (*wake_fd)(void *ctx);
 	void (*on_wake)(void *ctx);
@@ -43,8 +52,8 @@ struct nat_live_opts {
 	FILE *log;    /* text lines: startup facts and warnings; may be NULL */
 };
 
-/* The most counters a backend reports. */
-enum { NAT_LIVE_COUNTERS_MAX = 16 };
+/* The most counters a backend reports (NFQUEUE: 12 and one per queue). */
+enum { NAT_LIVE_COUNTERS_MAX = 32 };
 
 enum nat_live_counter_flags {
 	NAT_LIVE_C_LOSS = 1u << 0,   /* non-zero: packets were lost (a WARN) */
@@ -90,7 +99,8 @@ struct nat_live_ops {
 			    char *errbuf, size_t errlen);
 
 	/* Writes this backend's counters, at most max, into out and returns
-	 * how many; l NULL (open failed): the same counters, all zero. */
+	 * how many; l NULL (open failed): the same counters, all zero.
+	 * Engine thread (from a callback) or after run() returned. */
 	size_t (*counters)(struct nat_live *l, struct nat_live_counter *out,
 			   size_t max);
 

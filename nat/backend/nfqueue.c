@@ -1,10 +1,25 @@
 /* The Linux live backend: see nfqueue.h.
  *
- * One thread: recvmmsg() takes up to BATCH queued packets at once, the
- * engine translates them as a batch (nat_process_batch), and every verdict
- * of the batch goes back in one sendmsg() whose iovecs point at the
- * rewritten packets in the receive buffers (no copy). Buffers are sized at
- * start; the packet path allocates nothing.
+ * One worker thread per queue (`queues`, nat_nfq_queue_count()): each
+ * has its own netlink socket bound to its own queue; recvmmsg() takes up
+ * to BATCH queued packets at once, the engine translates them as a batch
+ * (nat_process_batch), and every verdict of the batch goes back in one
+ * sendmsg() whose iovecs point at the rewritten packets in the worker's
+ * receive buffers (no copy). Buffers are sized at start; the packet path
+ * allocates nothing.
+ *
+ * One engine serves every queue. Its calls are serialized by one mutex,
+ * L->lock, held only around the engine work of a batch (direction,
+ * nat_process_batch, the fragment sink it calls) and the housekeeping
+ * after it (on_wake, on_tick, the address refresh, whatever the control
+ * requests do). The expensive part of the slow path, the kernel copying
+ * each packet to user space and back inside recvmmsg() and sendmsg(),
+ * runs outside the lock, on as many cores as there are workers
+ * (docs/performance-design.md has the profile and the measurements).
+ * Because every engine call is made with the lock held, the engine's
+ * hooks (events, trace records) are called by one thread at a time: the
+ * observers' single-producer queues see a single producer, the lock
+ * hand-over ordering one worker's writes before the next one's.
  *
  * Checksums: with NFQA_CFG_F_GSO the queue carries GRO/GSO super-packets
  * and packets whose L4 checksum is still partial (NFQA_SKB_CSUMNOTREADY:
@@ -25,13 +40,16 @@
 #include <net/if.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <libmnl/libmnl.h>
 #include <linux/netfilter.h>
@@ -63,8 +81,16 @@ enum {
 	IFCACHE = 1024,		      /* ifindexes cached by name */
 };
 
-/* The queue glassnat binds (docs and `glassnat run --help` name it). */
-#define NFQ_QUEUE_NUM 0u
+/* The first queue glassnat binds; a run binds NFQ_QUEUE_BASE ..
+ * NFQ_QUEUE_BASE + n - 1 (docs and `glassnat run --help` name them). */
+#define NFQ_QUEUE_BASE 0u
+
+/* A held fragment's meta tag: its queue's index above its packet id, so
+ * its late verdict goes to the socket of the queue it came from (only
+ * that socket's port may give a verdict on that queue). */
+#define TAG(idx, id) ((uint64_t)(idx) << 32 | (uint32_t)(id))
+#define TAG_IDX(tag) ((unsigned)((tag) >> 32))
+#define TAG_ID(tag) ((uint32_t)(tag))
 
 static void seterr(char *errbuf, size_t errlen, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
@@ -85,51 +111,105 @@ static uint64_t now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-/* ---- the queue socket ----------------------------------------------------- */
+unsigned nat_nfq_queue_count(const struct nat_config *cfg)
+{
+	if (cfg->queues >= 1)
+		return cfg->queues > NAT_QUEUES_MAX ? NAT_QUEUES_MAX
+						   : cfg->queues;
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+	if (n < 1)
+		return 1;
+	return n > NAT_QUEUES_MAX ? NAT_QUEUES_MAX : (unsigned)n;
+}
 
-/* What the queue saw; counters() reports them (with the kernel's). */
+/* ---- the queue sockets ---------------------------------------------------- */
+
+/* What one queue saw; counters() reports them summed (with the kernel's)
+ * and its packets per queue. Written by the queue's worker outside the
+ * lock and read by counters() on another: relaxed atomics. */
 struct nfq_stats {
-	uint64_t packets;	 /* packets received from the queue */
-	uint64_t batches;	 /* recvmmsg calls that returned packets */
-	uint64_t max_batch;	 /* most packets in one batch */
-	uint64_t gso;		 /* GSO super-packets (NFQA_SKB_GSO) */
-	uint64_t csum_full;	 /* L4 checksums recomputed in full */
-	uint64_t enobufs;	 /* ENOBUFS on the socket: the kernel lost
-				  * messages (packets dropped, fail closed) */
-	uint64_t truncated;	 /* copy shorter than the packet: dropped */
-	uint64_t verdict_errors; /* sendmsg of verdicts failed */
-	uint64_t frag_late;	 /* held fragments given their verdict late */
-	int rcvbuf;		 /* socket receive buffer granted, bytes */
+	_Atomic uint64_t packets;	 /* packets received from the queue */
+	_Atomic uint64_t batches;	 /* recvmmsg calls that returned packets */
+	_Atomic uint64_t max_batch;	 /* most packets in one batch */
+	_Atomic uint64_t gso;		 /* GSO super-packets (NFQA_SKB_GSO) */
+	_Atomic uint64_t csum_full;	 /* L4 checksums recomputed in full */
+	_Atomic uint64_t enobufs;	 /* ENOBUFS on the socket: the kernel
+					  * lost messages (dropped, closed) */
+	_Atomic uint64_t truncated;	 /* copy shorter than the packet */
+	_Atomic uint64_t verdict_errors; /* sendmsg of verdicts failed */
+};
+
+#define ST_ADD(w, f, v) \
+	atomic_fetch_add_explicit(&(w)->st.f, (v), memory_order_relaxed)
+#define ST_GET(w, f) atomic_load_explicit(&(w)->st.f, memory_order_relaxed)
+
+struct pkt_ref {
+	uint32_t id;
+	uint32_t skbinfo;
+	uint8_t hook; /* NF_INET_*: POSTROUTING is outbound */
+	bool truncated;
+};
+
+struct nat_live;
+
+/* One queue and the thread that serves it. Everything here but st is
+ * the worker's own; its socket is also used, under the lock, for the
+ * late verdicts of fragments held from this queue (nfq_frag_out). */
+struct nfq_worker {
+	struct nat_live *L;
+	unsigned idx;	/* 0 .. L->n - 1 */
+	uint32_t queue; /* NFQ_QUEUE_BASE + idx */
+	struct mnl_socket *nl;
+	uint32_t portid;
+	pthread_t thread;
+	bool thread_started;
+	struct nfq_stats st;
+	uint8_t *rx; /* BATCH * RXBUF */
+	struct mmsghdr msgs[BATCH];
+	struct iovec rx_iov[BATCH];
+	uint8_t vhdr[BATCH][VHDR]; /* verdict headers */
+	struct iovec tx_iov[BATCH * 3];
+	uint8_t *pkts[BATCH];
+	size_t lens[BATCH];
+	struct nat_meta metas[BATCH];
+	struct nat_result res[BATCH];
+	struct pkt_ref refs[BATCH];
+	char ifnames[IFCACHE][IF_NAMESIZE]; /* "" = not looked up */
+	char ifname_big[2][IF_NAMESIZE];    /* ifindex >= IFCACHE */
+	unsigned if_gen;		    /* L->if_gen the cache is of */
 };
 
 struct nat_live {
 	struct nat_engine *e;
 	const struct nat_config *cfg;
 	struct nat_live_opts o;
-	struct nfq_stats st;
-	volatile sig_atomic_t stop; /* request_stop() */
-	bool chains;		    /* installed: closed on exit */
+	atomic_int stop; /* request_stop(), or a worker failed */
+	bool chains;	 /* installed: closed on exit */
+	unsigned n;	 /* queues = workers */
+	struct nfq_worker *w[NAT_QUEUES_MAX];
+	int rcvbuf;	 /* socket receive buffer granted, bytes */
+	int wfd;	 /* o.wake_fd's, or -1; worker 0 waits on it */
+	/* The engine lock; everything below it is guarded by it. */
+	pthread_mutex_t lock;
+	bool lock_init;
 	struct nat_nfq_plan plan;
-	struct mnl_socket *nl;
-	uint32_t portid;
-	uint32_t queue;
-	uint8_t *rx;		  /* BATCH * RXBUF */
-	struct mmsghdr msgs[BATCH];
-	struct iovec rx_iov[BATCH];
-	uint8_t vhdr[BATCH][VHDR]; /* verdict headers */
-	struct iovec tx_iov[BATCH * 3];
-	uint8_t late_hdr[VHDR];	   /* a held fragment's late verdict */
-	char ifnames[IFCACHE][IF_NAMESIZE]; /* "" = not looked up */
-	char ifname_big[2][IF_NAMESIZE];    /* ifindex >= IFCACHE */
-	uint64_t last_ts;
+	uint64_t last_ts;		/* the engine's clock never goes back */
+	_Atomic uint64_t next_tick;	/* read unlocked to size idle waits */
+	uint64_t next_refresh;
+	atomic_uint if_gen;		/* bumped by refresh_addrs */
+	uint8_t late_hdr[VHDR];		/* a held fragment's late verdict */
+	uint64_t frag_late;		/* held fragments given it late */
+	uint64_t late_errors;		/* late verdicts the kernel refused */
 	bool warned_addr_full;
+	char err[256];			/* the first worker failure */
 	bool host_init;		 /* host: set up (restore on close) */
 	struct nat_hostcfg host; /* sysctls set for the run (hostcfg.h) */
 	struct nat_nfq_fp fp;	 /* the kernel fast path (fastpath: ...) */
 };
 
 /* Rewrites the chains for cfg with the forwards fw[0..n) in place of
- * cfg's: a forward's port is queued inbound only once it is here. */
+ * cfg's: a forward's port is queued inbound only once it is here. Under
+ * the lock (from on_tick or on_start). */
 static int nfq_set_forwards(struct nat_live *L, const struct nat_config *cfg,
 			    const struct nat_forward_cfg *fw, size_t n,
 			    char *errbuf, size_t errlen)
@@ -142,7 +222,10 @@ static int nfq_set_forwards(struct nat_live *L, const struct nat_config *cfg,
 	pl.u32_ok = L->plan.u32_ok;
 	pl.defrag = L->plan.defrag;
 	pl.physdev = L->plan.physdev;
-	char *rules = nat_nfq_rules_text(&c, &pl, L->queue, false);
+	pl.n_queues = L->plan.n_queues;
+	pl.qmark = L->plan.qmark;
+	pl.fastpath = L->plan.fastpath;
+	char *rules = nat_nfq_rules_text(&c, &pl, NFQ_QUEUE_BASE, false);
 	if (!rules) {
 		seterr(errbuf, errlen, "out of memory (rules)");
 		return -1;
@@ -159,33 +242,34 @@ static int nfq_set_forwards(struct nat_live *L, const struct nat_config *cfg,
 	return rc;
 }
 
-/* Sends one config message and waits for its acknowledgement, so errors
- * (EBUSY: the queue is bound by someone else; EPERM) are reported. */
-static int nfq_config(struct nat_live *L, struct nlmsghdr *nlh, const char *what,
-		      char *errbuf, size_t errlen)
+/* Sends one config message on w's socket and waits for its
+ * acknowledgement, so errors (EBUSY: the queue is bound by someone else;
+ * EPERM) are reported. */
+static int nfq_config(struct nfq_worker *w, struct nlmsghdr *nlh,
+		      const char *what, char *errbuf, size_t errlen)
 {
 	char buf[8192];
 	uint32_t seq = (uint32_t)time(NULL) ^ nlh->nlmsg_type;
 
 	nlh->nlmsg_flags |= NLM_F_ACK;
 	nlh->nlmsg_seq = seq;
-	if (mnl_socket_sendto(L->nl, nlh, nlh->nlmsg_len) < 0) {
-		seterr(errbuf, errlen, "queue %u: %s: %s", L->queue, what,
+	if (mnl_socket_sendto(w->nl, nlh, nlh->nlmsg_len) < 0) {
+		seterr(errbuf, errlen, "queue %u: %s: %s", w->queue, what,
 		       strerror(errno));
 		return -1;
 	}
 	for (;;) {
-		ssize_t n = mnl_socket_recvfrom(L->nl, buf, sizeof(buf));
+		ssize_t n = mnl_socket_recvfrom(w->nl, buf, sizeof(buf));
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
-			seterr(errbuf, errlen, "queue %u: %s: %s", L->queue,
+			seterr(errbuf, errlen, "queue %u: %s: %s", w->queue,
 			       what, strerror(errno));
 			return -1;
 		}
-		int rc = mnl_cb_run(buf, (size_t)n, seq, L->portid, NULL, NULL);
+		int rc = mnl_cb_run(buf, (size_t)n, seq, w->portid, NULL, NULL);
 		if (rc == MNL_CB_ERROR) {
-			seterr(errbuf, errlen, "queue %u: %s: %s%s", L->queue,
+			seterr(errbuf, errlen, "queue %u: %s: %s%s", w->queue,
 			       what, strerror(errno),
 			       errno == EBUSY || errno == EPERM
 				       ? " (another program, maybe another "
@@ -199,81 +283,85 @@ static int nfq_config(struct nat_live *L, struct nlmsghdr *nlh, const char *what
 	}
 }
 
-static int queue_open(struct nat_live *L, char *errbuf, size_t errlen)
+/* Opens w's socket and binds it to w->queue (fails when another process
+ * holds the queue). */
+static int queue_open(struct nfq_worker *w, char *errbuf, size_t errlen)
 {
 	char buf[8192];
 	struct nlmsghdr *nlh;
 
-	L->nl = mnl_socket_open2(NETLINK_NETFILTER, SOCK_CLOEXEC);
-	if (!L->nl) {
+	w->nl = mnl_socket_open2(NETLINK_NETFILTER, SOCK_CLOEXEC);
+	if (!w->nl) {
 		seterr(errbuf, errlen, "netlink socket: %s", strerror(errno));
 		return -1;
 	}
-	if (mnl_socket_bind(L->nl, 0, MNL_SOCKET_AUTOPID) < 0) {
+	if (mnl_socket_bind(w->nl, 0, MNL_SOCKET_AUTOPID) < 0) {
 		seterr(errbuf, errlen, "netlink bind: %s", strerror(errno));
+		mnl_socket_close(w->nl);
+		w->nl = NULL;
 		return -1;
 	}
-	L->portid = mnl_socket_get_portid(L->nl);
+	w->portid = mnl_socket_get_portid(w->nl);
 
-	nlh = nfq_nlmsg_put(buf, NFQNL_MSG_CONFIG, L->queue);
+	nlh = nfq_nlmsg_put(buf, NFQNL_MSG_CONFIG, w->queue);
 	nfq_nlmsg_cfg_put_cmd(nlh, AF_INET, NFQNL_CFG_CMD_BIND);
-	if (nfq_config(L, nlh, "bind", errbuf, errlen) != 0)
+	if (nfq_config(w, nlh, "bind", errbuf, errlen) != 0) {
+		mnl_socket_close(w->nl); /* not bound: nothing to unbind */
+		w->nl = NULL;
 		return -1;
+	}
 
-	nlh = nfq_nlmsg_put(buf, NFQNL_MSG_CONFIG, L->queue);
+	nlh = nfq_nlmsg_put(buf, NFQNL_MSG_CONFIG, w->queue);
 	nfq_nlmsg_cfg_put_params(nlh, NFQNL_COPY_PACKET, 0xffff);
 	nfq_nlmsg_cfg_put_qmaxlen(nlh, QUEUE_MAXLEN);
 	/* GSO on; fail-open deliberately off: a full queue drops. */
 	mnl_attr_put_u32(nlh, NFQA_CFG_FLAGS, htonl(NFQA_CFG_F_GSO));
 	mnl_attr_put_u32(nlh, NFQA_CFG_MASK,
 			 htonl(NFQA_CFG_F_GSO | NFQA_CFG_F_FAIL_OPEN));
-	if (nfq_config(L, nlh, "set mode (GSO)", errbuf, errlen) != 0)
+	if (nfq_config(w, nlh, "set mode (GSO)", errbuf, errlen) != 0)
 		return -1;
 
-	int fd = mnl_socket_get_fd(L->nl);
+	int fd = mnl_socket_get_fd(w->nl);
 	int sz = RCVBUF_BYTES;
 	if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &sz, sizeof(sz)) != 0)
 		setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &sz, sizeof(sz));
 	sz = SNDBUF_BYTES;
 	if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &sz, sizeof(sz)) != 0)
 		setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz));
-	socklen_t sl = sizeof(L->st.rcvbuf);
-	getsockopt(fd, SOL_SOCKET, SO_RCVBUF, &L->st.rcvbuf, &sl);
+	socklen_t sl = sizeof(w->L->rcvbuf);
+	getsockopt(fd, SOL_SOCKET, SO_RCVBUF, &w->L->rcvbuf, &sl);
 	/* Verdicts for packets we never ask an ACK for: no replies. */
 	int one = 1;
 	setsockopt(fd, SOL_NETLINK, NETLINK_CAP_ACK, &one, sizeof(one));
-	/* The loop wakes at least every tick for timers and signals. */
-	struct timeval tv = { .tv_sec = 0, .tv_usec = TICK_NS / 1000 };
-	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 
 	for (int i = 0; i < BATCH; i++) {
-		L->rx_iov[i].iov_base = L->rx + (size_t)i * RXBUF;
-		L->rx_iov[i].iov_len = RXBUF;
-		memset(&L->msgs[i], 0, sizeof(L->msgs[i]));
-		L->msgs[i].msg_hdr.msg_iov = &L->rx_iov[i];
-		L->msgs[i].msg_hdr.msg_iovlen = 1;
+		w->rx_iov[i].iov_base = w->rx + (size_t)i * RXBUF;
+		w->rx_iov[i].iov_len = RXBUF;
+		memset(&w->msgs[i], 0, sizeof(w->msgs[i]));
+		w->msgs[i].msg_hdr.msg_iov = &w->rx_iov[i];
+		w->msgs[i].msg_hdr.msg_iovlen = 1;
 	}
 	return 0;
 }
 
-static void queue_close(struct nat_live *L)
+static void queue_close(struct nfq_worker *w)
 {
 	char buf[8192];
 	char err[128];
 
-	if (!L->nl)
+	if (!w->nl)
 		return;
-	struct nlmsghdr *nlh = nfq_nlmsg_put(buf, NFQNL_MSG_CONFIG, L->queue);
+	struct nlmsghdr *nlh = nfq_nlmsg_put(buf, NFQNL_MSG_CONFIG, w->queue);
 	nfq_nlmsg_cfg_put_cmd(nlh, AF_INET, NFQNL_CFG_CMD_UNBIND);
-	(void)nfq_config(L, nlh, "unbind", err, sizeof(err));
-	mnl_socket_close(L->nl);
-	L->nl = NULL;
+	(void)nfq_config(w, nlh, "unbind", err, sizeof(err));
+	mnl_socket_close(w->nl);
+	w->nl = NULL;
 }
 
 /* queue_dropped (queue full, queue_maxlen) and user_dropped (could not be
- * sent to us: socket full) of our queue, from
+ * sent to us: socket full) of queues base .. base + n - 1, summed, from
  * /proc/net/netfilter/nfnetlink_queue (namespace-local), while bound. */
-static void read_queue_counters(const struct nat_live *L, uint64_t *dropped,
+static void read_queue_counters(uint32_t base, unsigned n, uint64_t *dropped,
 				uint64_t *user_dropped)
 {
 	FILE *f = fopen("/proc/net/netfilter/nfnetlink_queue", "re");
@@ -286,9 +374,9 @@ static void read_queue_counters(const struct nat_live *L, uint64_t *dropped,
 		unsigned long long qd, ud;
 		if (sscanf(line, "%u %u %u %u %u %llu %llu", &q, &portid, &total,
 			   &mode, &range, &qd, &ud) == 7 &&
-		    q == L->queue) {
-			*dropped = qd;
-			*user_dropped = ud;
+		    q >= base && q - base < n) {
+			*dropped += qd;
+			*user_dropped += ud;
 		}
 	}
 	fclose(f);
@@ -296,12 +384,13 @@ static void read_queue_counters(const struct nat_live *L, uint64_t *dropped,
 
 /* ---- interfaces ---------------------------------------------------------------- */
 
-static const char *ifname_of(struct nat_live *L, uint32_t ifindex, int slot)
+/* The name of ifindex from w's cache (emptied when L->if_gen moves). */
+static const char *ifname_of(struct nfq_worker *w, uint32_t ifindex, int slot)
 {
 	if (ifindex == 0)
 		return NULL;
-	char *dst = ifindex < IFCACHE ? L->ifnames[ifindex]
-				      : L->ifname_big[slot];
+	char *dst = ifindex < IFCACHE ? w->ifnames[ifindex]
+				      : w->ifname_big[slot];
 	if (ifindex < IFCACHE && dst[0])
 		return dst;
 	if (!if_indextoname(ifindex, dst)) {
@@ -313,13 +402,14 @@ static const char *ifname_of(struct nat_live *L, uint32_t ifindex, int slot)
 
 /* Masquerade follows the out interfaces' addresses: every address they
  * have now is given to the engine (it keeps earlier ones, so flows on an
- * address that went away still translate their replies). */
+ * address that went away still translate their replies). Every worker's
+ * name cache is emptied too (at its next batch). Under the lock. */
 static void refresh_addrs(struct nat_live *L)
 {
 	struct ifaddrs *ifa, *p;
 	char err[128];
 
-	memset(L->ifnames, 0, sizeof(L->ifnames));
+	atomic_fetch_add_explicit(&L->if_gen, 1, memory_order_relaxed);
 	if (L->plan.n_masq == 0 || getifaddrs(&ifa) != 0)
 		return;
 	for (p = ifa; p; p = p->ifa_next) {
@@ -345,21 +435,15 @@ static void refresh_addrs(struct nat_live *L)
 
 /* ---- the packet loop ---------------------------------------------------------------- */
 
-struct pkt_ref {
-	uint32_t id;
-	uint32_t skbinfo;
-	bool truncated;
-};
-
-/* Appends the verdict for packet i to the iovecs; payload NULL: no
+/* Appends the verdict for packet i to w's iovecs; payload NULL: no
  * payload (accept unchanged, or drop). */
-static size_t put_verdict(struct nat_live *L, int i, size_t niov, uint32_t id,
-			  int verdict, uint8_t *payload, size_t len,
-			  size_t *bytes)
+static size_t put_verdict(struct nfq_worker *w, int i, size_t niov,
+			  uint32_t id, int verdict, uint8_t *payload,
+			  size_t len, size_t *bytes)
 {
 	static const uint8_t zeros[4] = { 0 };
-	struct nlmsghdr *nlh = nfq_nlmsg_put((char *)L->vhdr[i],
-					     NFQNL_MSG_VERDICT, L->queue);
+	struct nlmsghdr *nlh = nfq_nlmsg_put((char *)w->vhdr[i],
+					     NFQNL_MSG_VERDICT, w->queue);
 
 	nfq_nlmsg_verdict_put(nlh, (int)id, verdict);
 	if (payload) {
@@ -370,57 +454,57 @@ static size_t put_verdict(struct nat_live *L, int i, size_t niov, uint32_t id,
 		size_t hdr = nlh->nlmsg_len;
 		size_t pad = MNL_ALIGN(len) - len;
 		nlh->nlmsg_len += (uint32_t)MNL_ALIGN(len);
-		L->tx_iov[niov++] = (struct iovec){ L->vhdr[i], hdr };
-		L->tx_iov[niov++] = (struct iovec){ payload, len };
+		w->tx_iov[niov++] = (struct iovec){ w->vhdr[i], hdr };
+		w->tx_iov[niov++] = (struct iovec){ payload, len };
 		if (pad)
-			L->tx_iov[niov++] =
+			w->tx_iov[niov++] =
 				(struct iovec){ (void *)zeros, pad };
 	} else {
-		L->tx_iov[niov++] = (struct iovec){ L->vhdr[i], nlh->nlmsg_len };
+		w->tx_iov[niov++] = (struct iovec){ w->vhdr[i], nlh->nlmsg_len };
 	}
 	*bytes += nlh->nlmsg_len;
 	return niov;
 }
 
-static void send_verdicts(struct nat_live *L, size_t niov)
+static void send_verdicts(struct nfq_worker *w, size_t niov)
 {
 	struct sockaddr_nl snl = { .nl_family = AF_NETLINK };
 	struct msghdr mh = {
 		.msg_name = &snl,
 		.msg_namelen = sizeof(snl),
-		.msg_iov = L->tx_iov,
+		.msg_iov = w->tx_iov,
 		.msg_iovlen = niov,
 	};
 
 	if (niov == 0)
 		return;
-	while (sendmsg(mnl_socket_get_fd(L->nl), &mh, 0) < 0) {
+	while (sendmsg(mnl_socket_get_fd(w->nl), &mh, 0) < 0) {
 		if (errno == EINTR)
 			continue;
 		/* The packets stay queued until the kernel gives up on
 		 * them: fail closed, counted. */
-		L->st.verdict_errors++;
+		ST_ADD(w, verdict_errors, 1);
 		return;
 	}
 }
 
-static void process_batch(struct nat_live *L, int n)
+/* The packets of the n messages recvmmsg returned, into w->pkts, lens,
+ * metas (all but time and direction) and refs. No engine call: outside
+ * the lock. Returns how many. */
+static int parse_batch(struct nfq_worker *w, int n)
 {
-	static uint8_t *pkts[BATCH];
-	static size_t lens[BATCH];
-	static struct nat_meta metas[BATCH];
-	static struct nat_result res[BATCH];
-	static struct pkt_ref refs[BATCH];
+	unsigned gen = atomic_load_explicit(&w->L->if_gen,
+					    memory_order_relaxed);
+	uint64_t gso = 0;
 	int m = 0;
-	uint64_t ts = now_ns();
 
-	if (ts < L->last_ts)
-		ts = L->last_ts; /* the engine's clock never goes back */
-	L->last_ts = ts;
-
+	if (gen != w->if_gen) {
+		memset(w->ifnames, 0, sizeof(w->ifnames));
+		w->if_gen = gen;
+	}
 	for (int i = 0; i < n; i++) {
-		uint8_t *buf = L->rx + (size_t)i * RXBUF;
-		int len = (int)L->msgs[i].msg_len;
+		uint8_t *buf = w->rx + (size_t)i * RXBUF;
+		int len = (int)w->msgs[i].msg_len;
 		const struct nlmsghdr *nlh = (const struct nlmsghdr *)buf;
 
 		for (; mnl_nlmsg_ok(nlh, len);
@@ -440,18 +524,19 @@ static void process_batch(struct nat_live *L, int n)
 				continue;
 			memcpy(&ph, mnl_attr_get_payload(attr[NFQA_PACKET_HDR]),
 			       sizeof(ph));
-			struct pkt_ref *r = &refs[m];
+			struct pkt_ref *r = &w->refs[m];
 			r->id = ntohl(ph.packet_id);
+			r->hook = ph.hook;
 			r->skbinfo = attr[NFQA_SKB_INFO]
 					     ? ntohl(mnl_attr_get_u32(
 						       attr[NFQA_SKB_INFO]))
 					     : 0;
-			pkts[m] = mnl_attr_get_payload(attr[NFQA_PAYLOAD]);
-			lens[m] = mnl_attr_get_payload_len(attr[NFQA_PAYLOAD]);
+			w->pkts[m] = mnl_attr_get_payload(attr[NFQA_PAYLOAD]);
+			w->lens[m] = mnl_attr_get_payload_len(attr[NFQA_PAYLOAD]);
 			r->truncated =
 				attr[NFQA_CAP_LEN] &&
 				ntohl(mnl_attr_get_u32(attr[NFQA_CAP_LEN])) >
-					lens[m];
+					w->lens[m];
 			uint32_t in = attr[NFQA_IFINDEX_INDEV]
 					      ? ntohl(mnl_attr_get_u32(
 							attr[NFQA_IFINDEX_INDEV]))
@@ -460,60 +545,83 @@ static void process_batch(struct nat_live *L, int n)
 					       ? ntohl(mnl_attr_get_u32(
 							 attr[NFQA_IFINDEX_OUTDEV]))
 					       : 0;
-			metas[m].ts_ns = ts;
-			metas[m].tag = r->id; /* a held fragment's verdict */
-			metas[m].in_if = ifname_of(L, in, 0);
-			metas[m].out_if = ifname_of(L, out, 1);
-			/* POSTROUTING carries only traffic from the inside;
-			 * PREROUTING carries traffic to our addresses, from
-			 * outside or, hairpinned, from inside. */
-			if (ph.hook == NF_INET_POST_ROUTING)
-				metas[m].dir = NAT_DIR_OUT;
-			else {
-				metas[m].dir = nat_engine_classify(L->e, pkts[m],
-								   lens[m]);
-				if (metas[m].dir == NAT_DIR_UNKNOWN)
-					metas[m].dir = NAT_DIR_IN;
-			}
+			struct nat_meta *mt = &w->metas[m];
+			mt->tag = TAG(w->idx, r->id); /* a held fragment's */
+			mt->in_if = ifname_of(w, in, 0);
+			mt->out_if = ifname_of(w, out, 1);
 			if (r->skbinfo & NFQA_SKB_GSO)
-				L->st.gso++;
+				gso++;
 			m++;
 		}
 	}
 	if (m == 0)
-		return;
-	L->st.packets += (uint64_t)m;
-	L->st.batches++;
-	if ((uint64_t)m > L->st.max_batch)
-		L->st.max_batch = (uint64_t)m;
+		return 0;
+	ST_ADD(w, packets, (uint64_t)m);
+	ST_ADD(w, batches, 1);
+	ST_ADD(w, gso, gso);
+	if ((uint64_t)m > ST_GET(w, max_batch)) /* only w writes it */
+		atomic_store_explicit(&w->st.max_batch, (uint64_t)m,
+				      memory_order_relaxed);
+	return m;
+}
 
-	nat_process_batch(L->e, pkts, lens, metas, res, (size_t)m);
+/* The engine's part of a batch: its time, each packet's direction, the
+ * translation. Under the lock. */
+static void engine_batch(struct nat_live *L, struct nfq_worker *w, int m)
+{
+	uint64_t ts = now_ns();
 
-	size_t niov = 0, bytes = 0;
+	if (ts < L->last_ts)
+		ts = L->last_ts; /* the engine's clock never goes back */
+	L->last_ts = ts;
 	for (int i = 0; i < m; i++) {
-		const struct pkt_ref *r = &refs[i];
+		struct nat_meta *mt = &w->metas[i];
+		mt->ts_ns = ts;
+		/* POSTROUTING carries only traffic from the inside;
+		 * PREROUTING carries traffic to our addresses, from
+		 * outside or, hairpinned, from inside. */
+		if (w->refs[i].hook == NF_INET_POST_ROUTING) {
+			mt->dir = NAT_DIR_OUT;
+		} else {
+			mt->dir = nat_engine_classify(L->e, w->pkts[i],
+						      w->lens[i]);
+			if (mt->dir == NAT_DIR_UNKNOWN)
+				mt->dir = NAT_DIR_IN;
+		}
+	}
+	nat_process_batch(L->e, w->pkts, w->lens, w->metas, w->res, (size_t)m);
+}
+
+/* The verdicts of a batch, back to w's queue in as few sendmsg calls as
+ * SEND_CHUNK allows. Outside the lock: only w's buffers and socket. */
+static void send_batch(struct nfq_worker *w, int m)
+{
+	size_t niov = 0, bytes = 0;
+
+	for (int i = 0; i < m; i++) {
+		const struct pkt_ref *r = &w->refs[i];
 		int v = NF_ACCEPT;
 		uint8_t *payload = NULL;
 
-		if (res[i].verdict == NAT_V_HELD)
+		if (w->res[i].verdict == NAT_V_HELD)
 			continue; /* verdict later, from nfq_frag_out */
-		switch (res[i].verdict) {
+		switch (w->res[i].verdict) {
 		case NAT_V_NAT:
 			if (r->truncated) {
 				/* Handing back a cut copy would cut the
 				 * packet; untranslated it must not leave. */
-				L->st.truncated++;
+				ST_ADD(w, truncated, 1);
 				v = NF_DROP;
 				break;
 			}
-			payload = pkts[i];
+			payload = w->pkts[i];
 			if ((r->skbinfo & NFQA_SKB_CSUMNOTREADY) &&
 			    !(r->skbinfo & NFQA_SKB_GSO)) {
 				struct nat_pkt p;
-				if (nat_pkt_parse(&p, pkts[i], lens[i]) ==
+				if (nat_pkt_parse(&p, w->pkts[i], w->lens[i]) ==
 				    NAT_PARSE_OK) {
 					nat_pkt_l4_csum_full(&p);
-					L->st.csum_full++;
+					ST_ADD(w, csum_full, 1);
 				}
 			}
 			break;
@@ -525,39 +633,45 @@ static void process_batch(struct nat_live *L, int n)
 			v = NF_DROP;
 			break;
 		}
-		niov = put_verdict(L, i, niov, r->id, v, payload, lens[i],
+		niov = put_verdict(w, i, niov, r->id, v, payload, w->lens[i],
 				   &bytes);
 		if (bytes >= SEND_CHUNK) {
-			send_verdicts(L, niov);
+			send_verdicts(w, niov);
 			niov = 0;
 			bytes = 0;
 		}
 	}
-	send_verdicts(L, niov);
+	send_verdicts(w, niov);
 }
 
 /* The engine's fragment sink (docs/fragments.md): a non-first fragment
- * the engine held (NAT_V_HELD, no verdict given) leaves now. tag is its
- * packet id; the verdict carries the fragment as rewritten, or drops it.
- * Sent at once, on its own: the caller may be in the middle of a batch
- * whose verdicts are not built yet. */
+ * the engine held (NAT_V_HELD, no verdict given) leaves now. Its tag
+ * names its queue and packet id; the verdict, on that queue's socket,
+ * carries the fragment as rewritten, or drops it. Sent at once, on its
+ * own: the caller may be in the middle of a batch whose verdicts are not
+ * built yet. Called by the engine, so under the lock (late_hdr and the
+ * counters are the lock's). */
 static void nfq_frag_out(void *ctx, uint64_t tag, const uint8_t *pkt,
 			 size_t len, const struct nat_meta *meta,
 			 const struct nat_result *res)
 {
 	static const uint8_t zeros[4] = { 0 };
 	struct nat_live *L = ctx;
-	struct nlmsghdr *nlh = nfq_nlmsg_put((char *)L->late_hdr,
-					     NFQNL_MSG_VERDICT, L->queue);
+	unsigned idx = TAG_IDX(tag);
+	struct nfq_worker *w = idx < L->n ? L->w[idx] : NULL;
 	struct iovec iov[3];
 	size_t n = 0;
 
 	(void)meta;
-	if (!L->nl)
+	if (!w || !w->nl) {
+		L->late_errors++; /* no such queue: it stays, fail closed */
 		return;
+	}
+	struct nlmsghdr *nlh = nfq_nlmsg_put((char *)L->late_hdr,
+					     NFQNL_MSG_VERDICT, w->queue);
 	if (res->verdict == NAT_V_NAT || res->verdict == NAT_V_BYPASS ||
 	    res->verdict == NAT_V_PASS) {
-		nfq_nlmsg_verdict_put(nlh, (int)(uint32_t)tag, NF_ACCEPT);
+		nfq_nlmsg_verdict_put(nlh, (int)TAG_ID(tag), NF_ACCEPT);
 		struct nlattr *a = mnl_nlmsg_get_payload_tail(nlh);
 		a->nla_type = NFQA_PAYLOAD;
 		a->nla_len = (uint16_t)(sizeof(*a) + len);
@@ -569,7 +683,7 @@ static void nfq_frag_out(void *ctx, uint64_t tag, const uint8_t *pkt,
 		if (pad)
 			iov[n++] = (struct iovec){ (void *)zeros, pad };
 	} else {
-		nfq_nlmsg_verdict_put(nlh, (int)(uint32_t)tag, NF_DROP);
+		nfq_nlmsg_verdict_put(nlh, (int)TAG_ID(tag), NF_DROP);
 		iov[n++] = (struct iovec){ L->late_hdr, nlh->nlmsg_len };
 	}
 	struct sockaddr_nl snl = { .nl_family = AF_NETLINK };
@@ -577,78 +691,103 @@ static void nfq_frag_out(void *ctx, uint64_t tag, const uint8_t *pkt,
 			     .msg_namelen = sizeof(snl),
 			     .msg_iov = iov,
 			     .msg_iovlen = n };
-	while (sendmsg(mnl_socket_get_fd(L->nl), &mh, 0) < 0) {
+	/* The worker of that queue may be in sendmsg on the same socket:
+	 * the kernel takes each message whole. */
+	while (sendmsg(mnl_socket_get_fd(w->nl), &mh, 0) < 0) {
 		if (errno == EINTR)
 			continue;
-		L->st.verdict_errors++; /* it stays queued: fail closed */
+		L->late_errors++; /* it stays queued: fail closed */
 		return;
 	}
-	L->st.frag_late++;
+	L->frag_late++;
 }
 
-/* Idle: waits for the queue or the wake descriptor, up to the next tick;
- * a wake is read (the eventfd cleared) here. */
-static void wait_idle(int fd, int wfd, uint64_t next_tick)
+/* Idle: waits for the queue (and, wfd >= 0, the wake descriptor) up to
+ * the next tick; a wake is read (the eventfd cleared) here. */
+static void wait_idle(struct nat_live *L, int fd, int wfd)
 {
 	struct pollfd p[2] = { { .fd = fd, .events = POLLIN },
 			       { .fd = wfd, .events = POLLIN } };
 	uint64_t t = now_ns();
-	int ms = t >= next_tick ? 0 : (int)((next_tick - t) / 1000000u) + 1;
-	if (poll(p, 2, ms > 100 ? 100 : ms) > 0 && (p[1].revents & POLLIN)) {
+	uint64_t next = atomic_load_explicit(&L->next_tick,
+					     memory_order_relaxed);
+	int ms = t >= next ? 0 : (int)((next - t) / 1000000u) + 1;
+	if (poll(p, wfd >= 0 ? 2 : 1, ms > 100 ? 100 : ms) > 0 &&
+	    wfd >= 0 && (p[1].revents & POLLIN)) {
 		uint64_t v;
 		ssize_t r = read(wfd, &v, sizeof(v));
 		(void)r;
 	}
 }
 
-static int loop(struct nat_live *L, char *errbuf, size_t errlen)
+/* What runs after every batch and every idle wake of any worker, under
+ * the lock: control requests (on_wake), then the tick and the address
+ * refresh when due. So ticks run on whichever worker comes first after
+ * they are due: every worker wakes at least every TICK_NS. */
+static void housekeeping(struct nat_live *L)
 {
-	int fd = mnl_socket_get_fd(L->nl);
-	uint64_t next_tick = 0, next_refresh = 0;
-	int wfd = L->o.wake_fd ? L->o.wake_fd(L->o.ctx) : -1;
+	if (L->o.on_wake)
+		L->o.on_wake(L->o.ctx);
+	uint64_t t = now_ns();
+	if (t >= atomic_load_explicit(&L->next_tick, memory_order_relaxed)) {
+		if (t < L->last_ts)
+			t = L->last_ts;
+		L->last_ts = t;
+		nat_engine_tick(L->e, t);
+		if (L->o.on_tick)
+			L->o.on_tick(L->o.ctx, t);
+		atomic_store_explicit(&L->next_tick, t + TICK_NS,
+				      memory_order_relaxed);
+	}
+	if (t >= L->next_refresh) {
+		refresh_addrs(L);
+		L->next_refresh = t + REFRESH_NS;
+	}
+}
 
-	while (!L->stop) {
-		/* With a wake descriptor the queue is read without waiting,
-		 * and an empty queue waits in poll on both. */
-		int n = recvmmsg(fd, L->msgs, BATCH,
-				 MSG_WAITFORONE | (wfd >= 0 ? MSG_DONTWAIT : 0),
-				 NULL);
-		int err = n < 0 ? errno : 0;
+/* One worker: receive (no lock), translate and housekeeping (lock), send
+ * the verdicts (no lock), until a stop request or a failure. Worker 0
+ * also waits on the wake descriptor when idle. */
+static void *worker_main(void *arg)
+{
+	struct nfq_worker *w = arg;
+	struct nat_live *L = w->L;
+	int fd = mnl_socket_get_fd(w->nl);
+	int wfd = w->idx == 0 ? L->wfd : -1;
+
+	while (!atomic_load_explicit(&L->stop, memory_order_relaxed)) {
+		int n = recvmmsg(fd, w->msgs, BATCH,
+				 MSG_WAITFORONE | MSG_DONTWAIT, NULL);
+		int err = n < 0 ? errno : 0, m = 0;
 		if (n > 0) {
-			process_batch(L, n);
+			m = parse_batch(w, n);
 		} else if (n < 0) {
 			if (err == ENOBUFS) {
 				/* The kernel could not deliver: those packets
 				 * are dropped (fail closed). Keep going. */
-				L->st.enobufs++;
+				ST_ADD(w, enobufs, 1);
 			} else if (err == EAGAIN || err == EWOULDBLOCK) {
-				if (wfd >= 0)
-					wait_idle(fd, wfd, next_tick);
+				wait_idle(L, fd, wfd);
 			} else if (err != EINTR) {
-				seterr(errbuf, errlen, "queue %u: recvmmsg: %s",
-				       L->queue, strerror(err));
-				return -1;
+				pthread_mutex_lock(&L->lock);
+				if (!L->err[0])
+					seterr(L->err, sizeof(L->err),
+					       "queue %u: recvmmsg: %s",
+					       w->queue, strerror(err));
+				pthread_mutex_unlock(&L->lock);
+				atomic_store(&L->stop, 1);
+				break;
 			}
 		}
-		/* Control requests: after every batch and every wake. */
-		if (L->o.on_wake)
-			L->o.on_wake(L->o.ctx);
-		uint64_t t = now_ns();
-		if (t >= next_tick) {
-			if (t < L->last_ts)
-				t = L->last_ts;
-			L->last_ts = t;
-			nat_engine_tick(L->e, t);
-			if (L->o.on_tick)
-				L->o.on_tick(L->o.ctx, t);
-			next_tick = t + TICK_NS;
-		}
-		if (t >= next_refresh) {
-			refresh_addrs(L);
-			next_refresh = t + REFRESH_NS;
-		}
+		pthread_mutex_lock(&L->lock);
+		if (m > 0)
+			engine_batch(L, w, m);
+		housekeeping(L);
+		pthread_mutex_unlock(&L->lock);
+		if (m > 0)
+			send_batch(w, m);
 	}
-	return 0;
+	return NULL;
 }
 
 static void nfq_close(struct nat_live *L)
@@ -693,8 +832,15 @@ static void nfq_close(struct nat_live *L)
 				"error: putting back the host settings: %s\n",
 				err3);
 	}
-	queue_close(L);
-	free(L->rx);
+	for (unsigned i = 0; i < L->n; i++) {
+		if (!L->w[i])
+			continue;
+		queue_close(L->w[i]);
+		free(L->w[i]->rx);
+		free(L->w[i]);
+	}
+	if (L->lock_init)
+		pthread_mutex_destroy(&L->lock);
 	free(L);
 }
 
@@ -781,7 +927,13 @@ static struct nat_live *nfq_open(struct nat_engine *e,
 	L->e = e;
 	L->cfg = cfg;
 	L->o = *o;
-	L->queue = NFQ_QUEUE_NUM;
+	L->n = nat_nfq_queue_count(cfg);
+	L->wfd = -1;
+	if (pthread_mutex_init(&L->lock, NULL) != 0) {
+		seterr(errbuf, errlen, "cannot create the engine lock");
+		goto fail;
+	}
+	L->lock_init = true;
 	/* Replies to an address the host does not have never reach it: the
 	 * NAT's traffic would vanish. Refused before anything is touched. */
 	nat_nfq_plan_build(&L->plan, cfg);
@@ -796,14 +948,30 @@ static struct nat_live *nfq_open(struct nat_engine *e,
 				  : "");
 		goto fail;
 	}
-	L->rx = malloc((size_t)BATCH * RXBUF);
-	if (!L->rx) {
-		seterr(errbuf, errlen, "out of memory (%d receive buffers)",
-		       BATCH);
-		goto fail;
+	/* Every queue, in order: queue 0 first, so a second glassnat
+	 * fails on it before anything else. */
+	for (unsigned i = 0; i < L->n; i++) {
+		struct nfq_worker *w = calloc(1, sizeof(*w));
+		if (!w || !(w->rx = malloc((size_t)BATCH * RXBUF))) {
+			free(w);
+			seterr(errbuf, errlen,
+			       "out of memory (queue %u: %d receive buffers)",
+			       NFQ_QUEUE_BASE + i, BATCH);
+			goto fail;
+		}
+		w->L = L;
+		w->idx = i;
+		w->queue = NFQ_QUEUE_BASE + i;
+		L->w[i] = w;
+		if (queue_open(w, errbuf, errlen) != 0)
+			goto fail;
 	}
-	if (queue_open(L, errbuf, errlen) != 0)
-		goto fail;
+	L->plan.n_queues = L->n;
+	/* With the fast path (opened below) the rules steer by its mark.
+	 * GLASSNAT_NFQ_QMARK=1 steers by the mark without the fast path:
+	 * for tests that set the marks themselves (multiqueue_test.sh). */
+	const char *qm = getenv("GLASSNAT_NFQ_QMARK");
+	L->plan.qmark = L->n > 1 && qm && strcmp(qm, "1") == 0;
 
 	/* What an earlier run left is replaced in the same transaction
 	 * that installs ours: its jumps never go away in between. */
@@ -820,10 +988,16 @@ static struct nat_live *nfq_open(struct nat_engine *e,
 	L->plan.defrag = !(dfg && strcmp(dfg, "0") == 0) &&
 			 nat_nfq_probe_socket();
 	nat_nfq_startup_warnings(o->log);
-	if (nat_nfq_fp_open(&L->fp, e, cfg, 1, o->log, errbuf, errlen) != 0)
+	if (nat_nfq_fp_open(&L->fp, e, cfg, L->n, o->log, errbuf, errlen) !=
+	    0)
 		goto fail;
 	L->plan.fastpath = L->fp.fp != NULL;
-	rules = nat_nfq_rules_text(cfg, &L->plan, L->queue, true);
+	/* The fast path's TC program marks each packet it does not
+	 * translate with its queue index (flow hash modulo L->n,
+	 * NAT_FP_QMARK): the rules steer by that mark. */
+	if (L->plan.fastpath && L->n > 1)
+		L->plan.qmark = true;
+	rules = nat_nfq_rules_text(cfg, &L->plan, NFQ_QUEUE_BASE, true);
 	if (!rules) {
 		seterr(errbuf, errlen, "out of memory (rules)");
 		goto fail;
@@ -851,10 +1025,21 @@ static struct nat_live *nfq_open(struct nat_engine *e,
 			dfg ? ", GLASSNAT_NFQ_DEFRAG=0"
 			    : ": no xt_socket match in this kernel");
 	if (o->log) {
+		char qs[32];
+		if (L->n == 1)
+			snprintf(qs, sizeof(qs), "queue %u", NFQ_QUEUE_BASE);
+		else
+			snprintf(qs, sizeof(qs), "queues %u-%u", NFQ_QUEUE_BASE,
+				 NFQ_QUEUE_BASE + L->n - 1);
 		fprintf(o->log,
-			"queue %u bound (GSO on, receive buffer %d bytes, "
-			"queue length %u); chains %s, %s, %s installed\n",
-			L->queue, L->st.rcvbuf, QUEUE_MAXLEN, NAT_NFQ_CHAIN_RAW,
+			"%s bound (%u worker thread%s, spread %s; GSO on, "
+			"receive buffer %d bytes, queue length %u); chains %s, "
+			"%s, %s installed\n",
+			qs, L->n, L->n == 1 ? "" : "s",
+			L->n == 1 ? "none"
+			: L->plan.qmark ? "by the fast path's flow hash mark"
+					: "by addresses (--queue-balance)",
+			L->rcvbuf, QUEUE_MAXLEN, NAT_NFQ_CHAIN_RAW,
 			NAT_NFQ_CHAIN_IN, NAT_NFQ_CHAIN_OUT);
 		if (L->plan.in_dev[0] || L->plan.def_dev[0])
 			fprintf(o->log,
@@ -874,19 +1059,61 @@ fail:
 	return NULL;
 }
 
+/* on_start, then worker 0 on this thread and the others on their own
+ * threads (signals blocked there, so they reach this one) until a stop
+ * request or a worker's failure; every worker is joined before it
+ * returns. */
 static int nfq_run(struct nat_live *L, char *errbuf, size_t errlen)
 {
+	sigset_t all, old;
+
 	if (L->o.on_start && L->o.on_start(L->o.ctx, errbuf, errlen) != 0)
 		return -1;
-	return loop(L, errbuf, errlen);
+	L->wfd = L->o.wake_fd ? L->o.wake_fd(L->o.ctx) : -1;
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	for (unsigned i = 1; i < L->n; i++) {
+		int rc = pthread_create(&L->w[i]->thread, NULL, worker_main,
+					L->w[i]);
+		if (rc == 0) { /* `top -H` shows the workers by queue */
+			char name[16];
+			snprintf(name, sizeof(name), "glassnat-q%u",
+				 L->w[i]->queue);
+			pthread_setname_np(L->w[i]->thread, name);
+		}
+		if (rc != 0) {
+			seterr(L->err, sizeof(L->err),
+			       "queue %u: cannot start its worker thread: %s",
+			       L->w[i]->queue, strerror(rc));
+			atomic_store(&L->stop, 1);
+			break;
+		}
+		L->w[i]->thread_started = true;
+	}
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	worker_main(L->w[0]);
+	atomic_store(&L->stop, 1); /* worker 0 failed: the others stop too */
+	for (unsigned i = 1; i < L->n; i++)
+		if (L->w[i]->thread_started) {
+			pthread_join(L->w[i]->thread, NULL);
+			L->w[i]->thread_started = false;
+		}
+	if (L->err[0]) {
+		seterr(errbuf, errlen, "%s", L->err);
+		return -1;
+	}
+	return 0;
 }
 
 static void nfq_request_stop(struct nat_live *L)
 {
-	L->stop = 1;
+	atomic_store(&L->stop, 1); /* lock-free: async-signal-safe */
 }
 
-/* The final statistics print them in this order, two lines. */
+/* The final statistics print them in this order, two lines; then the
+ * packets each queue received (packets_q0 .. _q15, the queues there
+ * are), so an operator sees how the slow path spreads. */
+#define Q_ROW(k) { "packets_q" #k, "queue " #k, 0, 3, 0 }
 static const struct nat_live_counter nfq_counter_list[] = {
 	{ "batches", "Batches", 0, 0, 0 },
 	{ "max_batch", "largest", 0, 0, NAT_LIVE_C_QUALIF },
@@ -899,38 +1126,65 @@ static const struct nat_live_counter nfq_counter_list[] = {
 	{ "verdict_errors", "verdict errors", 0, 1, 0 },
 	{ "truncated", "truncated", 0, 1, 0 },
 	{ "frag_late", "held fragments given a late verdict", 0, 1, 0 },
+	{ "queues", "Queues", 0, 2, 0 },
+	{ "packets", "packets received", 0, 2, 0 },
+	Q_ROW(0),  Q_ROW(1),  Q_ROW(2),	 Q_ROW(3),  Q_ROW(4),  Q_ROW(5),
+	Q_ROW(6),  Q_ROW(7),  Q_ROW(8),	 Q_ROW(9),  Q_ROW(10), Q_ROW(11),
+	Q_ROW(12), Q_ROW(13), Q_ROW(14), Q_ROW(15),
 };
+enum { NFQ_FIXED_COUNTERS = 12 }; /* the rows before packets_q0 */
+_Static_assert(sizeof(nfq_counter_list) / sizeof(nfq_counter_list[0]) ==
+		       NFQ_FIXED_COUNTERS + NAT_QUEUES_MAX,
+	       "one packets_qN row per possible queue");
+_Static_assert(NFQ_FIXED_COUNTERS + NAT_QUEUES_MAX <= NAT_LIVE_COUNTERS_MAX,
+	       "live.h has room for every counter");
 
+/* Under the lock (on_tick, on_wake, on_start) or after run(): the
+ * workers' counters are read with relaxed loads, the rest is the
+ * lock's. Only the queues this run has are reported per queue. */
 static size_t nfq_counters(struct nat_live *L, struct nat_live_counter *out,
 			   size_t max)
 {
-	const size_t all = sizeof(nfq_counter_list) / sizeof(nfq_counter_list[0]);
-	struct nfq_stats st = { 0 };
+	uint64_t v[NFQ_FIXED_COUNTERS + NAT_QUEUES_MAX] = { 0 };
 	uint64_t qd = 0, ud = 0;
+	size_t all = NFQ_FIXED_COUNTERS + (L ? L->n : 1);
 
-	if (L) {
-		st = L->st;
-		if (L->nl)
-			read_queue_counters(L, &qd, &ud);
+	for (unsigned i = 0; L && i < L->n; i++) {
+		const struct nfq_worker *w = L->w[i];
+		if (!w)
+			continue;
+		uint64_t mb = ST_GET(w, max_batch);
+		v[0] += ST_GET(w, batches);
+		v[1] = mb > v[1] ? mb : v[1];
+		v[2] += ST_GET(w, gso);
+		v[3] += ST_GET(w, csum_full);
+		v[6] += ST_GET(w, enobufs);
+		v[7] += ST_GET(w, verdict_errors);
+		v[8] += ST_GET(w, truncated);
+		v[11] += ST_GET(w, packets);
+		v[NFQ_FIXED_COUNTERS + i] = ST_GET(w, packets);
 	}
-	const uint64_t v[] = { st.batches,   st.max_batch,	st.gso,
-			       st.csum_full, qd,		ud,
-			       st.enobufs,   st.verdict_errors, st.truncated,
-			       st.frag_late };
-	_Static_assert(sizeof(v) / sizeof(v[0]) ==
-			       sizeof(nfq_counter_list) /
-				       sizeof(nfq_counter_list[0]),
-		       "one value per counter");
+	if (L) {
+		if (L->w[0] && L->w[0]->nl)
+			read_queue_counters(NFQ_QUEUE_BASE, L->n, &qd, &ud);
+		v[4] = qd;
+		v[5] = ud;
+		v[7] += L->late_errors;
+		v[9] = L->frag_late;
+		v[10] = L->n;
+	}
 	size_t n = nat_live_fill_counters(nfq_counter_list, v, all, out, max);
 	return n + nat_nfq_fp_counters(L ? &L->fp : NULL, out + n, max - n);
 }
 
-/* Binding the queue proves no run is going (EBUSY otherwise), and keeps
- * one from starting while the chains go. */
+/* Binding queue 0 proves no run is going (every run binds it first:
+ * EBUSY otherwise), and keeps one from starting while the chains go.
+ * The chains are removed whatever queues a crashed run used. */
 static int nfq_uninstall(const struct nat_config *cfg, FILE *log,
 			 char *errbuf, size_t errlen)
 {
 	struct nat_live *L = calloc(1, sizeof(*L));
+	struct nfq_worker q0 = { .L = L, .queue = NFQ_QUEUE_BASE };
 	char buf[8192], state[NAT_HOSTCFG_PATH_MAX], err[600];
 	int rc = -1;
 
@@ -938,23 +1192,22 @@ static int nfq_uninstall(const struct nat_config *cfg, FILE *log,
 		seterr(errbuf, errlen, "out of memory");
 		return -1;
 	}
-	L->queue = NFQ_QUEUE_NUM;
 	L->o.log = log;
-	L->nl = mnl_socket_open2(NETLINK_NETFILTER, SOCK_CLOEXEC);
-	if (!L->nl || mnl_socket_bind(L->nl, 0, MNL_SOCKET_AUTOPID) < 0) {
+	q0.nl = mnl_socket_open2(NETLINK_NETFILTER, SOCK_CLOEXEC);
+	if (!q0.nl || mnl_socket_bind(q0.nl, 0, MNL_SOCKET_AUTOPID) < 0) {
 		seterr(errbuf, errlen, "netlink socket: %s", strerror(errno));
-		if (L->nl)
-			mnl_socket_close(L->nl);
-		L->nl = NULL;
+		if (q0.nl)
+			mnl_socket_close(q0.nl);
+		q0.nl = NULL;
 		goto out;
 	}
-	L->portid = mnl_socket_get_portid(L->nl);
-	struct nlmsghdr *nlh = nfq_nlmsg_put(buf, NFQNL_MSG_CONFIG, L->queue);
+	q0.portid = mnl_socket_get_portid(q0.nl);
+	struct nlmsghdr *nlh = nfq_nlmsg_put(buf, NFQNL_MSG_CONFIG, q0.queue);
 	nfq_nlmsg_cfg_put_cmd(nlh, AF_INET, NFQNL_CFG_CMD_BIND);
-	if (nfq_config(L, nlh, "bind", errbuf, errlen) != 0) {
+	if (nfq_config(&q0, nlh, "bind", errbuf, errlen) != 0) {
 		size_t n = strlen(errbuf);
-		mnl_socket_close(L->nl); /* not ours to unbind */
-		L->nl = NULL;
+		mnl_socket_close(q0.nl); /* not ours to unbind */
+		q0.nl = NULL;
 		snprintf(errbuf + n, errlen > n ? errlen - n : 0,
 			 "; nothing removed (stop the running glassnat "
 			 "first: it closes the path when it stops)");
@@ -989,7 +1242,7 @@ static int nfq_uninstall(const struct nat_config *cfg, FILE *log,
 	}
 	rc = 0;
 out:
-	queue_close(L);
+	queue_close(&q0);
 	free(L);
 	return rc;
 }

@@ -238,6 +238,10 @@ void nat_nfq_stale_parse(const char *save, struct nat_nfq_stale *st)
 			if (len > dl && memcmp(p, decl[k], dl) == 0)
 				st->chains++;
 		}
+		static const char qdecl[] = ":" NAT_NFQ_CHAIN_QUEUE " ";
+		if (!raw && len > sizeof(qdecl) - 1 &&
+		    memcmp(p, qdecl, sizeof(qdecl) - 1) == 0)
+			st->chains++;
 		if (len > 12 && memcmp(p, "-A GLASSNAT-", 12) == 0) {
 			if (memmem(p, len, "NFQUEUE", 7))
 				st->queueing = true;
@@ -302,6 +306,8 @@ int nat_nfq_remove_chains(char *errbuf, size_t errlen)
 		for (int k = 0; k < NAT_NFQ_J_MAX; k++)
 			if ((k == NAT_NFQ_J_RAW) == (t == 0))
 				sb_printf(&b, ":%s - [0:0]\n", set[k].chain);
+		if (t == 1) /* a run with several queues and the fast path */
+			sb_printf(&b, ":%s - [0:0]\n", NAT_NFQ_CHAIN_QUEUE);
 		for (int k = 0; k < NAT_NFQ_J_MAX; k++) {
 			if ((k == NAT_NFQ_J_RAW) != (t == 0))
 				continue;
@@ -312,6 +318,8 @@ int nat_nfq_remove_chains(char *errbuf, size_t errlen)
 		for (int k = 0; k < NAT_NFQ_J_MAX; k++)
 			if ((k == NAT_NFQ_J_RAW) == (t == 0))
 				sb_printf(&b, "-X %s\n", set[k].chain);
+		if (t == 1) /* after the chains that jump to it */
+			sb_printf(&b, "-X %s\n", NAT_NFQ_CHAIN_QUEUE);
 		sb_printf(&b, "COMMIT\n");
 	}
 	if (b.oom) {
@@ -520,9 +528,20 @@ char *nat_nfq_rules_text(const struct nat_config *cfg, const struct nat_nfq_plan
 		       uint32_t queue, bool jumps)
 {
 	struct sbuf b = { 0 };
-	char target[64], net[16], m[96];
+	char target[64], first[64], net[16], m[96];
+	unsigned nq = pl->n_queues > 1 ? pl->n_queues : 1;
+	bool qchain = nq > 1 && pl->qmark;
 
-	snprintf(target, sizeof(target), "NFQUEUE --queue-num %u", queue);
+	/* first: one queue; target: the queue, or how to pick one. */
+	snprintf(first, sizeof(first), "NFQUEUE --queue-num %u", queue);
+	if (nq == 1)
+		snprintf(target, sizeof(target), "%s", first);
+	else if (!qchain)
+		snprintf(target, sizeof(target),
+			 "NFQUEUE --queue-balance %u:%u", queue,
+			 queue + nq - 1);
+	else
+		snprintf(target, sizeof(target), "%s", NAT_NFQ_CHAIN_QUEUE);
 	nat_ip_str(cfg->internal.addr, net);
 
 	sb_printf(&b, "*raw\n:%s - [0:0]\n", NAT_NFQ_CHAIN_RAW);
@@ -553,8 +572,24 @@ char *nat_nfq_rules_text(const struct nat_config *cfg, const struct nat_nfq_plan
 			 pl->stale[NAT_NFQ_J_RAW]);
 	sb_printf(&b, "COMMIT\n");
 
-	sb_printf(&b, "*mangle\n:%s - [0:0]\n:%s - [0:0]\n", NAT_NFQ_CHAIN_IN,
-		  NAT_NFQ_CHAIN_OUT);
+	/* The queue chain is declared in every text: filled when the fast
+	 * path's marks pick the queue, else (an earlier run's, flushed)
+	 * deleted at the end, once nothing jumps to it. */
+	sb_printf(&b, "*mangle\n:%s - [0:0]\n:%s - [0:0]\n:%s - [0:0]\n",
+		  NAT_NFQ_CHAIN_IN, NAT_NFQ_CHAIN_OUT, NAT_NFQ_CHAIN_QUEUE);
+	if (qchain) {
+		/* Mark k (the flow hash modulo nq, set by the TC program on
+		 * what it did not translate) to queue + k; unmarked (the
+		 * host's own packets in OUTPUT, k = 0) to the first. */
+		for (unsigned k = 1; k < nq; k++)
+			sb_printf(&b,
+				  "-A %s -m mark --mark 0x%x/0x%x -j NFQUEUE "
+				  "--queue-num %u\n",
+				  NAT_NFQ_CHAIN_QUEUE,
+				  (unsigned)(k << NAT_FP_QMARK_SHIFT),
+				  (unsigned)NAT_FP_QMARK_MASK, queue + k);
+		sb_printf(&b, "-A %s -j %s\n", NAT_NFQ_CHAIN_QUEUE, first);
+	}
 	if (pl->fastpath)
 		sb_printf(&b, "-A %s %s -j RETURN\n-A %s %s -j RETURN\n",
 			  NAT_NFQ_CHAIN_IN, fpm, NAT_NFQ_CHAIN_OUT, fpm);
@@ -568,7 +603,9 @@ char *nat_nfq_rules_text(const struct nat_config *cfg, const struct nat_nfq_plan
 	 * rule below does, so it is used only when that is on anyway: without
 	 * it (pl->defrag off) a TCP SYN alone says "new", and UDP, where only
 	 * conntrack can tell a new datagram from a reply to the host's own,
-	 * is not shown (docs/troubleshooting.md). */
+	 * is not shown (docs/troubleshooting.md). With several queues they
+	 * go to the first: they belong to no flow, and the rule's target
+	 * must be a queue for --queue-bypass. */
 	{
 		char nip[16];
 		const char *ct = pl->defrag ? " -m conntrack --ctstate NEW" : "";
@@ -576,13 +613,13 @@ char *nat_nfq_rules_text(const struct nat_config *cfg, const struct nat_nfq_plan
 		sb_printf(&b,
 			  "-A %s -d %s/32 ! -i lo -p tcp --syn%s -m limit "
 			  "--limit 20/sec --limit-burst 40 -j %s --queue-bypass\n",
-			  NAT_NFQ_CHAIN_IN, nip, ct, target);
+			  NAT_NFQ_CHAIN_IN, nip, ct, first);
 		if (pl->defrag)
 			sb_printf(&b,
 				  "-A %s -d %s/32 ! -i lo -p udp%s -m limit "
 				  "--limit 20/sec --limit-burst 40 -j %s "
 				  "--queue-bypass\n",
-				  NAT_NFQ_CHAIN_IN, nip, ct, target);
+				  NAT_NFQ_CHAIN_IN, nip, ct, first);
 	}
 	/* Non-first fragments carry no ports: every one to our addresses
 	 * goes to the engine, which follows its first fragment's flow. With
@@ -626,6 +663,8 @@ char *nat_nfq_rules_text(const struct nat_config *cfg, const struct nat_nfq_plan
 		gen_jump(&b, "POSTROUTING", NAT_NFQ_CHAIN_OUT,
 			 pl->stale[NAT_NFQ_J_OUT]);
 	}
+	if (!qchain)
+		sb_printf(&b, "-X %s\n", NAT_NFQ_CHAIN_QUEUE);
 	sb_printf(&b, "COMMIT\n");
 	if (b.oom) {
 		free(b.p);
@@ -641,8 +680,8 @@ char *nat_nfq_closed_text(const struct nat_config *cfg)
 
 	nat_ip_str(cfg->internal.addr, net);
 	sb_printf(&b, "*raw\n:%s - [0:0]\nCOMMIT\n", NAT_NFQ_CHAIN_RAW);
-	sb_printf(&b, "*mangle\n:%s - [0:0]\n:%s - [0:0]\n", NAT_NFQ_CHAIN_IN,
-		  NAT_NFQ_CHAIN_OUT);
+	sb_printf(&b, "*mangle\n:%s - [0:0]\n:%s - [0:0]\n:%s - [0:0]\n",
+		  NAT_NFQ_CHAIN_IN, NAT_NFQ_CHAIN_OUT, NAT_NFQ_CHAIN_QUEUE);
 	if (cfg->has_host_internal_ip) {
 		char hip[16];
 		sb_printf(&b, "-A %s -s %s/32 -j RETURN\n", NAT_NFQ_CHAIN_OUT,
@@ -651,6 +690,7 @@ char *nat_nfq_closed_text(const struct nat_config *cfg)
 	sb_printf(&b,
 		  "-A %s -s %s/%u -m comment --comment \"%s\" -j DROP\n",
 		  NAT_NFQ_CHAIN_OUT, net, cfg->internal.len, NAT_NFQ_CLOSED);
+	sb_printf(&b, "-X %s\n", NAT_NFQ_CHAIN_QUEUE); /* nothing queues */
 	sb_printf(&b, "COMMIT\n");
 	if (b.oom) {
 		free(b.p);

@@ -23,6 +23,8 @@
 #define NAT_NFQ_CHAIN_RAW "GLASSNAT-RAW"
 #define NAT_NFQ_CHAIN_IN  "GLASSNAT-IN"
 #define NAT_NFQ_CHAIN_OUT "GLASSNAT-OUT"
+/* mangle: the queue chosen by the fast path's mark (several queues). */
+#define NAT_NFQ_CHAIN_QUEUE "GLASSNAT-QUEUE"
 /* The comment on the rule that keeps the path closed after a clean stop. */
 #define NAT_NFQ_CLOSED "glassnat stopped: closed until it runs again or glassnat uninstall"
 
@@ -52,6 +54,16 @@ struct nat_nfq_plan {
 	bool fastpath; /* the kernel fast path is on: what it translated
 			  (NAT_FP_MARK) is neither tracked nor queued */
 	unsigned stale[NAT_NFQ_J_MAX]; /* jumps to delete when installing */
+	/* The queues: `queue` .. `queue` + n_queues - 1 (0 counts as 1).
+	 * One: every rule targets it. Several, qmark false: the kernel
+	 * spreads by a hash of the addresses (--queue-balance: one
+	 * address pair, one queue). Several, qmark true (the fast path's
+	 * TC program marks what it did not translate, fastpath.h): the
+	 * rules jump to NAT_NFQ_CHAIN_QUEUE, which sends mark k to queue
+	 * `queue` + k, and anything unmarked to `queue`. Packets of one
+	 * flow and direction always meet one queue, so keep their order. */
+	unsigned n_queues;
+	bool qmark;
 	char def_dev[IF_NAMESIZE], in_dev[IF_NAMESIZE];
 };
 

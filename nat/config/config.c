@@ -936,6 +936,7 @@ enum {
 	K_NETWORKS,
 	K_METRICS,
 	K_IPFIX,
+	K_QUEUES,
 	K_FASTPATH,
 	K_NKEYS
 };
@@ -944,8 +945,32 @@ static const char *const top_keys[K_NKEYS] = {
 	"port_forward", "filtering",	    "port_preservation", "port_range",
 	"timeouts",	"limits",	    "policies",		 "trace",
 	"logging",	"control_socket",   "state_file",	 "networks",
-	"metrics",	"ipfix",	    "fastpath",
+	"metrics",	"ipfix",	    "queues",		 "fastpath",
 };
+
+/* `queues: auto | N`: 0 stands for auto (nfqueue.c counts the CPUs). A
+ * number goes through cfg_get_u32 (its range and junk messages). */
+static int read_queues(struct loader *l, const yaml_node_t *n)
+{
+	const char *s = (const char *)n->data.scalar.value;
+
+	if (n->type != YAML_SCALAR_NODE || cfg_is_null(n))
+		return fail(l, n, "queues",
+			    "expected auto or a number of queues 1..%u, got %s",
+			    NAT_QUEUES_MAX,
+			    n->type != YAML_SCALAR_NODE ? cfg_kind_name(n)
+							: "an empty value");
+	if (s[0] == '-' || (s[0] >= '0' && s[0] <= '9'))
+		return cfg_get_u32(l, n, "queues", 1, NAT_QUEUES_MAX,
+				   &l->cfg->queues);
+	if (strcasecmp(s, "auto") != 0)
+		return fail(l, n, "queues",
+			    "expected auto or a number of queues 1..%u, got "
+			    "\"%.48s\"",
+			    NAT_QUEUES_MAX, s);
+	l->cfg->queues = 0;
+	return 0;
+}
 
 static int read_root(struct loader *l, const yaml_node_t *root)
 {
@@ -1037,6 +1062,8 @@ static int read_root(struct loader *l, const yaml_node_t *root)
 	if (v[K_METRICS] && cfg_read_metrics(l, v[K_METRICS]) < 0)
 		return -1;
 	if (v[K_IPFIX] && cfg_read_ipfix(l, v[K_IPFIX]) < 0)
+		return -1;
+	if (v[K_QUEUES] && read_queues(l, v[K_QUEUES]) < 0)
 		return -1;
 	if (v[K_FASTPATH]) {
 		if (cfg_get_enum(l, v[K_FASTPATH], "fastpath", "fastpath mode",

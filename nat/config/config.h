@@ -31,6 +31,7 @@
 			     external_ip (+ masquerade) */
 #define NAT_FWD_SRC_MAX 8 /* CIDRs in one forward's `source` */
 #define NAT_NETS_MAX 16	  /* inside networks (internal_network, networks) */
+#define NAT_QUEUES_MAX 16 /* NFQUEUE queues and worker threads (`queues`) */
 
 enum nat_action {
 	NAT_ACT_NAT = 0,    /* SNAT to nat_ip */
@@ -222,6 +223,10 @@ struct nat_config {
 	char state_file[NAT_PATH_MAX];
 	struct nat_metrics_cfg metrics;
 	struct nat_ipfix_cfg ipfix;
+	/* `queues`: NFQUEUE queues, one worker thread each (Linux live
+	 * backend only; docs/performance-design.md). 0 = auto: the online
+	 * CPUs, at most NAT_QUEUES_MAX; 1 = one thread on one queue. */
+	uint32_t queues;
 	enum nat_fastpath_mode fastpath; /* default auto */
 };
 

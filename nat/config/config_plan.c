@@ -242,6 +242,11 @@ void nat_config_print_plan(FILE *out, const struct nat_config *cfg,
 	}
 
 	fprintf(out, "limits:\n");
+	if (cfg->queues)
+		fprintf(out, "  queues             %" PRIu32 "\n", cfg->queues);
+	else
+		fprintf(out, "  queues             auto (one per CPU, at most %u)\n",
+			NAT_QUEUES_MAX);
 	fprintf(out, "  max_flows          %" PRIu32 "\n",
 		cfg->limits.max_flows);
 	if (cfg->limits.max_flows_per_host)

@@ -22,6 +22,7 @@ enum m_src {
 	S_BOOL,	   /* bool at off in struct nat_ctl_extra */
 	S_CTL_ERR, /* nat_ctl_extra.ctl_errors, labelled by error name */
 	S_BACKEND, /* the backend counter called bname (absent if none) */
+	S_BE_QUEUE, /* backend counters bname0 .. bname15, labelled by queue */
 };
 
 enum m_flags {
@@ -229,6 +230,20 @@ static const struct m_row rows[] = {
 		  "released them (docs/fragments.md).",
 	  .words = "held fragments given a late verdict", .comp = "QUEUE",
 	  .line = 2 },
+	{ .key = "queue.queues", .prom = "glassnat_queue_queues",
+	  .type = M_GAUGE, BE("queues"), .unit = "queues",
+	  .help = "Queues read, one worker thread each (config queues).",
+	  .words = "Queues", .comp = "QUEUE", .line = 7 },
+	{ .key = "queue.packets", .prom = "glassnat_queue_received_total",
+	  .type = M_COUNTER, BE("packets"), .unit = "packets",
+	  .help = "Packets received from the queues, all of them.",
+	  .words = "packets received", .comp = "QUEUE", .line = 7 },
+	{ .key = "queue.by_queue", .prom = "glassnat_queue_packets_total",
+	  .label = "queue", .type = M_COUNTER, .src = S_BE_QUEUE,
+	  .bname = "packets_q", .unit = "packets",
+	  .help = "Packets received from each queue: how the slow path "
+		  "spreads over the worker threads.",
+	  .words = "from queue", .comp = "QUEUE", .line = 7 },
 	/* The observers. */
 	{ .key = "trace.open", .prom = "glassnat_trace_open", .type = M_BOOL,
 	  XB(traced), .unit = "bool", .help = "1 when a trace ring is open." },
@@ -334,6 +349,8 @@ static size_t row_width(const struct m_row *r)
 		return NAT_R_MAX - 1;
 	if (r->src == S_CTL_ERR)
 		return NAT_CTL_E_MAX - 1;
+	if (r->src == S_BE_QUEUE)
+		return NAT_QUEUES_MAX;
 	return 1;
 }
 
@@ -343,12 +360,20 @@ static const char *row_lv(const struct m_row *r, size_t i)
 		return nat_reason_name((enum nat_reason)(i + 1));
 	if (r->src == S_CTL_ERR)
 		return nat_ctl_error_name((enum nat_ctl_error)(i + 1));
+	if (r->src == S_BE_QUEUE) {
+		static const char *const q[NAT_QUEUES_MAX] = {
+			"0", "1", "2",	"3",  "4",  "5",  "6",	"7",
+			"8", "9", "10", "11", "12", "13", "14", "15",
+		};
+		return i < NAT_QUEUES_MAX ? q[i] : "?";
+	}
 	return r->lv;
 }
 
 static bool row_array(const struct m_row *r)
 {
-	return r->src == S_REASON || r->src == S_CTL_ERR;
+	return r->src == S_REASON || r->src == S_CTL_ERR ||
+	       r->src == S_BE_QUEUE;
 }
 
 size_t nat_metrics_count(void)
@@ -402,14 +427,20 @@ void nat_metrics_fill(struct nat_metrics *m, const struct nat_stats *st,
 				v = x ? x->ctl_errors[j + 1] : 0;
 				break;
 			case S_BACKEND:
+			case S_BE_QUEUE: {
+				char name[32];
+				snprintf(name, sizeof(name), "%s%s", r->bname,
+					 r->src == S_BE_QUEUE ? row_lv(r, j)
+							      : "");
 				absent = true;
 				for (size_t b = 0; x && b < x->n_backend; b++)
-					if (strcmp(x->backend[b].name,
-						   r->bname) == 0) {
+					if (strcmp(x->backend[b].name, name) ==
+					    0) {
 						v = x->backend[b].value;
 						absent = false;
 					}
 				break;
+			}
 			}
 			m->v[k] = v;
 			m->absent[k] = absent;

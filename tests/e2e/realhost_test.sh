@@ -321,7 +321,7 @@ check "bridged traffic between two inside hosts is delivered and never queued (e
 in_ns "$GW" timeout 10 "$GLASSNAT" forward add udp/5454:172.17.240.22:54 -c "$CFG" >/dev/null 2>&1
 rules2=$(in_ns "$GW" iptables-save)
 check "a forward added at run time rewrites the chains (nat_ip and out1) and keeps the reassembly and bridge rules" \
-	"2 1 1" "$(grep -c -- '--dport 5454 -j NFQUEUE' <<<"$rules2") $(grep -c -- '-m socket' <<<"$rules2") $(grep -c -- '--physdev-is-bridged' <<<"$rules2")"
+	"2 1 1" "$(grep -cE -- '--dport 5454 -j (NFQUEUE|GLASSNAT-QUEUE)' <<<"$rules2") $(grep -c -- '-m socket' <<<"$rules2") $(grep -c -- '--physdev-is-bridged' <<<"$rules2")"
 
 # Fragments: the kernel reassembles before the chains (xt_socket's rule
 # turns nf_defrag_ipv4 on), glassnat translates the whole datagram, the

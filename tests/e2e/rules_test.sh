@@ -109,8 +109,8 @@ ctl() { in_ns "$NS_GW" "$GLASSNAT" "$@" -s "$SOCK"; }
 rules=$(in_ns "$NS_GW" iptables-save)
 [ -n "${KEEP_TMP:-}" ] && echo "$rules" >"$TMP/iptables.txt"
 check "NFQUEUE: both inside networks and the second address are queued" \
-	bash -c 'grep -q -- "-A GLASSNAT-OUT -s 172.17.240.128/25 -j NFQUEUE" <<<"$0" &&
-		grep -q -- "-A GLASSNAT-IN -d 203.0.113.2/32 ! -i lo -p tcp -m tcp --dport 8081 -j NFQUEUE" <<<"$0"' "$rules"
+	bash -c 'grep -qE -- "-A GLASSNAT-OUT -s 172.17.240.128/25 -j (NFQUEUE|GLASSNAT-QUEUE)" <<<"$0" &&
+		grep -qE -- "-A GLASSNAT-IN -d 203.0.113.2/32 ! -i lo -p tcp -m tcp --dport 8081 -j (NFQUEUE|GLASSNAT-QUEUE)" <<<"$0"' "$rules"
 
 in_ns "$NS_SRV" timeout 300 python3 "$PEER" udp-serve 5353 >/dev/null 2>&1 &
 in_ns "$NS_IN1" timeout 300 python3 "$PEER" tcp-serve 80 >/dev/null 2>&1 &

@@ -774,6 +774,35 @@ Test(config, plan_says_none_when_there_are_no_rules_or_forwards)
 	free(out);
 }
 
+Test(config, queues_is_auto_unless_set_and_takes_a_count_of_1_to_16)
+{
+	must_load(BASE);
+	cr_assert_eq(cfg.queues, 0, "the default is auto (0)");
+	must_load(BASE "queues: 4\n");
+	cr_assert_eq(cfg.queues, 4);
+	must_load(BASE "queues: 1\n");
+	cr_assert_eq(cfg.queues, 1, "1 = one thread on one queue");
+	must_load(BASE "queues: 16\n");
+	cr_assert_eq(cfg.queues, 16);
+	must_load(BASE "queues: AUTO\n");
+	cr_assert_eq(cfg.queues, 0, "AUTO, any case, is auto");
+	must_fail(BASE "queues: 17\n",
+		  "t.yaml:3:9: queues: 17 is out of range (1..16)");
+	must_fail(BASE "queues: 0\n",
+		  "t.yaml:3:9: queues: 0 is out of range (1..16)");
+	must_fail(BASE "queues: -2\n",
+		  "t.yaml:3:9: queues: must not be negative (got -2)");
+	must_fail(BASE "queues: many\n",
+		  "t.yaml:3:9: queues: expected auto or a number of queues "
+		  "1..16, got \"many\"");
+	must_fail(BASE "queues: [1, 2]\n",
+		  "t.yaml:3:9: queues: expected auto or a number of queues "
+		  "1..16, got a list");
+	must_fail(BASE "queues:\n",
+		  "t.yaml:3:8: queues: expected auto or a number of queues "
+		  "1..16, got an empty value");
+}
+
 Test(config, fastpath_mode_auto_by_default_on_and_off_by_name)
 {
 	must_load(BASE);

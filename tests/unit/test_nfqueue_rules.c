@@ -5,7 +5,9 @@
 #include <criterion/criterion.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "nfqueue.h"
 #include "nfqueue_rules.h"
 
 #define BASE "nat_ip: 203.0.113.1\ninternal_network: 172.17.240.0/24\n"
@@ -189,9 +191,12 @@ Test(nfq_rules, install_deletes_every_stale_jump_in_the_same_transaction)
 	const char *ins = strstr(mangle, "-I PREROUTING 1 -j GLASSNAT-IN");
 	cr_assert(del && ins && del < ins, "rules:\n%s", t);
 	cr_assert(strstr(ins, "COMMIT") != NULL);
-	/* No separate removal: nothing but declarations flushes. */
+	/* No separate removal: nothing but declarations flushes; the one
+	 * -X is the queue chain one queue does not use (nothing jumps to
+	 * it once the chains are refilled). */
 	cr_assert_eq(check_lines(t, "-F "), 0);
-	cr_assert_eq(check_lines(t, "-X "), 0);
+	cr_assert_eq(check_lines(t, "-X "), 1);
+	cr_assert_eq(check_lines(t, "-X " NAT_NFQ_CHAIN_QUEUE), 1);
 	free(t);
 	/* A reload (no jumps) touches no jump. */
 	t = nat_nfq_rules_text(&cfg, &plan, 0, false);
@@ -277,6 +282,168 @@ Test(nfq_rules, bridged_frames_skip_the_queue_when_physdev_is_there)
 	free(t);
 }
 
+/* Replaces every occurrence of from in t (malloc'd, freed) by to. */
+static char *subst(char *t, const char *from, const char *to)
+{
+	size_t fl = strlen(from), tl = strlen(to), n = 0;
+	for (const char *p = strstr(t, from); p; p = strstr(p + fl, from))
+		n++;
+	char *o = malloc(strlen(t) + n * (tl > fl ? tl - fl : 0) + 1), *d = o;
+	cr_assert_not_null(o);
+	for (const char *p = t, *q; (q = strstr(p, from)) || *p; p = q + fl) {
+		if (!q) {
+			strcpy(d, p);
+			d += strlen(p);
+			break;
+		}
+		memcpy(d, p, (size_t)(q - p));
+		d += q - p;
+		memcpy(d, to, tl);
+		d += tl;
+	}
+	*d = '\0';
+	free(t);
+	return o;
+}
+
+/* t without the lines that start with prefix. */
+static char *drop_lines(char *t, const char *prefix)
+{
+	char *o = malloc(strlen(t) + 1), *d = o;
+	cr_assert_not_null(o);
+	for (const char *p = t; *p;) {
+		const char *e = strchr(p, '\n');
+		size_t len = e ? (size_t)(e - p + 1) : strlen(p);
+		if (strncmp(p, prefix, strlen(prefix)) != 0) {
+			memcpy(d, p, len);
+			d += len;
+		}
+		p += len;
+	}
+	*d = '\0';
+	free(t);
+	return o;
+}
+
+#define CFG_FULL                                                            \
+	BASE "host_internal_ip: 172.17.240.1\n"                               \
+	     "port_forward:\n  - {name: web, protocol: tcp, external_port: "  \
+	     "8080, internal_ip: 172.17.240.21, internal_port: 80}\n"
+
+Test(nfq_rules, one_queue_targets_queue_0_as_before)
+{
+	char *t = rules_for(CFG_FULL);
+	cr_assert_eq(check_lines(t, "--queue-balance"), 0, "rules:\n%s", t);
+	cr_assert_eq(check_lines(t, "-A " NAT_NFQ_CHAIN_QUEUE), 0);
+	cr_assert_eq(check_lines(t, "-j " NAT_NFQ_CHAIN_QUEUE), 0);
+	cr_assert_gt(check_lines(t, "-j NFQUEUE --queue-num 0"), 10);
+	free(t);
+}
+
+Test(nfq_rules, several_queues_without_the_fast_path_balance_every_queued_rule)
+{
+	char *one = rules_for(CFG_FULL);
+	plan.n_queues = 4;
+	char *t = nat_nfq_rules_text(&cfg, &plan, 0, true);
+	/* Every rule that queued to queue 0 now spreads over 0..3, but
+	 * the rate-limited new connections to nat_ip's other ports (no
+	 * flow: order does not matter; --queue-bypass needs one queue). */
+	int queued = check_lines(one, "-j NFQUEUE --queue-num 0");
+	int bypass = check_lines(one, "--queue-bypass");
+	cr_assert_gt(queued, 10);
+	cr_assert_eq(bypass, 1);
+	cr_assert_eq(check_lines(t, "-j NFQUEUE --queue-balance 0:3"),
+		     queued - bypass, "rules:\n%s", t);
+	cr_assert_eq(check_lines(t, "-j NFQUEUE --queue-num 0 --queue-bypass"),
+		     check_lines(one, "--queue-bypass"), "rules:\n%s", t);
+	cr_assert_eq(check_lines(t, "-A " NAT_NFQ_CHAIN_QUEUE), 0);
+	cr_assert_eq(check_lines(t, "-X " NAT_NFQ_CHAIN_QUEUE), 1);
+	/* Nothing else changed: same rules, same order. */
+	t = subst(t, "NFQUEUE --queue-balance 0:3", "NFQUEUE --queue-num 0");
+	cr_assert_str_eq(t, one);
+	free(t);
+	free(one);
+}
+
+Test(nfq_rules, several_queues_with_the_fast_path_pick_the_queue_by_its_mark)
+{
+	char *one = rules_for(CFG_FULL);
+	plan.n_queues = 4;
+	plan.qmark = true;
+	char *t = nat_nfq_rules_text(&cfg, &plan, 0, true);
+	static const char *const want[] = {
+		"-A GLASSNAT-QUEUE -m mark --mark 0x100/0xff00 -j NFQUEUE "
+		"--queue-num 1\n",
+		"-A GLASSNAT-QUEUE -m mark --mark 0x200/0xff00 -j NFQUEUE "
+		"--queue-num 2\n",
+		"-A GLASSNAT-QUEUE -m mark --mark 0x300/0xff00 -j NFQUEUE "
+		"--queue-num 3\n",
+		/* unmarked (the host's own packets), and mark 0 */
+		"-A GLASSNAT-QUEUE -j NFQUEUE --queue-num 0\n",
+	};
+	const char *at = t;
+	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+		const char *p = strstr(at, want[i]);
+		cr_assert(p, "missing, or out of order: %s\nrules:\n%s",
+			  want[i], t);
+		at = p;
+	}
+	cr_assert_eq(check_lines(t, "-A " NAT_NFQ_CHAIN_QUEUE), 4);
+	cr_assert_eq(check_lines(t, "--mark 0x0/"), 0);
+	cr_assert_eq(check_lines(t, "--queue-balance"), 0);
+	cr_assert_eq(check_lines(t, "-X "), 0, "the chain is in use");
+	/* Declared before the rules that jump to it, in the same table. */
+	const char *decl = strstr(t, ":" NAT_NFQ_CHAIN_QUEUE " - [0:0]");
+	const char *jump = strstr(t, "-j " NAT_NFQ_CHAIN_QUEUE);
+	cr_assert(decl && jump && decl < jump && strstr(t, "*mangle") < decl);
+	cr_assert_eq(check_lines(t, "-j NFQUEUE --queue-num 0 --queue-bypass"),
+		     check_lines(one, "--queue-bypass"));
+	/* Every other rule that queued now jumps to the chain. */
+	t = drop_lines(t, "-A " NAT_NFQ_CHAIN_QUEUE);
+	t = subst(t, "-j " NAT_NFQ_CHAIN_QUEUE "\n",
+		  "-j NFQUEUE --queue-num 0\n");
+	one = drop_lines(one, "-X " NAT_NFQ_CHAIN_QUEUE);
+	cr_assert_str_eq(t, one);
+	free(t);
+	free(one);
+}
+
+Test(nfq_rules, a_marked_queue_chain_starts_at_the_base_queue)
+{
+	free(rules_for(BASE));
+	plan.n_queues = 2;
+	plan.qmark = true;
+	char *t = nat_nfq_rules_text(&cfg, &plan, 10, true);
+	cr_assert(strstr(t, "\n-A GLASSNAT-QUEUE -m mark --mark 0x100/0xff00 "
+			    "-j NFQUEUE --queue-num 11\n"),
+		  "rules:\n%s", t);
+	cr_assert(strstr(t, "\n-A GLASSNAT-QUEUE -j NFQUEUE --queue-num 10\n"),
+		  "rules:\n%s", t);
+	cr_assert_eq(check_lines(t, "-A GLASSNAT-QUEUE"), 2);
+	free(t);
+	plan.qmark = false;
+	t = nat_nfq_rules_text(&cfg, &plan, 10, true);
+	cr_assert_gt(check_lines(t, "-j NFQUEUE --queue-balance 10:11"), 10);
+	free(t);
+}
+
+Test(nfq_rules, a_clean_stop_and_the_stale_reader_know_the_queue_chain)
+{
+	free(rules_for(BASE));
+	char *t = nat_nfq_closed_text(&cfg);
+	const char *decl = strstr(t, ":" NAT_NFQ_CHAIN_QUEUE " - [0:0]\n");
+	const char *del = strstr(t, "-X " NAT_NFQ_CHAIN_QUEUE "\n");
+	cr_assert(decl && del && decl < del, "rules:\n%s", t);
+	free(t);
+	struct nat_nfq_stale st;
+	nat_nfq_stale_parse("*mangle\n:GLASSNAT-IN - [0:0]\n"
+			    ":GLASSNAT-QUEUE - [0:0]\n"
+			    "-A GLASSNAT-QUEUE -j NFQUEUE --queue-num 0\n"
+			    "COMMIT\n",
+			    &st);
+	cr_assert_eq(st.chains, 2);
+	cr_assert(st.queueing);
+}
 /* What the kernel fast path translated carries NAT_FP_MARK: the first rule
  * of every chain lets it through untracked and unqueued, and without the
  * fast path no rule mentions the mark. */
@@ -312,5 +479,36 @@ Test(nfq_rules, fastpath_marked_packets_skip_every_chain_first)
 	cr_assert_not_null(strstr(t, want), "marked packets still tracked");
 	snprintf(want, sizeof(want), "-A GLASSNAT-OUT %s -j RETURN\n", m);
 	cr_assert_not_null(strstr(t, want), "marked packets still queued");
+	free(t);
+}
+
+Test(nfq_rules, the_queue_count_is_the_config_or_the_online_cpus_up_to_16)
+{
+	nat_config_defaults(&cfg);
+	cfg.queues = 3;
+	cr_assert_eq(nat_nfq_queue_count(&cfg), 3);
+	cfg.queues = 1;
+	cr_assert_eq(nat_nfq_queue_count(&cfg), 1);
+	cfg.queues = 0; /* auto */
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	unsigned want = cpus < 1 ? 1 : cpus > 16 ? 16 : (unsigned)cpus;
+	cr_assert_eq(nat_nfq_queue_count(&cfg), want, "auto: %ld CPUs",
+		     cpus);
+	cfg.queues = 99; /* not from a config file: still at most 16 */
+	cr_assert_eq(nat_nfq_queue_count(&cfg), 16);
+}
+
+Test(nfq_rules, with_the_fast_path_translated_packets_return_before_the_queue_chain)
+{
+	free(rules_for(BASE));
+	plan.fastpath = true;
+	plan.n_queues = 2;
+	plan.qmark = true;
+	char *t = nat_nfq_rules_text(&cfg, &plan, 0, true);
+	const char *skip = strstr(t, "-A GLASSNAT-OUT -m mark --mark "
+				     "0x474e0000/0xffff0000 -j RETURN\n");
+	const char *q = strstr(t, "-A GLASSNAT-OUT -s 172.17.240.0/24 -j "
+				  "GLASSNAT-QUEUE\n");
+	cr_assert(skip && q && skip < q, "rules:\n%s", t);
 	free(t);
 }
