@@ -1214,6 +1214,28 @@ static void timing(struct ctx *c)
 	       dur[0], dur[1], (unsigned long long)(k.pkts_out + k.pkts_in));
 }
 
+/* The random groups' configs: port preservation with few source ports
+ * (collisions), and no preservation with a redirect and an snat rule. */
+static const char cfg_colliding[] = "nat_ip: 203.0.113.1\n"
+				    "internal_network: 172.17.240.0/24\n"
+				    "port_preservation: true\n";
+static const char cfg_rules[] = "nat_ip: 203.0.113.1\n"
+				"internal_network: 172.17.240.0/24\n"
+				"port_preservation: false\n"
+				"rules:\n"
+				"  - name: to-proxy\n"
+				"    protocol: tcp\n"
+				"    ports: 8080\n"
+				"    action: redirect\n"
+				"    to_address: 198.51.100.80\n"
+				"    to_port: 3128\n"
+				"  - name: upper-half\n"
+				"    source: 172.17.240.128/25\n"
+				"    action: snat\n"
+				"    to_address: 203.0.113.2\n"
+				"  - name: internet\n"
+				"    action: nat\n";
+
 static int usage(FILE *to)
 {
 	fprintf(to,
@@ -1291,27 +1313,10 @@ int main(int argc, char **argv)
 	edge_group(&c);
 	malformed_group(&c);
 	random_group(&c, "random flows, port preservation, colliding ports",
-		     "nat_ip: 203.0.113.1\n"
-		     "internal_network: 172.17.240.0/24\n"
-		     "port_preservation: true\n",
+		     cfg_colliding,
 		     flows, true);
 	random_group(&c, "random flows, no port preservation, snat and redirect",
-		     "nat_ip: 203.0.113.1\n"
-		     "internal_network: 172.17.240.0/24\n"
-		     "port_preservation: false\n"
-		     "rules:\n"
-		     "  - name: to-proxy\n"
-		     "    protocol: tcp\n"
-		     "    ports: 8080\n"
-		     "    action: redirect\n"
-		     "    to_address: 198.51.100.80\n"
-		     "    to_port: 3128\n"
-		     "  - name: upper-half\n"
-		     "    source: 172.17.240.128/25\n"
-		     "    action: snat\n"
-		     "    to_address: 203.0.113.2\n"
-		     "  - name: internet\n"
-		     "    action: nat\n",
+		     cfg_rules,
 		     flows, false);
 
 	timing(&c);
@@ -1325,27 +1330,10 @@ int main(int argc, char **argv)
 			i += 2;
 		}
 	random_group(&c, "engine offloads: random flows, colliding ports",
-		     "nat_ip: 203.0.113.1\n"
-		     "internal_network: 172.17.240.0/24\n"
-		     "port_preservation: true\n",
+		     cfg_colliding,
 		     flows, true);
 	random_group(&c, "engine offloads: random flows, snat and redirect",
-		     "nat_ip: 203.0.113.1\n"
-		     "internal_network: 172.17.240.0/24\n"
-		     "port_preservation: false\n"
-		     "rules:\n"
-		     "  - name: to-proxy\n"
-		     "    protocol: tcp\n"
-		     "    ports: 8080\n"
-		     "    action: redirect\n"
-		     "    to_address: 198.51.100.80\n"
-		     "    to_port: 3128\n"
-		     "  - name: upper-half\n"
-		     "    source: 172.17.240.128/25\n"
-		     "    action: snat\n"
-		     "    to_address: 203.0.113.2\n"
-		     "  - name: internet\n"
-		     "    action: nat\n",
+		     cfg_rules,
 		     flows, false);
 
 	nat_fastpath_close(c.fp);
