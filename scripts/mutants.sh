@@ -106,6 +106,17 @@ mutant proof_service_watchdog_not_fed nat/platform/notify_unix.c \
 	's/\tsend_state\("WATCHDOG=1"\);/\t(void)0;/' \
 	"service_test: the systemd watchdog is never fed (systemd kills the unit)" e2e:service
 
+# The kernel fast path (issue 13).
+mutant fastpath_no_lease nat/backend/nfqueue_fastpath.c \
+	's/\t\t\t.keepalive_ms = NAT_NFQ_FP_LEASE_MS,/\t\t\t.keepalive_ms = 0,/' \
+	"after a crash the kernel keeps translating offloaded flows (no lease: not fail closed)" e2e:live
+mutant fastpath_udp_zero_csum_mangled nat/backend/fastpath.bpf.c \
+	's/\t\t\tif \(proto == IPPROTO_UDP\)\n\t\t\t\tflags \|= BPF_F_MARK_MANGLED_0;/\t\t\t(void)0;/' \
+	"the kernel rewrites a UDP checksum of 0 (no checksum) into a wrong one" e2e:fastpath_diff
+mutant fastpath_fin_offloaded nat/backend/fastpath.bpf.c \
+	's/if \(l4\[13\] & \(TCP_SYN \| TCP_FIN \| TCP_RST\)\)/if (l4[13] \& (TCP_SYN | TCP_RST))/' \
+	"the kernel translates a FIN of an offloaded flow: the engine never sees the close" e2e:fastpath_diff
+
 # Events that repeat per packet are rate limited (logging/log.c, issue 19).
 mutant table_full_not_rate_limited logging/log.c \
 	's/\tcase NAT_EV_TABLE_FULL:\n\t\treturn RL_TABLE_FULL;/\tcase NAT_EV_TABLE_FULL:\n\t\treturn -1;/' \
@@ -173,7 +184,7 @@ mkdir -p pristine
 
 build() {
 	make -j"$JOBS" --no-print-directory all build/unit_tests build/natdump_gen \
-		build/trace_gen build/hostcfg_drive >"$SCRATCH/build.log" 2>&1
+		build/trace_gen build/hostcfg_drive build/fastpath_diff >"$SCRATCH/build.log" 2>&1
 }
 # run_test SPEC LOG: 0 when the test passes.
 run_test() {

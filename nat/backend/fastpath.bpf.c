@@ -106,7 +106,9 @@ int glassnat_fp(struct __sk_buff *skb)
 	__u8 *ip, *l4, proto, echo_req = 0;
 	struct nat_fp_key key = {};
 	struct nat_fp_val *v;
-	__u64 flags;
+	struct nat_fp_config *cfg;
+	__u32 zero = 0;
+	__u64 flags, now;
 
 	if (skb->protocol != bpf_htons(ETH_P_IP)) {
 		count(NAT_FP_C_NOT_IPV4);
@@ -182,6 +184,12 @@ int glassnat_fp(struct __sk_buff *skb)
 	v = bpf_map_lookup_elem(&nat_fp_flows, &key);
 	if (!v)
 		return miss(skb, NAT_FP_C_MISS);
+	/* Only while the gateway renews its lease: after it died, the
+	 * queueing chains it left decide (fail closed). */
+	now = bpf_ktime_get_coarse_ns();
+	cfg = bpf_map_lookup_elem(&nat_fp_config, &zero);
+	if (!cfg || (cfg->alive_until && now > cfg->alive_until))
+		return miss(skb, NAT_FP_C_STALE);
 
 	/* The new fields first, straight into the packet (the head is
 	 * writable in a TC program), then the checksums by the deltas. */
@@ -227,7 +235,7 @@ int glassnat_fp(struct __sk_buff *skb)
 	v->bytes += tot;
 	/* The coarse clock (a jiffy's resolution, ample for idle timeouts in
 	 * seconds) costs a fraction of the precise one on these machines. */
-	v->last_ns = bpf_ktime_get_coarse_ns();
+	v->last_ns = now;
 	set_mark(skb, (skb->mark & ~NAT_FP_MARK_MASK) | NAT_FP_MARK);
 	count(NAT_FP_C_HIT);
 	return TC_ACT_OK;

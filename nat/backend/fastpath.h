@@ -30,6 +30,12 @@ struct nat_fastpath_opts {
 	size_t n_ifnames;
 	uint32_t max_flows;	    /* map capacity, in flows */
 	unsigned n_queues;	    /* >= 1: the QMARK modulus */
+	/* 0: the program translates for as long as it is attached (tests,
+	 * tools). Else a lease: it translates only while
+	 * nat_fastpath_keepalive() was called within keepalive_ms, so the
+	 * kernel stops translating soon after the gateway died (its queueing
+	 * chains then fail closed). */
+	unsigned keepalive_ms;
 };
 
 /* Loads the program and its maps and attaches it on every interface
@@ -41,6 +47,12 @@ struct nat_fastpath *nat_fastpath_open(const struct nat_fastpath_opts *o,
 
 /* The engine's hooks (ctx = fp): install / remove / read. */
 struct nat_offload_ops nat_fastpath_ops(struct nat_fastpath *fp);
+
+/* Renews the lease (opts.keepalive_ms) from now; a no-op without one.
+ * Call it from the gateway's tick (100 ms), well within the lease.
+ * 0, or -1 (the map update failed: the lease runs out, the slow path
+ * takes over). */
+int nat_fastpath_keepalive(struct nat_fastpath *fp);
 
 /* Removes every installed flow (counters discarded: the caller removed
  * the flows it accounts for first). */

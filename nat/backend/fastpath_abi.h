@@ -49,7 +49,8 @@ struct nat_fp_val {
 	X(OTHER_PROTO, "fastpath_other_proto") /* IPv4, not TCP/UDP/ICMP */    \
 	X(NOT_IPV4, "fastpath_not_ipv4")       /* passed, unmarked */          \
 	X(MALFORMED, "fastpath_malformed")     /* truncated, bad IHL: passed */ \
-	X(ERROR, "fastpath_error")             /* a helper failed: dropped */
+	X(ERROR, "fastpath_error")             /* a helper failed: dropped */ \
+	X(STALE, "fastpath_stale")  /* the lease ran out: to user space */
 
 enum nat_fp_counter {
 #define NAT_FP_X_ENUM(name, str) NAT_FP_C_##name,
@@ -65,6 +66,12 @@ struct nat_fp_stats {
 /* The config map's one entry (index 0). */
 struct nat_fp_config {
 	__u32 n_queues; /* >= 1: the QMARK modulus */
+	__u32 pad;
+	/* The gateway's lease (bpf_ktime_get_coarse_ns() time): past it the
+	 * program translates nothing, so a gateway that died (SIGKILL, a
+	 * crash) leaves every packet to the queueing chains, which fail
+	 * closed. Renewed by nat_fastpath_keepalive(); 0: no lease (tests). */
+	__u64 alive_until;
 };
 
 /* Map names in the object (bpf_object__find_map_by_name). */

@@ -45,8 +45,10 @@ struct fp_if {
 
 struct nat_fastpath {
 	struct bpf_object *obj;
-	int flows_fd, stats_fd, prog_fd;
+	int flows_fd, stats_fd, prog_fd, config_fd;
 	unsigned ncpu;
+	unsigned n_queues;
+	uint64_t lease_ns; /* opts.keepalive_ms; 0: no lease */
 	struct fp_if ifs[FP_MAX_IFS];
 	size_t n_ifs;
 	/* install/remove/read may come from several engine threads: one
@@ -250,14 +252,32 @@ static int fp_attach(struct nat_fastpath *fp, const char *ifname,
 	return 0;
 }
 
+int nat_fastpath_keepalive(struct nat_fastpath *fp)
+{
+	struct nat_fp_config c;
+	struct timespec ts;
+	uint32_t zero = 0;
+
+	memset(&c, 0, sizeof(c));
+	c.n_queues = fp->n_queues;
+	if (fp->lease_ns) {
+		/* The program's clock: bpf_ktime_get_coarse_ns() is
+		 * CLOCK_MONOTONIC_COARSE. */
+		if (clock_gettime(CLOCK_MONOTONIC_COARSE, &ts) != 0)
+			return -1;
+		c.alive_until = (uint64_t)ts.tv_sec * 1000000000u +
+				(uint64_t)ts.tv_nsec + fp->lease_ns;
+	}
+	return bpf_map_update_elem(fp->config_fd, &zero, &c, BPF_ANY) < 0 ? -1
+									 : 0;
+}
+
 struct nat_fastpath *nat_fastpath_open(const struct nat_fastpath_opts *o,
 				       char *errbuf, size_t errlen)
 {
 	struct nat_fastpath *fp;
 	struct bpf_map *flows, *stats, *config;
 	struct bpf_program *prog;
-	struct nat_fp_config cfgv;
-	uint32_t zero = 0;
 	int ncpu, rc;
 
 	if (o->max_flows == 0 || o->max_flows > (UINT32_MAX / 2) ||
@@ -280,7 +300,9 @@ struct nat_fastpath *nat_fastpath_open(const struct nat_fastpath_opts *o,
 		return NULL;
 	}
 	fp->ncpu = (unsigned)ncpu;
-	fp->flows_fd = fp->stats_fd = fp->prog_fd = -1;
+	fp->flows_fd = fp->stats_fd = fp->prog_fd = fp->config_fd = -1;
+	fp->n_queues = o->n_queues;
+	fp->lease_ns = (uint64_t)o->keepalive_ms * 1000000u;
 	pthread_mutex_init(&fp->lock, NULL);
 
 	fp_last_warn[0] = fp_last_verifier[0] = '\0';
@@ -329,11 +351,9 @@ struct nat_fastpath *nat_fastpath_open(const struct nat_fastpath_opts *o,
 	fp->stats_fd = bpf_map__fd(stats);
 	fp->prog_fd = bpf_program__fd(prog);
 
-	memset(&cfgv, 0, sizeof(cfgv));
-	cfgv.n_queues = o->n_queues;
-	rc = bpf_map_update_elem(bpf_map__fd(config), &zero, &cfgv, BPF_ANY);
-	if (rc < 0) {
-		seterr(errbuf, errlen, "setting the queue count: %s",
+	fp->config_fd = bpf_map__fd(config);
+	if (nat_fastpath_keepalive(fp) != 0) {
+		seterr(errbuf, errlen, "setting the queue count and lease: %s",
 		       strerror(errno));
 		goto fail;
 	}

@@ -736,6 +736,7 @@ static void housekeeping(struct nat_live *L)
 		nat_engine_tick(L->e, t);
 		if (L->o.on_tick)
 			L->o.on_tick(L->o.ctx, t);
+		nat_nfq_fp_tick(&L->fp);
 		atomic_store_explicit(&L->next_tick, t + TICK_NS,
 				      memory_order_relaxed);
 	}

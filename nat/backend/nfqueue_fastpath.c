@@ -106,6 +106,7 @@ int nat_nfq_fp_open(struct nat_nfq_fp *f, struct nat_engine *e,
 			.n_ifnames = f->n_ifs,
 			.max_flows = cfg->limits.max_flows,
 			.n_queues = n_queues ? n_queues : 1,
+			.keepalive_ms = NAT_NFQ_FP_LEASE_MS,
 		};
 		f->fp = nat_fastpath_open(&o, why, sizeof(why));
 	}
@@ -160,13 +161,15 @@ static const struct nat_live_counter fp_counter_list[] = {
 	{ "fastpath_hit", "translated in the kernel", 0, 2, 0 },
 	{ "fastpath_error", "dropped by the kernel fast path", 0, 2,
 	  NAT_LIVE_C_LOSS },
+	{ "fastpath_stale", "sent to the queue: the lease ran out", 0, 2, 0 },
+	{ "fastpath_lease_failed", "lease renewals refused", 0, 2, 0 },
 };
 
 size_t nat_nfq_fp_counters(const struct nat_nfq_fp *f,
 			   struct nat_live_counter *out, size_t max)
 {
 	const size_t all = sizeof(fp_counter_list) / sizeof(fp_counter_list[0]);
-	uint64_t v[3] = { f && f->fp ? 1 : 0, 0, 0 };
+	uint64_t v[5] = { f && f->fp ? 1 : 0, 0, 0, 0, f ? f->lease_failed : 0 };
 
 	if (f && f->fp) {
 		const char *names[32];
@@ -177,7 +180,15 @@ size_t nat_nfq_fp_counters(const struct nat_nfq_fp *f,
 				v[1] = vals[i];
 			else if (strcmp(names[i], "fastpath_error") == 0)
 				v[2] = vals[i];
+			else if (strcmp(names[i], "fastpath_stale") == 0)
+				v[3] = vals[i];
 		}
 	}
 	return nat_live_fill_counters(fp_counter_list, v, all, out, max);
+}
+
+void nat_nfq_fp_tick(struct nat_nfq_fp *f)
+{
+	if (f->fp && nat_fastpath_keepalive(f->fp) != 0)
+		f->lease_failed++;
 }

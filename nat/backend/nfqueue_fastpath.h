@@ -9,6 +9,7 @@
 #include <net/if.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 
 #include "config.h"
@@ -17,11 +18,17 @@
 
 enum { NAT_NFQ_FP_MAX_IFS = 16 };
 
+/* The kernel translates only while the gateway renews this lease (every
+ * tick, 100 ms): within NAT_NFQ_FP_LEASE_MS of a crash every packet is
+ * back on the queueing chains, which then fail closed. */
+enum { NAT_NFQ_FP_LEASE_MS = 3000 };
+
 struct nat_nfq_fp {
 	struct nat_fastpath *fp; /* NULL: not loaded */
 	struct nat_engine *e;
 	char ifnames[NAT_NFQ_FP_MAX_IFS][IF_NAMESIZE];
 	size_t n_ifs;
+	uint64_t lease_failed; /* renewals the kernel refused */
 };
 
 /* Loads the fast path as cfg->fastpath says and makes it e's offloader.
@@ -32,6 +39,9 @@ int nat_nfq_fp_open(struct nat_nfq_fp *f, struct nat_engine *e,
 		    const struct nat_config *cfg, unsigned n_queues, FILE *log,
 		    char *errbuf, size_t errlen)
 	__attribute__((warn_unused_result));
+
+/* Renews the kernel's lease (fastpath.h); every tick, under the lock. */
+void nat_nfq_fp_tick(struct nat_nfq_fp *f);
 
 /* Takes every offloaded flow back into the engine (its counters added),
  * stops offloading and unloads the program. Before the chains close:

@@ -181,6 +181,20 @@ static const struct m_row rows[] = {
 		  "failed mid-rewrite.",
 	  .words = "Fast path errors (dropped)", .comp = "FASTPATH",
 	  .line = 8, .flags = F_LOSS | F_NONZERO },
+	{ .key = "fastpath.stale", .prom = "glassnat_fastpath_stale_total",
+	  .type = M_COUNTER, BE("fastpath_stale"), .unit = "packets",
+	  .help = "Packets of offloaded flows the BPF program left to the "
+		  "queue because the gateway's lease had run out (its engine "
+		  "thread stalled for 3 s, or it died).",
+	  .words = "Fast path lease lapsed (packets sent to the queue)",
+	  .comp = "FASTPATH", .line = 8, .flags = F_NONZERO },
+	{ .key = "fastpath.lease_failed",
+	  .prom = "glassnat_fastpath_lease_failed_total",
+	  .type = M_COUNTER, BE("fastpath_lease_failed"), .unit = "renewals",
+	  .help = "Lease renewals the kernel refused (a map update failed): "
+		  "the kernel stops translating until one succeeds.",
+	  .words = "Fast path lease renewals refused", .comp = "FASTPATH",
+	  .line = 8, .flags = F_LOSS | F_NONZERO },
 	/* The live backend (NFQUEUE, WinDivert): absent when it has none. */
 	{ .key = "queue.batches", .prom = "glassnat_queue_batches_total",
 	  .type = M_COUNTER, BE("batches"), .unit = "batches",

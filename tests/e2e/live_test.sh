@@ -342,7 +342,16 @@ check "natdump follow $tcp_id shows the TCP flow's handshake, translated, with i
 # ---- 12. crash: fail closed, then the next start cleans up -----------------------------
 LOG2=$TMP/glassnat2.log
 start_glassnat "$LOG2"
+# A UDP flow answered both ways before the crash: with the fast path it is
+# in the kernel's map, which translates only while the gateway renews its
+# 3 s lease; after the crash it must stop like everything else.
+c1=$(peer "$NS_IN2" udp-ask $IP_SRV 5353 pre1 --sport 7788)
+c2=$(peer "$NS_IN2" udp-ask $IP_SRV 5353 pre2 --sport 7788)
 crash_glassnat
+sleep 4
+c3=$(peer "$NS_IN2" udp-ask $IP_SRV 5353 post --sport 7788)
+check "a UDP flow answered before the crash ($c1; $c2) gets no answer 4 s after it (fail closed, also when offloaded: $c3)" \
+	bash -c "[[ \$0 == 'peer=$IP_NAT:'*' data=pre1' && \$1 == 'peer=$IP_NAT:'*' data=pre2' && \$2 == timeout ]]" "$c1" "$c2" "$c3"
 check "after a crash (SIGKILL) the chains stay ($(chains_in_gw) lines)" \
 	test "$(chains_in_gw)" -gt 0
 r=$(peer "$NS_IN1" tcp-probe $IP_SRV 5001 --timeout 1)
