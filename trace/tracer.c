@@ -27,6 +27,7 @@
 #include "pcapng_write.h"
 #include "ring.h"
 #include "select.h"
+#include "thread.h"
 
 enum {
 	WRAP = 0xffffffffu,
@@ -487,6 +488,9 @@ static bool drain_one(struct tracer *t)
 static void *writer_main(void *arg)
 {
 	struct tracer *t = arg;
+	/* When the CPU is short, the packet path slows rather than the
+	 * trace losing records (a full queue still drops and counts). */
+	(void)nat_thread_prefer();
 	unsigned nap = POLL_MIN_US;
 	for (;;) {
 		bool stopping =
