@@ -47,12 +47,8 @@ enum {
 		1, /* zstd level: the cheapest of the standard ones */
 	/* pcapng bytes fed since the last flush that make the ring flush at
 	 * the next record boundary: bounds what a cut file loses when
-	 * packets come faster than one flush a second. Each flush costs a
-	 * write and a short zstd block: at 1 GB/s of pcapng, 1 MiB is a
-	 * thousand a second (200 KiB was five thousand). zstd writes every
-	 * full 128 KiB block as it goes, so a cut file still decodes to
-	 * within a block of its end. */
-	TRACE_RING_FLUSH_BYTES = 1024 * 1024,
+	 * packets come faster than one flush a second. */
+	TRACE_RING_FLUSH_BYTES = 200 * 1024,
 	/* Longest DIR accepted, with its NUL (the config's path limit). */
 	TRACE_RING_DIR_MAX = 256,
 };
