@@ -19,6 +19,7 @@ enum {
 
 struct pcapng_w {
 	pcapng_w_sink_fn sink;
+	pcapng_w_gather_fn gather; /* NULL: EPBs go whole to sink */
 	void *ctx;
 	uint32_t n_ifs;
 	uint64_t bytes;
@@ -121,6 +122,7 @@ struct pcapng_w *pcapng_w_open(pcapng_w_sink_fn sink, void *ctx, char *errbuf,
 		return NULL;
 	}
 	w->sink = sink;
+	w->gather = NULL;
 	w->ctx = ctx;
 	w->n_ifs = 0;
 	w->bytes = 0;
@@ -163,6 +165,51 @@ int pcapng_w_interface(struct pcapng_w *w, const char *name, uint16_t linktype,
 	return (int)w->n_ifs++;
 }
 
+/* The rest of an EPB whose fixed fields are laid out: the options and
+ * the trailer go after them in buf (which, like the stream there, is
+ * 4-aligned: the packet's padding is a piece of its own), the packet
+ * stays where it is, and the pieces go to the gather sink: the same bytes
+ * as the copying path. */
+static int packet_gather(struct pcapng_w *w, const uint8_t *data,
+			 size_t caplen, uint32_t dir_flags, const char *comment,
+			 char *errbuf, size_t errlen)
+{
+	static const uint8_t zero[4];
+	size_t head = w->len, pad = (4 - (caplen & 3)) & 3;
+	bool has_opts = false;
+	if (dir_flags) {
+		put_opt(w, PCAPNG_EPB_FLAGS, &dir_flags, 4);
+		has_opts = true;
+	}
+	if (comment) {
+		put_opt(w, PCAPNG_OPT_COMMENT, comment,
+			clip_utf8(comment, PCAPNG_W_MAX_COMMENT));
+		has_opts = true;
+	}
+	if (has_opts) {
+		put16(w, PCAPNG_OPT_ENDOFOPT);
+		put16(w, 0);
+	}
+	uint32_t total = (uint32_t)(w->len + caplen + pad + 4);
+	memcpy(w->buf + 4, &total, 4);
+	put32(w, total);
+	struct pcapng_w_piece v[4] = {
+		{ w->buf, head },
+		{ data, caplen },
+		{ zero, pad },
+		{ w->buf + head, w->len - head },
+	};
+	if (w->gather(w->ctx, v, 4, errbuf, errlen) < 0)
+		return -1;
+	w->bytes += total;
+	return 0;
+}
+
+void pcapng_w_set_gather(struct pcapng_w *w, pcapng_w_gather_fn fn)
+{
+	w->gather = fn;
+}
+
 int pcapng_w_packet(struct pcapng_w *w, uint32_t if_id, uint64_t ts_ns,
 		    const uint8_t *data, size_t caplen, size_t orig_len,
 		    uint32_t dir_flags, const char *comment, char *errbuf,
@@ -186,6 +233,9 @@ int pcapng_w_packet(struct pcapng_w *w, uint32_t if_id, uint64_t ts_ns,
 	put32(w, (uint32_t)ts_ns);
 	put32(w, (uint32_t)caplen);
 	put32(w, (uint32_t)orig_len);
+	if (w->gather)
+		return packet_gather(w, data, caplen, dir_flags, comment,
+				     errbuf, errlen);
 	if (caplen)
 		put(w, data, caplen);
 	pad4(w);

@@ -39,6 +39,24 @@ int pcapng_w_file_sink(void *ctx, const void *buf, size_t len, char *errbuf,
 
 struct pcapng_w;
 
+/* One piece of a block handed to a gather sink. */
+struct pcapng_w_piece {
+	const void *p;
+	size_t len;
+};
+
+/* Takes one whole block in n pieces, in order, in one call. Returns 0, or
+ * -1 with a message in errbuf. */
+typedef int (*pcapng_w_gather_fn)(void *ctx, const struct pcapng_w_piece *v,
+				  size_t n, char *errbuf, size_t errlen);
+
+/* From now on pcapng_w_packet hands each EPB to fn (with the sink's ctx)
+ * in pieces: the fixed fields, the packet bytes where the caller keeps
+ * them (not copied), its padding, and the options and trailer; so a
+ * sink that copies anyway (a compressor) saves one copy of every packet.
+ * Other blocks still go to the sink. NULL restores the sink. */
+void pcapng_w_set_gather(struct pcapng_w *w, pcapng_w_gather_fn fn);
+
 /* Reserves the block buffer and writes the SHB (shb_userappl "glassnat").
  * Returns NULL with a message in errbuf on failure. */
 struct pcapng_w *pcapng_w_open(pcapng_w_sink_fn sink, void *ctx, char *errbuf,

@@ -145,6 +145,20 @@ static int ring_sink(void *ctx, const void *buf, size_t len, char *errbuf,
 	return compress(r, buf, len, ZSTD_e_continue, errbuf, errlen);
 }
 
+/* A packet block in pieces (pcapng_w_set_gather): zstd copies its input
+ * into its window anyway, so the packet goes to it from the tracer's
+ * queue, not through the pcapng writer's buffer first. The pieces are fed
+ * back to back, with no flush between them. */
+static int ring_gather(void *ctx, const struct pcapng_w_piece *v, size_t n,
+		       char *errbuf, size_t errlen)
+{
+	for (size_t i = 0; i < n; i++)
+		if (v[i].len && ring_sink(ctx, v[i].p, v[i].len, errbuf,
+					  errlen) < 0)
+			return -1;
+	return 0;
+}
+
 /* Closes the current file as it is (after a failed write: what was
  * flushed stays readable, so it stays in the ring). */
 static void drop_file(struct trace_ring *r)
@@ -225,6 +239,7 @@ static int open_file(struct trace_ring *r, char *errbuf, size_t errlen)
 	r->w = pcapng_w_open(ring_sink, r, errbuf, errlen);
 	if (!r->w)
 		goto fail;
+	pcapng_w_set_gather(r->w, ring_gather);
 	if (pcapng_w_interface(r->w, "pre-nat", LINKTYPE_RAW, errbuf, errlen) !=
 		    TRACE_RING_IF_PRE ||
 	    pcapng_w_interface(r->w, "post-nat", LINKTYPE_RAW, errbuf,

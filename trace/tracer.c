@@ -6,6 +6,10 @@
  * padded to 8; a record never wraps: when it does not fit before the end,
  * a WRAP marker sends the reader back to offset 0. head and tail count
  * bytes since open; only the producer writes head, only the consumer tail.
+ * The engine copies each packet once: stage 0 puts the pre bytes straight
+ * into the record beyond head (unpublished), stage 1 adds the header and
+ * the post bytes and moves head past it (or leaves it, unselected). The
+ * queue is touched at open, so its page faults are not the engine's.
  *
  * The writer thread polls: when the queue is empty it sleeps, 1 ms
  * doubling to POLL_MAX_US while it stays empty, so an idle tracer costs a
@@ -23,6 +27,7 @@
 #include "pcapng_write.h"
 #include "ring.h"
 #include "select.h"
+#include "thread.h"
 
 enum {
 	WRAP = 0xffffffffu,
@@ -72,8 +77,10 @@ struct tracer {
 	/* engine thread */
 	struct trace_sel *sel;
 	atomic_bool enabled;
-	uint8_t *scratch; /* the pre bytes between stage 0 and stage 1 */
-	size_t scratch_len, scratch_orig;
+	/* The record stage 0 began in the queue (unpublished) for stage 1:
+	 * its place, and its pre bytes' length kept and on the wire. */
+	size_t slot_off, slot_skip, pre_len, pre_orig;
+	bool slot_ok;	/* there was room: the pre bytes are in the queue */
 	bool pend;	/* stage 0 kept a packet for stage 1 */
 	bool known;	/* its flow was already selected */
 	bool pre_match; /* the filter matched the pre bytes */
@@ -213,30 +220,37 @@ static size_t clip(size_t n)
 	return n > TRACE_MAX_PACKET ? TRACE_MAX_PACKET : n;
 }
 
-static void enqueue(struct tracer *t, const struct nat_engine *e,
-		    const struct nat_meta *m, const struct nat_result *r,
-		    const uint8_t *pre, size_t pre_len, size_t pre_orig,
-		    const uint8_t *post, size_t post_len)
+/* Finds room for a record of `need` bytes at the head: its offset, and
+ * the bytes skipped to the end of the queue first (0 when it fits before
+ * the end). False when the queue is full. Engine thread. */
+static bool room_for(struct tracer *t, size_t need, size_t *off, size_t *skip)
 {
-	uint64_t n_pkts = post ? 2 : 1;
-	size_t post_cl = post ? clip(post_len) : 0;
-	size_t need = rec_size(pre_len, post_cl);
-	bump(&t->selected, n_pkts);
-
 	uint64_t h = atomic_load_explicit(&t->head, memory_order_relaxed);
 	uint64_t tl = atomic_load_explicit(&t->tail, memory_order_acquire);
 	size_t room = t->qcap - (size_t)(h - tl);
-	size_t off = (size_t)(h % t->qcap);
-	size_t to_end = t->qcap - off;
-	size_t skip = to_end < need ? to_end : 0;
-	if (need > t->qcap || room < skip + need) {
-		bump(&t->lost, n_pkts);
-		return;
-	}
+	size_t o = (size_t)(h % t->qcap);
+	size_t to_end = t->qcap - o;
+	size_t sk = to_end < need ? to_end : 0;
+	if (need > t->qcap || room < sk + need)
+		return false;
+	*off = sk ? 0 : o;
+	*skip = sk;
+	return true;
+}
+
+/* Fills the header of the record at q + off, whose pre bytes are already
+ * in place, copies the post bytes after them and publishes it. */
+static void publish(struct tracer *t, const struct nat_engine *e,
+		    const struct nat_meta *m, const struct nat_result *r,
+		    size_t off, size_t skip, size_t pre_len, size_t pre_orig,
+		    const uint8_t *post, size_t post_len)
+{
+	size_t post_cl = post ? clip(post_len) : 0;
+	size_t need = rec_size(pre_len, post_cl);
+	uint64_t h = atomic_load_explicit(&t->head, memory_order_relaxed);
 	if (skip) {
 		uint32_t w = WRAP;
-		memcpy(t->q + off, &w, sizeof w);
-		off = 0;
+		memcpy(t->q + (size_t)(h % t->qcap), &w, sizeof w);
 	}
 
 	struct rec hd;
@@ -265,11 +279,60 @@ static void enqueue(struct tracer *t, const struct nat_engine *e,
 
 	uint8_t *d = t->q + off;
 	memcpy(d, &hd, offsetof(struct rec, name) + nl);
-	d += sizeof hd;
-	memcpy(d, pre, pre_len);
 	if (post_cl)
-		memcpy(d + pre_len, post, post_cl);
+		memcpy(d + sizeof hd + pre_len, post, post_cl);
 	atomic_store_explicit(&t->head, h + skip + need, memory_order_release);
+}
+
+/* Copies the pre bytes of a packet into the queue, unpublished: each
+ * packet is copied once, straight into the record that stage 1
+ * publishes (or forgets). Sets t->slot_ok, false when the queue has no
+ * room for the pre bytes and an equally long post. */
+static void stage_pre(struct tracer *t, const uint8_t *pkt, size_t len)
+{
+	t->pre_len = clip(len);
+	t->pre_orig = len;
+	t->slot_ok = room_for(t, rec_size(t->pre_len, t->pre_len),
+			      &t->slot_off, &t->slot_skip);
+	if (t->slot_ok)
+		memcpy(t->q + t->slot_off + sizeof(struct rec), pkt,
+		       t->pre_len);
+}
+
+/* Stage 1 of a selected packet: publishes the record staged by
+ * stage_pre with the post bytes, or counts both packets lost. */
+static void stage_post(struct tracer *t, const struct nat_engine *e,
+		       const struct nat_meta *m, const struct nat_result *r,
+		       const uint8_t *post, size_t post_len)
+{
+	bump(&t->selected, 2);
+	size_t need = rec_size(t->pre_len, clip(post_len));
+	size_t off, skip;
+	/* A post longer than the pre needs the larger room at the same
+	 * place (the pre bytes are there). */
+	if (!t->slot_ok ||
+	    (need > rec_size(t->pre_len, t->pre_len) &&
+	     (!room_for(t, need, &off, &skip) || off != t->slot_off))) {
+		bump(&t->lost, 2);
+		return;
+	}
+	publish(t, e, m, r, t->slot_off, t->slot_skip, t->pre_len,
+		t->pre_orig, post, post_len);
+}
+
+/* A dropped packet: one record, pre only. */
+static void enqueue_drop(struct tracer *t, const struct nat_engine *e,
+			 const struct nat_meta *m, const struct nat_result *r,
+			 const uint8_t *pkt, size_t len)
+{
+	size_t off, skip, pre = clip(len);
+	bump(&t->selected, 1);
+	if (!room_for(t, rec_size(pre, 0), &off, &skip)) {
+		bump(&t->lost, 1);
+		return;
+	}
+	memcpy(t->q + off + sizeof(struct rec), pkt, pre);
+	publish(t, e, m, r, off, skip, pre, len, NULL, 0);
 }
 
 void trace_packet(struct tracer *t, const struct nat_engine *e, int stage,
@@ -292,13 +355,10 @@ void trace_packet(struct tracer *t, const struct nat_engine *e, int stage,
 			if (w && !t->known)
 				trace_sel_decide(t->sel, w, sel);
 			if (sel && (!w || trace_sel_take(t->sel, w)))
-				enqueue(t, e, m, r, pkt, clip(len), len, NULL,
-					0);
+				enqueue_drop(t, e, m, r, pkt, len);
 			return;
 		}
-		t->scratch_len = clip(len);
-		t->scratch_orig = len;
-		memcpy(t->scratch, pkt, t->scratch_len);
+		stage_pre(t, pkt, len);
 		t->pend = true;
 		return;
 	}
@@ -310,8 +370,7 @@ void trace_packet(struct tracer *t, const struct nat_engine *e, int stage,
 	if (w && !t->known)
 		trace_sel_decide(t->sel, w, sel);
 	if (sel && (!w || trace_sel_take(t->sel, w)))
-		enqueue(t, e, m, r, t->scratch, t->scratch_len, t->scratch_orig,
-			pkt, len);
+		stage_post(t, e, m, r, pkt, len);
 }
 
 void trace_hook(void *ctx, int stage, const uint8_t *pkt, size_t len,
@@ -429,6 +488,9 @@ static bool drain_one(struct tracer *t)
 static void *writer_main(void *arg)
 {
 	struct tracer *t = arg;
+	/* When the CPU is short, the packet path slows rather than the
+	 * trace losing records (a full queue still drops and counts). */
+	(void)nat_thread_prefer();
 	unsigned nap = POLL_MIN_US;
 	for (;;) {
 		bool stopping =
@@ -465,7 +527,6 @@ static void *writer_main(void *arg)
 static void free_tracer(struct tracer *t)
 {
 	trace_sel_close(t->sel);
-	free(t->scratch);
 	free(t->q);
 	pthread_mutex_destroy(&t->err_mu);
 	free(t);
@@ -511,12 +572,14 @@ struct tracer *trace_open_opts(const struct nat_trace_cfg *cfg,
 		goto fail;
 	t->qcap = (size_t)queue * TRACE_QUEUE_UNIT;
 	t->q = malloc(t->qcap);
-	t->scratch = malloc(TRACE_MAX_PACKET);
-	if (!t->q || !t->scratch) {
+	if (!t->q) {
 		snprintf(errbuf, errlen,
 			 "trace queue: out of memory (%zu bytes)", t->qcap);
 		goto fail;
 	}
+	/* Touched here so that the engine thread never takes the page
+	 * faults of the queue's first lap. */
+	memset(t->q, 0, t->qcap);
 	t->ring = trace_ring_open(dir, fsize, files, errbuf, errlen);
 	if (!t->ring)
 		goto fail;

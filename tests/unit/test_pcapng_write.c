@@ -276,3 +276,95 @@ Test(pcapng_write, tshark_reads_it, .init = make_tmpdir, .fini = remove_tmpdir)
 	cr_assert_eq(pclose(p), 0);
 	cr_assert_eq(n, 3);
 }
+
+/* A memory stream for the gather test: blocks from the sink and pieces
+ * from the gather sink, appended; gathers counts gather calls. */
+struct mem_out {
+	uint8_t buf[8192];
+	size_t len;
+	unsigned gathers;
+};
+
+static int mem_sink(void *ctx, const void *buf, size_t len, char *errbuf,
+		    size_t errlen)
+{
+	struct mem_out *m = ctx;
+	(void)errbuf;
+	(void)errlen;
+	cr_assert_leq(m->len + len, sizeof m->buf);
+	memcpy(m->buf + m->len, buf, len);
+	m->len += len;
+	return 0;
+}
+
+static int mem_gather(void *ctx, const struct pcapng_w_piece *v, size_t n,
+		      char *errbuf, size_t errlen)
+{
+	struct mem_out *m = ctx;
+	m->gathers++;
+	for (size_t i = 0; i < n; i++)
+		mem_sink(ctx, v[i].p, v[i].len, errbuf, errlen);
+	return 0;
+}
+
+/* Every packet length modulo 4, with and without flags and comments of
+ * every length modulo 4: the gathered stream is byte for byte the copied
+ * one, and each packet is one gather call. */
+Test(pcapng_write, gathered_packets_are_the_same_bytes_as_copied)
+{
+	static const char *comments[] = { NULL, "a", "ab", "abc", "abcd",
+					  "flow=7 stage=post dir=in" };
+	uint8_t pkt[64];
+	char err[256];
+	for (size_t i = 0; i < sizeof pkt; i++)
+		pkt[i] = (uint8_t)(i * 37 + 1);
+	for (size_t caplen = 0; caplen <= 9; caplen++) {
+		for (size_t c = 0; c < sizeof comments / sizeof *comments;
+		     c++) {
+			for (uint32_t flags = 0; flags <= PCAPNG_W_DIR_OUT;
+			     flags += PCAPNG_W_DIR_OUT) {
+				static struct mem_out a, b;
+				memset(&a, 0, sizeof a);
+				memset(&b, 0, sizeof b);
+				struct pcapng_w *wa = pcapng_w_open(
+					mem_sink, &a, err, sizeof err);
+				struct pcapng_w *wb = pcapng_w_open(
+					mem_sink, &b, err, sizeof err);
+				cr_assert(wa && wb, "%s", err);
+				pcapng_w_set_gather(wb, mem_gather);
+				cr_assert_eq(pcapng_w_interface(wa, "pre-nat",
+								101, err,
+								sizeof err),
+					     0);
+				cr_assert_eq(pcapng_w_interface(wb, "pre-nat",
+								101, err,
+								sizeof err),
+					     0);
+				cr_assert_eq(pcapng_w_packet(wa, 0, 42, pkt,
+							     caplen, 60, flags,
+							     comments[c], err,
+							     sizeof err),
+					     0);
+				cr_assert_eq(pcapng_w_packet(wb, 0, 42, pkt,
+							     caplen, 60, flags,
+							     comments[c], err,
+							     sizeof err),
+					     0);
+				cr_assert_eq(b.gathers, 1u);
+				cr_assert_eq(a.len, b.len,
+					     "caplen %zu comment %zu flags %u: "
+					     "%zu bytes copied, %zu gathered",
+					     caplen, c, flags, a.len, b.len);
+				cr_assert_eq(a.len % 4, 0u);
+				cr_assert(!memcmp(a.buf, b.buf, a.len),
+					  "caplen %zu comment %zu flags %u: "
+					  "bytes differ",
+					  caplen, c, flags);
+				cr_assert_eq(pcapng_w_bytes(wa),
+					     pcapng_w_bytes(wb));
+				pcapng_w_close(wa);
+				pcapng_w_close(wb);
+			}
+		}
+	}
+}

@@ -775,3 +775,167 @@ Test(trace, write_errors_counted_not_fatal)
 	cr_assert_eq(g.selected, g.written + g.lost + g.failed);
 	cr_assert_eq(mkdir(g_dir, 0700), 0); /* for teardown */
 }
+
+/* ---- large packets, every byte read back ---- */
+
+/* Record i's packet bytes, regenerated from i for the check: an IPv4
+ * header (so selection and notes see a packet) and a pseudo-random rest;
+ * the post copy differs in its source address byte. */
+static uint64_t rb_seed;
+static uint8_t rb_byte(void)
+{
+	rb_seed ^= rb_seed << 13;
+	rb_seed ^= rb_seed >> 7;
+	rb_seed ^= rb_seed << 17;
+	return (uint8_t)(rb_seed >> 24);
+}
+
+static size_t rb_len(size_t i)
+{
+	/* every tenth a GSO-sized packet, odd lengths included, up to the
+	 * most a record keeps; the rest 20-1519 bytes */
+	return i % 10 == 3 ? TRACE_MAX_PACKET - (i * 7919) % 40000
+			   : 20 + (i * 131) % 1500;
+}
+
+static void rb_fill(uint8_t *p, size_t i, bool post)
+{
+	size_t n = rb_len(i);
+	rb_seed = 0x9e3779b97f4a7c15ull * (i + 1);
+	for (size_t k = 0; k < n; k++)
+		p[k] = rb_byte();
+	p[0] = 0x45;
+	p[9] = 253; /* experimental protocol: no ports, no map= */
+	if (post)
+		p[12] ^= 0xff;
+}
+
+Test(trace, large_packets_read_back_byte_for_byte_across_wraps_and_files)
+{
+	enum { N = 600 };
+	static uint8_t pkt[TRACE_MAX_PACKET], want[TRACE_MAX_PACKET];
+	char err[256];
+	/* A queue of 400 KiB: a few GSO-sized pairs, so it wraps many times;
+	 * files of 512 KiB: the records span a dozen files. */
+	g_cfg.trace.queue = 256;
+	g_cfg.trace.file_size = 512u << 10;
+	g_cfg.trace.files = 64;
+	struct tracer *t = trace_open(&g_cfg.trace, g_dir, NULL, err,
+				      sizeof err);
+	cr_assert_not_null(t, "%s", err);
+	uint64_t epbs = 0, bytes = 0;
+	for (size_t i = 0; i < N; i++) {
+		bool drop = i % 17 == 5;
+		struct nat_meta m = { .dir = drop ? NAT_DIR_IN : NAT_DIR_OUT,
+				      .ts_ns = 1700000000ull * S + i * 1000 };
+		struct nat_result r = {
+			.verdict = drop ? NAT_V_DROP : NAT_V_BYPASS,
+			.reason = drop ? NAT_R_NO_MAPPING : NAT_R_NONE,
+			.dir = m.dir,
+			.flow_id = drop ? 0 : 1000 + i,
+			.rule = NAT_RULE_NONE,
+		};
+		rb_fill(pkt, i, false);
+		trace_packet(t, NULL, 0, pkt, rb_len(i), &m, &r);
+		if (!drop) {
+			rb_fill(pkt, i, true);
+			trace_packet(t, NULL, 1, pkt, rb_len(i), &m, &r);
+		}
+		epbs += drop ? 1 : 2;
+		bytes += (drop ? 1 : 2) * rb_len(i);
+		if (i % 2) /* two pairs fit the queue: nothing is lost */
+			trace_sync(t);
+	}
+	trace_sync(t);
+	cr_assert_eq(trace_selected(t), epbs);
+	cr_assert_eq(trace_lost(t), 0);
+	cr_assert_eq(trace_written(t), epbs);
+	trace_close(t);
+
+	list_files();
+	cr_assert_gt(g_nfiles, 5, "%zu files for %llu bytes of packets",
+		     g_nfiles, (unsigned long long)bytes);
+	size_t i = 0, stage = 0, seen = 0;
+	for (size_t f = 0; f < g_nfiles; f++) {
+		size_t len;
+		uint8_t *raw = unzstd(g_files[f], &len, false);
+		struct cap_mem mem;
+		struct cap_source src;
+		char cerr[CAP_ERRBUF_SIZE];
+		cap_source_mem(&src, &mem, raw, len);
+		struct cap_reader *rd = cap_open(&src, cerr, sizeof cerr);
+		cr_assert_not_null(rd, "%s: %s", g_files[f], cerr);
+		struct cap_packet p;
+		int rc;
+		while ((rc = cap_next(rd, &p, cerr, sizeof cerr)) == 1) {
+			cr_assert_lt(i, (size_t)N, "more packets than written");
+			bool drop = i % 17 == 5;
+			rb_fill(want, i, stage == 1);
+			cr_assert_eq(p.ifindex, stage, "record %zu", i);
+			cr_assert_eq(p.caplen, rb_len(i), "record %zu", i);
+			cr_assert_eq(p.len, rb_len(i), "record %zu", i);
+			cr_assert_eq(p.ts_ns, 1700000000ull * S + i * 1000,
+				     "record %zu", i);
+			cr_assert_eq(p.flags, drop ? 1u : 2u, "record %zu", i);
+			cr_assert(!memcmp(p.data, want, p.caplen),
+				  "record %zu stage %zu: bytes differ", i,
+				  stage);
+			char c[128];
+			if (drop)
+				snprintf(c, sizeof c,
+					 "flow=0 stage=pre dir=in verdict=drop "
+					 "reason=no_mapping");
+			else
+				snprintf(c, sizeof c,
+					 "flow=%zu stage=%s dir=out "
+					 "verdict=bypass",
+					 1000 + i, stage ? "post" : "pre");
+			cr_assert_str_eq(p.comment ? p.comment : "", c,
+					 "record %zu", i);
+			seen++;
+			if (drop || stage == 1) {
+				i++;
+				stage = 0;
+			} else {
+				stage = 1;
+			}
+		}
+		cr_assert_eq(rc, 0, "%s: %s", g_files[f], cerr);
+		cap_close(rd);
+		free(raw);
+	}
+	cr_assert_eq(i, (size_t)N, "%zu of %d records read back", i, N);
+	cr_assert_eq(seen, epbs);
+}
+
+/* The engine's post may be longer than its pre: the record grows in the
+ * queue where its pre bytes already are, and reads back whole. */
+Test(trace, post_longer_than_pre_read_back_whole)
+{
+	static uint8_t pre[200], post[260];
+	char err[256];
+	struct tracer *t = trace_open(&g_cfg.trace, g_dir, NULL, err,
+				      sizeof err);
+	cr_assert_not_null(t, "%s", err);
+	for (size_t k = 0; k < sizeof post; k++)
+		post[k] = (uint8_t)(k * 7 + 3);
+	memcpy(pre, post, sizeof pre);
+	pre[0] = post[0] = 0x45;
+	pre[9] = post[9] = 253;
+	struct nat_meta m = { .dir = NAT_DIR_OUT, .ts_ns = 5 * S };
+	struct nat_result r = { .verdict = NAT_V_BYPASS, .dir = NAT_DIR_OUT,
+				.flow_id = 9, .rule = NAT_RULE_NONE };
+	trace_packet(t, NULL, 0, pre, sizeof pre, &m, &r);
+	trace_packet(t, NULL, 1, post, sizeof post, &m, &r);
+	trace_sync(t);
+	cr_assert_eq(trace_written(t), 2);
+	cr_assert_eq(trace_lost(t), 0);
+	trace_close(t);
+	read_all();
+	cr_assert_eq(g_ngot, 2);
+	cr_assert_eq(g_got[0].caplen, sizeof pre);
+	cr_assert_eq(g_got[1].caplen, sizeof post);
+	cr_assert(!memcmp(g_got[0].data, pre, sizeof pre));
+	cr_assert(!memcmp(g_got[1].data, post, 256),
+		  "post bytes differ"); /* g_got keeps 256 */
+}
