@@ -124,6 +124,7 @@ $(BUILD)/bench_engine: $(BENCH_SRC) $(LIB)
 # Test helpers the e2e scripts and benches run (built like the rest, so
 # SAN=1 gets sanitized helpers too).
 E2E_TOOLS := $(BUILD)/natdump_gen $(BUILD)/trace_gen $(BUILD)/hostcfg_drive
+E2E_TOOLS += $(BUILD)/fastpath_diff
 $(BUILD)/fastpath_diff: tests/e2e/fastpath_diff.c $(LIB)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 $(BUILD)/hostcfg_drive: tests/e2e/hostcfg_drive.c $(LIB)

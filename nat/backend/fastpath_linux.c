@@ -78,6 +78,8 @@ static void fp_keep(char *dst, size_t n, const char *line)
 }
 
 static int fp_print(enum libbpf_print_level level, const char *fmt,
+		    va_list ap) __attribute__((format(printf, 2, 0)));
+static int fp_print(enum libbpf_print_level level, const char *fmt,
 		    va_list ap)
 {
 	char small[512], *line = small, *big = NULL;
@@ -315,9 +317,8 @@ struct nat_fastpath *nat_fastpath_open(const struct nat_fastpath_opts *o,
 	if (rc < 0) {
 		if (fp_last_verifier[0])
 			seterr(errbuf, errlen,
-			       "loading the BPF program: %s%s: verifier: %s",
-			       strerror(-rc), perm_hint(-rc),
-			       fp_last_verifier);
+			       "loading the BPF program: %s: verifier: %s",
+			       strerror(-rc), fp_last_verifier);
 		else
 			seterr(errbuf, errlen, "loading the BPF program: %s%s%s%s",
 			       strerror(-rc), perm_hint(-rc),
@@ -471,6 +472,11 @@ void nat_fastpath_flush(struct nat_fastpath *fp)
 		if (bpf_map_delete_elem(fp->flows_fd, &key) != 0)
 			break;
 	pthread_mutex_unlock(&fp->lock);
+}
+
+int nat_fastpath_prog_fd(const struct nat_fastpath *fp)
+{
+	return fp->prog_fd;
 }
 
 static const char *const fp_counter_names[NAT_FP_C_MAX] = {

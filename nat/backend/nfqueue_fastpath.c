@@ -1,12 +1,13 @@
 /* The NFQUEUE backend's kernel fast path for one run: see
- * nfqueue_fastpath.h. The program (fastpath.h) goes on every non-loopback
- * Ethernet interface of the namespace that is up: whichever one carries an
- * inside network or the outside route, a packet of an offloaded flow meets
- * it where it arrives, and on any other it finds no map entry and goes on
- * as before. */
+ * nfqueue_fastpath.h. The program (fastpath.h) goes on every Ethernet
+ * interface of the namespace that is up and has an IPv4 address (not
+ * loopback): whichever one carries an inside network or the outside route,
+ * a packet of an offloaded flow meets it where it arrives, and on any
+ * other it finds no map entry and goes on as before. */
 #include "nfqueue_fastpath.h"
 
 #include <errno.h>
+#include <ifaddrs.h>
 #include <net/if_arp.h>
 #include <stdio.h>
 #include <string.h>
@@ -32,42 +33,53 @@ static bool if_wanted(int fd, const char *ifname)
 	return ifr.ifr_hwaddr.sa_family == ARPHRD_ETHER;
 }
 
-/* Fills f->ifnames. Returns -1 with errbuf when there is none or too
- * many. */
+/* Fills f->ifnames: every interface with an IPv4 address (an inside
+ * network's or the outside link's) that if_wanted() accepts. Bridge ports
+ * carry no address and are left out: the bridge itself gets the program,
+ * so a packet is looked up once. Returns -1 with errbuf when there is none
+ * or too many. */
 static int pick_ifs(struct nat_nfq_fp *f, char *errbuf, size_t errlen)
 {
-	struct if_nameindex *all = if_nameindex();
+	struct ifaddrs *all = NULL;
 	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 	int rc = 0;
 
 	f->n_ifs = 0;
-	if (!all || fd < 0) {
+	if (fd < 0 || getifaddrs(&all) != 0) {
 		snprintf(errbuf, errlen, "listing the interfaces: %s",
 			 strerror(errno));
 		rc = -1;
 		goto out;
 	}
-	for (struct if_nameindex *i = all; i->if_index; i++) {
-		if (!if_wanted(fd, i->if_name))
+	for (struct ifaddrs *a = all; a; a = a->ifa_next) {
+		if (!a->ifa_addr || a->ifa_addr->sa_family != AF_INET ||
+		    !if_wanted(fd, a->ifa_name))
+			continue;
+		bool dup = false;
+		for (size_t i = 0; i < f->n_ifs; i++)
+			dup |= strcmp(f->ifnames[i], a->ifa_name) == 0;
+		if (dup)
 			continue;
 		if (f->n_ifs == NAT_NFQ_FP_MAX_IFS) {
 			snprintf(errbuf, errlen,
-				 "more than %d Ethernet interfaces are up",
+				 "more than %d Ethernet interfaces with an "
+				 "IPv4 address are up",
 				 NAT_NFQ_FP_MAX_IFS);
 			rc = -1;
 			goto out;
 		}
-		snprintf(f->ifnames[f->n_ifs++], IF_NAMESIZE, "%s", i->if_name);
+		snprintf(f->ifnames[f->n_ifs++], IF_NAMESIZE, "%s", a->ifa_name);
 	}
 	if (f->n_ifs == 0) {
-		snprintf(errbuf, errlen, "no Ethernet interface is up");
+		snprintf(errbuf, errlen,
+			 "no Ethernet interface with an IPv4 address is up");
 		rc = -1;
 	}
 out:
 	if (fd >= 0)
 		close(fd);
 	if (all)
-		if_freenameindex(all);
+		freeifaddrs(all);
 	return rc;
 }
 
