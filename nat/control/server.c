@@ -147,17 +147,27 @@ void ctl_server_close(struct nat_ctl_server *s, int slot)
 	c->st = CL_FREE;
 }
 
+/* A slot's state as the control thread sees it without mu: the engine
+ * thread moves a QUEUED slot to DONE (under mu) while this thread scans
+ * every slot, so the scan reads atomically (nat_ctl_server_drain stores
+ * atomically). The control thread's own moves need nothing more. */
+static enum ctl_cl_state cl_state(const struct nat_ctl_server *s, int slot)
+{
+	return __atomic_load_n(&s->cl[slot].st, __ATOMIC_ACQUIRE);
+}
+
 bool ctl_server_busy(const struct nat_ctl_server *s, int slot)
 {
-	return s->cl[slot].st == CL_READING || s->cl[slot].st == CL_WRITING ||
-	       s->cl[slot].st == CL_WATCHING;
+	enum ctl_cl_state st = cl_state(s, slot);
+	return st == CL_READING || st == CL_WRITING || st == CL_WATCHING;
 }
 
 /* Busy with a deadline: a subscriber has none (it may be quiet for
  * hours; a stalled one only loses lines). */
 static bool timed(const struct nat_ctl_server *s, int slot)
 {
-	return s->cl[slot].st == CL_READING || s->cl[slot].st == CL_WRITING;
+	enum ctl_cl_state st = cl_state(s, slot);
+	return st == CL_READING || st == CL_WRITING;
 }
 
 uint64_t ctl_server_next_deadline(const struct nat_ctl_server *s,
@@ -493,7 +503,7 @@ void nat_ctl_server_drain(struct nat_ctl_server *s, struct nat_engine *e,
 		pthread_mutex_lock(&s->mu);
 		c->out = line;
 		c->code = code;
-		c->st = CL_DONE;
+		__atomic_store_n(&c->st, CL_DONE, __ATOMIC_RELEASE);
 		pthread_mutex_unlock(&s->mu);
 	}
 	ctl_link_wake_ctl(s);
