@@ -143,6 +143,12 @@ start_glassnat() {
 	die "glassnat did not start ($TOPO, $CASE; its log above)"
 }
 
+# fp_counters: "LOADED KERNEL_PACKETS ENGINE_PACKETS" from stats --json
+# (LOADED none when this build has no fastpath.* counters).
+fp_counters() {
+	ctl stats --json 2>/dev/null |
+		jq -r '.stats | "\(.fastpath.loaded // "none") \(.fastpath.packets // 0) \(.packets // 0)"' 2>/dev/null
+}
 # The glassnat process in the gateway namespace (timeout's child).
 glassnat_pid() {
 	local p
@@ -165,7 +171,8 @@ cpu_snap() {
 # "comm/tid:%,..." busiest first, % of one core.
 tcp_gbps() {
 	local p=$1 cm=${2:-cpu$1} out v gp= t0 t1 b a
-	[ "$CASE" != kernel ] && gp=$(glassnat_pid)
+	local f0 f1
+	[ "$CASE" != kernel ] && gp=$(glassnat_pid) && f0=$(fp_counters)
 	[ -n "$gp" ] && b=$(cpu_snap "$gp") && t0=$EPOCHREALTIME
 	out=$(ip netns exec "$NS_IN1" timeout $((DUR + 20)) iperf3 -c $IP_SRV -p 5201 -t "$DUR" -P "$p" -J 2>&1)
 	if [ -n "$gp" ]; then
@@ -175,6 +182,12 @@ tcp_gbps() {
 			awk -v s="$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')" -v hz="$(getconf CLK_TCK)" \
 				'{ printf "%d %s/%s\n", ($5 - $3) * 100 / hz / s + 0.5, $2, $1 }' |
 			sort -rn | awk '{ printf "%s%s:%d%%", (NR > 1 ? "," : ""), $2, $1 }')"
+		f1=$(fp_counters)
+		# loaded (true/false/none) and the share of the run's packets the
+		# kernel translated: fast path packets / (those + the engine's)
+		record "fp_loaded_$cm" "$(awk '{ print $1 }' <<<"$f1")"
+		record "fp_share_$cm" "$(awk -v a="$f0" -v b="$f1" 'BEGIN { split(a, x, " "); split(b, y, " ")
+			k = y[2] - x[2]; u = y[3] - x[3]; printf "%.1f", (k + u > 0) ? 100 * k / (k + u) : 0 }')"
 	fi
 	v=$(jq -r '.end.sum_received.bits_per_second / 1e9' <<<"$out" 2>/dev/null)
 	num "$v" || die "TCP -P $p ($TOPO, $CASE): iperf3 gave no throughput: $(jq -r '.error // empty' <<<"$out" 2>/dev/null | head -c 300)"
@@ -349,8 +362,17 @@ echo
 echo "live benchmark: glassnat $(git describe --always --dirty 2>/dev/null || echo '?'), $(nproc) CPUs," \
 	"median of RUNS=$RUNS rounds (cases interleaved), TCP ${DUR} s, UDP/conn ${UDUR} s, total ${T_TOTAL} s"
 [ "$HAVE_FP" = 1 ] || echo "fast path: $NO_FP"
+HAVE_FP_BUILD=$HAVE_FP
 for TOPO in $TOPOS; do
 	echo
+	HAVE_FP=$HAVE_FP_BUILD
+	NO_FP="n/a (no fast path in this build)"
+	if [ "$HAVE_FP" = 1 ] && awk -v t="$TOPO" '$1 == t && $2 == "fp" && $3 ~ /^fp_loaded_/ && $4 != "true" { bad = 1 }
+		END { exit !bad }' "$RES"; then
+		HAVE_FP=0
+		NO_FP="n/a (fast path not loaded: see the log lines below)"
+		echo "$TOPO: the fast path was not loaded in the fast-path case; its figures are not shown"
+	fi
 	case $TOPO in
 	router) echo "topology router: in1 -> br0 gw out0 -> inet (router) -> srv" ;;
 	direct) echo "topology direct: in1 -> br0 gw out0 -> srv (no router)" ;;
@@ -388,6 +410,8 @@ for TOPO in $TOPOS; do
 		r=$(ratio "$a" "$b")
 		printf '    %-52s %s -> %s Gbit/s = %sx  (target >= 1.0x: %s)\n' \
 			"TCP -P 4 vs -P 1:" "$(fmt "$b" 2)" "$(fmt "$a" 2)" "$r" "$(met "$r" 1.0)"
+		printf '    %-52s %s%% -P 1, %s%% -P 4 (fast path loaded: %s)\n' "packets translated in the kernel (fast path):" \
+			"$(med "$TOPO" "$CASE" fp_share_cpu1)" "$(med "$TOPO" "$CASE" fp_share_cpu4)" "$(last "$TOPO" "$CASE" fp_loaded_cpu1)"
 		printf '    %-52s %s\n' "CPU per thread, -P 1 (last round):" "$(last "$TOPO" "$CASE" cpu1)"
 		printf '    %-52s %s\n' "CPU per thread, -P 4 (last round):" "$(last "$TOPO" "$CASE" cpu4)"
 		w=$(med "$TOPO" "$CASE" trace_written); l=$(med "$TOPO" "$CASE" trace_lost)
