@@ -5,7 +5,8 @@
 # glassnat process (its user code and the kernel work done in its system
 # calls, as a share of its own samples) and of all the bench traffic's
 # commands (glassnat, iperf3 client and server, ksoftirqd: the forwarding
-# on veths runs in the sender's softirq).
+# on veths runs in the sender's softirq), and which of the queue path's
+# copies the copy routines' samples are (tests/bench/perf_samples.awk).
 # docs/performance.md quotes its output ("The profile").
 #
 #   MODE=nofp|fp   glassnat --no-fastpath (default; plain `glassnat run`
@@ -84,28 +85,18 @@ wait "$IPID"
 gbps=$(jq -r '.end.sum_received.bits_per_second / 1e9' "$TMP/iperf.json" 2>/dev/null)
 [[ $gbps =~ ^[0-9.]+$ ]] || die "iperf3: $(jq -r '.error // empty' "$TMP/iperf.json" 2>/dev/null)"
 
-report() { # report TITLE [perf report options]
-	echo
-	echo "## $1"
-	shift
-	timeout 300 perf report -i "$TMP/perf.data" --stdio --no-children --sort sym -g none \
-		--percent-limit 0.5 "$@" 2>/dev/null | grep -E '^ +[0-9.]+%' | head -n "$TOP"
-}
 echo "profile: glassnat $(git describe --always --dirty 2>/dev/null) MODE=$MODE ${args[*]}," \
 	"iperf3 -P 1 for ${DUR} s: $(printf '%.2f' "$gbps") Gbit/s, $(nproc) CPUs"
-samples=$(timeout 300 perf report -i "$TMP/perf.data" --stdio --sort comm -g none 2>/dev/null |
-	grep -E '^ +[0-9.]+%' | head -8)
 echo
 echo "## samples by command (whole machine)"
-echo "$samples"
-report "glassnat (its threads: user code and the kernel in its system calls), % of its samples" \
-	--comms glassnat --percentage relative
-echo
-echo "## glassnat, inclusive (a symbol with everything it calls, % of glassnat's samples; a sample"
-echo "## counts for each function on its call chain, so these overlap): the queue's copies and reinjection"
-timeout 300 perf report -i "$TMP/perf.data" --stdio --children --sort sym -g none --comms glassnat \
-	--percentage relative 2>/dev/null | grep -E '^ +[0-9.]+%' |
-	grep -E ' (__libc_sendmsg|__recvmmsg|nfqnl_recv_verdict|nfqnl_reinject|skb_copy_datagram_iter|skb_ensure_writable|skb_copy_bits|__pskb_pull_tail|_copy_to_iter|_copy_from_iter|__pi_memcpy|memcpy_orig|tcp_v4_rcv|nft_do_chain|__schedule)$' |
-	awk '{ printf "  %8s inclusive %8s self  %s\n", $1, $2, $4 }'
-report "the bench traffic's commands (glassnat, iperf3, ksoftirqd), % of their samples" \
-	--comms glassnat,iperf3,ksoftirqd/0,ksoftirqd/1 --percentage relative
+timeout 300 perf report -i "$TMP/perf.data" --stdio --sort comm -g none 2>/dev/null |
+	grep -E '^ +[0-9.]+%' | head -8
+samples() { # samples WHO COMMS
+	echo
+	echo "## $1"
+	timeout 300 perf script -i "$TMP/perf.data" --comms "$2" -F comm,tid,ip,sym,dso 2>/dev/null |
+		awk -v WHO="$1" -v TOP="$TOP" -f tests/bench/perf_samples.awk
+}
+samples "glassnat (its threads: its code and the kernel's work in its system calls)" glassnat
+samples "the bench traffic (glassnat, iperf3 client and server, ksoftirqd)" \
+	glassnat,iperf3,ksoftirqd/0,ksoftirqd/1
