@@ -6,6 +6,7 @@
 function done() {
 	tot++
 	leaf[top]++
+	if (top ~ /^bpf_prog_/) bpf++
 	where[topdso ~ /kernel/ ? "the kernel" : topdso ~ /\/glassnat\)$/ ? "glassnat's code" : topdso ~ /libc/ ? "libc" : "other libraries and unknown"]++
 	if (top ~ /^(__pi_memcpy|_copy_to_iter|_copy_from_iter|copy_user_generic|rep_movs_alternative|memcpy_orig)$/) {
 		c++
@@ -29,6 +30,7 @@ END {
 	for (x in k) printf "  %5.1f%%  %s\n", 100 * k[x] / tot, x
 	printf "by where the leaf is:"
 	for (x in where) printf " %s %.1f%%;", x, 100 * where[x] / tot
+	printf "\nBPF programs (the fast path's is bpf_prog_..._glassnat_fp), self: %.1f%%", 100 * bpf / tot
 	printf "\nwhere the samples end (self time):\n"
 	for (x in leaf) printf "  %5.1f%%  %s\n", 100 * leaf[x] / tot, x | ("sort -rn | head -" (TOP ? TOP : 20))
 }
