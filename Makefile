@@ -41,6 +41,7 @@ CPPFLAGS += -D_GNU_SOURCE $(NAT_DIRS:%=-I%) -Itrace -Ilogging
 CFLAGS ?= -O2 -g
 CFLAGS += -std=c11 $(WARN) -fno-strict-aliasing
 LDLIBS := -lyaml -lpcap -lzstd -ljansson -lpthread -lm -lnetfilter_queue -lmnl -lmicrohttpd
+LDLIBS += -lbpf
 
 ifeq ($(SAN),1)
 BUILD ?= build-san
@@ -55,13 +56,14 @@ endif
 # only for Windows (mk/windows.mk), *_unix.c and the NFQUEUE backend only
 # for Linux. Everything but main.c goes into one static library, which the
 # programs, the unit tests and the benches link.
-NAT_SRC := $(wildcard $(NAT_DIRS:%=%/*.c))
+# *.bpf.c are BPF programs, built by clang for the BPF target (below).
+NAT_SRC := $(filter-out %.bpf.c, $(wildcard $(NAT_DIRS:%=%/*.c)))
 NAT_MAIN := nat/app/main.c
 WIN_ONLY := %_win.c nat/backend/windivert.c
-LINUX_ONLY := %_unix.c nat/backend/nfqueue%.c
+LINUX_ONLY := %_unix.c nat/backend/nfqueue%.c nat/backend/fastpath%.c
 LIB_SRC := $(filter-out $(NAT_MAIN) $(WIN_ONLY), $(NAT_SRC)) \
 	$(wildcard trace/*.c) $(wildcard logging/*.c)
-LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
+LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/nat/backend/fastpath_blob.o
 LIB := $(BUILD)/libglassnat.a
 
 NATDUMP_SRC := $(wildcard tools/natdump/*.c)
@@ -91,6 +93,24 @@ $(LIB): $(LIB_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
 
+# The fast path's BPF program (docs/fastpath.md): clang for the BPF target
+# (never the C rules above, never the Windows build), then linked into the
+# library as data (fastpath_blob.S .incbin's it) for libbpf to open from
+# memory. -ffreestanding: clang's own stdint.h, not glibc's (which wants
+# a 32-bit stubs header for a target it does not know).
+BPF_CC ?= clang
+BPF_CFLAGS := -target bpf -O2 -g -ffreestanding $(WARN) -Inat/backend -Inat/core \
+	-I/usr/include/$(shell gcc -print-multiarch 2>/dev/null)
+$(BUILD)/bpf/fastpath.bpf.o build-fuzz/bpf/fastpath.bpf.o: nat/backend/fastpath.bpf.c
+	@mkdir -p $(dir $@)
+	$(BPF_CC) $(BPF_CFLAGS) -MMD -MP -c $< -o $@
+$(BUILD)/obj/nat/backend/fastpath_blob.o: nat/backend/fastpath_blob.S $(BUILD)/bpf/fastpath.bpf.o
+	@mkdir -p $(dir $@)
+	$(CC) -DNAT_FP_BPF_OBJ='"$(BUILD)/bpf/fastpath.bpf.o"' -c $< -o $@
+build-fuzz/obj/nat/backend/fastpath_blob.o: nat/backend/fastpath_blob.S build-fuzz/bpf/fastpath.bpf.o
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) -DNAT_FP_BPF_OBJ='"build-fuzz/bpf/fastpath.bpf.o"' -c $< -o $@
+
 $(BUILD)/glassnat: $(NAT_MAIN:%.c=$(BUILD)/obj/%.o) $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
@@ -106,6 +126,9 @@ $(BUILD)/bench_engine: $(BENCH_SRC) $(LIB)
 # Test helpers the e2e scripts and benches run (built like the rest, so
 # SAN=1 gets sanitized helpers too).
 E2E_TOOLS := $(BUILD)/natdump_gen $(BUILD)/trace_gen $(BUILD)/hostcfg_drive
+E2E_TOOLS += $(BUILD)/fastpath_diff
+$(BUILD)/fastpath_diff: tests/e2e/fastpath_diff.c $(LIB)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 $(BUILD)/hostcfg_drive: tests/e2e/hostcfg_drive.c $(LIB)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 $(BUILD)/natdump_gen: tests/e2e/natdump_gen.c $(LIB)
@@ -166,7 +189,7 @@ bench-live: all
 FUZZ_CC ?= clang
 FUZZ_SAN := address,undefined -fno-sanitize-recover=undefined
 FUZZ_CFLAGS := -std=c11 -g -O1 $(WARN) -Wno-unused-command-line-argument
-FUZZ_OBJ := $(LIB_SRC:%.c=build-fuzz/obj/%.o)
+FUZZ_OBJ := $(LIB_SRC:%.c=build-fuzz/obj/%.o) build-fuzz/obj/nat/backend/fastpath_blob.o
 build-fuzz/obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(CPPFLAGS) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link,$(FUZZ_SAN) \
@@ -278,4 +301,4 @@ clean:
 
 include mk/windows.mk
 
--include $(shell find $(BUILD) build-fuzz/obj -name '*.d' 2>/dev/null)
+-include $(shell find $(BUILD) build-fuzz/obj build-fuzz/bpf -name '*.d' 2>/dev/null)

@@ -615,3 +615,10 @@ void trace_last_error(struct tracer *t, char *buf, size_t len)
 	snprintf(buf, len, "%s", t->err);
 	pthread_mutex_unlock(&t->err_mu);
 }
+
+bool trace_watching(const struct tracer *t, uint32_t word)
+{
+	if (!t || !atomic_load_explicit(&t->enabled, memory_order_relaxed))
+		return false;
+	return trace_sel_state(t->sel, word) != TRACE_SEL_NO;
+}

@@ -102,4 +102,10 @@ uint64_t trace_failed(const struct tracer *t);	 /* dropped: I/O error */
 /* The last I/O error ("" when none); any thread. */
 void trace_last_error(struct tracer *t, char *buf, size_t len);
 
+/* Whether tracing (on now) wants every packet of the flow whose observer
+ * word is word, as trace_packet left it: selected by the filter in force
+ * (capped or not), or not decided yet under it. Such a flow stays out of
+ * the kernel fast path (nat_hooks.watching). Engine thread. */
+bool trace_watching(const struct tracer *t, uint32_t word);
+
 #endif

@@ -95,6 +95,9 @@ struct run_ctx {
 
 #define RUN_STATUS_NS (10ull * 1000000000ull) /* STATUS= every 10 s */
 
+/* run's own long option, above the shared ones (app.h). */
+enum { OPT_NO_FASTPATH = 1000 };
+
 /* The live gateway's view of the engine's forwards changed: steer their
  * ports to the queue and keep the runtime ones in the state file. */
 static int run_forwards_changed(void *ctx, char *errbuf, size_t errlen)
@@ -142,8 +145,13 @@ static int run_trace(void *ctx, bool on, const char *bpf, char *errbuf,
 	if (nat_obs_trace_on(&rc->ob, &rc->cfg->trace, bpf, errbuf, errlen) !=
 	    0)
 		return -1;
-	run_log("INFO", "TRACE", "Tracing on to %s%s%s", rc->cfg->trace.dir,
-		bpf[0] ? ", filter: " : "", bpf);
+	/* Flows in the kernel fast path come back to the engine, so the
+	 * new filter sees their next packets; those it leaves unselected go
+	 * back to the kernel on their next packet. */
+	uint32_t back = nat_engine_offload_flush(rc->e);
+	run_log("INFO", "TRACE", "Tracing on to %s%s%s%s", rc->cfg->trace.dir,
+		bpf[0] ? ", filter: " : "", bpf,
+		back ? " (flows taken back from the fast path)" : "");
 	return 0;
 }
 
@@ -187,6 +195,8 @@ static void run_reload_trace(struct run_ctx *rc, const struct nat_config *n,
 				      sizeof(err)) != 0)
 		run_log("ERROR", "TRACE", "reload: trace not started: %s",
 			err);
+	else if (start)
+		(void)nat_engine_offload_flush(rc->e); /* as `trace on` */
 	if (m > 2 && m < sizeof(msg))
 		msg[m - 2] = '\0'; /* the last "; " */
 	const char *tail = rc->ob.trace && !start
@@ -582,9 +592,11 @@ int app_cmd_run(int argc, char **argv)
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "version", no_argument, NULL, OPT_VERSION },
 		{ "help", no_argument, NULL, 'h' },
+		{ "no-fastpath", no_argument, NULL, OPT_NO_FASTPATH },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct app_obs_args a = { 0 };
+	bool no_fastpath = false;
 	struct nat_config cfg;
 	char err[ERRBUF_LEN], ip[16], net[16];
 	int c;
@@ -599,6 +611,9 @@ int app_cmd_run(int argc, char **argv)
 		case 'h':
 			fputs(app_help_run, stdout);
 			return EX_OK;
+		case OPT_NO_FASTPATH:
+			no_fastpath = true;
+			break;
 		default:
 			return app_opt_fail("run", c, argv);
 		}
@@ -654,6 +669,17 @@ int app_cmd_run(int argc, char **argv)
 					     : NAT_LOG_TEXT;
 	if (a.verbose)
 		cfg.logging.verbose = true;
+	if (no_fastpath)
+		cfg.fastpath = NAT_FASTPATH_OFF;
+	if (cfg.fastpath == NAT_FASTPATH_ON &&
+	    strcmp(nat_plat_live_backend()->name, "nfqueue") != 0) {
+		fprintf(stderr,
+			"glassnat run: %s: fastpath: on: the kernel fast path "
+			"(TC-BPF) is Linux only, and this is the Windows build "
+			"(%s backend): set fastpath: auto or off\n",
+			a.config, nat_plat_live_backend()->name);
+		goto out;
+	}
 
 	rc = EX_RUNTIME;
 	log_line_verbose(cfg.logging.verbose);

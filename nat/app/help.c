@@ -45,6 +45,7 @@ const char app_help_main[] =
 const char app_help_run[] =
 	"usage: glassnat run [-c FILE] [--trace DIR] [--trace-filter BPF]\n"
 	"                    [--events FILE|-] [--log-format text|json] [-v]\n"
+	"                    [--no-fastpath]\n"
 	"\n"
 	"Runs the live gateway (the default command: `glassnat -c FILE` is the\n"
 	"same). The config is loaded and validated first; the command line\n"
@@ -81,6 +82,9 @@ const char app_help_run[] =
 	"                           the events' format\n"
 	"  -v, --verbose            DEBUG lines in the text log (Hyper-NAT:\n"
 	"                           -verbose)\n"
+	"      --no-fastpath        never load the kernel fast path (as\n"
+	"                           fastpath: off): every packet goes through\n"
+	"                           the engine in user space\n"
 	"  -h, --help               this text\n"
 	"\n"
 	"examples:\n"

@@ -40,6 +40,13 @@ static void obs_packet(void *ctx, int stage, const uint8_t *pkt, size_t len,
 	trace_packet(ob->trace, ob->e, stage, pkt, len, m, r);
 }
 
+/* A flow the trace selects stays out of the kernel fast path. */
+static bool obs_watching(void *ctx, uint32_t flow_trace)
+{
+	struct nat_observers *ob = ctx;
+	return trace_watching(ob->trace, flow_trace);
+}
+
 /* The engine's hooks for what is open now. */
 static void set_hooks(struct nat_observers *ob)
 {
@@ -47,8 +54,10 @@ static void set_hooks(struct nat_observers *ob)
 	memset(&h, 0, sizeof(h));
 	h.ctx = ob;
 	h.event = obs_event; /* the log, the watch feed, IPFIX, metrics */
-	if (ob->trace)
+	if (ob->trace) {
 		h.packet = obs_packet;
+		h.watching = obs_watching;
+	}
 	nat_engine_set_hooks(ob->e, &h);
 }
 

@@ -49,6 +49,10 @@ void nat_fastpath_flush(struct nat_fastpath *fp);
 /* Detaches, unloads, frees. NULL is a no-op. */
 void nat_fastpath_close(struct nat_fastpath *fp);
 
+/* The program's fd, for BPF_PROG_TEST_RUN in tests
+ * (tests/e2e/fastpath_diff.c); owned by fp. */
+int nat_fastpath_prog_fd(const struct nat_fastpath *fp);
+
 /* Counters of the program itself (hits, misses, installs, install
  * failures, ...) for stats: name/value pairs, at most max; returns n. */
 size_t nat_fastpath_counters(const struct nat_fastpath *fp,

@@ -16,6 +16,7 @@
  * The iptables chains that steer packets here are nfqueue_rules.c's. */
 #include "nfqueue.h"
 #include "hostcfg.h"
+#include "nfqueue_fastpath.h"
 #include "nfqueue_rules.h"
 
 #include <arpa/inet.h>
@@ -124,6 +125,7 @@ struct nat_live {
 	bool warned_addr_full;
 	bool host_init;		 /* host: set up (restore on close) */
 	struct nat_hostcfg host; /* sysctls set for the run (hostcfg.h) */
+	struct nat_nfq_fp fp;	 /* the kernel fast path (fastpath: ...) */
 };
 
 /* Rewrites the chains for cfg with the forwards fw[0..n) in place of
@@ -653,6 +655,7 @@ static void nfq_close(struct nat_live *L)
 {
 	if (!L)
 		return;
+	nat_nfq_fp_close(&L->fp); /* before the chains: see nfqueue_fastpath.h */
 	nat_engine_set_frag_sink(L->e, NULL);
 	if (L->chains) {
 		/* Not removed: swapped, in one transaction, for rules that
@@ -817,6 +820,9 @@ static struct nat_live *nfq_open(struct nat_engine *e,
 	L->plan.defrag = !(dfg && strcmp(dfg, "0") == 0) &&
 			 nat_nfq_probe_socket();
 	nat_nfq_startup_warnings(o->log);
+	if (nat_nfq_fp_open(&L->fp, e, cfg, 1, o->log, errbuf, errlen) != 0)
+		goto fail;
+	L->plan.fastpath = L->fp.fp != NULL;
 	rules = nat_nfq_rules_text(cfg, &L->plan, L->queue, true);
 	if (!rules) {
 		seterr(errbuf, errlen, "out of memory (rules)");
@@ -915,7 +921,8 @@ static size_t nfq_counters(struct nat_live *L, struct nat_live_counter *out,
 			       sizeof(nfq_counter_list) /
 				       sizeof(nfq_counter_list[0]),
 		       "one value per counter");
-	return nat_live_fill_counters(nfq_counter_list, v, all, out, max);
+	size_t n = nat_live_fill_counters(nfq_counter_list, v, all, out, max);
+	return n + nat_nfq_fp_counters(L ? &L->fp : NULL, out + n, max - n);
 }
 
 /* Binding the queue proves no run is going (EBUSY otherwise), and keeps

@@ -18,6 +18,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "fastpath.h"
 #include "packet.h"
 
 struct sbuf {
@@ -525,6 +526,15 @@ char *nat_nfq_rules_text(const struct nat_config *cfg, const struct nat_nfq_plan
 	nat_ip_str(cfg->internal.addr, net);
 
 	sb_printf(&b, "*raw\n:%s - [0:0]\n", NAT_NFQ_CHAIN_RAW);
+	/* What the kernel fast path translated (fastpath.h) is done: no
+	 * connection tracking (as for the queued path) and no queue. */
+	char fpm[64] = "";
+	if (pl->fastpath) {
+		snprintf(fpm, sizeof(fpm), "-m mark --mark 0x%08x/0x%08x",
+			 NAT_FP_MARK, NAT_FP_MARK_MASK);
+		sb_printf(&b, "-A %s %s -j CT --notrack\n-A %s %s -j RETURN\n",
+			  NAT_NFQ_CHAIN_RAW, fpm, NAT_NFQ_CHAIN_RAW, fpm);
+	}
 	sb_printf(&b,
 		  "-A %s -s %s/%u -m addrtype ! --dst-type LOCAL "
 		  "-j CT --notrack\n",
@@ -545,6 +555,9 @@ char *nat_nfq_rules_text(const struct nat_config *cfg, const struct nat_nfq_plan
 
 	sb_printf(&b, "*mangle\n:%s - [0:0]\n:%s - [0:0]\n", NAT_NFQ_CHAIN_IN,
 		  NAT_NFQ_CHAIN_OUT);
+	if (pl->fastpath)
+		sb_printf(&b, "-A %s %s -j RETURN\n-A %s %s -j RETURN\n",
+			  NAT_NFQ_CHAIN_IN, fpm, NAT_NFQ_CHAIN_OUT, fpm);
 	gen_all_inbound(&b, cfg, pl, NAT_NFQ_CHAIN_IN, target);
 	/* New connections to nat_ip's other ports (no forward owns them):
 	 * shown to the engine, which hands them to the host and says so

@@ -49,6 +49,8 @@ struct nat_nfq_plan {
 	bool u32_ok;   /* xt_u32 usable: echo replies matched by id */
 	bool defrag;   /* xt_socket usable: the kernel reassembles first */
 	bool physdev;  /* xt_physdev usable: bridged frames not queued */
+	bool fastpath; /* the kernel fast path is on: what it translated
+			  (NAT_FP_MARK) is neither tracked nor queued */
 	unsigned stale[NAT_NFQ_J_MAX]; /* jumps to delete when installing */
 	char def_dev[IF_NAMESIZE], in_dev[IF_NAMESIZE];
 };

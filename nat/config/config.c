@@ -39,6 +39,7 @@ static const char *const filtering_names[] = { "address_and_port_dependent",
 					       "endpoint_independent" };
 static const char *const policy_names[] = { "drop", "pass", "translate" };
 static const char *const format_names[] = { "text", "json" };
+static const char *const fastpath_names[] = { "auto", "on", "off" };
 
 enum {
 	R_NAME,
@@ -935,6 +936,7 @@ enum {
 	K_NETWORKS,
 	K_METRICS,
 	K_IPFIX,
+	K_FASTPATH,
 	K_NKEYS
 };
 static const char *const top_keys[K_NKEYS] = {
@@ -942,7 +944,7 @@ static const char *const top_keys[K_NKEYS] = {
 	"port_forward", "filtering",	    "port_preservation", "port_range",
 	"timeouts",	"limits",	    "policies",		 "trace",
 	"logging",	"control_socket",   "state_file",	 "networks",
-	"metrics",	"ipfix",
+	"metrics",	"ipfix",	    "fastpath",
 };
 
 static int read_root(struct loader *l, const yaml_node_t *root)
@@ -1036,6 +1038,12 @@ static int read_root(struct loader *l, const yaml_node_t *root)
 		return -1;
 	if (v[K_IPFIX] && cfg_read_ipfix(l, v[K_IPFIX]) < 0)
 		return -1;
+	if (v[K_FASTPATH]) {
+		if (cfg_get_enum(l, v[K_FASTPATH], "fastpath", "fastpath mode",
+				 fastpath_names, 3, &e) < 0)
+			return -1;
+		cfg->fastpath = (enum nat_fastpath_mode)e;
+	}
 	return 0;
 }
 
@@ -1294,6 +1302,13 @@ const char *nat_action_name(enum nat_action a)
 {
 	if ((unsigned)a < sizeof action_names / sizeof action_names[0])
 		return action_names[a];
+	return "?";
+}
+
+const char *nat_fastpath_mode_name(enum nat_fastpath_mode m)
+{
+	if ((unsigned)m < sizeof fastpath_names / sizeof fastpath_names[0])
+		return fastpath_names[m];
 	return "?";
 }
 

@@ -55,6 +55,15 @@ enum nat_policy { NAT_POLICY_DROP = 0, NAT_POLICY_PASS, NAT_POLICY_TRANSLATE };
 
 enum nat_log_format { NAT_LOG_TEXT = 0, NAT_LOG_JSON };
 
+/* The kernel fast path (docs/translation.md): auto loads it where it can
+ * (one log line says why not), on refuses to start without it, off never
+ * loads it. Linux only; on Windows `on` is refused at start. */
+enum nat_fastpath_mode {
+	NAT_FASTPATH_AUTO = 0,
+	NAT_FASTPATH_ON,
+	NAT_FASTPATH_OFF,
+};
+
 struct nat_cidr {
 	uint32_t addr; /* already masked */
 	uint8_t len;   /* 0..32; 0 matches everything */
@@ -213,6 +222,7 @@ struct nat_config {
 	char state_file[NAT_PATH_MAX];
 	struct nat_metrics_cfg metrics;
 	struct nat_ipfix_cfg ipfix;
+	enum nat_fastpath_mode fastpath; /* default auto */
 };
 
 /* Fills *cfg with every default (no rules, no forwards, nat_ip 0). */
@@ -234,6 +244,7 @@ void nat_config_free(struct nat_config *cfg);
 
 const char *nat_action_name(enum nat_action a);
 const char *nat_filtering_name(enum nat_filtering f);
+const char *nat_fastpath_mode_name(enum nat_fastpath_mode m); /* "auto".. */
 const char *nat_proto_name(uint8_t proto); /* "any", "tcp", "udp", "icmp" */
 
 /* The distinct outside addresses cfg translates to or listens on, in

@@ -231,6 +231,8 @@ void nat_config_print_plan(FILE *out, const struct nat_config *cfg,
 	fprintf(out, "  port_range         %u-%u (%u ports)\n",
 		cfg->port_range.lo, cfg->port_range.hi,
 		(unsigned)(cfg->port_range.hi - cfg->port_range.lo + 1));
+	fprintf(out, "  fastpath           %s\n",
+		nat_fastpath_mode_name(cfg->fastpath));
 
 	fprintf(out, "timeouts:\n");
 	for (size_t i = 0; i < 7; i++) {

@@ -34,6 +34,12 @@ static void tcp_track(struct nat_engine *e, uint32_t idx, uint8_t fl,
 	uint8_t old = f->tcp_state, st = old;
 	bool from_init = from_inside == ((f->tflags & NAT_TF_OUT_INIT) != 0);
 
+	/* The kernel never takes these: out of its map before the engine
+	 * handles the state change, so the rest of the flow is seen here. */
+	if ((f->tflags & NAT_TF_OFFLOAD) &&
+	    (fl & (NAT_TCP_SYN | NAT_TCP_FIN | NAT_TCP_RST)))
+		nat_eng_offload_remove(e, idx);
+
 	if (fl & NAT_TCP_RST) {
 		st = NAT_TCP_CLOSED;
 	} else if ((fl & (NAT_TCP_SYN | NAT_TCP_ACK)) == NAT_TCP_SYN) {
@@ -998,6 +1004,9 @@ enum nat_verdict nat_process(struct nat_engine *e, uint8_t *pkt, size_t len,
 	if (res->verdict == NAT_V_HELD)
 		return NAT_V_HELD;
 	finish(e, &p, pkt, len, m, res, &c.pl, parsed);
+	if (e->off.install && c.idx != NAT_FLOW_NIL &&
+	    res->verdict == NAT_V_NAT)
+		nat_eng_offload_consider(e, c.idx, &p, res);
 	if (learned)
 		frag_release(e, &fkey, &frw);
 	return res->verdict;

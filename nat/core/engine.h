@@ -16,6 +16,7 @@
 
 #include "config.h"
 #include "frag.h"
+#include "offload.h"
 #include "types.h"
 
 /* A copy of one flow's identity and counters, for events and listings.
@@ -112,6 +113,12 @@ struct nat_hooks {
 		       const uint8_t *pkt, size_t len,
 		       const struct nat_meta *meta,
 		       const struct nat_result *res);
+	/* Whether the observer wants every packet of the flow whose
+	 * observer word (nat_result.flow_trace) is flow_trace, as it stands
+	 * after the packet hook saw a packet of it: such a flow is never
+	 * handed to the kernel fast path. NULL: with a packet hook every
+	 * flow is watched, without one none. */
+	bool (*watching)(void *ctx, uint32_t flow_trace);
 };
 
 struct nat_stats {
@@ -130,6 +137,13 @@ struct nat_stats {
 	 * + dropped + frag_held_now. */
 	struct nat_frag_stats frag;
 	uint64_t frag_datagrams_now, frag_held_now;
+	/* The kernel fast path (docs/translation.md): flows in its map now,
+	 * flows ever installed, installs it refused (the flow stayed in user
+	 * space), and the packets / bytes it translated for the engine's
+	 * flows (added when a flow leaves the map, and at expiry checks and
+	 * listings). Those packets are not in `packets` above. */
+	uint64_t offload_now, offload_total, offload_failed;
+	uint64_t offload_packets, offload_bytes;
 };
 
 /* One inside network's counters (nat_engine_net_stats). */
@@ -251,6 +265,30 @@ uint32_t nat_engine_flow_delete(struct nat_engine *e,
 				bool (*match)(void *ctx,
 					      const struct nat_flow_info *fi),
 				void *ctx);
+
+/* ---- the kernel fast path (offload.h, docs/translation.md) ----
+ *
+ * Engine thread. With ops set, after translating a packet the engine
+ * installs its flow through ops->install when the flow is established
+ * (TCP past the handshake with no FIN or RST, UDP seen both ways, ICMP
+ * echo answered), is not hairpinned and nobody watches it
+ * (nat_hooks.watching). A SYN, FIN or RST of an offloaded flow, its
+ * expiry, and every close take it out of the map first, adding the
+ * kernel's counters to the flow's, so events, listings and the
+ * statistics carry the true totals. */
+
+/* Sets the offloader (copied), or (ops NULL) takes every offloaded flow
+ * out of the map and stops offloading. Reserves one counter record per
+ * flow slot: -1 with errbuf when memory is short (nothing changed). */
+int nat_engine_set_offload(struct nat_engine *e,
+			   const struct nat_offload_ops *ops, char *errbuf,
+			   size_t errlen) __attribute__((warn_unused_result));
+
+/* Takes every offloaded flow out of the map (counters added to its
+ * flow), so its next packets reach the engine and its observers again
+ * (`trace on`); a flow still eligible is installed again on its next
+ * packet. Returns how many were taken out. */
+uint32_t nat_engine_offload_flush(struct nat_engine *e);
 
 /* Names for rule indexes in results/events ("(forward) NAME" for forward
  * flows is the caller's business: see nat_engine_forward_name). */

@@ -84,6 +84,7 @@ void nat_eng_close_flow(struct nat_engine *e, uint32_t idx,
 			enum nat_close_reason why)
 {
 	struct nat_flow *f = &e->ft.f[idx];
+	nat_eng_offload_remove(e, idx); /* its counters, before the event */
 	nat_eng_emit_flow(e, NAT_EV_FLOW_CLOSE, f, f->tcp_state, why);
 	release_flow(e, f);
 	nat_flow_remove(&e->ft, idx);
@@ -101,6 +102,7 @@ uint32_t nat_engine_flow_delete(struct nat_engine *e,
 		if (e->ft.f[i].id == 0)
 			continue;
 		nat_eng_flow_info(&e->ft.f[i], &fi);
+		nat_eng_offload_peek(e, i, &fi);
 		if (!match(ctx, &fi))
 			continue;
 		nat_eng_close_flow(e, i, NAT_CLOSE_DELETED);
@@ -109,14 +111,19 @@ uint32_t nat_engine_flow_delete(struct nat_engine *e,
 	return closed;
 }
 
-static void on_expired(void *ctx, uint32_t idx)
+static bool on_expired(void *ctx, uint32_t idx)
 {
 	struct nat_engine *e = ctx;
 	struct nat_flow *f = &e->ft.f[idx];
+	/* Idle here, maybe not in the kernel: its last packet decides. */
+	if (nat_eng_offload_alive(e, idx))
+		return false;
+	nat_eng_offload_remove(e, idx);
 	nat_eng_emit_flow(e, NAT_EV_FLOW_CLOSE, f, f->tcp_state,
 			  NAT_CLOSE_TIMEOUT);
 	release_flow(e, f);
 	e->st.flows_expired++;
+	return true;
 }
 
 static void expire_to(struct nat_engine *e, uint32_t now_s)

@@ -57,6 +57,14 @@ struct nat_engine {
 	struct nat_frag_sink frag_sink;
 	/* Inside networks (cfg.nets, at least one): counters. */
 	struct nat_net_stats net_st[NAT_NETS_MAX];
+	/* The kernel fast path (engine_offload.c): the offloader
+	 * (off.install NULL: none); per flow slot, the kernel counters
+	 * already added to the flow; after a refused install, none is tried
+	 * before second off_retry_s. */
+	struct nat_offload_ops off;
+	struct nat_fp_counters *off_taken;
+	uint32_t off_retry_s;
+	bool off_refused;
 };
 
 enum fwd_state { FWD_FREE = 0, FWD_ACTIVE, FWD_RETIRED };
@@ -140,9 +148,29 @@ int nat_eng_nets_init(struct nat_engine *e, char *errbuf, size_t errlen);
  * its max_flows_per_host (flow.close, end "evicted", counted). */
 void nat_eng_make_room(struct nat_engine *e, uint32_t ip, uint8_t net);
 
-/* ---- engine_redirect.c ---- */
+/* ---- engine_offload.c ---- */
 
 struct nat_pkt;
+struct nat_result;
+
+/* After packet p of flow idx was translated (res): installs the flow in
+ * the fast path when it is eligible (engine.h). */
+void nat_eng_offload_consider(struct nat_engine *e, uint32_t idx,
+			      const struct nat_pkt *p,
+			      const struct nat_result *res);
+/* Takes flow idx out of the map (if it is there), adding the kernel's
+ * counters to it. */
+void nat_eng_offload_remove(struct nat_engine *e, uint32_t idx);
+/* Flow idx's timer fired while it is offloaded: takes the kernel's
+ * counters; true when its last packet (the kernel's) is recent enough
+ * that it has not expired. */
+bool nat_eng_offload_alive(struct nat_engine *e, uint32_t idx);
+/* Adds to fi what the kernel counted for flow idx and the flow has not
+ * taken yet (a listing). */
+void nat_eng_offload_peek(const struct nat_engine *e, uint32_t idx,
+			  struct nat_flow_info *fi);
+
+/* ---- engine_redirect.c ---- */
 
 /* Where a new outbound flow really goes: a redirect's target, else the
  * packet's destination. */

@@ -198,6 +198,7 @@ void nat_engine_destroy(struct nat_engine *e)
 	free(e->fwd_state);
 	free(e->fwd_flows);
 	free(e->rule_addr);
+	free(e->off_taken);
 	free(e);
 }
 
@@ -313,6 +314,7 @@ void nat_engine_foreach_flow(const struct nat_engine *e,
 		if (e->ft.f[i].id == 0)
 			continue;
 		nat_eng_flow_info(&e->ft.f[i], &fi);
+		nat_eng_offload_peek(e, i, &fi);
 		fn(ctx, &fi);
 	}
 }

@@ -429,7 +429,7 @@ uint32_t nat_flow_host_lru(const struct nat_flow_table *t, uint32_t ip)
 }
 
 uint32_t nat_flow_expire(struct nat_flow_table *t, uint32_t now_s,
-			 void (*expired)(void *ctx, uint32_t idx), void *ctx)
+			 bool (*expired)(void *ctx, uint32_t idx), void *ctx)
 {
 	uint32_t n = 0;
 	if (now_s <= t->wheel_s)
@@ -450,9 +450,8 @@ uint32_t nat_flow_expire(struct nat_flow_table *t, uint32_t now_s,
 		while (i != NAT_FLOW_NIL) {
 			uint32_t next = t->tw[i].next;
 			link_init(t->tw, i);
-			if (deadline_s(t, &t->f[i]) <= now_s) {
-				if (expired)
-					expired(ctx, i);
+			if (deadline_s(t, &t->f[i]) <= now_s &&
+			    (!expired || expired(ctx, i))) {
 				nat_flow_remove(t, i);
 				n++;
 			} else {

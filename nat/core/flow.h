@@ -34,6 +34,8 @@ enum {
 	NAT_TF_SEEN_IN = 1u << 3,  /* a packet came from the outside */
 	NAT_TF_REDIRECT = 1u << 4, /* a redirect rule rewrote the destination:
 				      the inside host sees vis_ip:vis_port */
+	NAT_TF_OFFLOAD = 1u << 5,  /* in the kernel fast path's map
+				      (engine_offload.c) */
 };
 
 struct nat_flow {
@@ -173,9 +175,12 @@ uint32_t nat_flow_host_count(const struct nat_flow_table *t, uint32_t ip);
 uint32_t nat_flow_host_lru(const struct nat_flow_table *t, uint32_t ip);
 
 /* Processes wheel slots up to now_s; calls expired(ctx, idx) for each flow
- * whose deadline passed, before removing it. Returns flows expired. */
+ * whose deadline passed, before removing it. expired returns false when
+ * the flow lives on after all (it moved last_ns forward: traffic the
+ * table did not see, the kernel fast path's): it is re-armed instead.
+ * Returns flows expired. */
 uint32_t nat_flow_expire(struct nat_flow_table *t, uint32_t now_s,
-			 void (*expired)(void *ctx, uint32_t idx), void *ctx);
+			 bool (*expired)(void *ctx, uint32_t idx), void *ctx);
 
 /* ---- inline ---- */
 

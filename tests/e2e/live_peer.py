@@ -112,6 +112,10 @@ def udp_serve(a):
 def udp_ask(a):
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     s.settimeout(a.timeout)
+    if a.sport:
+        # One flow across several asks (the fast path tests).
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind(("0.0.0.0", a.sport))
     s.connect((a.host, a.port))
     try:
         s.send(a.msg.encode())
@@ -254,6 +258,7 @@ def main():
     x = sub.add_parser("udp-ask"); x.add_argument("host")
     x.add_argument("port", type=int); x.add_argument("msg")
     x.add_argument("--timeout", type=float, default=2)
+    x.add_argument("--sport", type=int, default=0)
     x = sub.add_parser("ping"); x.add_argument("host")
     x.add_argument("--ttl", type=int, default=0)
     x.add_argument("--id", type=int, default=4660)

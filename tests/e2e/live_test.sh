@@ -5,14 +5,20 @@
 # Needs root; everything happens inside namespaces named gn-<pid>-*, which
 # are removed on exit and on failure (trap).
 #
-#   BUILD=build tests/e2e/live_test.sh
+#   BUILD=build [FASTPATH=on|off] tests/e2e/live_test.sh
+#
+# FASTPATH (tests/e2e/run.sh runs both): on (the default) runs glassnat as
+# it comes (fastpath: auto) tracing every flow but the bulk transfers, so
+# those go through the kernel fast path; where the kernel cannot load it
+# the checks that need it are skipped with the reason. off runs it with
+# --no-fastpath, tracing everything. Every other check is the same.
 set -uo pipefail
 cd "$(dirname "$0")/../.." || exit 1
 BUILD=${BUILD:-build}
 GLASSNAT=$BUILD/glassnat
 NATDUMP=$BUILD/natdump
-CONFIG=configs/e2e.yaml
 PEER=tests/e2e/live_peer.py
+FASTPATH=${FASTPATH:-on}
 
 . tests/e2e/live_lib.sh
 live_preconditions live
@@ -21,6 +27,22 @@ live_preconditions live
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/glassnat-live.XXXXXX")
 GPID=
 live_topology_up
+echo "# fast path mode: $FASTPATH"
+# e2e.yaml with a control socket of this run's own.
+SOCK=$TMP/ctl.sock
+CONFIG=$TMP/e2e.yaml
+{ cat configs/e2e.yaml; printf 'control_socket: "%s"\n' "$SOCK"; } >"$CONFIG"
+ctl() { timeout 20 "$GLASSNAT" "$@" -s "$SOCK"; }
+# stats --json, one field (jq path), or "" when it cannot be read.
+stat_of() { ctl stats --json 2>/dev/null | jq -r "$1 // empty" 2>/dev/null; }
+# The bulk transfers go to $IP_SRV tcp/5001; with the fast path on they
+# are not traced, so the kernel takes them.
+BULK_FILTER="not (host $IP_SRV and tcp port 5001)"
+if [ "$FASTPATH" = off ]; then
+	RUN_ARGS=(--no-fastpath --trace "$TMP/trace")
+else
+	RUN_ARGS=(--trace "$TMP/trace" --trace-filter "$BULK_FILTER")
+fi
 
 # glassnat --events / --trace are wired by the lead; until then the checks
 # that need them are skipped.
@@ -67,6 +89,7 @@ crash_glassnat() {
 
 # Servers, bounded in time; stopped with the namespaces.
 in_ns "$NS_SRV" timeout 300 python3 "$PEER" tcp-serve 5001 >/dev/null 2>&1 &
+in_ns "$NS_SRV" timeout 300 python3 "$PEER" tcp-serve 5002 >/dev/null 2>&1 &
 in_ns "$NS_SRV" timeout 300 python3 "$PEER" udp-serve 5353 >/dev/null 2>&1 &
 in_ns "$NS_HNET" timeout 300 python3 "$PEER" tcp-serve 5001 >/dev/null 2>&1 &
 in_ns "$NS_IN1" timeout 300 python3 "$PEER" tcp-serve 80 >/dev/null 2>&1 &
@@ -82,13 +105,42 @@ LOG=$TMP/glassnat.log
 EV=$TMP/events.json
 TRACE=$TMP/trace
 mkdir -p "$TRACE"
-if start_glassnat "$LOG" --events "$EV" --log-format json --trace "$TRACE"; then
+if start_glassnat "$LOG" --events "$EV" --log-format json "${RUN_ARGS[@]}"; then
 	ok "glassnat run started and installed its chains"
 else
 	notok "glassnat run started and installed its chains"
 	sed 's/^/# /' "$LOG"
 	finish
 fi
+# FP: the fast path is loaded (its own checks run); FP_WHY: why not.
+FP=0
+FP_WHY=
+if [ "$FASTPATH" = off ]; then
+	check "--no-fastpath: one log line says the fast path is off" \
+		test "$(grep -c 'fast path off (fastpath: off or --no-fastpath)' "$LOG")" -eq 1
+	FP_WHY="run with --no-fastpath"
+elif grep -q 'fast path on: ' "$LOG"; then
+	FP=1
+	ok "fastpath: auto loaded the fast path ($(grep -o 'TC BPF on [^;]*' "$LOG"))"
+else
+	FP_WHY="the kernel fast path did not load: $(grep -o 'fast path off: .*' "$LOG" | head -1)"
+	check "fastpath: auto that cannot load says why in one log line ($FP_WHY)" \
+		test "$(grep -c 'fast path off: ' "$LOG")" -eq 1
+fi
+# fp_check DESCRIPTION COMMAND...: a check that holds only with the fast
+# path on; skipped (with the reason) when it should be on but did not
+# load; with --no-fastpath not run (the caller checks the opposite).
+fp_check() {
+	if [ "$FP" = 1 ]; then
+		check "$@"
+	elif [ "$FASTPATH" != off ]; then
+		skip "$1: $FP_WHY"
+	fi
+}
+# off_check DESCRIPTION COMMAND...: the --no-fastpath counterpart.
+off_check() {
+	if [ "$FASTPATH" = off ]; then check "$@"; fi
+}
 # The gateway namespace starts with the kernel's defaults (topology.sh).
 gw_host() {
 	in_ns "$NS_GW" sh -c 'cd /proc/sys/net/ipv4 &&
@@ -123,6 +175,24 @@ port=${r#*peer=$IP_NAT:}
 port=${port%% *}
 check "TCP source port mapped into port_range 40000-60000 ($port)" \
 	bash -c "[ '$port' -ge 40000 ] && [ '$port' -le 60000 ]"
+BULK_PORT=$port
+# A small one to tcp/5002, traced in both modes (natdump follows it).
+r=$(peer "$NS_IN1" tcp-send $IP_SRV 5002 100000)
+check "TCP 100 kB to tcp/5002 (traced in both modes) from nat_ip ($r)" \
+	bash -c "[[ \$0 == 'ok peer=$IP_NAT:'* ]]" "$r"
+# The transfer ended (FIN): its flow left the map, the kernel's counts
+# went into it.
+kp=$(stat_of .stats.fastpath.packets)
+fp_check "after the transfer stats show packets translated in the kernel (fastpath.packets ${kp:-unread})" \
+	test "${kp:-0}" -gt 100
+off_check "--no-fastpath: stats show nothing translated in the kernel (fastpath.packets ${kp:-unread})" \
+	test "${kp:-x}" = 0
+fp_check "marked packets skip the chains (the fast path's rules are in)" \
+	bash -c "ip netns exec '$NS_GW' iptables-save | grep -q -- '-A GLASSNAT-OUT -m mark --mark 0x474e0000/0xffff0000 -j RETURN'"
+if [ "$FP" = 0 ]; then
+	check "without the fast path no chain mentions its mark" \
+		bash -c "! ip netns exec '$NS_GW' iptables-save | grep -q 0x474e0000"
+fi
 
 # ---- 4. UDP request / response ---------------------------------------------
 r=$(peer "$NS_IN2" udp-ask $IP_SRV 5353 hello)
@@ -176,6 +246,43 @@ r=$(peer "$NS_SRV" tcp-probe $IP_NAT 22 --timeout 1)
 check "a port outside port_range is the host's: its stack answers ($r)" \
 	test "$r" = refused
 
+# ---- 9b. trace on takes flows back from the kernel; nothing is lost -----------------
+# A UDP flow (one source port) answered while tracing is off: unwatched,
+# so in the kernel from its reply on. `trace on` selecting it brings its
+# next packets back to the engine and into the trace: exactly the third
+# exchange's two pairs.
+ctl trace off >/dev/null 2>&1
+r1=$(peer "$NS_IN2" udp-ask $IP_SRV 5353 one --sport 7777)
+r2=$(peer "$NS_IN2" udp-ask $IP_SRV 5353 two --sport 7777)
+fn=$(stat_of .stats.fastpath.flows_now)
+fp_check "an answered UDP flow nobody traces is in the kernel (fastpath.flows_now ${fn:-unread})" \
+	test "${fn:-0}" -ge 1
+off_check "--no-fastpath: no flow in the kernel (fastpath.flows_now ${fn:-unread})" \
+	test "${fn:-x}" = 0
+t_on=$(ctl trace on 'udp port 7777' 2>&1)
+r3=$(peer "$NS_IN2" udp-ask $IP_SRV 5353 three --sport 7777)
+fn2=$(stat_of .stats.fastpath.flows_now)
+check "three asks on one UDP flow answered across trace off / trace on ($r1; $r2; $t_on; $r3)" \
+	bash -c "[[ \$0 == 'peer=$IP_NAT:'*' data=one' && \$1 == 'peer=$IP_NAT:'*' data=two' && \$2 == 'peer=$IP_NAT:'*' data=three' ]]" "$r1" "$r2" "$r3"
+fp_check "trace on selecting it takes the flow out of the kernel for good (flows_now $fn -> ${fn2:-unread})" \
+	test "${fn2:-9}" -lt "${fn:-0}"
+# A bulk transfer while tracing goes off and on (selecting it, then not):
+# the flow moves between the kernel and the engine, and arrives whole.
+peer "$NS_IN1" tcp-send $IP_SRV 5001 60000000 --timeout 30 >"$TMP/bulk2" 2>&1 &
+BPID=$!
+toggles=0
+for f in "tcp port 5001" "" "udp port 9" "tcp port 5001" ""; do
+	sleep 0.1
+	if [ -n "$f" ]; then ctl trace on "$f" >/dev/null 2>&1; else ctl trace off >/dev/null 2>&1; fi
+	toggles=$((toggles + 1))
+done
+wait $BPID
+r=$(cat "$TMP/bulk2")
+check "60 MB arrive byte for byte while tracing went off and on $toggles times ($r)" \
+	bash -c "[[ \$0 == 'ok peer=$IP_NAT:'* ]]" "$r"
+BULK2_PORT=${r#*peer=$IP_NAT:}
+BULK2_PORT=${BULK2_PORT%% *}
+
 # ---- 10. stop: statistics, chains removed ------------------------------------------
 stop_glassnat INT
 check "SIGINT: glassnat exits 0 ($GRC)" test "$GRC" -eq 0
@@ -203,6 +310,24 @@ if [ "$EVENTS_WIRED" = 1 ]; then
 			grep -q '^snat udp .* $IP_NAT:' <<<\"\$0\" &&
 			grep -q '^snat icmp .* $IP_NAT:' <<<\"\$0\" &&
 			grep -q '^forward tcp $IP_IN1:80 $IP_NAT:8080\$' <<<\"\$0\"" "$opens"
+	# flow.close carries the kernel's counts: the bytes out of each bulk
+	# transfer are its payload plus headers (at most 5% more), whichever
+	# way its packets went.
+	for bp in "20000000 $BULK_PORT" "60000000 $BULK2_PORT"; do
+		set -- $bp
+		bo=$(jq -r "select(.ev==\"flow.close\" and .proto==\"tcp\" and .mapped.port==${2:-0}) | .bytes_out" "$EV" | head -1)
+		check "flow.close of the $1-byte transfer counts its bytes out (${bo:-none})" \
+			bash -c "[ '${bo:-0}' -ge $1 ] && [ '${bo:-0}' -le $(($1 + $1 / 20)) ]"
+	done
+	uflow=$(jq -r "select(.ev==\"flow.open\" and .proto==\"udp\" and .inside.port==7777) | .flow" "$EV" | head -1)
+	ucl=$(jq -c "select(.ev==\"flow.close\" and .flow==${uflow:-0}) | [.pkts_out, .pkts_in]" "$EV" | head -1)
+	check "flow.close of the UDP flow counts all three asks and answers (${ucl:-none})" \
+		test "$ucl" = "[3,3]"
+	kb=$(grep -o 'packets translated in the kernel: [0-9]*' "$LOG" | grep -o '[0-9]*$')
+	fp_check "final statistics: packets translated in the kernel (${kb:-none})" \
+		test "${kb:-0}" -gt 100
+	off_check "--no-fastpath: the final statistics have no fast path line" \
+		test -z "$kb"
 else
 	skip "not wired: pkt.drop event for the unsolicited SYN (--events)"
 	skip "not wired: flow.open events (--events)"
@@ -215,7 +340,10 @@ if [ "$TRACE_WIRED" = 1 ]; then
 			grep -Eq '^[0-9]+ tcp $IP_IN1:80 ↔ $IP_NAT:8080 ↔ ' <<<\"\$0\"" "$flows"
 	check "natdump drops shows the unsolicited SYN with no_mapping" \
 		bash -c "'$NATDUMP' drops '$TRACE' | grep -q no_mapping"
-	tcp_id=$(jq -r "select(.ev==\"flow.open\" and .proto==\"tcp\" and .kind==\"snat\") | .flow" "$EV" | head -n 1)
+	npairs=$("$NATDUMP" show "$TRACE" --flow "${uflow:-0}" --json 2>/dev/null | grep -c .)
+	check "the UDP flow taken back by trace on has its later packets in the trace: 2 pairs ($npairs)" \
+		test "$npairs" -eq 2
+	tcp_id=$(jq -r "select(.ev==\"flow.open\" and .proto==\"tcp\" and .kind==\"snat\" and .remote.port==5002) | .flow" "$EV" | head -n 1)
 	check "natdump follow $tcp_id shows the TCP flow's handshake, translated, with its events" \
 		bash -c "'$NATDUMP' follow '$tcp_id' '$TRACE' --events '$EV' >'$TMP/follow' &&
 			grep -q '\[S\]' '$TMP/follow' && grep -q '\[S\.\]' '$TMP/follow' &&

@@ -16,10 +16,27 @@ total_skip=0
 log=$(mktemp "${TMPDIR:-/tmp}/glassnat-e2e.XXXXXX")
 trap 'rm -f "$log"' EXIT
 
+# The live suite runs twice: with the kernel fast path (as glassnat comes)
+# and without it (--no-fastpath). Other scripts once.
+runs=()
 for t in tests/e2e/*_test.sh; do
 	[ -e "$t" ] || continue
-	echo "== $t"
-	bash "$t" 2>&1 | tee "$log"
+	if [ "$t" = tests/e2e/live_test.sh ]; then
+		runs+=("on $t" "off $t")
+	else
+		runs+=("- $t")
+	fi
+done
+for run in "${runs[@]}"; do
+	mode=${run%% *}
+	t=${run#* }
+	if [ "$mode" = - ]; then
+		echo "== $t"
+		bash "$t" 2>&1 | tee "$log"
+	else
+		echo "== $t (FASTPATH=$mode)"
+		FASTPATH=$mode bash "$t" 2>&1 | tee "$log"
+	fi
 	rc=${PIPESTATUS[0]}
 	last=$(tail -n 1 "$log")
 	if [[ $last =~ ^([0-9]+)\ passed,\ ([0-9]+)\ failed(,\ ([0-9]+)\ skipped)?$ ]]; then

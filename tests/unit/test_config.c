@@ -773,3 +773,26 @@ Test(config, plan_says_none_when_there_are_no_rules_or_forwards)
 	cr_assert(strstr(out, "trace: off\n"), "%s", out);
 	free(out);
 }
+
+Test(config, fastpath_mode_auto_by_default_on_and_off_by_name)
+{
+	must_load(BASE);
+	cr_assert_eq(cfg.fastpath, NAT_FASTPATH_AUTO,
+		     "the fast path must default to auto");
+	must_load(BASE "fastpath: on\n");
+	cr_assert_eq(cfg.fastpath, NAT_FASTPATH_ON);
+	must_load(BASE "fastpath: OFF\n");
+	cr_assert_eq(cfg.fastpath, NAT_FASTPATH_OFF);
+	cr_assert_str_eq(nat_fastpath_mode_name(NAT_FASTPATH_AUTO), "auto");
+	cr_assert_str_eq(nat_fastpath_mode_name(NAT_FASTPATH_OFF), "off");
+}
+
+Test(config, fastpath_bad_value_names_file_line_column_and_choices)
+{
+	must_fail(BASE "fastpath: sometimes\n",
+		  "t.yaml:3:11: fastpath: unknown fastpath mode \"sometimes\" "
+		  "(expected auto, on or off)");
+	must_fail(BASE "fastpath: [on]\n",
+		  "t.yaml:3:11: fastpath: expected a fastpath mode name, got "
+		  "a list");
+}

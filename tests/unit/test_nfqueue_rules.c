@@ -276,3 +276,41 @@ Test(nfq_rules, bridged_frames_skip_the_queue_when_physdev_is_there)
 	cr_assert(q && strstr(t, r) < q, "rules:\n%s", t);
 	free(t);
 }
+
+/* What the kernel fast path translated carries NAT_FP_MARK: the first rule
+ * of every chain lets it through untracked and unqueued, and without the
+ * fast path no rule mentions the mark. */
+Test(nfq_rules, fastpath_marked_packets_skip_every_chain_first)
+{
+	char *t = rules_for("nat_ip: 203.0.113.1\n"
+			    "internal_network: 172.17.240.0/24\n");
+	cr_assert_null(strstr(t, "--mark"), "mark rules without the fast path");
+	free(t);
+	nat_config_free(&cfg);
+	const char *text = "nat_ip: 203.0.113.1\n"
+			   "internal_network: 172.17.240.0/24\n";
+	int rc = nat_config_load_mem("t.yaml", text, strlen(text), &cfg, err,
+				     sizeof(err));
+	cr_assert_eq(rc, 0, "config: %s", err);
+	plan.fastpath = true;
+	t = nat_nfq_rules_text(&cfg, &plan, 0, true);
+	cr_assert_not_null(t);
+	const char *m = "-m mark --mark 0x474e0000/0xffff0000";
+	char want[160];
+	static const char *const chains[] = { "GLASSNAT-RAW", "GLASSNAT-IN",
+					      "GLASSNAT-OUT" };
+	for (int i = 0; i < 3; i++) {
+		/* The chain's first rule is the mark's. */
+		snprintf(want, sizeof(want), "-A %s ", chains[i]);
+		const char *first = strstr(t, want);
+		cr_assert_not_null(first, "no rule in %s", chains[i]);
+		cr_assert(strncmp(first + strlen(want), m, strlen(m)) == 0,
+			  "%s: the first rule is not the fast path's: %.80s",
+			  chains[i], first);
+	}
+	snprintf(want, sizeof(want), "-A GLASSNAT-RAW %s -j CT --notrack\n", m);
+	cr_assert_not_null(strstr(t, want), "marked packets still tracked");
+	snprintf(want, sizeof(want), "-A GLASSNAT-OUT %s -j RETURN\n", m);
+	cr_assert_not_null(strstr(t, want), "marked packets still queued");
+	free(t);
+}
