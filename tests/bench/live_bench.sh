@@ -144,10 +144,12 @@ start_glassnat() {
 }
 
 # fp_counters: "LOADED KERNEL_PACKETS ENGINE_PACKETS" from stats --json
-# (LOADED none when this build has no fastpath.* counters).
+# (LOADED none when this build has no fastpath.* counters). The kernel's
+# packets are the program's live hit count (fastpath.packets is added to
+# only when a flow's counters are read back).
 fp_counters() {
 	ctl stats --json 2>/dev/null |
-		jq -r '.stats | "\(.fastpath.loaded // "none") \(.fastpath.packets // 0) \(.packets // 0)"' 2>/dev/null
+		jq -r '.stats | "\(.fastpath.loaded // "none") \(.fastpath.hits // .fastpath.packets // 0) \(.packets // 0)"' 2>/dev/null
 }
 # The glassnat process in the gateway namespace (timeout's child).
 glassnat_pid() {
