@@ -10,7 +10,8 @@ function done() {
 	where[topdso ~ /kernel/ ? "the kernel" : topdso ~ /\/glassnat\)$/ ? "glassnat's code" : topdso ~ /libc/ ? "libc" : "other libraries and unknown"]++
 	if (top ~ /^(__pi_memcpy|_copy_to_iter|_copy_from_iter|copy_user_generic|rep_movs_alternative|memcpy_orig)$/) {
 		c++
-		if (stack ~ / skb_ensure_writable /) k["verdict: skb_ensure_writable (the packet made linear and writable)"]++
+		if (stack ~ / skb_ensure_writable / && stack ~ / nfqnl_recv_verdict /) k["verdict: skb_ensure_writable (the packet made linear and writable)"]++
+		else if (stack ~ / skb_ensure_writable /) k["skb_ensure_writable elsewhere (a BPF program's header rewrite)"]++
 		else if (stack ~ / (do_recvmmsg|netlink_recvmsg) /) k["recvmmsg: the packet copied to user space"]++
 		else if (stack ~ / netlink_sendmsg / && top == "_copy_from_iter") k["verdict: the packet copied in from user space"]++
 		else if (stack ~ / nfqnl_recv_verdict / && stack ~ / (tcp_v4_rcv|skb_try_coalesce) /) k["reinjected packet, onward: the server's TCP receive"]++
