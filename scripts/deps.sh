@@ -14,7 +14,8 @@ PACKAGES=(
 	libjansson-dev          # control socket requests
 	libnetfilter-queue-dev libmnl-dev # Linux live backend
 	libmicrohttpd-dev       # /metrics over HTTP (docs/metrics.md)
-	libbpf-dev bpftool linux-libc-dev # the kernel fast path (docs/fastpath.md)
+	libbpf-dev linux-libc-dev # the kernel fast path (docs/fastpath.md)
+	bpftool                 # to look into it: bpftool map dump name nat_fp_flows
 	curl prometheus nfdump  # metrics_test (curl, promtool), ipfix_test (nfcapd, nfdump)
 	tshark jq python3       # e2e checks, demo
 	iproute2 iptables iperf3 procps   # namespace tests, benchmarks
@@ -43,7 +44,7 @@ if [ "${1:-}" = --check ]; then
 		x86_64-w64-mingw32-gcc:gcc-mingw-w64-x86-64-posix
 		dpkg-source:dpkg-dev cmake:cmake flex:flex bison:bison wine:wine
 		dpkg-buildpackage:dpkg-dev dh:debhelper lintian:lintian
-		systemd-analyze:systemd bpftool:bpftool)
+		systemd-analyze:systemd tc:iproute2)
 	gone=()
 	for t in "${TOOLS[@]}"; do
 		command -v "${t%%:*}" >/dev/null 2>&1 || gone+=("${t%%:*} (package ${t#*:})")

@@ -35,7 +35,7 @@ struct nat_fp_val {
 	__u8 dir;	 /* enum nat_dir, for people reading the map */
 	__u16 pad;
 	__u64 pkts, bytes; /* bytes: IPv4 total length, as the engine counts */
-	__u64 last_ns;	   /* bpf_ktime_get_ns() of the latest packet */
+	__u64 last_ns;	   /* bpf_ktime_get_coarse_ns(): latest packet */
 };
 
 /* The program's own counters: one list, the enum and the names (stats)

@@ -11,6 +11,12 @@
  * only the queue bits of its mark set. Removing a flow must return the
  * packets and bytes the program translated.
  *
+ * The groups run twice where they can: with the rewrites read off the
+ * engine's output and installed by the test, then with the engine
+ * deciding what to offload and installing it itself
+ * (nat_engine_set_offload), the test recording those calls on their way
+ * to the loader ("engine offloads: ...").
+ *
  * Output: "ok - ..." / "not ok - ..." / "ok - ... # SKIP reason" lines
  * (tests/e2e/fastpath_diff_test.sh counts them). Exit 0 when nothing
  * failed, 1 when something did, 77 when BPF cannot be loaded here (the
@@ -42,6 +48,7 @@
 #define N_QUEUES 4
 #define SHOW_FAILS 4
 #define FP_MAX_IF 8
+#define COARSE_NS 20000000ull
 
 /* ---- a tiny random generator (fixed seed: failures reproduce) ---- */
 
@@ -214,8 +221,12 @@ struct ctx {
 	const char *group;
 	struct nat_engine *e;
 	struct nat_fastpath *fp;
-	struct nat_offload_ops ops;
+	struct nat_offload_ops ops; /* the loader's */
 	int prog_fd;
+	/* The engine installs and removes flows itself (nat_engine_set_offload)
+	 * through wrap_* below, which record what it installed; otherwise the
+	 * test reads the rewrites off the engine's output (learn). */
+	bool engine_offload;
 	uint64_t ts;
 	struct flow flows[MAX_FLOWS];
 	size_t n_flows;
@@ -258,15 +269,26 @@ static bool same_key(const struct nat_fp_rewrite *r, const struct tuple *t)
 	       r->sport == t->sport && r->dport == t->dport;
 }
 
+/* The live flow with this key in one direction, else one that was
+ * removed (a flow installed again has a second record). */
 static struct flow *find(struct ctx *c, const struct tuple *t, int *dir)
 {
+	struct flow *gone = NULL;
+	int gone_dir = 0;
+
 	for (size_t i = 0; i < c->n_flows; i++)
-		for (int d = 0; d < 2; d++)
-			if (same_key(&c->flows[i].rw[d], t)) {
+		for (int d = 0; d < 2; d++) {
+			if (!same_key(&c->flows[i].rw[d], t))
+				continue;
+			if (c->flows[i].live) {
 				*dir = d;
 				return &c->flows[i];
 			}
-	return NULL;
+			if (!gone)
+				gone = &c->flows[i], gone_dir = d;
+		}
+	*dir = gone_dir;
+	return gone;
 }
 
 static uint64_t wall_ns(void)
@@ -344,9 +366,12 @@ static void check_counters(struct ctx *c, const struct flow *f,
 		     (unsigned long long)f->bytes[0],
 		     (unsigned long long)f->pkts[1],
 		     (unsigned long long)f->bytes[1]);
-	if (f->pkts[0] + f->pkts[1] == 0 ? k->last_ns != 0
-					 : (k->last_ns < f->installed_wall ||
-					    k->last_ns > now + 1000000))
+	/* The program reads the coarse clock: up to a jiffy (10 ms at the
+	 * lowest HZ) behind the precise one. */
+	if (f->pkts[0] + f->pkts[1] == 0
+		    ? k->last_ns != 0
+		    : (k->last_ns + COARSE_NS < f->installed_wall ||
+		       k->last_ns > now + 1000000))
 		fail(c, "%s: last_ns %llu not between install %llu and now %llu",
 		     how, (unsigned long long)k->last_ns,
 		     (unsigned long long)f->installed_wall,
@@ -415,14 +440,7 @@ static void diff_packet(struct ctx *c, const uint8_t *ip, size_t len,
 	size_t out_len;
 	uint16_t gso = 0;
 
-	if (cl == CL_ELIGIBLE || cl == CL_TCP_CTL) {
-		f = find(c, &t, &d);
-		if (f && !f->live)
-			f = NULL;
-	}
-	bool hit = cl == CL_ELIGIBLE && f;
 	c->n_pkts++;
-
 	memcpy(eng, ip, len);
 	memset(&res, 0, sizeof(res));
 	if (engine) {
@@ -431,6 +449,14 @@ static void diff_packet(struct ctx *c, const uint8_t *ip, size_t len,
 		meta.ts_ns = c->ts += 1000;
 		nat_process(c->e, eng, len, &meta, &res);
 	}
+	/* After the engine: with engine_offload it may just have installed
+	 * (or removed) this packet's flow. */
+	if (cl == CL_ELIGIBLE || cl == CL_TCP_CTL) {
+		f = find(c, &t, &d);
+		if (f && !f->live)
+			f = NULL;
+	}
+	bool hit = cl == CL_ELIGIBLE && f;
 	if (after && classify(eng, len, after) > CL_ICMP_OTHER)
 		memset(after, 0, sizeof(*after));
 
@@ -494,13 +520,78 @@ static void diff_packet(struct ctx *c, const uint8_t *ip, size_t len,
 			"only, < %d)",
 		     c->n_pkts, mark_in, mark, N_QUEUES);
 	}
-	if (!engine)
+	if (!engine || c->engine_offload)
 		return;
 	if (cl == CL_ELIGIBLE && res.verdict == NAT_V_NAT && !res.hairpin &&
 	    find(c, &t, &d) == NULL)
 		learn(c, ip, eng, len, res.dir);
 	if (cl == CL_TCP_CTL && f && (t.tcp_flags & 0x05))
 		remove_flow(c, f); /* FIN or RST: the flow is closing */
+}
+
+/* ---- the engine's own offload calls, recorded on their way ---- */
+
+static int wrap_install(void *ctx, uint64_t id,
+			const struct nat_fp_rewrite rw[2])
+{
+	struct ctx *c = ctx;
+	struct flow *f;
+
+	if (c->n_flows == MAX_FLOWS)
+		return -1;
+	f = &c->flows[c->n_flows];
+	memset(f, 0, sizeof(*f));
+	memcpy(f->rw, rw, sizeof(f->rw));
+	f->installed_wall = wall_ns();
+	if (rw[0].dir != NAT_DIR_OUT || rw[1].dir != NAT_DIR_IN)
+		fail(c, "engine installed flow %llu with directions %u/%u",
+		     (unsigned long long)id, rw[0].dir, rw[1].dir);
+	if (c->ops.install(c->ops.ctx, id, rw) != 0) {
+		fail(c, "install of flow %llu refused", (unsigned long long)id);
+		return -1;
+	}
+	f->live = true;
+	c->n_flows++;
+	return 0;
+}
+
+static struct flow *wrap_find(struct ctx *c, const struct nat_fp_rewrite rw[2])
+{
+	for (size_t i = 0; i < c->n_flows; i++)
+		if (c->flows[i].live &&
+		    memcmp(&c->flows[i].rw, rw, sizeof(c->flows[i].rw)) == 0)
+			return &c->flows[i];
+	return NULL;
+}
+
+static void wrap_remove(void *ctx, const struct nat_fp_rewrite rw[2],
+			struct nat_fp_counters *k)
+{
+	struct ctx *c = ctx;
+	struct flow *f = wrap_find(c, rw);
+
+	c->ops.remove(c->ops.ctx, rw, k);
+	if (!f) {
+		fail(c, "engine removed a flow it had not installed");
+		return;
+	}
+	check_counters(c, f, k, "remove by the engine");
+	f->live = false;
+	c->n_removed++;
+}
+
+static int wrap_read(void *ctx, const struct nat_fp_rewrite rw[2],
+		     struct nat_fp_counters *k)
+{
+	struct ctx *c = ctx;
+	struct flow *f = wrap_find(c, rw);
+	int rc = c->ops.read(c->ops.ctx, rw, k);
+
+	if (f && rc == 0)
+		check_counters(c, f, k, "read by the engine");
+	else if (f)
+		fail(c, "read: an installed flow is not in the map");
+	return rc;
 }
 
 /* ---- groups ---- */
@@ -534,6 +625,20 @@ static int open_group(struct ctx *c, const char *group, const char *yaml,
 	}
 	c->ts = 1700000000ull * 1000000000ull;
 	nat_fastpath_flush(c->fp);
+	if (c->engine_offload) {
+		struct nat_offload_ops w = {.ctx = c,
+					    .install = wrap_install,
+					    .remove = wrap_remove,
+					    .read = wrap_read};
+		if (nat_engine_set_offload(c->e, &w, err, sizeof(err)) != 0) {
+			printf("not ok - %s: nat_engine_set_offload: %s\n",
+			       group, err);
+			total_fail++;
+			nat_engine_destroy(c->e);
+			c->e = NULL;
+			return -1;
+		}
+	}
 	c->hit_counter_start = prog_hits(c);
 	return 0;
 }
@@ -542,6 +647,16 @@ static void close_group(struct ctx *c)
 {
 	unsigned long live = 0;
 	uint64_t hits = prog_hits(c) - c->hit_counter_start;
+
+	if (c->engine_offload) {
+		/* Closing every flow takes each offloaded one out of the map
+		 * through the engine, with the kernel's counters. */
+		nat_engine_flush(c->e, c->ts += 1000);
+		for (size_t i = 0; i < c->n_flows; i++)
+			if (c->flows[i].live)
+				fail(c, "flow %zu still in the map after the "
+					"engine closed every flow", i + 1);
+	}
 
 	/* Every flow still installed: read, then remove, both must agree
 	 * with what the program translated. */
@@ -864,7 +979,8 @@ static void replay_group(struct ctx *c, const char *config,
 	FILE *f;
 	int n;
 
-	snprintf(name, sizeof(name), "replay %s through %s", capture, config);
+	snprintf(name, sizeof(name), "%sreplay %s through %s",
+		 c->engine_offload ? "engine offloads: " : "", capture, config);
 	if (open_group(c, name, NULL, config) != 0)
 		return;
 	f = fopen(capture, "rb");
@@ -1043,6 +1159,48 @@ static int live(char *ifs, char **flows, int n_flows)
 	return 0;
 }
 
+/* The program's cost per packet as BPF_PROG_TEST_RUN measures it (JIT,
+ * one CPU): a hit (a rewrite whose result is installed as the way back,
+ * so every repetition hits again) and a miss. Printed, not checked. */
+static void timing(struct ctx *c)
+{
+	static uint8_t pkt[2048], out[2048 + ETH], frame[2048 + ETH];
+	struct nat_fp_rewrite rw[2] = {
+		{.proto = 17, .dir = NAT_DIR_OUT, .src = IP4(172, 17, 240, 2),
+		 .dst = IP4(198, 51, 100, 2), .sport = 5000, .dport = 53,
+		 .new_src = IP4(203, 0, 113, 1), .new_dst = IP4(198, 51, 100, 2),
+		 .new_sport = 40000, .new_dport = 53},
+		{.proto = 17, .dir = NAT_DIR_IN, .src = IP4(203, 0, 113, 1),
+		 .dst = IP4(198, 51, 100, 2), .sport = 40000, .dport = 53,
+		 .new_src = IP4(172, 17, 240, 2), .new_dst = IP4(198, 51, 100, 2),
+		 .new_sport = 5000, .new_dport = 53}};
+	struct pspec s = {.proto = 17, .src = rw[0].src, .dst = rw[0].dst,
+			  .sport = 5000, .dport = 53, .plen = 18};
+	uint32_t dur[2] = {0, 0};
+	struct nat_fp_counters k;
+
+	if (c->ops.install(c->ops.ctx, 1, rw) != 0)
+		return;
+	for (int miss = 0; miss < 2; miss++) {
+		size_t len = build(pkt, &s);
+		if (miss)
+			pkt[9] = 47; /* GRE: not ours */
+		memset(frame, 0, ETH);
+		frame[12] = 0x08;
+		memcpy(frame + ETH, pkt, len);
+		DECLARE_LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = frame,
+				    .data_size_in = (uint32_t)(len + ETH),
+				    .data_out = out, .data_size_out = sizeof(out),
+				    .repeat = 200000);
+		if (bpf_prog_test_run_opts(c->prog_fd, &o) == 0)
+			dur[miss] = o.duration;
+	}
+	c->ops.remove(c->ops.ctx, rw, &k);
+	printf("# program time per packet (BPF_PROG_TEST_RUN, 200000 runs): "
+	       "hit %u ns, miss %u ns; %llu hits counted\n",
+	       dur[0], dur[1], (unsigned long long)(k.pkts_out + k.pkts_in));
+}
+
 static int usage(FILE *to)
 {
 	fprintf(to,
@@ -1125,6 +1283,40 @@ int main(int argc, char **argv)
 		     "port_preservation: true\n",
 		     flows, true);
 	random_group(&c, "random flows, no port preservation, snat and redirect",
+		     "nat_ip: 203.0.113.1\n"
+		     "internal_network: 172.17.240.0/24\n"
+		     "port_preservation: false\n"
+		     "rules:\n"
+		     "  - name: to-proxy\n"
+		     "    protocol: tcp\n"
+		     "    ports: 8080\n"
+		     "    action: redirect\n"
+		     "    to_address: 198.51.100.80\n"
+		     "    to_port: 3128\n"
+		     "  - name: upper-half\n"
+		     "    source: 172.17.240.128/25\n"
+		     "    action: snat\n"
+		     "    to_address: 203.0.113.2\n"
+		     "  - name: internet\n"
+		     "    action: nat\n",
+		     flows, false);
+
+	timing(&c);
+
+	/* The same with the engine deciding what to offload and installing
+	 * it itself (rewrites as the engine computes them). */
+	c.engine_offload = true;
+	for (int i = 1; i < argc; i++)
+		if (strcmp(argv[i], "--replay") == 0) {
+			replay_group(&c, argv[i + 1], argv[i + 2]);
+			i += 2;
+		}
+	random_group(&c, "engine offloads: random flows, colliding ports",
+		     "nat_ip: 203.0.113.1\n"
+		     "internal_network: 172.17.240.0/24\n"
+		     "port_preservation: true\n",
+		     flows, true);
+	random_group(&c, "engine offloads: random flows, snat and redirect",
 		     "nat_ip: 203.0.113.1\n"
 		     "internal_network: 172.17.240.0/24\n"
 		     "port_preservation: false\n"

@@ -255,6 +255,11 @@ ctl trace off >/dev/null 2>&1
 r1=$(peer "$NS_IN2" udp-ask $IP_SRV 5353 one --sport 7777)
 r2=$(peer "$NS_IN2" udp-ask $IP_SRV 5353 two --sport 7777)
 fn=$(stat_of .stats.fastpath.flows_now)
+# The listing reads the kernel's counters: two asks and two answers, the
+# second pair translated in the kernel (both modes: the same numbers).
+lst=$(ctl flows --port 7777 --proto udp --json 2>/dev/null | jq -c '[.flows[0].pkts_out, .flows[0].pkts_in]' 2>/dev/null)
+check "glassnat flows counts every packet of the UDP flow, the kernel's too (${lst:-unread})" \
+	test "$lst" = "[2,2]"
 fp_check "an answered UDP flow nobody traces is in the kernel (fastpath.flows_now ${fn:-unread})" \
 	test "${fn:-0}" -ge 1
 off_check "--no-fastpath: no flow in the kernel (fastpath.flows_now ${fn:-unread})" \
