@@ -102,7 +102,7 @@ SEC("tc")
 int glassnat_fp(struct __sk_buff *skb)
 {
 	void *data, *end;
-	__u32 ihl, l4_off, l4_need, csum_off;
+	__u32 ihl, tot, l4_off, l4_need, csum_off;
 	__u8 *ip, *l4, proto, echo_req = 0;
 	struct nat_fp_key key = {};
 	struct nat_fp_val *v;
@@ -124,13 +124,10 @@ int glassnat_fp(struct __sk_buff *skb)
 		return TC_ACT_OK;
 	}
 	ihl = (ip[0] & 0xf) * 4;
-	{
-		__u16 tot = (__u16)(ip[2] << 8 | ip[3]);
-
-		if (tot < ihl || ETH_HLEN + (__u32)tot > skb->len) {
-			count(NAT_FP_C_MALFORMED);
-			return TC_ACT_OK;
-		}
+	tot = (__u32)(ip[2] << 8 | ip[3]);
+	if (tot < ihl || ETH_HLEN + tot > skb->len) {
+		count(NAT_FP_C_MALFORMED);
+		return TC_ACT_OK;
 	}
 	if (((ip[6] << 8 | ip[7]) & (IP_MF | IP_OFFMASK)) != 0)
 		return miss(skb, NAT_FP_C_FRAGMENT);
@@ -143,7 +140,7 @@ int glassnat_fp(struct __sk_buff *skb)
 	else
 		return miss(skb, NAT_FP_C_OTHER_PROTO);
 
-	if ((__u32)(ip[2] << 8 | ip[3]) < ihl + l4_need ||
+	if (tot < ihl + l4_need ||
 	    linear(skb, ETH_HLEN + ihl + l4_need) != 0) {
 		count(NAT_FP_C_MALFORMED);
 		return TC_ACT_OK;
@@ -224,7 +221,10 @@ int glassnat_fp(struct __sk_buff *skb)
 	}
 
 	v->pkts++;
-	v->bytes += skb->len - ETH_HLEN;
+	/* The IPv4 total length, as the engine counts: a frame's Ethernet
+	 * padding is not the packet's (a GRO/GSO packet's header has the
+	 * whole length). */
+	v->bytes += tot;
 	/* The coarse clock (a jiffy's resolution, ample for idle timeouts in
 	 * seconds) costs a fraction of the precise one on these machines. */
 	v->last_ns = bpf_ktime_get_coarse_ns();

@@ -227,6 +227,7 @@ struct ctx {
 	 * through wrap_* below, which record what it installed; otherwise the
 	 * test reads the rewrites off the engine's output (learn). */
 	bool engine_offload;
+	bool keep_open; /* one_flow leaves TCP flows open (no FIN) */
 	uint64_t ts;
 	struct flow flows[MAX_FLOWS];
 	size_t n_flows;
@@ -500,7 +501,7 @@ static void diff_packet(struct ctx *c, const uint8_t *ip, size_t len,
 			fail(c, "packet %lu: mark 0x%08x after a hit (in 0x%08x)",
 			     c->n_pkts, mark, mark_in);
 		f->pkts[d]++;
-		f->bytes[d] += len;
+		f->bytes[d] += tb_get16(ip + 2); /* not the frame's padding */
 		return;
 	}
 	c->n_miss++;
@@ -773,7 +774,7 @@ static void one_flow(struct ctx *c, uint8_t proto, uint32_t in, uint16_t isport,
 			diff_packet(c, pkt, len, NAT_DIR_IN, false, NULL);
 		}
 	}
-	if (proto == 6) {
+	if (proto == 6 && !c->keep_open) {
 		/* the close: misses, and takes the flow out of the map */
 		o.plen = r.plen = 0;
 		o.ip_opt_words = r.ip_opt_words = o.tcp_opt_words =
@@ -845,8 +846,20 @@ static void malformed_group(struct ctx *c)
 	if (open_group(c, "malformed", yaml, NULL) != 0)
 		return;
 	/* install the flow so only the damage can make it miss */
+	c->keep_open = true;
 	one_flow(c, 6, s.src, s.sport, s.dst, s.dport, 2, false);
+	c->keep_open = false;
+	if (c->n_flows != 1 || !c->flows[0].live)
+		fail(c, "the flow the damaged packets belong to is not installed");
 	len = build(pkt, &s);
+	/* Ethernet padding after the packet: translated, counted without
+	 * it, left as it was */
+	for (int k = 0; k < 4; k++) {
+		len = build(pkt, &s);
+		memset(pkt + len, k ? 0xa5 : 0, 18);
+		diff_packet(c, pkt, len + 6 + 4 * (size_t)k, NAT_DIR_OUT, true,
+			    NULL);
+	}
 	/* truncated: the frame shorter than tot_len, at every cut */
 	for (size_t cut = 20; cut < len; cut += 7)
 		diff_packet(c, pkt, cut, NAT_DIR_OUT, false, NULL);
@@ -1201,6 +1214,28 @@ static void timing(struct ctx *c)
 	       dur[0], dur[1], (unsigned long long)(k.pkts_out + k.pkts_in));
 }
 
+/* The random groups' configs: port preservation with few source ports
+ * (collisions), and no preservation with a redirect and an snat rule. */
+static const char cfg_colliding[] = "nat_ip: 203.0.113.1\n"
+				    "internal_network: 172.17.240.0/24\n"
+				    "port_preservation: true\n";
+static const char cfg_rules[] = "nat_ip: 203.0.113.1\n"
+				"internal_network: 172.17.240.0/24\n"
+				"port_preservation: false\n"
+				"rules:\n"
+				"  - name: to-proxy\n"
+				"    protocol: tcp\n"
+				"    ports: 8080\n"
+				"    action: redirect\n"
+				"    to_address: 198.51.100.80\n"
+				"    to_port: 3128\n"
+				"  - name: upper-half\n"
+				"    source: 172.17.240.128/25\n"
+				"    action: snat\n"
+				"    to_address: 203.0.113.2\n"
+				"  - name: internet\n"
+				"    action: nat\n";
+
 static int usage(FILE *to)
 {
 	fprintf(to,
@@ -1278,27 +1313,10 @@ int main(int argc, char **argv)
 	edge_group(&c);
 	malformed_group(&c);
 	random_group(&c, "random flows, port preservation, colliding ports",
-		     "nat_ip: 203.0.113.1\n"
-		     "internal_network: 172.17.240.0/24\n"
-		     "port_preservation: true\n",
+		     cfg_colliding,
 		     flows, true);
 	random_group(&c, "random flows, no port preservation, snat and redirect",
-		     "nat_ip: 203.0.113.1\n"
-		     "internal_network: 172.17.240.0/24\n"
-		     "port_preservation: false\n"
-		     "rules:\n"
-		     "  - name: to-proxy\n"
-		     "    protocol: tcp\n"
-		     "    ports: 8080\n"
-		     "    action: redirect\n"
-		     "    to_address: 198.51.100.80\n"
-		     "    to_port: 3128\n"
-		     "  - name: upper-half\n"
-		     "    source: 172.17.240.128/25\n"
-		     "    action: snat\n"
-		     "    to_address: 203.0.113.2\n"
-		     "  - name: internet\n"
-		     "    action: nat\n",
+		     cfg_rules,
 		     flows, false);
 
 	timing(&c);
@@ -1312,27 +1330,10 @@ int main(int argc, char **argv)
 			i += 2;
 		}
 	random_group(&c, "engine offloads: random flows, colliding ports",
-		     "nat_ip: 203.0.113.1\n"
-		     "internal_network: 172.17.240.0/24\n"
-		     "port_preservation: true\n",
+		     cfg_colliding,
 		     flows, true);
 	random_group(&c, "engine offloads: random flows, snat and redirect",
-		     "nat_ip: 203.0.113.1\n"
-		     "internal_network: 172.17.240.0/24\n"
-		     "port_preservation: false\n"
-		     "rules:\n"
-		     "  - name: to-proxy\n"
-		     "    protocol: tcp\n"
-		     "    ports: 8080\n"
-		     "    action: redirect\n"
-		     "    to_address: 198.51.100.80\n"
-		     "    to_port: 3128\n"
-		     "  - name: upper-half\n"
-		     "    source: 172.17.240.128/25\n"
-		     "    action: snat\n"
-		     "    to_address: 203.0.113.2\n"
-		     "  - name: internet\n"
-		     "    action: nat\n",
+		     cfg_rules,
 		     flows, false);
 
 	nat_fastpath_close(c.fp);
