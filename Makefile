@@ -7,6 +7,8 @@
 #   make SAN=1 test the same with AddressSanitizer + UBSan (build-san/)
 #   make demo       the demo (root)
 #   make bench      engine benchmarks
+#   make bench-live the live benchmark alone (glassnat with and without its
+#                   fast path against the kernel, two topologies; RUNS=N)
 #   make fuzz       build the libFuzzer targets and run each FUZZ_SECONDS
 #   make fuzz-seeds the libFuzzer targets on their seed corpora, once
 #   make mutants    the mutation smoke (scripts/mutants.sh; not in CI)
@@ -79,7 +81,7 @@ ifneq ($(NATDUMP_SRC),)
 PROGS += $(BUILD)/natdump
 endif
 
-.PHONY: all deps test unit e2e demo bench fuzz fuzz-build fuzz-seeds mutants \
+.PHONY: all deps test unit e2e demo bench bench-live fuzz fuzz-build fuzz-seeds mutants \
 	install uninstall deb clean format check-root
 all: $(PROGS)
 
@@ -176,6 +178,8 @@ demo: deps
 bench: $(BUILD)/bench_engine all $(E2E_TOOLS)
 	$(BUILD)/bench_engine
 	@BUILD=$(BUILD) tests/bench/natdump_bench.sh
+	@BUILD=$(BUILD) scripts/as-root.sh tests/bench/live_bench.sh
+bench-live: all
 	@BUILD=$(BUILD) scripts/as-root.sh tests/bench/live_bench.sh
 
 # libFuzzer targets are built by clang with the sanitizers, apart from the

@@ -20,6 +20,7 @@ PACKAGES=(
 	tshark jq python3       # e2e checks, demo
 	iproute2 iptables iperf3 procps   # namespace tests, benchmarks
 	ethtool                 # csum_test: checksum offload off on the veths
+	nftables                # make bench: the kernel's masquerade to compare with
 	# make windows / windows-test (docs/windows.md): the cross compiler,
 	# dpkg-source and the build tools of the cross-built libraries, wine
 	gcc-mingw-w64-x86-64-posix mingw-w64-x86-64-dev dpkg-dev cmake
