@@ -86,7 +86,7 @@ sleep 0.5
 # compared byte for byte; "reversed": in1 sends the fragments itself (raw
 # socket), last one first. Prints "ok SENT RECEIVED" or what went wrong.
 cat >"$TMP/udp_big.py" <<'EOF'
-import os, socket, struct, sys
+import os, socket, struct, sys, time
 def csum(b):
     b += b"\0" * (len(b) % 2)
     s = sum(struct.unpack("!%dH" % (len(b) // 2), b))
@@ -112,8 +112,13 @@ if len(sys.argv) > 1 and sys.argv[1] == "reversed":
                                  os.getpid() & 0xffff, more | (off // 8), 64,
                                  17, 0, socket.inet_aton(src),
                                  socket.inet_aton(dst)) + chunk)
-    for f in reversed(frags):
+    # The later fragments first, then a pause, then the first: the engine
+    # must hold them before their first fragment comes (without the pause
+    # the two queues' workers race, and queue 0's may win).
+    for f in reversed(frags[1:]):
         r.sendto(f, (dst, 0))
+    time.sleep(0.3)
+    r.sendto(frags[0], (dst, 0))
 else:
     u.sendto(data, (dst, dport))
 try:
