@@ -233,14 +233,16 @@ if start A; then
 	expect "unanswered forward from the live gateway: natdump why tcp/8083 -s SOCKET" "$TMP/3s.out" \
 		"^the forward's target never answered: forward 'web2' \(tcp/8083\) sends to $IP_IN2:81"
 	# 10. "Everything stalls for a while": the engine thread stops, the
-	# kernel queue overflows.
+	# kernel queues overflow. Each queue holds 16384 packets and glassnat
+	# reads one queue per CPU (queues: auto): enough datagrams to fill
+	# them all, spread over 50 ports.
 	# $GPID is timeout(1); glassnat is its child.
 	GN=$(ps -o pid= --ppid "$GPID" | tr -d ' ')
 	kill -STOP "$GN"
-	in_ns "$NS_IN1" timeout 20 python3 - $IP_SRV <<'PY'
+	in_ns "$NS_IN1" timeout 40 python3 - $IP_SRV $((16384 * $(nproc) + 14000)) <<'PY'
 import socket, sys, time
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-for i in range(30000):
+for i in range(int(sys.argv[2])):
     try:
         s.sendto(b"q", (sys.argv[1], 9000 + i % 50))
     except OSError:
