@@ -95,6 +95,11 @@ static bool watched(const struct nat_engine *e, const struct nat_flow *f)
 	return e->hooks.packet != NULL;
 }
 
+/* Outbound datagrams after which a UDP flow nobody answered is taken to
+ * be a one-way stream and goes to the kernel (a DNS query and its
+ * retries stay in user space). */
+#define NAT_OFFLOAD_UDP_ONEWAY 4
+
 /* The packet's own facts and the flow's state allow the kernel to take
  * the flow's next packets (engine.h). */
 static bool eligible(const struct nat_engine *e, const struct nat_flow *f,
@@ -118,7 +123,13 @@ static bool eligible(const struct nat_engine *e, const struct nat_flow *f,
 			return false;
 		break;
 	case 17:
-		if (!f->pkts_out || !f->pkts_in)
+		/* Answered; or a one-way stream the inside opened (RTP,
+		 * syslog, iperf3 -u): its replies, if any come, are the
+		 * flow's, which every filtering mode lets in. A forward's
+		 * unanswered datagrams stay (forward.unanswered). */
+		if (!f->pkts_out ||
+		    (!f->pkts_in && (!(f->tflags & NAT_TF_OUT_INIT) ||
+				     f->pkts_out < NAT_OFFLOAD_UDP_ONEWAY)))
 			return false;
 		break;
 	case 1:

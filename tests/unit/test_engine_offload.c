@@ -321,12 +321,31 @@ Test(offload, udp_installed_only_once_seen_both_ways)
 	uint16_t mapped = tb_sport(buf);
 	n = tb_udp(buf, IN1, 5000, R1, 53, 10);
 	go(e, n, NAT_DIR_OUT, 0);
-	cr_assert_eq(fk.installs, 0, "one-way UDP offloaded");
+	cr_assert_eq(fk.installs, 0, "UDP offloaded after two datagrams out");
 	n = tb_udp(buf, R1, 53, NAT, mapped, 30);
 	go(e, n, NAT_DIR_IN, 0);
 	cr_assert_eq(fk.installs, 1, "UDP seen both ways not offloaded");
 	struct fk_entry *x = fk_only();
 	cr_assert(x->rw[1].dport == mapped && x->rw[1].new_dport == 5000);
+	nat_engine_destroy(e);
+}
+
+Test(offload, udp_one_way_stream_installed_after_four_out)
+{
+	struct nat_engine *e = make();
+	size_t n = 0;
+	for (int k = 1; k <= 3; k++) {
+		n = tb_udp(buf, IN1, 5004, R1, 5201, 64);
+		go(e, n, NAT_DIR_OUT, 0);
+	}
+	cr_assert_eq(fk.installs, 0, "a one-way UDP flow offloaded before 4");
+	uint16_t mapped = tb_sport(buf);
+	n = tb_udp(buf, IN1, 5004, R1, 5201, 64);
+	go(e, n, NAT_DIR_OUT, 0);
+	cr_assert_eq(fk.installs, 1, "a one-way UDP stream stayed in user space");
+	struct fk_entry *x = fk_only();
+	cr_assert(x->rw[0].sport == 5004 && x->rw[0].new_sport == mapped);
+	cr_assert(x->rw[1].dport == mapped && x->rw[1].new_dport == 5004);
 	nat_engine_destroy(e);
 }
 
