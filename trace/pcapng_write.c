@@ -165,6 +165,19 @@ int pcapng_w_interface(struct pcapng_w *w, const char *name, uint16_t linktype,
 	return (int)w->n_ifs++;
 }
 
+/* An EPB's options (direction flags, comment), each only when set;
+ * whether any was written (the end-of-options then follows). */
+static bool put_epb_opts(struct pcapng_w *w, uint32_t dir_flags,
+			 const char *comment)
+{
+	if (dir_flags)
+		put_opt(w, PCAPNG_EPB_FLAGS, &dir_flags, 4);
+	if (comment)
+		put_opt(w, PCAPNG_OPT_COMMENT, comment,
+			clip_utf8(comment, PCAPNG_W_MAX_COMMENT));
+	return dir_flags || comment;
+}
+
 /* The rest of an EPB whose fixed fields are laid out: the options and
  * the trailer go after them in buf (which, like the stream there, is
  * 4-aligned: the packet's padding is a piece of its own), the packet
@@ -176,16 +189,7 @@ static int packet_gather(struct pcapng_w *w, const uint8_t *data,
 {
 	static const uint8_t zero[4];
 	size_t head = w->len, pad = (4 - (caplen & 3)) & 3;
-	bool has_opts = false;
-	if (dir_flags) {
-		put_opt(w, PCAPNG_EPB_FLAGS, &dir_flags, 4);
-		has_opts = true;
-	}
-	if (comment) {
-		put_opt(w, PCAPNG_OPT_COMMENT, comment,
-			clip_utf8(comment, PCAPNG_W_MAX_COMMENT));
-		has_opts = true;
-	}
+	bool has_opts = put_epb_opts(w, dir_flags, comment);
 	if (has_opts) {
 		put16(w, PCAPNG_OPT_ENDOFOPT);
 		put16(w, 0);
@@ -215,7 +219,6 @@ int pcapng_w_packet(struct pcapng_w *w, uint32_t if_id, uint64_t ts_ns,
 		    uint32_t dir_flags, const char *comment, char *errbuf,
 		    size_t errlen)
 {
-	bool has_opts = false;
 	if (if_id >= w->n_ifs) {
 		snprintf(errbuf, errlen, "packet for interface %u, %u written",
 			 if_id, w->n_ifs);
@@ -239,16 +242,7 @@ int pcapng_w_packet(struct pcapng_w *w, uint32_t if_id, uint64_t ts_ns,
 	if (caplen)
 		put(w, data, caplen);
 	pad4(w);
-	if (dir_flags) {
-		put_opt(w, PCAPNG_EPB_FLAGS, &dir_flags, 4);
-		has_opts = true;
-	}
-	if (comment) {
-		put_opt(w, PCAPNG_OPT_COMMENT, comment,
-			clip_utf8(comment, PCAPNG_W_MAX_COMMENT));
-		has_opts = true;
-	}
-	return finish(w, has_opts, errbuf, errlen);
+	return finish(w, put_epb_opts(w, dir_flags, comment), errbuf, errlen);
 }
 
 int pcapng_w_isb(struct pcapng_w *w, uint32_t if_id, uint64_t ts_ns,
