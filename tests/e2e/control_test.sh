@@ -346,11 +346,4 @@ check "the refused start left no queueing rule and no socket" \
 	bash -c "[ \$(ip netns exec '$NS_GW' iptables-save | grep GLASSNAT | grep -c NFQUEUE) -eq 0 ] && [ ! -e '$SOCK' ]"
 
 # ---- 11. nothing left ---------------------------------------------------------------------------------
-topo_down
-trap - EXIT
-left=$(topo_left)
-check "no namespace of this run is left (${left:-none})" test -z "$left"
-left=
-for p in $(jobs -p); do kill -0 "$p" 2>/dev/null && left+=" $p"; done
-check "no process of this run is left (${left:-none})" test -z "$left"
-finish
+live_finish_topology

@@ -60,3 +60,18 @@ live_topology_up() {
 	fi
 	ok "topology created (${TOPO_NS[*]})"
 }
+
+# live_finish_topology: the end of a script on tests/e2e/topology.sh:
+# removes the namespaces, checks that none of this run and none of its
+# background processes is left, and finishes (the summary line, exit).
+live_finish_topology() {
+	local left p
+	topo_down
+	trap - EXIT
+	left=$(topo_left)
+	check "no namespace of this run is left (${left:-none})" test -z "$left"
+	left=
+	for p in $(jobs -p); do kill -0 "$p" 2>/dev/null && left+=" $p"; done
+	check "no process of this run is left (${left:-none})" test -z "$left"
+	finish
+}

@@ -385,11 +385,4 @@ check "a second glassnat fails (exit $rc) and the first keeps its chains" \
 stop_glassnat TERM
 
 # ---- 14. nothing left ---------------------------------------------------------------------
-topo_down
-trap - EXIT
-left=$(topo_left)
-check "no namespace of this run is left (${left:-none})" test -z "$left"
-left=
-for p in $(jobs -p); do kill -0 "$p" 2>/dev/null && left+=" $p"; done
-check "no process of this run is left (${left:-none})" test -z "$left"
-finish
+live_finish_topology
